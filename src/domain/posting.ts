@@ -1,0 +1,76 @@
+/**
+ * A posting moves `amount` of `asset` from `source` to `destination`. A transaction is a
+ * list of postings, so it balances by construction; what can break is a bounded account
+ * going below zero, which `volumeDeltas` + the ledger's check guard against.
+ */
+import { isUnbounded } from './chart.ts';
+
+export interface Posting {
+  readonly source: string;
+  readonly destination: string;
+  readonly asset: string;
+  readonly amount: bigint;
+}
+
+export interface VolumeDelta {
+  readonly address: string;
+  readonly asset: string;
+  readonly input: bigint;
+  readonly output: bigint;
+}
+
+export function volumeKey(address: string, asset: string): string {
+  return `${address}\u0000${asset}`;
+}
+
+/** Sums postings into per-(address, asset) input/output deltas, unbounded accounts excluded, sorted. */
+export function volumeDeltas(postings: readonly Posting[]): VolumeDelta[] {
+  const deltas = new Map<string, { address: string; asset: string; input: bigint; output: bigint }>();
+  const touch = (address: string, asset: string) => {
+    const key = volumeKey(address, asset);
+    let delta = deltas.get(key);
+    if (!delta) {
+      delta = { address, asset, input: 0n, output: 0n };
+      deltas.set(key, delta);
+    }
+    return delta;
+  };
+  for (const posting of postings) {
+    if (!isUnbounded(posting.source)) touch(posting.source, posting.asset).output += posting.amount;
+    if (!isUnbounded(posting.destination)) touch(posting.destination, posting.asset).input += posting.amount;
+  }
+  return [...deltas.values()].sort(compareVolumeKeys);
+}
+
+export function compareVolumeKeys(a: { address: string; asset: string }, b: { address: string; asset: string }): number {
+  if (a.address !== b.address) return a.address < b.address ? -1 : 1;
+  if (a.asset !== b.asset) return a.asset < b.asset ? -1 : 1;
+  return 0;
+}
+
+export interface Portion {
+  readonly address: string;
+  readonly amount: bigint;
+}
+
+/**
+ * Takes `amount` from `sources` in order, each up to what it has (`null` = unbounded).
+ * Returns the portions taken, or null when the sources together cannot cover the amount.
+ * A zero amount is one zero portion from the first source, so the transaction still has a
+ * posting to show.
+ */
+export function drain(amount: bigint, sources: readonly { address: string; available: bigint | null }[]): Portion[] | null {
+  const first = sources[0];
+  if (!first) return null;
+  if (amount === 0n) return [{ address: first.address, amount: 0n }];
+  const portions: Portion[] = [];
+  let left = amount;
+  for (const source of sources) {
+    if (left === 0n) break;
+    const take = source.available === null ? left : source.available < left ? source.available : left;
+    if (take <= 0n) continue;
+    portions.push({ address: source.address, amount: take });
+    left -= take;
+  }
+  return left === 0n ? portions : null;
+}

@@ -1,0 +1,13 @@
+/** What every route module is given. */
+import type { Limits } from '../domain/limits.ts';
+import type { Runner } from '../idempotency/runner.ts';
+import type { QueryContext } from '../wallets/query-context.ts';
+import type { Schemas } from './schemas.ts';
+
+export interface RouteDeps {
+  readonly ledger: string;
+  readonly limits: Limits;
+  readonly schemas: Schemas;
+  readonly run: Runner;
+  readonly query: QueryContext;
+}

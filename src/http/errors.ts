@@ -1,0 +1,64 @@
+/**
+ * The one place an error code becomes an HTTP status, and every error body is
+ * `{errorCode, errorMessage}`. Driver failures that mean "the database is not answering"
+ * are 503; anything else unexpected is a 500 with a generic message (details go to the log).
+ */
+import type { FastifyError } from 'fastify';
+import { ClientError, type ErrorCode } from '../domain/errors.ts';
+import { writeJson } from './json.ts';
+
+export const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  VALIDATION: 400,
+  INSUFFICIENT_FUND: 400,
+  HOLD_CLOSED: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  REQUEST_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL_ERROR: 500,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+export interface ErrorReply {
+  readonly status: number;
+  readonly body: string;
+}
+
+export function errorReply(code: ErrorCode, message: string): ErrorReply {
+  return { status: STATUS_BY_CODE[code], body: writeJson({ errorCode: code, errorMessage: message }) };
+}
+
+const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
+
+/** True when an error says the database is unreachable or going away (not a bug in a query). */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (UNAVAILABLE_ERRNOS.has(code)) return true;
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+  }
+  return /Connection terminated|connection timeout|Client has encountered a connection error|PGlite is closed|cannot use a pool after calling end/i.test(
+    error.message,
+  );
+}
+
+/** Maps anything thrown while serving a request to the reply the client gets. */
+export function replyForError(error: unknown): ErrorReply {
+  if (error instanceof ClientError) return errorReply(error.code, error.message);
+  const fastifyError = error as FastifyError;
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return errorReply('REQUEST_TOO_LARGE', 'request body too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return errorReply('UNSUPPORTED_MEDIA_TYPE', 'request body must be application/json');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return errorReply('VALIDATION', fastifyError.message);
+  }
+  if (isUnavailable(error)) return errorReply('SERVICE_UNAVAILABLE', 'the database is unavailable; retry later');
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) return errorReply('VALIDATION', fastifyError.message);
+  return errorReply('INTERNAL_ERROR', 'internal server error');
+}

@@ -1,0 +1,44 @@
+/** Balance routes: list, create, get one with amounts. Debit and credit live in money.ts. */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { BALANCE_NAME_PATTERN } from '../../domain/balance.ts';
+import type { BalanceFilter } from '../../storage/balances.ts';
+import { createBalance } from '../../wallets/create-balance.ts';
+import { getBalance } from '../../wallets/get-balance.ts';
+import { listBalances } from '../../wallets/list-balances.ts';
+import { created, idempotencyKey, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
+import type { RouteDeps } from '../deps.ts';
+import { encodeCursor, parsePageQuery, type QueryString } from '../query.ts';
+import { balanceView, balanceWithAssetsView, cursorView } from '../views.ts';
+
+export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { schemas, run, query } = deps;
+  const balanceFilter: z.ZodType<BalanceFilter> = z.object({ walletId: z.string() });
+
+  app.get<{ Params: { id: string }; Querystring: QueryString }>('/wallets/:id/balances', async (request, reply) => {
+    // The wallet in the path wins over the one a cursor carries.
+    const page = parsePageQuery(request.query, balanceFilter, BALANCE_NAME_PATTERN, () => ({ walletId: request.params.id }));
+    const balances = await listBalances(query, { ...page, filter: { walletId: request.params.id } });
+    if (!balances) notFound(`wallet ${request.params.id}`);
+    return sendJson(reply, cursorView(balances, page.pageSize, balanceView, encodeCursor));
+  });
+
+  app.post<{ Params: { id: string } }>('/wallets/:id/balances', async (request, reply) => {
+    const body = parseBody(schemas.createBalance, request.body);
+    const walletId = request.params.id;
+    const outcome = await run(idempotencyKey(request), {
+      operation: 'createBalance',
+      params: { id: walletId },
+      body,
+      execute: (context) => createBalance(context, { walletId, balance: body }),
+      render: (result) => render(result, (balance) => created(balanceView(balance))),
+    });
+    return sendRun(reply, outcome);
+  });
+
+  app.get<{ Params: { id: string; balanceName: string } }>('/wallets/:id/balances/:balanceName', async (request, reply) => {
+    const balance = await getBalance(query, request.params.id, request.params.balanceName);
+    if (!balance) notFound(`balance ${request.params.balanceName} of wallet ${request.params.id}`);
+    return sendData(reply, balanceWithAssetsView(balance));
+  });
+}

@@ -1,0 +1,37 @@
+/** Money-moving routes on a wallet: debit (immediate → 204, pending → 201 with the hold) and credit. */
+import type { FastifyInstance } from 'fastify';
+import { credit } from '../../wallets/credit.ts';
+import { debit, DEFAULT_DESTINATION } from '../../wallets/debit.ts';
+import { created, idempotencyKey, noContent, parseBody, render, sendRun } from '../command.ts';
+import type { RouteDeps } from '../deps.ts';
+import { holdView } from '../views.ts';
+
+export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { schemas, run } = deps;
+
+  app.post<{ Params: { id: string } }>('/wallets/:id/debit', async (request, reply) => {
+    const body = parseBody(schemas.debit, request.body);
+    const walletId = request.params.id;
+    const outcome = await run(idempotencyKey(request), {
+      operation: 'debitWallet',
+      params: { id: walletId },
+      body,
+      execute: (context) => debit(context, { ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION }),
+      render: (result) => render(result, ({ hold }) => (hold ? created(holdView(hold)) : noContent())),
+    });
+    return sendRun(reply, outcome);
+  });
+
+  app.post<{ Params: { id: string } }>('/wallets/:id/credit', async (request, reply) => {
+    const body = parseBody(schemas.credit, request.body);
+    const walletId = request.params.id;
+    const outcome = await run(idempotencyKey(request), {
+      operation: 'creditWallet',
+      params: { id: walletId },
+      body,
+      execute: (context) => credit(context, { ...body, walletId }),
+      render: (result) => render(result, noContent),
+    });
+    return sendRun(reply, outcome);
+  });
+}

@@ -1,0 +1,68 @@
+/** Wallet routes: list, create, get, patch, summary. */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { createWallet } from '../../wallets/create-wallet.ts';
+import { getWallet } from '../../wallets/get-wallet.ts';
+import { listWallets } from '../../wallets/list-wallets.ts';
+import { updateWallet } from '../../wallets/update-wallet.ts';
+import { walletSummary } from '../../wallets/wallet-summary.ts';
+import type { WalletFilter } from '../../storage/wallets.ts';
+import { created, idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
+import type { RouteDeps } from '../deps.ts';
+import { encodeCursor, first, parseMetadataFilter, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
+import { cursorView, summaryView, walletView } from '../views.ts';
+
+type WalletParams = { Params: { id: string } };
+
+export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { ledger, schemas, run, query } = deps;
+  const walletFilter: z.ZodType<WalletFilter> = z.object({ name: z.string().optional(), metadata: schemas.metadata.optional() });
+
+  app.get<{ Querystring: QueryString }>('/wallets', async (request, reply) => {
+    const page = parsePageQuery(request.query, walletFilter, SEQUENCE_KEY, () => {
+      const name = first(request.query, 'name');
+      const metadata = parseMetadataFilter(request.query, deps.limits);
+      return { ...(name !== undefined ? { name } : {}), ...(metadata ? { metadata } : {}) };
+    });
+    const expand = first(request.query, 'expand') === 'balances';
+    const wallets = await listWallets(query, page, expand);
+    return sendJson(reply, cursorView(wallets, page.pageSize, (w) => walletView(ledger, w.wallet, w.mainAssets), encodeCursor));
+  });
+
+  app.post('/wallets', async (request, reply) => {
+    const body = parseBody(schemas.createWallet, request.body, {});
+    const outcome = await run(idempotencyKey(request), {
+      operation: 'createWallet',
+      params: {},
+      body,
+      execute: (context) => createWallet(context, body),
+      render: (result) => render(result, (wallet) => created(walletView(ledger, wallet, new Map()))),
+    });
+    return sendRun(reply, outcome);
+  });
+
+  app.get<WalletParams>('/wallets/:id', async (request, reply) => {
+    const found = await getWallet(query, request.params.id);
+    if (!found) notFound(`wallet ${request.params.id}`);
+    return sendData(reply, walletView(ledger, found.wallet, found.mainAssets));
+  });
+
+  app.patch<WalletParams>('/wallets/:id', async (request, reply) => {
+    const body = parseBody(schemas.updateWallet, request.body);
+    const walletId = request.params.id;
+    const outcome = await run(idempotencyKey(request), {
+      operation: 'updateWallet',
+      params: { id: walletId },
+      body,
+      execute: (context) => updateWallet(context, { walletId, metadata: body.metadata }),
+      render: (result) => render(result, noContent),
+    });
+    return sendRun(reply, outcome);
+  });
+
+  app.get<WalletParams>('/wallets/:id/summary', async (request, reply) => {
+    const summary = await walletSummary(query, request.params.id);
+    if (!summary) notFound(`wallet ${request.params.id}`);
+    return sendData(reply, summaryView(summary));
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * Request schemas: what every route accepts, with the defaults the reference applies, and
+ * messages that say what was wrong. Parsed output is what use cases and fingerprints see.
+ * Integers arrive as bigint (see json.ts), so amounts are never floats.
+ */
+import { z } from 'zod';
+import { ASSET_PATTERN, AMOUNT_MAX } from '../domain/money.ts';
+import { ADDRESS_LENGTH_MAX, ADDRESS_PATTERN, MAIN } from '../domain/chart.ts';
+import { BALANCE_NAME_PATTERN, WILDCARD } from '../domain/balance.ts';
+import { DESCRIPTION_LENGTH_MAX, ID_LENGTH_MAX, REFERENCE_LENGTH_MAX, SOURCES_MAX, type Limits } from '../domain/limits.ts';
+import { parseInstant } from '../domain/time.ts';
+import type { Subject } from '../domain/records.ts';
+import { NonIntegerNumber } from './json.ts';
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
+function integer(what: string, min: bigint, max: bigint) {
+  return z.custom<bigint>((value) => typeof value === 'bigint' && value >= min && value <= max, {
+    error: (issue) =>
+      issue.input instanceof NonIntegerNumber
+        ? `${what} must be an integer, got ${issue.input.text}`
+        : typeof issue.input === 'bigint'
+          ? `${what} must be between ${min} and ${max}, got ${issue.input}`
+          : `${what} must be an integer`,
+  });
+}
+
+export const amountSchema = integer('amount', 0n, AMOUNT_MAX);
+
+const asset = z.string({ error: 'asset must be a string' }).regex(ASSET_PATTERN, { error: 'asset must look like USD or USD/2 (upper case, optional /decimals)' });
+
+const monetary = z.object(
+  { asset, amount: amountSchema },
+  { error: 'amount must be an object {asset, amount}' },
+);
+
+const balanceName = z
+  .string({ error: 'balance name must be a string' })
+  .regex(BALANCE_NAME_PATTERN, { error: 'balance name must match ^[A-Za-z0-9_-]{1,64}$' });
+
+const timestamp = z
+  .string({ error: 'must be an RFC 3339 date-time string' })
+  .transform((text, context) => {
+    const instant = text.length <= 64 ? parseInstant(text) : null;
+    if (instant === null) {
+      context.addIssue({ code: 'custom', message: `must be an RFC 3339 date-time, got ${JSON.stringify(text.slice(0, 64))}` });
+      return z.NEVER;
+    }
+    return instant;
+  });
+
+const identifier = z.string({ error: 'identifier must be a string' }).min(1, { error: 'identifier must not be empty' });
+
+const subject = z.discriminatedUnion(
+  'type',
+  [
+    z.object({
+      type: z.literal('ACCOUNT'),
+      identifier: identifier
+        .max(ADDRESS_LENGTH_MAX, { error: `account address must be at most ${ADDRESS_LENGTH_MAX} characters` })
+        .regex(ADDRESS_PATTERN, { error: 'account address must be segments of [A-Za-z0-9_-] joined by ":"' }),
+    }),
+    z.object({
+      type: z.literal('WALLET'),
+      identifier: identifier.max(ID_LENGTH_MAX, { error: `wallet id must be at most ${ID_LENGTH_MAX} characters` }),
+      balance: balanceName.optional(),
+    }),
+  ],
+  { error: 'subject must be {type: "ACCOUNT", identifier} or {type: "WALLET", identifier, balance?}' },
+) satisfies z.ZodType<Subject>;
+
+const reference = z
+  .string({ error: 'reference must be a string' })
+  .min(1, { error: 'reference must not be empty' })
+  .max(REFERENCE_LENGTH_MAX, { error: `reference must be at most ${REFERENCE_LENGTH_MAX} characters` });
+
+export function metadataSchema(limits: Limits) {
+  return z
+    .record(
+      z.string().max(limits.metadataKeyLengthMax, { error: `metadata keys must be at most ${limits.metadataKeyLengthMax} characters` }),
+      z
+        .string({ error: 'metadata values must be strings' })
+        .max(limits.metadataValueLengthMax, { error: `metadata values must be at most ${limits.metadataValueLengthMax} characters` }),
+      { error: 'metadata must be an object of strings' },
+    )
+    .refine((map) => Object.keys(map).length <= limits.metadataKeysMax, {
+      error: `metadata may have at most ${limits.metadataKeysMax} keys`,
+    });
+}
+
+export function buildSchemas(limits: Limits) {
+  const metadata = metadataSchema(limits);
+  const optionalMetadata = metadata.nullish().transform((map) => map ?? {});
+
+  const createWallet = z.object({
+    name: z
+      .string({ error: 'name must be a string' })
+      .max(limits.walletNameLengthMax, { error: `name must be at most ${limits.walletNameLengthMax} characters` })
+      .default(''),
+    metadata: optionalMetadata,
+  });
+
+  const updateWallet = z.object({ metadata });
+
+  const createBalance = z.object({
+    name: balanceName.refine((name) => name !== MAIN, { error: 'balance name main is reserved' }),
+    expiresAt: timestamp.nullish().transform((instant) => instant ?? null),
+    priority: integer('priority', INT64_MIN, INT64_MAX).default(0n),
+  });
+
+  const debit = z
+    .object({
+      amount: monetary,
+      pending: z.boolean({ error: 'pending must be a boolean' }).default(false),
+      metadata: optionalMetadata,
+      description: z
+        .string({ error: 'description must be a string' })
+        .max(DESCRIPTION_LENGTH_MAX, { error: `description must be at most ${DESCRIPTION_LENGTH_MAX} characters` })
+        .default(''),
+      reference: reference.optional(),
+      destination: subject.optional(),
+      balances: z
+        .array(z.union([z.literal(WILDCARD), balanceName], { error: 'balances must be balance names or "*"' }), {
+          error: 'balances must be an array of balance names',
+        })
+        .max(SOURCES_MAX, { error: `balances may name at most ${SOURCES_MAX} balances` })
+        .nullish()
+        .transform((names) => names ?? []),
+      timestamp: timestamp.optional(),
+    })
+    .superRefine((body, context) => {
+      if (body.pending && body.timestamp !== undefined) {
+        context.addIssue({ code: 'custom', path: ['timestamp'], message: 'a pending debit cannot carry a timestamp' });
+      }
+      if (body.balances.includes(WILDCARD) && body.balances.length > 1) {
+        context.addIssue({ code: 'custom', path: ['balances'], message: '"*" cannot be combined with other balance names' });
+      }
+      if (new Set(body.balances).size !== body.balances.length) {
+        context.addIssue({ code: 'custom', path: ['balances'], message: 'balances must not repeat a name' });
+      }
+    });
+
+  const credit = z.object({
+    amount: monetary,
+    metadata: optionalMetadata,
+    sources: z
+      .array(subject, { error: 'sources must be an array of subjects' })
+      .max(SOURCES_MAX, { error: `sources may list at most ${SOURCES_MAX} subjects` })
+      .nullish()
+      .transform((sources) => sources ?? []),
+    reference: reference.optional(),
+    balance: balanceName.default(MAIN),
+    timestamp: timestamp.optional(),
+  });
+
+  const confirmHold = z.object({
+    amount: amountSchema.optional(),
+    final: z.boolean({ error: 'final must be a boolean' }).default(false),
+  });
+
+  return { metadata, createWallet, updateWallet, createBalance, debit, credit, confirmHold };
+}
+
+export type Schemas = ReturnType<typeof buildSchemas>;

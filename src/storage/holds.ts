@@ -1,0 +1,106 @@
+/** SQL for the `holds` table. */
+import type { Hold, Metadata, Subject } from '../domain/records.ts';
+import type { Portion } from '../domain/posting.ts';
+import type { Queryable } from './database.ts';
+import { amountColumn, instantColumn, instantParam, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+
+interface HoldRow {
+  id: string;
+  seq: bigint;
+  wallet_id: string;
+  asset: string;
+  original_amount: string;
+  remaining: string;
+  destination: Subject;
+  destination_address: string;
+  description: string;
+  metadata: Metadata;
+  sources: { address: string; amount: string }[];
+  created_at: string;
+}
+
+const COLUMNS = `id, seq, wallet_id, asset, original_amount::text AS original_amount, remaining::text AS remaining,
+  destination, destination_address, description, metadata, sources, ${tsText('created_at')} AS created_at`;
+
+function toHold(row: HoldRow): Hold {
+  return {
+    id: row.id,
+    walletId: row.wallet_id,
+    asset: row.asset,
+    originalAmount: amountColumn(row.original_amount),
+    remaining: amountColumn(row.remaining),
+    destination: row.destination,
+    destinationAddress: row.destination_address,
+    description: row.description,
+    metadata: row.metadata,
+    sources: row.sources.map((s): Portion => ({ address: s.address, amount: amountColumn(s.amount) })),
+    createdAt: instantColumn(row.created_at),
+  };
+}
+
+export async function insertHold(tx: Queryable, ledger: string, hold: Hold): Promise<void> {
+  await tx.query(
+    `INSERT INTO holds (ledger, id, wallet_id, asset, original_amount, remaining, destination, destination_address,
+       description, metadata, sources, created_at)
+     VALUES ($1, $2, $3, $4, $5::numeric, $6::numeric, $7::jsonb, $8, $9, $10::jsonb, $11::jsonb, $12::timestamptz)`,
+    [
+      ledger,
+      hold.id,
+      hold.walletId,
+      hold.asset,
+      hold.originalAmount.toString(),
+      hold.remaining.toString(),
+      JSON.stringify(hold.destination),
+      hold.destinationAddress,
+      hold.description,
+      JSON.stringify(hold.metadata),
+      JSON.stringify(hold.sources.map((s) => ({ address: s.address, amount: s.amount.toString() }))),
+      instantParam(hold.createdAt),
+    ],
+  );
+}
+
+export async function findHold(q: Queryable, ledger: string, id: string): Promise<Hold | null> {
+  const rows = await q.query<HoldRow>(`SELECT ${COLUMNS} FROM holds WHERE ledger = $1 AND id = $2`, [ledger, id]);
+  return rows[0] ? toHold(rows[0]) : null;
+}
+
+export async function setHoldRemaining(tx: Queryable, ledger: string, id: string, remaining: bigint): Promise<void> {
+  await tx.query('UPDATE holds SET remaining = $3::numeric WHERE ledger = $1 AND id = $2', [ledger, id, remaining.toString()]);
+}
+
+/** What remains on each of a wallet's holds, closed ones included. */
+export async function walletHoldAmounts(q: Queryable, ledger: string, walletId: string): Promise<{ asset: string; remaining: bigint }[]> {
+  const rows = await q.query<{ asset: string; remaining: string }>(
+    'SELECT asset, remaining::text AS remaining FROM holds WHERE ledger = $1 AND wallet_id = $2',
+    [ledger, walletId],
+  );
+  return rows.map((row) => ({ asset: row.asset, remaining: amountColumn(row.remaining) }));
+}
+
+export interface HoldFilter {
+  readonly walletId?: string;
+  readonly metadata?: Metadata;
+}
+
+/** Holds in creation order, closed ones included. */
+export async function listHolds(q: Queryable, ledger: string, page: PageQuery<HoldFilter>): Promise<Page<Hold, HoldFilter>> {
+  const result = await keysetPage<HoldRow, HoldFilter>(page, 'ASC', (row) => String(row.seq), (bound, order, limit) => {
+    const params: unknown[] = [ledger, limit];
+    const where = ['ledger = $1'];
+    if (page.filter.walletId !== undefined) {
+      params.push(page.filter.walletId);
+      where.push(`wallet_id = $${params.length}`);
+    }
+    if (page.filter.metadata !== undefined && Object.keys(page.filter.metadata).length > 0) {
+      params.push(JSON.stringify(page.filter.metadata));
+      where.push(`metadata @> $${params.length}::jsonb`);
+    }
+    if (bound) {
+      params.push(bound.key);
+      where.push(`seq ${bound.comparison} $${params.length}::bigint`);
+    }
+    return q.query<HoldRow>(`SELECT ${COLUMNS} FROM holds WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $2`, params);
+  });
+  return { ...result, items: result.items.map(toHold) };
+}

@@ -1,0 +1,72 @@
+/**
+ * The ledger's invariants, checked over a whole database: by the tests after every
+ * scenario and by `coffer verify`. Each query returns the rows that break a rule.
+ * 1. For every asset, all balances sum to zero ('world' derived from its postings).
+ * 2. Every volume row equals the sum of its account's postings.
+ * 3. No account but 'world' is below zero.
+ * 4. A hold's remaining equals its account's balance, and never exceeds its original amount.
+ */
+import type { Queryable } from './database.ts';
+
+export interface Violation {
+  readonly rule: 'sum-per-asset' | 'volumes-match-postings' | 'no-negative-balance' | 'hold-remaining';
+  readonly detail: string;
+}
+
+export async function findViolations(q: Queryable): Promise<Violation[]> {
+  const violations: Violation[] = [];
+  const sums = await q.query<{ ledger: string; asset: string; total: string }>(
+    `WITH world AS (
+       SELECT ledger, asset, sum(CASE WHEN destination = 'world' THEN amount ELSE 0 END)
+                           - sum(CASE WHEN source = 'world' THEN amount ELSE 0 END) AS balance
+       FROM postings WHERE source = 'world' OR destination = 'world' GROUP BY ledger, asset
+     ), accounts AS (
+       SELECT ledger, asset, sum(input - output) AS balance FROM volumes GROUP BY ledger, asset
+     )
+     SELECT coalesce(w.ledger, a.ledger) AS ledger, coalesce(w.asset, a.asset) AS asset,
+            (coalesce(w.balance, 0) + coalesce(a.balance, 0))::text AS total
+     FROM world w FULL JOIN accounts a ON a.ledger = w.ledger AND a.asset = w.asset
+     WHERE coalesce(w.balance, 0) + coalesce(a.balance, 0) <> 0`,
+  );
+  for (const row of sums) violations.push({ rule: 'sum-per-asset', detail: `ledger ${row.ledger} asset ${row.asset}: balances sum to ${row.total}` });
+
+  const mismatched = await q.query<{ ledger: string; address: string; asset: string; input: string; output: string; posted_in: string; posted_out: string }>(
+    `WITH posted AS (
+       SELECT ledger, address, asset, sum(input) AS input, sum(output) AS output FROM (
+         SELECT ledger, destination AS address, asset, amount AS input, 0 AS output FROM postings
+         UNION ALL
+         SELECT ledger, source AS address, asset, 0 AS input, amount AS output FROM postings
+       ) moves WHERE address <> 'world' GROUP BY ledger, address, asset
+     )
+     SELECT coalesce(v.ledger, p.ledger) AS ledger, coalesce(v.address, p.address) AS address, coalesce(v.asset, p.asset) AS asset,
+            coalesce(v.input, 0)::text AS input, coalesce(v.output, 0)::text AS output,
+            coalesce(p.input, 0)::text AS posted_in, coalesce(p.output, 0)::text AS posted_out
+     FROM volumes v FULL JOIN posted p ON p.ledger = v.ledger AND p.address = v.address AND p.asset = v.asset
+     WHERE coalesce(v.input, 0) <> coalesce(p.input, 0) OR coalesce(v.output, 0) <> coalesce(p.output, 0)`,
+  );
+  for (const row of mismatched) {
+    violations.push({
+      rule: 'volumes-match-postings',
+      detail: `${row.ledger} ${row.address} ${row.asset}: volumes in ${row.input} out ${row.output}, postings in ${row.posted_in} out ${row.posted_out}`,
+    });
+  }
+
+  const negative = await q.query<{ ledger: string; address: string; asset: string; balance: string }>(
+    `SELECT ledger, address, asset, (input - output)::text AS balance FROM volumes WHERE input < output AND address <> 'world'`,
+  );
+  for (const row of negative) violations.push({ rule: 'no-negative-balance', detail: `${row.ledger} ${row.address} ${row.asset}: balance ${row.balance}` });
+
+  const holds = await q.query<{ ledger: string; id: string; remaining: string; balance: string; original_amount: string }>(
+    `SELECT h.ledger, h.id, h.remaining::text AS remaining, h.original_amount::text AS original_amount,
+            coalesce(v.input - v.output, 0)::text AS balance
+     FROM holds h LEFT JOIN volumes v ON v.ledger = h.ledger AND v.address = 'wallets:holds:' || h.id AND v.asset = h.asset
+     WHERE h.remaining <> coalesce(v.input - v.output, 0) OR h.remaining > h.original_amount`,
+  );
+  for (const row of holds) {
+    violations.push({
+      rule: 'hold-remaining',
+      detail: `${row.ledger} hold ${row.id}: remaining ${row.remaining}, account balance ${row.balance}, original ${row.original_amount}`,
+    });
+  }
+  return violations;
+}

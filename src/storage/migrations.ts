@@ -1,0 +1,153 @@
+/**
+ * Schema migrations, applied in order at start-up and by `npm run migrate`. They run in one
+ * transaction under an advisory lock, so two processes starting at once against one
+ * PostgreSQL apply each migration exactly once. The SQL runs unchanged on PostgreSQL 15
+ * and on PGlite (PostgreSQL 18).
+ */
+import type { Database } from './database.ts';
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'ledger and wallets',
+    sql: `
+      -- The chart of accounts: every address that ever held a volume, and the wallet it
+      -- belongs to (main, named balances and holds), so a wallet's transactions can be found.
+      CREATE TABLE accounts (
+        ledger     text NOT NULL,
+        address    text NOT NULL,
+        wallet_id  text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (ledger, address)
+      );
+      CREATE INDEX accounts_by_wallet ON accounts (ledger, wallet_id) WHERE wallet_id IS NOT NULL;
+
+      -- Balance = input - output. 'world' has no row: it is unbounded, derived from postings,
+      -- and never locked. Every other account is kept at or above zero by the database too.
+      CREATE TABLE volumes (
+        ledger  text    NOT NULL,
+        address text    NOT NULL,
+        asset   text    NOT NULL,
+        input   numeric NOT NULL DEFAULT 0 CHECK (input >= 0),
+        output  numeric NOT NULL DEFAULT 0 CHECK (output >= 0),
+        PRIMARY KEY (ledger, address, asset),
+        CONSTRAINT volumes_not_negative CHECK (input >= output)
+      );
+
+      CREATE SEQUENCE transaction_ids AS bigint;
+      CREATE TABLE transactions (
+        ledger      text        NOT NULL,
+        id          bigint      NOT NULL,
+        timestamp   timestamptz NOT NULL,
+        reference   text,
+        metadata    jsonb       NOT NULL DEFAULT '{}',
+        inserted_at timestamptz NOT NULL,
+        PRIMARY KEY (ledger, id)
+      );
+      CREATE UNIQUE INDEX transactions_reference ON transactions (ledger, reference) WHERE reference IS NOT NULL;
+
+      CREATE TABLE postings (
+        ledger         text    NOT NULL,
+        transaction_id bigint  NOT NULL,
+        position       integer NOT NULL,
+        source         text    NOT NULL,
+        destination    text    NOT NULL,
+        asset          text    NOT NULL,
+        amount         numeric NOT NULL CHECK (amount >= 0),
+        PRIMARY KEY (ledger, transaction_id, position)
+      );
+      CREATE INDEX postings_by_source ON postings (ledger, source, transaction_id);
+      CREATE INDEX postings_by_destination ON postings (ledger, destination, transaction_id);
+
+      CREATE TABLE wallets (
+        ledger     text        NOT NULL,
+        id         text        NOT NULL,
+        seq        bigint      GENERATED ALWAYS AS IDENTITY,
+        name       text        NOT NULL,
+        metadata   jsonb       NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (ledger, id)
+      );
+      CREATE UNIQUE INDEX wallets_by_seq ON wallets (ledger, seq);
+      CREATE INDEX wallets_by_name ON wallets (ledger, name, seq);
+      CREATE INDEX wallets_by_metadata ON wallets USING gin (metadata jsonb_path_ops);
+
+      CREATE TABLE balances (
+        ledger     text        NOT NULL,
+        wallet_id  text        NOT NULL,
+        name       text        NOT NULL,
+        expires_at timestamptz,
+        priority   bigint      NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (ledger, wallet_id, name),
+        FOREIGN KEY (ledger, wallet_id) REFERENCES wallets (ledger, id)
+      );
+
+      -- A hold's 'remaining' mirrors its account's balance (an invariant the tests check);
+      -- 'sources' is the per-source breakdown of the funding postings, for an exact void.
+      CREATE TABLE holds (
+        ledger              text        NOT NULL,
+        id                  text        NOT NULL,
+        seq                 bigint      GENERATED ALWAYS AS IDENTITY,
+        wallet_id           text        NOT NULL,
+        asset               text        NOT NULL,
+        original_amount     numeric     NOT NULL,
+        remaining           numeric     NOT NULL CHECK (remaining >= 0),
+        destination         jsonb       NOT NULL,
+        destination_address text        NOT NULL,
+        description         text        NOT NULL DEFAULT '',
+        metadata            jsonb       NOT NULL DEFAULT '{}',
+        sources             jsonb       NOT NULL,
+        created_at          timestamptz NOT NULL,
+        PRIMARY KEY (ledger, id),
+        FOREIGN KEY (ledger, wallet_id) REFERENCES wallets (ledger, id)
+      );
+      CREATE UNIQUE INDEX holds_by_seq ON holds (ledger, seq);
+      CREATE INDEX holds_by_wallet ON holds (ledger, wallet_id, seq);
+      CREATE INDEX holds_by_metadata ON holds USING gin (metadata jsonb_path_ops);
+
+      -- The outcome of every keyed command, committed with its effects.
+      CREATE TABLE idempotency_keys (
+        ledger      text        NOT NULL,
+        key         text        NOT NULL,
+        operation   text        NOT NULL,
+        fingerprint text        NOT NULL,
+        status      integer,
+        response    text,
+        created_at  timestamptz NOT NULL,
+        PRIMARY KEY (ledger, key)
+      );
+      CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+    `,
+  },
+];
+
+/** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */
+const MIGRATION_LOCK = 7_140_523_911;
+
+export async function migrate(db: Database): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS coffer_migrations (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const rows = await tx.query<{ version: number }>('SELECT version FROM coffer_migrations');
+    const applied = new Set(rows.map((row) => Number(row.version)));
+    const done: number[] = [];
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      await tx.exec(migration.sql);
+      await tx.query('INSERT INTO coffer_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      done.push(migration.version);
+    }
+    return done;
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * SQL for `accounts` and `volumes`. The rows a command will touch are created if missing and
+ * locked in one statement, in (address, asset) order, so concurrent commands never
+ * deadlock; 'world' is unbounded and has no row, so it is never a point of contention.
+ */
+import { compareVolumeKeys, volumeKey, type VolumeDelta } from '../domain/posting.ts';
+import { isUnbounded } from '../domain/chart.ts';
+import type { Queryable } from './database.ts';
+import { amountColumn } from './sql.ts';
+
+export interface VolumeKey {
+  readonly address: string;
+  readonly asset: string;
+  /** The wallet the account belongs to (main, named balance or hold), for a new account row. */
+  readonly walletId: string | null;
+}
+
+/** Balances by `volumeKey(address, asset)`. */
+export type LockedBalances = Map<string, bigint>;
+
+/**
+ * Creates the missing account and volume rows and locks them all `FOR UPDATE`-strength, in
+ * sorted order, returning their balances. Unbounded accounts are skipped.
+ */
+export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly VolumeKey[]): Promise<LockedBalances> {
+  const unique = new Map<string, VolumeKey>();
+  for (const key of keys) if (!isUnbounded(key.address)) unique.set(volumeKey(key.address, key.asset), key);
+  const sorted = [...unique.values()].sort(compareVolumeKeys);
+  const balances: LockedBalances = new Map();
+  if (sorted.length === 0) return balances;
+  // ON CONFLICT DO UPDATE takes the row lock of an existing row, in the order the rows are
+  // inserted; the ORDER BY makes that the sorted order.
+  const rows = await tx.query<{ address: string; asset: string; balance: string }>(
+    `WITH keys AS (
+       SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS k(address, asset, wallet_id, position)
+     ), new_accounts AS (
+       INSERT INTO accounts (ledger, address, wallet_id)
+       SELECT DISTINCT $1, address, wallet_id FROM keys
+       ON CONFLICT (ledger, address) DO NOTHING
+     )
+     INSERT INTO volumes AS v (ledger, address, asset)
+     SELECT $1, address, asset FROM keys ORDER BY position
+     ON CONFLICT (ledger, address, asset) DO UPDATE SET input = v.input
+     RETURNING v.address, v.asset, (v.input - v.output)::text AS balance`,
+    [ledger, sorted.map((k) => k.address), sorted.map((k) => k.asset), sorted.map((k) => k.walletId)],
+  );
+  for (const row of rows) balances.set(volumeKey(row.address, row.asset), amountColumn(row.balance));
+  return balances;
+}
+
+export async function applyVolumeDeltas(tx: Queryable, ledger: string, deltas: readonly VolumeDelta[]): Promise<void> {
+  if (deltas.length === 0) return;
+  await tx.query(
+    `UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
+     FROM unnest($2::text[], $3::text[], $4::numeric[], $5::numeric[]) AS d(address, asset, input, output)
+     WHERE v.ledger = $1 AND v.address = d.address AND v.asset = d.asset`,
+    [
+      ledger,
+      deltas.map((d) => d.address),
+      deltas.map((d) => d.asset),
+      deltas.map((d) => d.input.toString()),
+      deltas.map((d) => d.output.toString()),
+    ],
+  );
+}
+
+/** Per-asset balances of each address, read without locking. */
+export async function readBalances(q: Queryable, ledger: string, addresses: readonly string[]): Promise<Map<string, Map<string, bigint>>> {
+  const result = new Map<string, Map<string, bigint>>();
+  for (const address of addresses) result.set(address, new Map());
+  if (addresses.length === 0) return result;
+  const rows = await q.query<{ address: string; asset: string; balance: string }>(
+    `SELECT address, asset, (input - output)::text AS balance FROM volumes
+     WHERE ledger = $1 AND address = ANY($2::text[]) ORDER BY address, asset`,
+    [ledger, addresses],
+  );
+  for (const row of rows) result.get(row.address)?.set(row.asset, amountColumn(row.balance));
+  return result;
+}

@@ -1,0 +1,69 @@
+/** SQL for the `wallets` table. */
+import type { Metadata, Wallet } from '../domain/records.ts';
+import type { Queryable } from './database.ts';
+import { instantColumn, instantParam, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+
+interface WalletRow {
+  id: string;
+  seq: bigint;
+  name: string;
+  metadata: Metadata;
+  created_at: string;
+}
+
+const COLUMNS = `id, seq, name, metadata, ${tsText('created_at')} AS created_at`;
+
+function toWallet(row: WalletRow): Wallet {
+  return { id: row.id, name: row.name, metadata: row.metadata, createdAt: instantColumn(row.created_at) };
+}
+
+export async function insertWallet(tx: Queryable, ledger: string, wallet: Wallet): Promise<void> {
+  await tx.query(
+    `INSERT INTO wallets (ledger, id, name, metadata, created_at) VALUES ($1, $2, $3, $4, $5::timestamptz)`,
+    [ledger, wallet.id, wallet.name, JSON.stringify(wallet.metadata), instantParam(wallet.createdAt)],
+  );
+}
+
+export async function findWallet(q: Queryable, ledger: string, id: string): Promise<Wallet | null> {
+  const rows = await q.query<WalletRow>(`SELECT ${COLUMNS} FROM wallets WHERE ledger = $1 AND id = $2`, [ledger, id]);
+  return rows[0] ? toWallet(rows[0]) : null;
+}
+
+/** Merges keys into a wallet's metadata (existing keys overwritten). False when there is no such wallet. */
+export async function mergeWalletMetadata(tx: Queryable, ledger: string, id: string, metadata: Metadata): Promise<boolean> {
+  const rows = await tx.query(
+    `UPDATE wallets SET metadata = metadata || $3::jsonb WHERE ledger = $1 AND id = $2 RETURNING id`,
+    [ledger, id, JSON.stringify(metadata)],
+  );
+  return rows.length === 1;
+}
+
+export interface WalletFilter {
+  readonly name?: string;
+  readonly metadata?: Metadata;
+}
+
+/** Wallets in creation order. */
+export async function listWallets(q: Queryable, ledger: string, page: PageQuery<WalletFilter>): Promise<Page<Wallet, WalletFilter>> {
+  const result = await keysetPage<WalletRow, WalletFilter>(page, 'ASC', (row) => String(row.seq), (bound, order, limit) => {
+    const params: unknown[] = [ledger, limit];
+    const where = ['ledger = $1'];
+    if (page.filter.name !== undefined) {
+      params.push(page.filter.name);
+      where.push(`name = $${params.length}`);
+    }
+    if (page.filter.metadata !== undefined && Object.keys(page.filter.metadata).length > 0) {
+      params.push(JSON.stringify(page.filter.metadata));
+      where.push(`metadata @> $${params.length}::jsonb`);
+    }
+    if (bound) {
+      params.push(bound.key);
+      where.push(`seq ${bound.comparison} $${params.length}::bigint`);
+    }
+    return q.query<WalletRow>(
+      `SELECT ${COLUMNS} FROM wallets WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $2`,
+      params,
+    );
+  });
+  return { ...result, items: result.items.map(toWallet) };
+}

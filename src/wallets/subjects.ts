@@ -1,0 +1,33 @@
+/**
+ * Resolving an API subject to a ledger address. ACCOUNT names a ledger account outside
+ * Coffer's own `wallets:` namespace; WALLET names an existing wallet and, optionally, one of
+ * its existing balances. Unlike the reference, a WALLET subject that names nothing is a
+ * 400, not money sent into an account no wallet will ever show.
+ */
+import { balanceAddress, isReservedAddress, MAIN } from '../domain/chart.ts';
+import { ok, refused, type Result } from '../domain/errors.ts';
+import type { Subject } from '../domain/records.ts';
+import type { Queryable } from '../storage/database.ts';
+import { findBalance } from '../storage/balances.ts';
+import { findWallet } from '../storage/wallets.ts';
+
+export interface ResolvedSubject {
+  readonly address: string;
+  readonly walletId: string | null;
+}
+
+export async function resolveSubject(q: Queryable, ledger: string, subject: Subject, role: string): Promise<Result<ResolvedSubject>> {
+  if (subject.type === 'ACCOUNT') {
+    if (isReservedAddress(subject.identifier)) {
+      return refused('VALIDATION', `${role}: account ${subject.identifier} is in the reserved wallets: namespace; use a WALLET subject`);
+    }
+    return ok({ address: subject.identifier, walletId: null });
+  }
+  const wallet = await findWallet(q, ledger, subject.identifier);
+  if (!wallet) return refused('VALIDATION', `${role}: wallet ${subject.identifier} does not exist`);
+  const balance = subject.balance ?? MAIN;
+  if (balance !== MAIN && !(await findBalance(q, ledger, wallet.id, balance))) {
+    return refused('VALIDATION', `${role}: wallet ${wallet.id} has no balance named ${balance}`);
+  }
+  return ok({ address: balanceAddress(wallet.id, balance), walletId: wallet.id });
+}

@@ -1,0 +1,22 @@
+/** The wallet summary (domain/summary.ts), from its balances' amounts and its holds. */
+import { balanceAddress } from '../domain/chart.ts';
+import { summarize, type Summary } from '../domain/summary.ts';
+import { walletBalances } from '../storage/balances.ts';
+import { walletHoldAmounts } from '../storage/holds.ts';
+import { readBalances } from '../storage/volumes.ts';
+import { findWallet } from '../storage/wallets.ts';
+import type { QueryContext } from './query-context.ts';
+
+export async function walletSummary(context: QueryContext, walletId: string): Promise<Summary | null> {
+  const { db, ledger } = context;
+  const wallet = await findWallet(db, ledger, walletId);
+  if (!wallet) return null;
+  const balances = await walletBalances(db, ledger, wallet.id);
+  const amounts = await readBalances(db, ledger, balances.map((balance) => balanceAddress(wallet.id, balance.name)));
+  const holds = await walletHoldAmounts(db, ledger, wallet.id);
+  const withAssets = balances.map((balance) => ({
+    ...balance,
+    assets: amounts.get(balanceAddress(wallet.id, balance.name)) ?? new Map<string, bigint>(),
+  }));
+  return summarize(withAssets, holds, context.clock());
+}
