@@ -78,14 +78,20 @@ const reference = z
 export function metadataSchema(limits: Limits) {
   return z
     .record(
-      z.string().max(limits.metadataKeyLengthMax, { error: `metadata keys must be at most ${limits.metadataKeyLengthMax} characters` }),
+      z.string(),
       z
         .string({ error: 'metadata values must be strings' })
         .max(limits.metadataValueLengthMax, { error: `metadata values must be at most ${limits.metadataValueLengthMax} characters` }),
-      { error: 'metadata must be an object of strings' },
+      { error: (issue) => (issue.code === 'invalid_type' ? 'metadata must be an object of strings' : undefined) },
     )
-    .refine((map) => Object.keys(map).length <= limits.metadataKeysMax, {
-      error: `metadata may have at most ${limits.metadataKeysMax} keys`,
+    .superRefine((map, context) => {
+      const keys = Object.keys(map);
+      if (keys.length > limits.metadataKeysMax) {
+        context.addIssue({ code: 'custom', message: `metadata may have at most ${limits.metadataKeysMax} keys` });
+      }
+      if (keys.some((key) => key.length > limits.metadataKeyLengthMax)) {
+        context.addIssue({ code: 'custom', message: `metadata keys must be at most ${limits.metadataKeyLengthMax} characters` });
+      }
     });
 }
 
