@@ -1,0 +1,79 @@
+/**
+ * Runs Coffer as a real child process (`src/main.ts`), for tests that kill, restart or
+ * multiply servers. Talks to it over HTTP on loopback with the global fetch.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface ServerProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export async function startServer(env: Record<string, string>, readyTimeoutMs = 60_000): Promise<ServerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'silent', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`coffer exited during start-up: ${stderr}`);
+    try {
+      const response = await fetch(`${url}/_healthcheck`);
+      if (response.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`coffer did not become healthy: ${stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    child,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly text: string;
+  readonly replayed: boolean;
+}
+
+export async function send(url: string, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
+    body,
+  });
+  return { status: response.status, text: await response.text(), replayed: response.headers.get('idempotent-replayed') === 'true' };
+}
