@@ -3,6 +3,7 @@
  * the process with a message naming the variable; nothing reads process.env elsewhere.
  */
 import { DEFAULT_LIMITS, type Limits } from './domain/limits.ts';
+import { parseRetention } from './idempotency/retention.ts';
 
 export interface Config {
   readonly host: string;
@@ -14,6 +15,8 @@ export interface Config {
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
   readonly logLevel: string;
+  /** How long idempotency outcomes are kept, in microseconds; null = forever. */
+  readonly idempotencyRetentionMicros: bigint | null;
   readonly limits: Limits;
 }
 
@@ -41,6 +44,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(ledger)) throw new ConfigError('LEDGER_NAME must match ^[A-Za-z0-9_-]{1,63}$');
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const retentionText = env.IDEMPOTENCY_RETENTION || undefined;
+  const idempotencyRetentionMicros = retentionText === undefined ? null : parseRetention(retentionText);
+  if (retentionText !== undefined && idempotencyRetentionMicros === null) {
+    throw new ConfigError(`IDEMPOTENCY_RETENTION must be a positive duration such as 90s, 30m, 72h or 7d, got ${JSON.stringify(retentionText)}`);
+  }
   return Object.freeze({
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 8080, 0, 65_535),
@@ -50,6 +58,7 @@ export function loadConfig(env: Env = process.env): Config {
     poolSize: integer(env, 'POOL_SIZE', 16, 1, 1_000),
     statementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
     logLevel,
+    idempotencyRetentionMicros,
     limits: Object.freeze({
       metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', DEFAULT_LIMITS.metadataKeysMax, 1, 10_000),
       metadataKeyLengthMax: integer(env, 'METADATA_KEY_LENGTH_MAX', DEFAULT_LIMITS.metadataKeyLengthMax, 1, 10_000),

@@ -6,16 +6,27 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { buildApp } from './http/app.ts';
 import { migrate } from './storage/migrations.ts';
 import { openDatabase } from './storage/open.ts';
+import { startPurge } from './idempotency/retention.ts';
+import { instantFromDate } from './domain/time.ts';
+
+/** How often the idempotency purge runs when a retention is set. */
+const PURGE_INTERVAL_MS = 60_000;
 
 export async function serve(config: Config): Promise<void> {
   const db = await openDatabase(config);
   await migrate(db);
   const app = buildApp({ db, ledger: config.ledger, limits: config.limits, logger: { level: config.logLevel } });
+  const retention = config.idempotencyRetentionMicros;
+  const stopPurge =
+    retention === null
+      ? () => {}
+      : startPurge(db, retention, () => instantFromDate(new Date()), PURGE_INTERVAL_MS, (error) => app.log.error({ err: error }, 'idempotency purge failed'));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'stopping: finishing in-flight requests');
+    stopPurge();
     await app.close();
     await db.close();
     process.exit(0);

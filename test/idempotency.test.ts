@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { v5 as uuidv5 } from 'uuid';
+import { purgeExpiredKeys } from '../src/idempotency/retention.ts';
 import { createBalance, createWallet, credit, expectError, expectStatus, isoIn, mainBalance, suite, type Harness, type Request, type Response } from './support/harness.ts';
 
 let counter = 0;
@@ -190,4 +191,21 @@ suite('idempotency', (h) => {
       }
     });
   }
+
+  // Last in this suite: it purges every key stored so far.
+  it('retention: after the window a key runs as new; a key-derived wallet id that exists → 409', async () => {
+    const walletKey = { 'idempotency-key': key('retained-wallet') };
+    const creditKey = { 'idempotency-key': key('retained-credit') };
+    const id = expectStatus(await h().post('/wallets', { name: 'retained' }, walletKey), 201).body.data.id;
+    expectStatus(await h().post(`/wallets/${id}/credit`, { amount: { asset: 'USD/2', amount: 5n } }, creditKey), 204);
+    const hour = 3_600_000_000n;
+    assert.equal(await purgeExpiredKeys(h().db, 72n * hour, h().clock.now()), 0, 'nothing is older than the window yet');
+    h().clock.advance(73 * 3600);
+    assert.ok((await purgeExpiredKeys(h().db, 72n * hour, h().clock.now())) >= 2);
+    expectError(await h().post('/wallets', { name: 'retained' }, walletKey), 409, 'CONFLICT', /already exists/);
+    const again = await h().post(`/wallets/${id}/credit`, { amount: { asset: 'USD/2', amount: 5n } }, creditKey);
+    expectStatus(again, 204);
+    assert.equal(again.headers['idempotent-replayed'], undefined);
+    assert.equal(await mainBalance(h(), id), 10n);
+  });
 });

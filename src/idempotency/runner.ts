@@ -26,6 +26,8 @@ export interface CommandContext {
   readonly now: Instant;
   /** With a key, the id is derived from it (UUIDv5 of `kind:key`); without, a random UUIDv7. */
   newId(kind: IdKind): string;
+  /** True when `newId` derives ids from a key, so an id may already exist (see retention). */
+  readonly idsDerived: boolean;
 }
 
 /** What an HTTP answer is made of, rendered by the http layer and stored byte for byte. */
@@ -85,6 +87,7 @@ export function createRunner(options: RunnerOptions) {
           ledger,
           now,
           newId: (kind) => (key !== undefined ? uuidv5(`${kind}:${key}`, ID_NAMESPACE) : uuidv7()),
+          idsDerived: key !== undefined,
         };
         const result = await command.execute(context);
         const outcome = command.render(result);

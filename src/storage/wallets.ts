@@ -17,11 +17,14 @@ function toWallet(row: WalletRow): Wallet {
   return { id: row.id, name: row.name, metadata: row.metadata, createdAt: instantColumn(row.created_at) };
 }
 
-export async function insertWallet(tx: Queryable, ledger: string, wallet: Wallet): Promise<void> {
-  await tx.query(
-    `INSERT INTO wallets (ledger, id, name, metadata, created_at) VALUES ($1, $2, $3, $4, $5::timestamptz)`,
+/** Inserts a wallet; false when one with that id exists already. */
+export async function insertWallet(tx: Queryable, ledger: string, wallet: Wallet): Promise<boolean> {
+  const rows = await tx.query(
+    `INSERT INTO wallets (ledger, id, name, metadata, created_at) VALUES ($1, $2, $3, $4, $5::timestamptz)
+     ON CONFLICT (ledger, id) DO NOTHING RETURNING id`,
     [ledger, wallet.id, wallet.name, JSON.stringify(wallet.metadata), instantParam(wallet.createdAt)],
   );
+  return rows.length === 1;
 }
 
 export async function findWallet(q: Queryable, ledger: string, id: string): Promise<Wallet | null> {

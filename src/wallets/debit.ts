@@ -18,7 +18,7 @@ import type { Instant } from '../domain/time.ts';
 import type { CommandContext } from '../idempotency/runner.ts';
 import { postTransaction } from '../ledger/post-transaction.ts';
 import { walletBalances } from '../storage/balances.ts';
-import { insertHold } from '../storage/holds.ts';
+import { findHold, insertHold } from '../storage/holds.ts';
 import { lockVolumes } from '../storage/volumes.ts';
 import { findWallet } from '../storage/wallets.ts';
 import { resolveSubject } from './subjects.ts';
@@ -66,6 +66,10 @@ export async function debit(context: CommandContext, input: DebitInput): Promise
 
   const { asset, amount } = input.amount;
   const holdId = input.pending ? context.newId('hold') : null;
+  if (holdId !== null && context.idsDerived && (await findHold(tx, ledger, holdId))) {
+    // Only after the key's stored outcome was purged can its derived hold id exist already.
+    return refused('CONFLICT', `hold ${holdId}, derived from this Idempotency-Key, already exists; use a new key`);
+  }
   const target = holdId !== null ? { address: holdAddress(holdId), walletId: wallet.id } : destination.value;
   const sourceAddresses = spendable.map((balance) => balanceAddress(wallet.id, balance.name));
   const locked = await lockVolumes(tx, ledger, [
