@@ -1,34 +1,36 @@
 /**
- * The command runner: every mutation runs here, in ONE database transaction that holds all
- * of its effects and, when the request carries an Idempotency-Key, the stored outcome.
+ * The command runner: every mutation runs here, and with group commit many of them share
+ * ONE database transaction that holds all of their effects and, for requests that carry an
+ * Idempotency-Key, their stored outcomes.
  *
- * With a key: claim it first (a concurrent holder of the same key makes the claim wait);
- * if an outcome is already stored, replay it when the fingerprint matches and answer a
- * conflict when it does not — nothing executes. Otherwise execute, render the outcome and
- * store it with the effects. A crash before COMMIT leaves neither; a retry runs afresh.
- * Without a key: execute; a refused command rolls back so it leaves no trace at all.
+ * Concurrent commands queue. A committer takes everything queued (up to `batchSizeMax`),
+ * and in one transaction: claims the batch's keys in key order (a concurrent holder of a
+ * key — in this process or another — makes the claim wait until it commits or rolls back);
+ * replays or refuses (409) the keys already used; loads what the remaining commands read;
+ * creates and locks the union of their volume rows in sorted order; applies them one by one
+ * with the domain rules (a refused command writes nothing, the others still commit); writes
+ * all effects and outcomes in a few multi-row statements; commits once; then answers each
+ * caller with its own outcome. Same-key requests in one batch: the first executes, the rest
+ * replay it. A crash before COMMIT leaves nothing; a retry runs afresh.
+ *
+ * The next batch closes when the previous commit returns (or after `batchWaitMs`, when set),
+ * so a lone request is not delayed, and under load each commit carries many commands.
+ * If a batch fails as a whole, its commands are retried one per transaction, so one bad
+ * command cannot fail the others.
  */
 import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
-import type { Database, Queryable } from '../storage/database.ts';
-import { claimKey, storeOutcome } from '../storage/idempotency-keys.ts';
+import type { Database } from '../storage/database.ts';
+import { claimKeys, storeOutcomes } from '../storage/idempotency-keys.ts';
+import { lockVolumes } from '../storage/volumes.ts';
+import { loadSnapshot } from '../storage/snapshot.ts';
+import { writeEffects } from '../storage/effects.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Result } from '../domain/errors.ts';
+import { Effects, emptyReads, type ApplyContext, type WalletCommand } from '../wallets/batch.ts';
 import { fingerprint } from './fingerprint.ts';
 
 /** Namespace of Coffer's key-derived ids (UUIDv5). Changing it changes every derived id. */
 const ID_NAMESPACE = '0b6f2d6e-4e2a-4f3a-9f0a-2b9c1d8e7a31';
-
-export type IdKind = 'wallet' | 'hold';
-
-export interface CommandContext {
-  readonly tx: Queryable;
-  readonly ledger: string;
-  readonly now: Instant;
-  /** With a key, the id is derived from it (UUIDv5 of `kind:key`); without, a random UUIDv7. */
-  newId(kind: IdKind): string;
-  /** True when `newId` derives ids from a key, so an id may already exist (see retention). */
-  readonly idsDerived: boolean;
-}
 
 /** What an HTTP answer is made of, rendered by the http layer and stored byte for byte. */
 export interface Outcome {
@@ -41,7 +43,7 @@ export interface Command<Value> {
   readonly params: Record<string, string>;
   /** The body with defaults applied: the fingerprint's input. */
   readonly body: unknown;
-  execute(context: CommandContext): Promise<Result<Value>>;
+  readonly command: WalletCommand<Value>;
   render(result: Result<Value>): Outcome;
 }
 
@@ -54,54 +56,147 @@ export interface RunnerOptions {
   readonly db: Database;
   readonly ledger: string;
   readonly clock: () => Instant;
+  /** Most commands in one transaction. */
+  readonly batchSizeMax?: number;
+  /** How long a batch waits for more commands before it starts; 0 = start at once. */
+  readonly batchWaitMs?: number;
+  /** Told the size of every committed batch (metrics). */
+  readonly onBatch?: (size: number) => void;
 }
 
-class RolledBack extends Error {
-  constructor(readonly outcome: Outcome) {
-    super('command refused; rolled back');
-  }
+interface Entry {
+  readonly key: string | undefined;
+  readonly fingerprint: string;
+  readonly operation: string;
+  // The command's value type is erased in the queue; `render` takes what `apply` returned.
+  readonly command: WalletCommand<unknown>;
+  readonly render: (result: Result<unknown>) => Outcome;
+  readonly resolve: (result: RunResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function conflict(key: string, operation: string): RunResult {
+  return { kind: 'conflict', message: `Idempotency-Key ${JSON.stringify(key)} was already used for a different request (${operation})` };
+}
+
+function applyContext(key: string | undefined, now: Instant): ApplyContext {
+  const ids = new Map<string, string>();
+  return {
+    now,
+    idsDerived: key !== undefined,
+    newId: (kind) => {
+      let id = ids.get(kind);
+      if (id === undefined) {
+        id = key !== undefined ? uuidv5(`${kind}:${key}`, ID_NAMESPACE) : uuidv7();
+        ids.set(kind, id);
+      }
+      return id;
+    },
+  };
 }
 
 export function createRunner(options: RunnerOptions) {
   const { db, ledger, clock } = options;
+  const batchSizeMax = options.batchSizeMax ?? 256;
+  const batchWaitMs = options.batchWaitMs ?? 0;
+  const queue: Entry[] = [];
+  let committing = false;
 
-  return async function run<Value>(key: string | undefined, command: Command<Value>): Promise<RunResult> {
-    const print = fingerprint(command.operation, command.params, command.body);
+  /** Runs one batch in one transaction; resolves every entry it settles. */
+  async function commitBatch(batch: readonly Entry[]): Promise<void> {
+    const settled = await db.transaction(async (tx) => {
+      const now = clock();
+      const answers = new Map<Entry, RunResult>();
+      // Same key twice in the batch: the first owns it, the others follow its outcome.
+      const owners = new Map<string, Entry>();
+      const followers: Entry[] = [];
+      for (const entry of batch) {
+        if (entry.key === undefined) continue;
+        if (owners.has(entry.key)) followers.push(entry);
+        else owners.set(entry.key, entry);
+      }
+      const stored = await claimKeys(tx, ledger, [...owners.values()].map((e) => ({ key: e.key!, operation: e.operation, fingerprint: e.fingerprint })), now);
+      const executing: Entry[] = [];
+      for (const entry of batch) {
+        if (entry.key === undefined) executing.push(entry);
+        else if (owners.get(entry.key) === entry) {
+          const previous = stored.get(entry.key);
+          if (!previous) executing.push(entry);
+          else if (previous.fingerprint !== entry.fingerprint) answers.set(entry, conflict(entry.key, previous.operation));
+          else answers.set(entry, { kind: 'replayed', outcome: { status: previous.status, body: previous.response } });
+        }
+      }
+
+      const contexts = new Map(executing.map((entry) => [entry, applyContext(entry.key, now)]));
+      const reads = emptyReads();
+      for (const entry of executing) entry.command.reads(reads, contexts.get(entry)!);
+      const snapshot = await loadSnapshot(tx, ledger, reads);
+      const locked = await lockVolumes(tx, ledger, executing.flatMap((entry) => entry.command.locks(snapshot, contexts.get(entry)!)));
+      const effects = new Effects(snapshot, locked);
+      const outcomes: { key: string; status: number; response: string | null }[] = [];
+      for (const entry of executing) {
+        const outcome = entry.render(entry.command.apply(snapshot, effects, contexts.get(entry)!));
+        answers.set(entry, { kind: 'executed', outcome });
+        if (entry.key !== undefined) outcomes.push({ key: entry.key, status: outcome.status, response: outcome.body });
+      }
+      await writeEffects(tx, ledger, effects);
+      await storeOutcomes(tx, ledger, outcomes);
+
+      for (const follower of followers) {
+        const owner = owners.get(follower.key!)!;
+        const answer = answers.get(owner)!;
+        if (follower.fingerprint !== owner.fingerprint) answers.set(follower, conflict(follower.key!, owner.operation));
+        else if (answer.kind === 'conflict') answers.set(follower, answer);
+        else answers.set(follower, { kind: 'replayed', outcome: answer.outcome });
+      }
+      return answers;
+    });
+    options.onBatch?.(batch.length);
+    for (const entry of batch) entry.resolve(settled.get(entry)!);
+  }
+
+  async function drainQueue(): Promise<void> {
+    committing = true;
     try {
-      return await db.transaction(async (tx): Promise<RunResult> => {
-        const now = clock();
-        if (key !== undefined) {
-          const stored = await claimKey(tx, { ledger, key, operation: command.operation, fingerprint: print, createdAt: now });
-          if (stored !== null) {
-            if (stored.fingerprint !== print) {
-              return {
-                kind: 'conflict',
-                message: `Idempotency-Key ${JSON.stringify(key)} was already used for a different request (${stored.operation})`,
-              };
+      while (queue.length > 0) {
+        if (batchWaitMs > 0) await new Promise((resolve) => setTimeout(resolve, batchWaitMs));
+        const batch = queue.splice(0, batchSizeMax);
+        try {
+          await commitBatch(batch);
+        } catch (error) {
+          if (batch.length === 1) {
+            batch[0]!.reject(error);
+            continue;
+          }
+          // One command may have poisoned the batch (a concurrent unique value, a bug):
+          // retry each alone so the others still go through.
+          for (const entry of batch) {
+            try {
+              await commitBatch([entry]);
+            } catch (soloError) {
+              entry.reject(soloError);
             }
-            return { kind: 'replayed', outcome: { status: stored.status, body: stored.response } };
           }
         }
-        const context: CommandContext = {
-          tx,
-          ledger,
-          now,
-          newId: (kind) => (key !== undefined ? uuidv5(`${kind}:${key}`, ID_NAMESPACE) : uuidv7()),
-          idsDerived: key !== undefined,
-        };
-        const result = await command.execute(context);
-        const outcome = command.render(result);
-        if (key !== undefined) {
-          await storeOutcome(tx, ledger, key, outcome.status, outcome.body);
-        } else if (!result.ok) {
-          throw new RolledBack(outcome);
-        }
-        return { kind: 'executed', outcome };
-      });
-    } catch (error) {
-      if (error instanceof RolledBack) return { kind: 'executed', outcome: error.outcome };
-      throw error;
+      }
+    } finally {
+      committing = false;
     }
+  }
+
+  return function run<Value>(key: string | undefined, command: Command<Value>): Promise<RunResult> {
+    return new Promise<RunResult>((resolve, reject) => {
+      queue.push({
+        key,
+        fingerprint: fingerprint(command.operation, command.params, command.body),
+        operation: command.operation,
+        command: command.command as WalletCommand<unknown>,
+        render: command.render as (result: Result<unknown>) => Outcome,
+        resolve,
+        reject,
+      });
+      if (!committing) void drainQueue();
+    });
   };
 }
 

@@ -1,8 +1,7 @@
 /** SQL for the `balances` table: a wallet's named balances, `main` included. */
 import type { Balance } from '../domain/balance.ts';
 import type { Queryable } from './database.ts';
-import { instantColumn, instantParam, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
-import type { Instant } from '../domain/time.ts';
+import { instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
 
 interface BalanceRow {
   name: string;
@@ -18,30 +17,6 @@ function toBalance(row: BalanceRow): Balance {
     expiresAt: row.expires_at === null ? null : instantColumn(row.expires_at),
     priority: BigInt(row.priority),
   };
-}
-
-/** Inserts a balance; false when the wallet already has one of that name. */
-export async function insertBalance(
-  tx: Queryable,
-  ledger: string,
-  walletId: string,
-  balance: Balance,
-  createdAt: Instant,
-): Promise<boolean> {
-  const rows = await tx.query(
-    `INSERT INTO balances (ledger, wallet_id, name, expires_at, priority, created_at)
-     VALUES ($1, $2, $3, $4::timestamptz, $5, $6::timestamptz)
-     ON CONFLICT (ledger, wallet_id, name) DO NOTHING RETURNING name`,
-    [
-      ledger,
-      walletId,
-      balance.name,
-      balance.expiresAt === null ? null : instantParam(balance.expiresAt),
-      balance.priority.toString(),
-      instantParam(createdAt),
-    ],
-  );
-  return rows.length === 1;
 }
 
 /** All balances of a wallet, by name. */

@@ -2,7 +2,7 @@
 import type { Hold, Metadata, Subject } from '../domain/records.ts';
 import type { Portion } from '../domain/posting.ts';
 import type { Queryable } from './database.ts';
-import { amountColumn, instantColumn, instantParam, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+import { amountColumn, instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
 
 interface HoldRow {
   id: string;
@@ -38,35 +38,14 @@ function toHold(row: HoldRow): Hold {
   };
 }
 
-export async function insertHold(tx: Queryable, ledger: string, hold: Hold): Promise<void> {
-  await tx.query(
-    `INSERT INTO holds (ledger, id, wallet_id, asset, original_amount, remaining, destination, destination_address,
-       description, metadata, sources, created_at)
-     VALUES ($1, $2, $3, $4, $5::numeric, $6::numeric, $7::jsonb, $8, $9, $10::jsonb, $11::jsonb, $12::timestamptz)`,
-    [
-      ledger,
-      hold.id,
-      hold.walletId,
-      hold.asset,
-      hold.originalAmount.toString(),
-      hold.remaining.toString(),
-      JSON.stringify(hold.destination),
-      hold.destinationAddress,
-      hold.description,
-      JSON.stringify(hold.metadata),
-      JSON.stringify(hold.sources.map((s) => ({ address: s.address, amount: s.amount.toString() }))),
-      instantParam(hold.createdAt),
-    ],
-  );
+export async function findHolds(q: Queryable, ledger: string, ids: readonly string[]): Promise<Hold[]> {
+  const rows = await q.query<HoldRow>(`SELECT ${COLUMNS} FROM holds WHERE ledger = $1 AND id = ANY($2::text[])`, [ledger, ids]);
+  return rows.map(toHold);
 }
 
 export async function findHold(q: Queryable, ledger: string, id: string): Promise<Hold | null> {
   const rows = await q.query<HoldRow>(`SELECT ${COLUMNS} FROM holds WHERE ledger = $1 AND id = $2`, [ledger, id]);
   return rows[0] ? toHold(rows[0]) : null;
-}
-
-export async function setHoldRemaining(tx: Queryable, ledger: string, id: string, remaining: bigint): Promise<void> {
-  await tx.query('UPDATE holds SET remaining = $3::numeric WHERE ledger = $1 AND id = $2', [ledger, id, remaining.toString()]);
 }
 
 /** What remains on each of a wallet's holds, closed ones included. */

@@ -16,38 +16,56 @@ export interface StoredOutcome {
 }
 
 export interface KeyClaim {
-  readonly ledger: string;
   readonly key: string;
   readonly operation: string;
   readonly fingerprint: string;
-  readonly createdAt: Instant;
 }
 
-/** Claims a key: null when this transaction now owns it, else the outcome stored under it. */
-export async function claimKey(tx: Queryable, claim: KeyClaim): Promise<StoredOutcome | null> {
-  const inserted = await tx.query(
+/**
+ * Claims keys in key order (the lock order of every transaction: keys first, then volumes).
+ * Returns the outcomes already stored under the keys this transaction could not claim;
+ * a key absent from the result is now owned by this transaction.
+ */
+export async function claimKeys(tx: Queryable, ledger: string, claims: readonly KeyClaim[], createdAt: Instant): Promise<Map<string, StoredOutcome>> {
+  const stored = new Map<string, StoredOutcome>();
+  if (claims.length === 0) return stored;
+  const sorted = [...claims].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const inserted = await tx.query<{ key: string }>(
     `INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, created_at)
-     VALUES ($1, $2, $3, $4, $5::timestamptz)
+     SELECT $1, x.key, x.operation, x.fingerprint, $5::timestamptz
+     FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(key, operation, fingerprint, position)
+     ORDER BY x.position
      ON CONFLICT (ledger, key) DO NOTHING RETURNING key`,
-    [claim.ledger, claim.key, claim.operation, claim.fingerprint, instantParam(claim.createdAt)],
+    [ledger, sorted.map((c) => c.key), sorted.map((c) => c.operation), sorted.map((c) => c.fingerprint), instantParam(createdAt)],
   );
-  if (inserted.length === 1) return null;
-  const rows = await tx.query<{ operation: string; fingerprint: string; status: number | null; response: string | null }>(
-    'SELECT operation, fingerprint, status, response FROM idempotency_keys WHERE ledger = $1 AND key = $2',
-    [claim.ledger, claim.key],
+  const owned = new Set(inserted.map((row) => row.key));
+  const taken = sorted.filter((claim) => !owned.has(claim.key)).map((claim) => claim.key);
+  if (taken.length === 0) return stored;
+  // Each conflicting INSERT waited until the other holder committed, so its outcome is visible now.
+  const rows = await tx.query<{ key: string; operation: string; fingerprint: string; status: number | null; response: string | null }>(
+    'SELECT key, operation, fingerprint, status, response FROM idempotency_keys WHERE ledger = $1 AND key = ANY($2::text[])',
+    [ledger, taken],
   );
-  const row = rows[0];
-  if (!row || row.status === null) throw new Error(`idempotency key ${claim.key} is claimed without an outcome`);
-  return { operation: row.operation, fingerprint: row.fingerprint, status: Number(row.status), response: row.response };
+  for (const row of rows) {
+    if (row.status === null) throw new Error(`idempotency key ${row.key} is claimed without an outcome`);
+    stored.set(row.key, { operation: row.operation, fingerprint: row.fingerprint, status: Number(row.status), response: row.response });
+  }
+  if (stored.size !== taken.length) throw new Error('an idempotency claim conflicted with a row that is gone');
+  return stored;
 }
 
-export async function storeOutcome(tx: Queryable, ledger: string, key: string, status: number, response: string | null): Promise<void> {
-  await tx.query('UPDATE idempotency_keys SET status = $3, response = $4 WHERE ledger = $1 AND key = $2', [
-    ledger,
-    key,
-    status,
-    response,
-  ]);
+export async function storeOutcomes(
+  tx: Queryable,
+  ledger: string,
+  outcomes: readonly { key: string; status: number; response: string | null }[],
+): Promise<void> {
+  if (outcomes.length === 0) return;
+  await tx.query(
+    `UPDATE idempotency_keys AS k SET status = x.status, response = x.response
+     FROM unnest($2::text[], $3::int[], $4::text[]) AS x(key, status, response)
+     WHERE k.ledger = $1 AND k.key = x.key`,
+    [ledger, outcomes.map((o) => o.key), outcomes.map((o) => o.status), outcomes.map((o) => o.response)],
+  );
 }
 
 /** Deletes at most `limit` keys created before `cutoff`; returns how many went. */

@@ -3,7 +3,7 @@ import type { Metadata, Transaction } from '../domain/records.ts';
 import type { Posting } from '../domain/posting.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Queryable } from './database.ts';
-import { amountColumn, instantColumn, instantParam, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+import { amountColumn, instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
 
 export interface NewTransaction {
   readonly timestamp: Instant;
@@ -11,40 +11,6 @@ export interface NewTransaction {
   readonly reference?: string;
   readonly metadata: Metadata;
   readonly postings: readonly Posting[];
-}
-
-/** Writes a transaction and its postings in one round trip; returns its id. */
-export async function insertTransaction(tx: Queryable, ledger: string, transaction: NewTransaction): Promise<bigint> {
-  const { postings } = transaction;
-  const rows = await tx.query<{ id: bigint }>(
-    `WITH t AS (
-       INSERT INTO transactions (ledger, id, timestamp, reference, metadata, inserted_at)
-       VALUES ($1, nextval('transaction_ids'), $2::timestamptz, $3, $4::jsonb, $5::timestamptz)
-       RETURNING id
-     ), p AS (
-       INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount)
-       SELECT $1, t.id, x.position - 1, x.source, x.destination, x.asset, x.amount
-       FROM t, unnest($6::text[], $7::text[], $8::text[], $9::numeric[]) WITH ORDINALITY AS x(source, destination, asset, amount, position)
-     )
-     SELECT id FROM t`,
-    [
-      ledger,
-      instantParam(transaction.timestamp),
-      transaction.reference ?? null,
-      JSON.stringify(transaction.metadata),
-      instantParam(transaction.insertedAt),
-      postings.map((p) => p.source),
-      postings.map((p) => p.destination),
-      postings.map((p) => p.asset),
-      postings.map((p) => p.amount.toString()),
-    ],
-  );
-  return BigInt(rows[0]!.id);
-}
-
-export async function referenceExists(q: Queryable, ledger: string, reference: string): Promise<boolean> {
-  const rows = await q.query('SELECT 1 FROM transactions WHERE ledger = $1 AND reference = $2', [ledger, reference]);
-  return rows.length > 0;
 }
 
 export interface TransactionFilter {

@@ -3,7 +3,7 @@
  * locked in one statement, in (address, asset) order, so concurrent commands never
  * deadlock; 'world' is unbounded and has no row, so it is never a point of contention.
  */
-import { compareVolumeKeys, volumeKey, type VolumeDelta } from '../domain/posting.ts';
+import { compareVolumeKeys, volumeKey } from '../domain/posting.ts';
 import { isUnbounded } from '../domain/chart.ts';
 import type { Queryable } from './database.ts';
 import { amountColumn } from './sql.ts';
@@ -48,30 +48,17 @@ export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly 
   return balances;
 }
 
-export async function applyVolumeDeltas(tx: Queryable, ledger: string, deltas: readonly VolumeDelta[]): Promise<void> {
-  if (deltas.length === 0) return;
-  await tx.query(
-    `UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
-     FROM unnest($2::text[], $3::text[], $4::numeric[], $5::numeric[]) AS d(address, asset, input, output)
-     WHERE v.ledger = $1 AND v.address = d.address AND v.asset = d.asset`,
-    [
-      ledger,
-      deltas.map((d) => d.address),
-      deltas.map((d) => d.asset),
-      deltas.map((d) => d.input.toString()),
-      deltas.map((d) => d.output.toString()),
-    ],
-  );
-}
-
-/** Per-asset balances of each address, read without locking. */
+/**
+ * Per-asset balances of each address, read without locking. A row no posting ever moved
+ * (created by a lock for a command that was then refused) is left out, as if absent.
+ */
 export async function readBalances(q: Queryable, ledger: string, addresses: readonly string[]): Promise<Map<string, Map<string, bigint>>> {
   const result = new Map<string, Map<string, bigint>>();
   for (const address of addresses) result.set(address, new Map());
   if (addresses.length === 0) return result;
   const rows = await q.query<{ address: string; asset: string; balance: string }>(
     `SELECT address, asset, (input - output)::text AS balance FROM volumes
-     WHERE ledger = $1 AND address = ANY($2::text[]) ORDER BY address, asset`,
+     WHERE ledger = $1 AND address = ANY($2::text[]) AND (input <> 0 OR output <> 0) ORDER BY address, asset`,
     [ledger, addresses],
   );
   for (const row of rows) result.get(row.address)?.set(row.asset, amountColumn(row.balance));

@@ -1,7 +1,7 @@
 /** SQL for the `wallets` table. */
 import type { Metadata, Wallet } from '../domain/records.ts';
 import type { Queryable } from './database.ts';
-import { instantColumn, instantParam, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+import { instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
 
 interface WalletRow {
   id: string;
@@ -17,28 +17,9 @@ function toWallet(row: WalletRow): Wallet {
   return { id: row.id, name: row.name, metadata: row.metadata, createdAt: instantColumn(row.created_at) };
 }
 
-/** Inserts a wallet; false when one with that id exists already. */
-export async function insertWallet(tx: Queryable, ledger: string, wallet: Wallet): Promise<boolean> {
-  const rows = await tx.query(
-    `INSERT INTO wallets (ledger, id, name, metadata, created_at) VALUES ($1, $2, $3, $4, $5::timestamptz)
-     ON CONFLICT (ledger, id) DO NOTHING RETURNING id`,
-    [ledger, wallet.id, wallet.name, JSON.stringify(wallet.metadata), instantParam(wallet.createdAt)],
-  );
-  return rows.length === 1;
-}
-
 export async function findWallet(q: Queryable, ledger: string, id: string): Promise<Wallet | null> {
   const rows = await q.query<WalletRow>(`SELECT ${COLUMNS} FROM wallets WHERE ledger = $1 AND id = $2`, [ledger, id]);
   return rows[0] ? toWallet(rows[0]) : null;
-}
-
-/** Merges keys into a wallet's metadata (existing keys overwritten). False when there is no such wallet. */
-export async function mergeWalletMetadata(tx: Queryable, ledger: string, id: string, metadata: Metadata): Promise<boolean> {
-  const rows = await tx.query(
-    `UPDATE wallets SET metadata = metadata || $3::jsonb WHERE ledger = $1 AND id = $2 RETURNING id`,
-    [ledger, id, JSON.stringify(metadata)],
-  );
-  return rows.length === 1;
 }
 
 export interface WalletFilter {

@@ -3,14 +3,10 @@
  * with `final`, send what is left back to the wallet's `main`. Rules in domain/hold.ts.
  */
 import { balanceAddress, holdAddress, MAIN } from '../domain/chart.ts';
-import { ok, refused, type Result } from '../domain/errors.ts';
+import { ok, refused } from '../domain/errors.ts';
 import { confirmHold as settleConfirm, type HoldState } from '../domain/hold.ts';
-import { volumeKey } from '../domain/posting.ts';
 import type { Hold } from '../domain/records.ts';
-import type { CommandContext } from '../idempotency/runner.ts';
-import { postTransaction } from '../ledger/post-transaction.ts';
-import { findHold, setHoldRemaining } from '../storage/holds.ts';
-import { lockVolumes, type LockedBalances } from '../storage/volumes.ts';
+import type { Effects, WalletCommand } from './batch.ts';
 
 export interface ConfirmHoldInput {
   readonly holdId: string;
@@ -18,41 +14,40 @@ export interface ConfirmHoldInput {
   readonly final: boolean;
 }
 
-export function holdState(hold: Hold, locked: LockedBalances): HoldState {
+export function holdState(hold: Hold, effects: Effects): HoldState {
   const address = holdAddress(hold.id);
   return {
     id: hold.id,
     address,
     asset: hold.asset,
-    remaining: locked.get(volumeKey(address, hold.asset)) ?? 0n,
+    remaining: effects.journal.balance(address, hold.asset),
     destinationAddress: hold.destinationAddress,
     mainAddress: balanceAddress(hold.walletId, MAIN),
     sources: hold.sources,
   };
 }
 
-export async function confirmHold(context: CommandContext, input: ConfirmHoldInput): Promise<Result<null>> {
-  const { tx, ledger } = context;
-  const hold = await findHold(tx, ledger, input.holdId);
-  if (!hold) return refused('NOT_FOUND', `hold ${input.holdId} not found`);
-  const locked = await lockVolumes(
-    tx,
-    ledger,
-    [holdAddress(hold.id), hold.destinationAddress, balanceAddress(hold.walletId, MAIN)].map((address) => ({
-      address,
-      asset: hold.asset,
-      walletId: address === hold.destinationAddress ? null : hold.walletId,
-    })),
-  );
-  const settlement = settleConfirm(holdState(hold, locked), input.amount, input.final);
-  if (!settlement.ok) return settlement;
-  const posted = await postTransaction(tx, ledger, locked, {
-    timestamp: context.now,
-    insertedAt: context.now,
-    metadata: {},
-    postings: settlement.value.postings,
-  });
-  if (!posted.ok) return posted;
-  await setHoldRemaining(tx, ledger, hold.id, settlement.value.remaining);
-  return ok(null);
+export function confirmHold(input: ConfirmHoldInput): WalletCommand<null> {
+  return {
+    reads: (reads) => reads.holds.add(input.holdId),
+    locks: (snapshot) => {
+      const hold = snapshot.holds.get(input.holdId);
+      if (!hold) return [];
+      return [
+        { address: holdAddress(hold.id), asset: hold.asset, walletId: hold.walletId },
+        { address: hold.destinationAddress, asset: hold.asset, walletId: null },
+        { address: balanceAddress(hold.walletId, MAIN), asset: hold.asset, walletId: hold.walletId },
+      ];
+    },
+    apply: (snapshot, effects, context) => {
+      const hold = snapshot.holds.get(input.holdId);
+      if (!hold) return refused('NOT_FOUND', `hold ${input.holdId} not found`);
+      const settlement = settleConfirm(holdState(hold, effects), input.amount, input.final);
+      if (!settlement.ok) return settlement;
+      const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settlement.value.postings });
+      if (!posted.ok) return posted;
+      effects.holdRemaining.set(hold.id, settlement.value.remaining);
+      return ok(null);
+    },
+  };
 }

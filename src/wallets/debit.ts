@@ -12,16 +12,12 @@ import { isExpired, WILDCARD, wildcardOrder, type Balance } from '../domain/bala
 import { balanceAddress, holdAddress, MAIN, WORLD } from '../domain/chart.ts';
 import { ok, refused, type Result } from '../domain/errors.ts';
 import type { Monetary } from '../domain/money.ts';
-import { drain, volumeKey } from '../domain/posting.ts';
+import { drain } from '../domain/posting.ts';
 import type { Hold, Metadata, Subject } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import type { CommandContext } from '../idempotency/runner.ts';
-import { postTransaction } from '../ledger/post-transaction.ts';
-import { walletBalances } from '../storage/balances.ts';
-import { findHold, insertHold } from '../storage/holds.ts';
-import { lockVolumes } from '../storage/volumes.ts';
-import { findWallet } from '../storage/wallets.ts';
-import { resolveSubject } from './subjects.ts';
+import type { VolumeKey } from '../storage/volumes.ts';
+import { balanceKey, type ApplyContext, type Snapshot, type WalletCommand } from './batch.ts';
+import { readSubject, resolveSubject } from './subjects.ts';
 
 export interface DebitInput {
   readonly walletId: string;
@@ -38,75 +34,89 @@ export interface DebitInput {
 /** An immediate debit has nothing to show; a pending one shows its hold. */
 export type Debited = { readonly hold: Hold | null };
 
-function chooseSources(all: readonly Balance[], requested: readonly string[]): Result<Balance[]> {
-  if (requested.length === 1 && requested[0] === WILDCARD) return ok(wildcardOrder(all));
+export const DEFAULT_DESTINATION: Subject = { type: 'ACCOUNT', identifier: WORLD };
+
+function chooseSources(all: ReadonlyMap<string, Balance>, requested: readonly string[]): Result<Balance[]> {
+  if (requested.length === 1 && requested[0] === WILDCARD) return ok(wildcardOrder([...all.values()]));
   const names = requested.length > 0 ? requested : [MAIN];
-  const byName = new Map(all.map((balance) => [balance.name, balance]));
   const chosen: Balance[] = [];
   for (const name of names) {
-    const balance = byName.get(name);
+    const balance = all.get(name);
     if (!balance) return refused('VALIDATION', `the wallet has no balance named ${name}`);
     chosen.push(balance);
   }
   return ok(chosen);
 }
 
-export async function debit(context: CommandContext, input: DebitInput): Promise<Result<Debited>> {
-  const { tx, ledger, now } = context;
-  const wallet = await findWallet(tx, ledger, input.walletId);
-  if (!wallet) return refused('NOT_FOUND', `wallet ${input.walletId} not found`);
-
-  const chosen = chooseSources(await walletBalances(tx, ledger, wallet.id), input.balances);
+/** The balances the debit may spend, in order, expired ones left out. */
+function spendable(snapshot: Snapshot, input: DebitInput, now: Instant): Result<Balance[]> {
+  const chosen = chooseSources(snapshot.balances.get(input.walletId) ?? new Map(), input.balances);
   if (!chosen.ok) return chosen;
-  const spendable = chosen.value.filter((balance) => !isExpired(balance, now));
-  if (spendable.length === 0) return refused('INSUFFICIENT_FUND', 'every source balance has expired');
-
-  const destination = await resolveSubject(tx, ledger, input.destination, 'destination');
-  if (!destination.ok) return destination;
-
-  const { asset, amount } = input.amount;
-  const holdId = input.pending ? context.newId('hold') : null;
-  if (holdId !== null && context.idsDerived && (await findHold(tx, ledger, holdId))) {
-    // Only after the key's stored outcome was purged can its derived hold id exist already.
-    return refused('CONFLICT', `hold ${holdId}, derived from this Idempotency-Key, already exists; use a new key`);
-  }
-  const target = holdId !== null ? { address: holdAddress(holdId), walletId: wallet.id } : destination.value;
-  const sourceAddresses = spendable.map((balance) => balanceAddress(wallet.id, balance.name));
-  const locked = await lockVolumes(tx, ledger, [
-    { address: target.address, asset, walletId: target.walletId },
-    ...sourceAddresses.map((address) => ({ address, asset, walletId: wallet.id })),
-  ]);
-  const portions = drain(
-    amount,
-    sourceAddresses.map((address) => ({ address, available: locked.get(volumeKey(address, asset)) ?? 0n })),
-  );
-  if (!portions) return refused('INSUFFICIENT_FUND', `wallet ${wallet.id} has less than ${amount} ${asset} in the source balances`);
-
-  const posted = await postTransaction(tx, ledger, locked, {
-    timestamp: input.timestamp ?? now,
-    insertedAt: now,
-    reference: input.reference,
-    metadata: input.metadata,
-    postings: portions.map((portion) => ({ source: portion.address, destination: target.address, asset, amount: portion.amount })),
-  });
-  if (!posted.ok) return posted;
-  if (holdId === null) return ok({ hold: null });
-
-  const hold: Hold = {
-    id: holdId,
-    walletId: wallet.id,
-    asset,
-    originalAmount: amount,
-    remaining: amount,
-    destination: input.destination,
-    destinationAddress: destination.value.address,
-    description: input.description,
-    metadata: input.metadata,
-    sources: portions,
-    createdAt: now,
-  };
-  await insertHold(tx, ledger, hold);
-  return ok({ hold });
+  return ok(chosen.value.filter((balance) => !isExpired(balance, now)));
 }
 
-export const DEFAULT_DESTINATION: Subject = { type: 'ACCOUNT', identifier: WORLD };
+export function debit(input: DebitInput): WalletCommand<Debited> {
+  const { asset, amount } = input.amount;
+  const target = (snapshot: Snapshot, context: ApplyContext) =>
+    input.pending ? ok({ address: holdAddress(context.newId('hold')), walletId: input.walletId }) : resolveSubject(snapshot, input.destination, 'destination');
+  return {
+    reads: (reads, context) => {
+      reads.wallets.add(input.walletId);
+      readSubject(reads, input.destination);
+      if (input.reference !== undefined) reads.references.add(input.reference);
+      if (input.pending && context.idsDerived) reads.holds.add(context.newId('hold'));
+    },
+    locks: (snapshot, context) => {
+      // Lock every balance the debit could spend: which ones expire is decided in apply.
+      const chosen = chooseSources(snapshot.balances.get(input.walletId) ?? new Map(), input.balances);
+      const keys: VolumeKey[] = chosen.ok ? chosen.value.map((balance) => balanceKey(input.walletId, balance.name, asset)) : [];
+      const destination = resolveSubject(snapshot, input.destination, 'destination');
+      if (destination.ok) keys.push({ address: destination.value.address, asset, walletId: destination.value.walletId });
+      if (input.pending) keys.push({ address: holdAddress(context.newId('hold')), asset, walletId: input.walletId });
+      return keys;
+    },
+    apply: (snapshot, effects, context) => {
+      if (!snapshot.wallets.has(input.walletId)) return refused('NOT_FOUND', `wallet ${input.walletId} not found`);
+      const sources = spendable(snapshot, input, context.now);
+      if (!sources.ok) return sources;
+      if (sources.value.length === 0) return refused('INSUFFICIENT_FUND', 'every source balance has expired');
+      const destination = resolveSubject(snapshot, input.destination, 'destination');
+      if (!destination.ok) return destination;
+      const holdId = input.pending ? context.newId('hold') : null;
+      if (holdId !== null && snapshot.holds.has(holdId)) {
+        // Only after the key's stored outcome was purged can its derived hold id exist already.
+        return refused('CONFLICT', `hold ${holdId}, derived from this Idempotency-Key, already exists; use a new key`);
+      }
+      const to = target(snapshot, context);
+      if (!to.ok) return to;
+
+      const addresses = sources.value.map((balance) => balanceAddress(input.walletId, balance.name));
+      const portions = drain(amount, addresses.map((address) => ({ address, available: effects.journal.balance(address, asset) })));
+      if (!portions) return refused('INSUFFICIENT_FUND', `wallet ${input.walletId} has less than ${amount} ${asset} in the source balances`);
+      const posted = effects.journal.post({
+        timestamp: input.timestamp ?? context.now,
+        insertedAt: context.now,
+        reference: input.reference,
+        metadata: input.metadata,
+        postings: portions.map((portion) => ({ source: portion.address, destination: to.value.address, asset, amount: portion.amount })),
+      });
+      if (!posted.ok) return posted;
+      if (holdId === null) return ok({ hold: null });
+      const hold: Hold = {
+        id: holdId,
+        walletId: input.walletId,
+        asset,
+        originalAmount: amount,
+        remaining: amount,
+        destination: input.destination,
+        destinationAddress: destination.value.address,
+        description: input.description,
+        metadata: input.metadata,
+        sources: portions,
+        createdAt: context.now,
+      };
+      effects.holds.push(hold);
+      return ok({ hold });
+    },
+  };
+}

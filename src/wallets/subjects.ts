@@ -7,26 +7,28 @@
 import { balanceAddress, isReservedAddress, MAIN } from '../domain/chart.ts';
 import { ok, refused, type Result } from '../domain/errors.ts';
 import type { Subject } from '../domain/records.ts';
-import type { Queryable } from '../storage/database.ts';
-import { findBalance } from '../storage/balances.ts';
-import { findWallet } from '../storage/wallets.ts';
+import type { Reads, Snapshot } from './batch.ts';
 
 export interface ResolvedSubject {
   readonly address: string;
   readonly walletId: string | null;
 }
 
-export async function resolveSubject(q: Queryable, ledger: string, subject: Subject, role: string): Promise<Result<ResolvedSubject>> {
+export function readSubject(reads: Reads, subject: Subject): void {
+  if (subject.type === 'WALLET') reads.wallets.add(subject.identifier);
+}
+
+export function resolveSubject(snapshot: Snapshot, subject: Subject, role: string): Result<ResolvedSubject> {
   if (subject.type === 'ACCOUNT') {
     if (isReservedAddress(subject.identifier)) {
       return refused('VALIDATION', `${role}: account ${subject.identifier} is in the reserved wallets: namespace; use a WALLET subject`);
     }
     return ok({ address: subject.identifier, walletId: null });
   }
-  const wallet = await findWallet(q, ledger, subject.identifier);
+  const wallet = snapshot.wallets.get(subject.identifier);
   if (!wallet) return refused('VALIDATION', `${role}: wallet ${subject.identifier} does not exist`);
   const balance = subject.balance ?? MAIN;
-  if (balance !== MAIN && !(await findBalance(q, ledger, wallet.id, balance))) {
+  if (!snapshot.balances.get(wallet.id)?.has(balance)) {
     return refused('VALIDATION', `${role}: wallet ${wallet.id} has no balance named ${balance}`);
   }
   return ok({ address: balanceAddress(wallet.id, balance), walletId: wallet.id });

@@ -30,7 +30,7 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'createBalance',
       params: { id: walletId },
       body,
-      execute: (context) => createBalance(context, { walletId, balance: body }),
+      command: createBalance({ walletId, balance: body }),
       render: (result) => render(result, (balance) => created(balanceView(balance))),
     });
     return sendRun(reply, outcome);

@@ -39,7 +39,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'confirmHold',
       params: { holdID: holdId },
       body,
-      execute: (context) => confirmHold(context, { holdId, amount: body.amount, final: body.final }),
+      command: confirmHold({ holdId, amount: body.amount, final: body.final }),
       render: (result) => render(result, noContent),
     });
     return sendRun(reply, outcome);
@@ -52,7 +52,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'voidHold',
       params: { holdID: holdId },
       body: {},
-      execute: (context) => voidHold(context, { holdId }),
+      command: voidHold({ holdId }),
       render: (result) => render(result, noContent),
     });
     return sendRun(reply, outcome);

@@ -16,7 +16,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'debitWallet',
       params: { id: walletId },
       body,
-      execute: (context) => debit(context, { ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION }),
+      command: debit({ ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION }),
       render: (result) => render(result, ({ hold }) => (hold ? created(holdView(hold)) : noContent())),
     });
     return sendRun(reply, outcome);
@@ -29,7 +29,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'creditWallet',
       params: { id: walletId },
       body,
-      execute: (context) => credit(context, { ...body, walletId }),
+      command: credit({ ...body, walletId }),
       render: (result) => render(result, noContent),
     });
     return sendRun(reply, outcome);

@@ -35,7 +35,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'createWallet',
       params: {},
       body,
-      execute: (context) => createWallet(context, body),
+      command: createWallet(body),
       render: (result) => render(result, (wallet) => created(walletView(ledger, wallet, new Map()))),
     });
     return sendRun(reply, outcome);
@@ -54,7 +54,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'updateWallet',
       params: { id: walletId },
       body,
-      execute: (context) => updateWallet(context, { walletId, metadata: body.metadata }),
+      command: updateWallet({ walletId, metadata: body.metadata }),
       render: (result) => render(result, noContent),
     });
     return sendRun(reply, outcome);

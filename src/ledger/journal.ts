@@ -1,0 +1,56 @@
+/**
+ * The ledger engine's in-transaction journal: the balances of the rows a batch has locked,
+ * and the transactions posted on them so far. Posting checks that every bounded account
+ * stays at or above zero and that a reference is used once, then moves the balances; a
+ * refused transaction changes nothing. Storage writes the journal in a few statements.
+ */
+import { assert, ok, refused, type Result } from '../domain/errors.ts';
+import { volumeDeltas, volumeKey, type VolumeDelta } from '../domain/posting.ts';
+import type { NewTransaction } from '../storage/transactions.ts';
+import type { LockedBalances } from '../storage/volumes.ts';
+
+export class Journal {
+  readonly transactions: NewTransaction[] = [];
+  private readonly references = new Set<string>();
+
+  constructor(
+    /** Balances of the locked rows, moved as transactions are posted. */
+    private readonly locked: LockedBalances,
+    /** References already used in the database, among those the batch asked about. */
+    private readonly usedReferences: ReadonlySet<string>,
+  ) {}
+
+  balance(address: string, asset: string): bigint {
+    const balance = this.locked.get(volumeKey(address, asset));
+    assert(balance !== undefined, `${address} ${asset} was not locked`);
+    return balance;
+  }
+
+  post(transaction: NewTransaction): Result<null> {
+    const deltas = volumeDeltas(transaction.postings);
+    for (const delta of deltas) {
+      const balance = this.balance(delta.address, delta.asset);
+      if (balance + delta.input - delta.output < 0n) {
+        return refused('INSUFFICIENT_FUND', `account ${delta.address} has ${balance} ${delta.asset}, ${delta.output - delta.input} needed`);
+      }
+    }
+    const reference = transaction.reference;
+    if (reference !== undefined) {
+      if (this.usedReferences.has(reference) || this.references.has(reference)) {
+        return refused('CONFLICT', `reference ${JSON.stringify(reference)} is already used by another transaction`);
+      }
+      this.references.add(reference);
+    }
+    for (const delta of deltas) {
+      const key = volumeKey(delta.address, delta.asset);
+      this.locked.set(key, this.locked.get(key)! + delta.input - delta.output);
+    }
+    this.transactions.push(transaction);
+    return ok(null);
+  }
+
+  /** Volume changes of all posted transactions, summed per account, sorted. */
+  volumeDeltas(): VolumeDelta[] {
+    return volumeDeltas(this.transactions.flatMap((transaction) => transaction.postings));
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Writes a batch's effects in a few multi-row statements, whatever the batch size: new
+ * wallets with their balances, metadata patches, the ledger journal (transactions, postings
+ * and volume changes in one statement), new holds and their remaining amounts.
+ */
+import type { Journal } from '../ledger/journal.ts';
+import type { Effects } from '../wallets/batch.ts';
+import type { Queryable } from './database.ts';
+import { instantParam } from './sql.ts';
+
+const UNIQUE_VIOLATION = '23505';
+
+/** A concurrent writer took a unique value this batch assumed free; the batch must be retried. */
+export class BatchConflict extends Error {}
+
+async function writeWallets(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+  if (effects.wallets.length === 0 && effects.balances.length === 0) return;
+  const wallets = effects.wallets;
+  const balances = effects.balances;
+  const rows = await tx.query<{ kind: string }>(
+    `WITH w AS (
+       INSERT INTO wallets (ledger, id, name, metadata, created_at)
+       SELECT $1, x.id, x.name, x.metadata, x.created_at
+       FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::timestamptz[]) AS x(id, name, metadata, created_at)
+       ON CONFLICT (ledger, id) DO NOTHING RETURNING 'wallet' AS kind
+     ), b AS (
+       INSERT INTO balances (ledger, wallet_id, name, expires_at, priority, created_at)
+       SELECT $1, x.wallet_id, x.name, x.expires_at, x.priority, x.created_at
+       FROM unnest($6::text[], $7::text[], $8::timestamptz[], $9::int8[], $10::timestamptz[]) AS x(wallet_id, name, expires_at, priority, created_at)
+       ON CONFLICT (ledger, wallet_id, name) DO NOTHING RETURNING 'balance' AS kind
+     )
+     SELECT kind FROM w UNION ALL SELECT kind FROM b`,
+    [
+      ledger,
+      wallets.map((w) => w.id),
+      wallets.map((w) => w.name),
+      wallets.map((w) => JSON.stringify(w.metadata)),
+      wallets.map((w) => instantParam(w.createdAt)),
+      balances.map((b) => b.walletId),
+      balances.map((b) => b.balance.name),
+      balances.map((b) => (b.balance.expiresAt === null ? null : instantParam(b.balance.expiresAt))),
+      balances.map((b) => b.balance.priority.toString()),
+      balances.map((b) => instantParam(b.createdAt)),
+    ],
+  );
+  if (rows.length !== wallets.length + balances.length) throw new BatchConflict('a wallet or balance was created concurrently');
+}
+
+async function writeMetadataPatches(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+  if (effects.metadataPatches.size === 0) return;
+  const patches = [...effects.metadataPatches].sort(([a], [b]) => (a < b ? -1 : 1));
+  await tx.query(
+    `UPDATE wallets AS w SET metadata = w.metadata || x.patch
+     FROM unnest($2::text[], $3::jsonb[]) AS x(id, patch) WHERE w.ledger = $1 AND w.id = x.id`,
+    [ledger, patches.map(([id]) => id), patches.map(([, patch]) => JSON.stringify(patch))],
+  );
+}
+
+/** Transactions with ids in posting order, their postings, and the summed volume changes: one statement. */
+async function writeJournal(tx: Queryable, ledger: string, journal: Journal): Promise<void> {
+  const transactions = journal.transactions;
+  if (transactions.length === 0) return;
+  const postings = transactions.flatMap((transaction, index) =>
+    transaction.postings.map((posting, position) => ({ ...posting, index: index + 1, position })),
+  );
+  const deltas = journal.volumeDeltas();
+  try {
+    await tx.query(
+      `WITH ids AS MATERIALIZED (
+         SELECT ord, nextval('transaction_ids') AS id FROM generate_series(1, $2::int) AS ord ORDER BY ord
+       ), t AS (
+         INSERT INTO transactions (ledger, id, timestamp, reference, metadata, inserted_at)
+         SELECT $1, ids.id, x.timestamp, x.reference, x.metadata, x.inserted_at
+         FROM unnest($3::timestamptz[], $4::text[], $5::jsonb[], $6::timestamptz[]) WITH ORDINALITY AS x(timestamp, reference, metadata, inserted_at, ord)
+         JOIN ids ON ids.ord = x.ord
+       ), p AS (
+         INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount)
+         SELECT $1, ids.id, x.position, x.source, x.destination, x.asset, x.amount
+         FROM unnest($7::int[], $8::int[], $9::text[], $10::text[], $11::text[], $12::numeric[]) AS x(ord, position, source, destination, asset, amount)
+         JOIN ids ON ids.ord = x.ord
+       )
+       UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
+       FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)
+       WHERE v.ledger = $1 AND v.address = d.address AND v.asset = d.asset`,
+      [
+        ledger,
+        transactions.length,
+        transactions.map((t) => instantParam(t.timestamp)),
+        transactions.map((t) => t.reference ?? null),
+        transactions.map((t) => JSON.stringify(t.metadata)),
+        transactions.map((t) => instantParam(t.insertedAt)),
+        postings.map((p) => p.index),
+        postings.map((p) => p.position),
+        postings.map((p) => p.source),
+        postings.map((p) => p.destination),
+        postings.map((p) => p.asset),
+        postings.map((p) => p.amount.toString()),
+        deltas.map((d) => d.address),
+        deltas.map((d) => d.asset),
+        deltas.map((d) => d.input.toString()),
+        deltas.map((d) => d.output.toString()),
+      ],
+    );
+  } catch (error) {
+    if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new BatchConflict('a transaction reference was used concurrently');
+    throw error;
+  }
+}
+
+async function writeHolds(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+  const holds = effects.holds;
+  if (holds.length > 0) {
+    const rows = await tx.query(
+      `INSERT INTO holds (ledger, id, wallet_id, asset, original_amount, remaining, destination, destination_address,
+         description, metadata, sources, created_at)
+       SELECT $1, x.* FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::jsonb[], $8::text[],
+         $9::text[], $10::jsonb[], $11::jsonb[], $12::timestamptz[])
+       AS x(id, wallet_id, asset, original_amount, remaining, destination, destination_address, description, metadata, sources, created_at)
+       ON CONFLICT (ledger, id) DO NOTHING RETURNING id`,
+      [
+        ledger,
+        holds.map((h) => h.id),
+        holds.map((h) => h.walletId),
+        holds.map((h) => h.asset),
+        holds.map((h) => h.originalAmount.toString()),
+        // A hold confirmed or voided later in the same batch starts from its final remaining.
+        holds.map((h) => (effects.holdRemaining.get(h.id) ?? h.remaining).toString()),
+        holds.map((h) => JSON.stringify(h.destination)),
+        holds.map((h) => h.destinationAddress),
+        holds.map((h) => h.description),
+        holds.map((h) => JSON.stringify(h.metadata)),
+        holds.map((h) => JSON.stringify(h.sources.map((s) => ({ address: s.address, amount: s.amount.toString() })))),
+        holds.map((h) => instantParam(h.createdAt)),
+      ],
+    );
+    if (rows.length !== holds.length) throw new BatchConflict('a hold id was taken concurrently');
+  }
+  const created = new Set(holds.map((h) => h.id));
+  const updates = [...effects.holdRemaining].filter(([id]) => !created.has(id)).sort(([a], [b]) => (a < b ? -1 : 1));
+  if (updates.length > 0) {
+    await tx.query(
+      `UPDATE holds AS h SET remaining = x.remaining FROM unnest($2::text[], $3::numeric[]) AS x(id, remaining)
+       WHERE h.ledger = $1 AND h.id = x.id`,
+      [ledger, updates.map(([id]) => id), updates.map(([, remaining]) => remaining.toString())],
+    );
+  }
+}
+
+export async function writeEffects(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+  await writeWallets(tx, ledger, effects);
+  await writeMetadataPatches(tx, ledger, effects);
+  await writeJournal(tx, ledger, effects.journal);
+  await writeHolds(tx, ledger, effects);
+}

@@ -1,0 +1,108 @@
+/**
+ * The shape every wallet command takes, so that many commands can run in ONE database
+ * transaction (group commit, see idempotency/committer.ts) with a fixed number of
+ * statements however many commands there are:
+ *
+ *   1. `reads`  — the wallets, holds and references the command needs are named;
+ *   2. (storage loads all of them for the whole batch at once → a `Snapshot`)
+ *   3. `locks`  — the volume rows it will touch, computed from the snapshot;
+ *   4. (storage creates and locks the union of all commands' rows, sorted, in one statement)
+ *   5. `apply`  — synchronous: decides against the snapshot and the locked balances, and on
+ *      success records its writes in `Effects`; a refused command records nothing.
+ *   6. (storage writes every command's effects in a few multi-row statements; COMMIT)
+ *
+ * Commands in one batch were all in flight at once, so any order among them is a valid
+ * linearization. Each sees the database as it was before the batch plus the money moved by
+ * the commands applied before it; an entity created in the same batch is not visible to the
+ * others (they are ordered before its creation), except for uniqueness checks.
+ */
+import { balanceAddress, MAIN } from '../domain/chart.ts';
+import type { Balance } from '../domain/balance.ts';
+import type { Result } from '../domain/errors.ts';
+import { Journal } from '../ledger/journal.ts';
+import type { Hold, Metadata, Wallet } from '../domain/records.ts';
+import type { Instant } from '../domain/time.ts';
+import type { LockedBalances, VolumeKey } from '../storage/volumes.ts';
+
+export interface Reads {
+  readonly wallets: Set<string>;
+  readonly holds: Set<string>;
+  readonly references: Set<string>;
+}
+
+export function emptyReads(): Reads {
+  return { wallets: new Set(), holds: new Set(), references: new Set() };
+}
+
+/** The database as loaded for the batch, before any of its commands. */
+export interface Snapshot {
+  readonly wallets: ReadonlyMap<string, Wallet>;
+  /** Balances of every loaded wallet, `main` included, by name. */
+  readonly balances: ReadonlyMap<string, ReadonlyMap<string, Balance>>;
+  readonly holds: ReadonlyMap<string, Hold>;
+  readonly usedReferences: ReadonlySet<string>;
+}
+
+export interface ApplyContext {
+  readonly now: Instant;
+  /** The command's wallet or hold id: derived from its Idempotency-Key, else random; the same on every call. */
+  readonly newId: (kind: 'wallet' | 'hold') => string;
+  /** True when ids derive from a key, so one may already exist (after the key's record was purged). */
+  readonly idsDerived: boolean;
+}
+
+/** Everything a batch will write, accumulated command by command. */
+export class Effects {
+  readonly wallets: Wallet[] = [];
+  readonly balances: { walletId: string; balance: Balance; createdAt: Instant }[] = [];
+  readonly metadataPatches = new Map<string, Record<string, string>>();
+  readonly holds: Hold[] = [];
+  readonly holdRemaining = new Map<string, bigint>();
+  readonly journal: Journal;
+  private readonly createdWallets = new Set<string>();
+  private readonly createdBalances = new Set<string>();
+
+  constructor(
+    private readonly snapshot: Snapshot,
+    locked: LockedBalances,
+  ) {
+    this.journal = new Journal(locked, snapshot.usedReferences);
+  }
+
+  walletExists(id: string): boolean {
+    return this.snapshot.wallets.has(id) || this.createdWallets.has(id);
+  }
+
+  createWallet(wallet: Wallet): void {
+    this.createdWallets.add(wallet.id);
+    this.wallets.push(wallet);
+    this.balances.push({ walletId: wallet.id, balance: { name: MAIN, expiresAt: null, priority: 0n }, createdAt: wallet.createdAt });
+  }
+
+  balanceExists(walletId: string, name: string): boolean {
+    return this.snapshot.balances.get(walletId)?.has(name) === true || this.createdBalances.has(`${walletId}\u0000${name}`);
+  }
+
+  createBalance(walletId: string, balance: Balance, createdAt: Instant): void {
+    this.createdBalances.add(`${walletId}\u0000${balance.name}`);
+    this.balances.push({ walletId, balance, createdAt });
+  }
+
+  patchMetadata(walletId: string, metadata: Metadata): void {
+    this.metadataPatches.set(walletId, { ...this.metadataPatches.get(walletId), ...metadata });
+  }
+}
+
+export interface WalletCommand<Value> {
+  /** Names what to load. */
+  reads(reads: Reads, context: ApplyContext): void;
+  /** The volume rows to create and lock, from the snapshot. */
+  locks(snapshot: Snapshot, context: ApplyContext): VolumeKey[];
+  /** Decides and records effects; synchronous, no I/O. */
+  apply(snapshot: Snapshot, effects: Effects, context: ApplyContext): Result<Value>;
+}
+
+/** The account of a wallet's balance as a lock key. */
+export function balanceKey(walletId: string, name: string, asset: string): VolumeKey {
+  return { address: balanceAddress(walletId, name), asset, walletId };
+}
