@@ -15,6 +15,10 @@ export interface Config {
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
   readonly logLevel: string;
+  /** Group commit: most commands per database transaction. */
+  readonly batchSizeMax: number;
+  /** Group commit: how long a batch waits for more commands; 0 = it starts when the previous commit returns. */
+  readonly batchWaitMs: number;
   /** How long idempotency outcomes are kept, in microseconds; null = forever. */
   readonly idempotencyRetentionMicros: bigint | null;
   readonly limits: Limits;
@@ -58,6 +62,8 @@ export function loadConfig(env: Env = process.env): Config {
     poolSize: integer(env, 'POOL_SIZE', 16, 1, 1_000),
     statementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
     logLevel,
+    batchSizeMax: integer(env, 'BATCH_SIZE_MAX', 256, 1, 10_000),
+    batchWaitMs: integer(env, 'BATCH_WAIT_MS', 0, 0, 1_000),
     idempotencyRetentionMicros,
     limits: Object.freeze({
       metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', DEFAULT_LIMITS.metadataKeysMax, 1, 10_000),

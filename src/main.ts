@@ -15,7 +15,13 @@ const PURGE_INTERVAL_MS = 60_000;
 export async function serve(config: Config): Promise<void> {
   const db = await openDatabase(config);
   await migrate(db);
-  const app = buildApp({ db, ledger: config.ledger, limits: config.limits, logger: { level: config.logLevel } });
+  const app = buildApp({
+    db,
+    ledger: config.ledger,
+    limits: config.limits,
+    logger: { level: config.logLevel },
+    batch: { sizeMax: config.batchSizeMax, waitMs: config.batchWaitMs },
+  });
   const retention = config.idempotencyRetentionMicros;
   const stopPurge =
     retention === null

@@ -27,6 +27,8 @@ export interface AppOptions {
   readonly logger?: FastifyServerOptions['logger'];
   readonly clock?: () => Instant;
   readonly requestTimeoutMs?: number;
+  /** Group commit: most commands per transaction, how long a batch waits to fill, and a size observer. */
+  readonly batch?: { readonly sizeMax?: number; readonly waitMs?: number; readonly onBatch?: (size: number) => void };
   readonly keepAliveTimeoutMs?: number;
 }
 
@@ -69,7 +71,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
     ledger: options.ledger,
     limits: options.limits,
     schemas: buildSchemas(options.limits),
-    run: createRunner({ db: options.db, ledger: options.ledger, clock }),
+    run: createRunner({
+      db: options.db,
+      ledger: options.ledger,
+      clock,
+      batchSizeMax: options.batch?.sizeMax,
+      batchWaitMs: options.batch?.waitMs,
+      onBatch: options.batch?.onBatch,
+    }),
     query: { db: options.db, ledger: options.ledger, clock },
   };
 

@@ -159,7 +159,10 @@ export function createRunner(options: RunnerOptions) {
     committing = true;
     try {
       while (queue.length > 0) {
+        // Let requests already being parsed reach the queue first. PGlite runs queries on this
+        // thread, so without this turn of the event loop its batches would rarely exceed one.
         if (batchWaitMs > 0) await new Promise((resolve) => setTimeout(resolve, batchWaitMs));
+        else await new Promise((resolve) => setImmediate(resolve));
         const batch = queue.splice(0, batchSizeMax);
         try {
           await commitBatch(batch);

@@ -105,6 +105,8 @@ export interface Harness {
   readonly db: Database;
   readonly app: FastifyInstance;
   readonly clock: Clock;
+  /** Size of every batch the committer ran, in order. */
+  readonly batchSizes: number[];
   call(request: Request): Promise<Response>;
   get(url: string): Promise<Response>;
   post(url: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
@@ -117,7 +119,8 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger'): Pr
   const { db, drop } = await backend.open();
   await migrate(db);
   const clock = new Clock();
-  const app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, clock: clock.now });
+  const batchSizes: number[] = [];
+  const app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, clock: clock.now, batch: { onBatch: (size) => batchSizes.push(size) } });
   await app.ready();
   const call = async (request: Request): Promise<Response> => {
     const headers: Record<string, string> = { ...request.headers };
@@ -134,6 +137,7 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger'): Pr
   return {
     backend: backend.name,
     db,
+    batchSizes,
     app,
     clock,
     call,
