@@ -19,6 +19,8 @@ export interface Config {
   readonly batchSizeMax: number;
   /** Group commit: how long a batch waits for more commands; 0 = it starts when the previous commit returns. */
   readonly batchWaitMs: number;
+  /** Group commit: batches in flight at once (PostgreSQL; PGlite runs one transaction at a time). */
+  readonly batchConcurrency: number;
   /** How long idempotency outcomes are kept, in microseconds; null = forever. */
   readonly idempotencyRetentionMicros: bigint | null;
   readonly limits: Limits;
@@ -64,6 +66,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     batchSizeMax: integer(env, 'BATCH_SIZE_MAX', 256, 1, 10_000),
     batchWaitMs: integer(env, 'BATCH_WAIT_MS', 0, 0, 1_000),
+    batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 4, 1, 64),
     idempotencyRetentionMicros,
     limits: Object.freeze({
       metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', DEFAULT_LIMITS.metadataKeysMax, 1, 10_000),

@@ -20,7 +20,12 @@ export async function serve(config: Config): Promise<void> {
     ledger: config.ledger,
     limits: config.limits,
     logger: { level: config.logLevel },
-    batch: { sizeMax: config.batchSizeMax, waitMs: config.batchWaitMs },
+    batch: {
+      sizeMax: config.batchSizeMax,
+      waitMs: config.batchWaitMs,
+      // PGlite is one backend: a second batch would only wait for the first.
+      concurrency: db.kind === 'postgres' ? config.batchConcurrency : 1,
+    },
   });
   const retention = config.idempotencyRetentionMicros;
   const stopPurge =

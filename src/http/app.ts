@@ -28,7 +28,12 @@ export interface AppOptions {
   readonly clock?: () => Instant;
   readonly requestTimeoutMs?: number;
   /** Group commit: most commands per transaction, how long a batch waits to fill, and a size observer. */
-  readonly batch?: { readonly sizeMax?: number; readonly waitMs?: number; readonly onBatch?: (size: number) => void };
+  readonly batch?: {
+    readonly sizeMax?: number;
+    readonly waitMs?: number;
+    readonly concurrency?: number;
+    readonly onBatch?: (size: number) => void;
+  };
   readonly keepAliveTimeoutMs?: number;
 }
 
@@ -77,6 +82,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       clock,
       batchSizeMax: options.batch?.sizeMax,
       batchWaitMs: options.batch?.waitMs,
+      batchConcurrency: options.batch?.concurrency,
       onBatch: options.batch?.onBatch,
     }),
     query: { db: options.db, ledger: options.ledger, clock },

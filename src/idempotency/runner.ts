@@ -13,8 +13,10 @@
  * caller with its own outcome. Same-key requests in one batch: the first executes, the rest
  * replay it. A crash before COMMIT leaves nothing; a retry runs afresh.
  *
- * The next batch closes when the previous commit returns (or after `batchWaitMs`, when set),
- * so a lone request is not delayed, and under load each commit carries many commands.
+ * A batch closes when a committer is free (or after `batchWaitMs`, when set), so a lone
+ * request is not delayed, and under load each commit carries many commands. Up to
+ * `batchConcurrency` batches are in flight at once, so the database works on one while the
+ * next is being prepared.
  * If a batch fails as a whole, its commands are retried one per transaction, so one bad
  * command cannot fail the others.
  */
@@ -60,6 +62,11 @@ export interface RunnerOptions {
   readonly batchSizeMax?: number;
   /** How long a batch waits for more commands before it starts; 0 = start at once. */
   readonly batchWaitMs?: number;
+  /**
+   * Batches in flight at once, each in its own transaction on its own connection. Batches lock
+   * keys, then volumes, each in one sorted statement, so concurrent ones cannot deadlock.
+   */
+  readonly batchConcurrency?: number;
   /** Told the size of every committed batch (metrics). */
   readonly onBatch?: (size: number) => void;
 }
@@ -99,8 +106,9 @@ export function createRunner(options: RunnerOptions) {
   const { db, ledger, clock } = options;
   const batchSizeMax = options.batchSizeMax ?? 256;
   const batchWaitMs = options.batchWaitMs ?? 0;
+  const batchConcurrency = options.batchConcurrency ?? 1;
   const queue: Entry[] = [];
-  let committing = false;
+  let committers = 0;
 
   /** Runs one batch in one transaction; resolves every entry it settles. */
   async function commitBatch(batch: readonly Entry[]): Promise<void> {
@@ -156,14 +164,15 @@ export function createRunner(options: RunnerOptions) {
   }
 
   async function drainQueue(): Promise<void> {
-    committing = true;
+    committers++;
     try {
-      while (queue.length > 0) {
+      for (;;) {
         // Let requests already being parsed reach the queue first. PGlite runs queries on this
         // thread, so without this turn of the event loop its batches would rarely exceed one.
         if (batchWaitMs > 0) await new Promise((resolve) => setTimeout(resolve, batchWaitMs));
         else await new Promise((resolve) => setImmediate(resolve));
         const batch = queue.splice(0, batchSizeMax);
+        if (batch.length === 0) break;
         try {
           await commitBatch(batch);
         } catch (error) {
@@ -183,7 +192,7 @@ export function createRunner(options: RunnerOptions) {
         }
       }
     } finally {
-      committing = false;
+      committers--;
     }
   }
 
@@ -198,7 +207,7 @@ export function createRunner(options: RunnerOptions) {
         resolve,
         reject,
       });
-      if (!committing) void drainQueue();
+      if (committers < batchConcurrency) void drainQueue();
     });
   };
 }

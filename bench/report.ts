@@ -1,0 +1,88 @@
+/** Renders a benchmark result as a Markdown table and an SVG bar chart (Coffer vs pgbench). */
+
+export interface Row {
+  readonly backend: 'postgres' | 'pglite';
+  readonly scenario: string;
+  readonly operationsPerSecond: number;
+  readonly latencyP50Ms: number;
+  readonly latencyP99Ms: number;
+  readonly errors: number;
+  readonly peakRssMiB: number;
+}
+
+export interface BenchResult {
+  readonly date: string;
+  readonly machine: string;
+  readonly command: string;
+  readonly seconds: number;
+  readonly connections: number;
+  readonly pgbenchClients: number;
+  readonly pgbench: { readonly uniform: number; readonly hot: number };
+  readonly rows: readonly Row[];
+}
+
+/** The pgbench figure a Coffer scenario is compared with, if any. */
+function baseline(result: BenchResult, row: Row): number | null {
+  if (row.scenario === 'debit-uniform') return result.pgbench.uniform;
+  if (row.scenario === 'debit-hot') return result.pgbench.hot;
+  return null;
+}
+
+export function renderTable(result: BenchResult): string {
+  const lines = [
+    `# Coffer benchmark, ${result.date}`,
+    '',
+    `Machine: ${result.machine}. Command: \`${result.command}\`, ${result.seconds} s per scenario, ` +
+      `Coffer at ${result.connections} keep-alive connections (every mutation with its own Idempotency-Key), pgbench at ${result.pgbenchClients} clients.`,
+    '',
+    `pgbench bare transfer (BEGIN; 2 UPDATE; INSERT; COMMIT): uniform over 1,000 accounts **${Math.round(result.pgbench.uniform)} tps**, ` +
+      `one hot account **${Math.round(result.pgbench.hot)} tps**.`,
+    '',
+    '| backend | scenario | ops/s | vs pgbench | p50 ms | p99 ms | errors | server peak RSS MiB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of result.rows) {
+    const base = baseline(result, row);
+    const ratio = base ? `${(row.operationsPerSecond / base).toFixed(2)}×` : '';
+    lines.push(
+      `| ${row.backend} | ${row.scenario} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} |`,
+    );
+  }
+  lines.push('', 'pending-confirm counts one operation per debit + confirm pair (two requests).', '');
+  return lines.join('\n');
+}
+
+export function renderChart(result: BenchResult): string {
+  const bars: { label: string; value: number; color: string }[] = [
+    { label: 'pgbench uniform', value: result.pgbench.uniform, color: '#8a8a8a' },
+    { label: 'pgbench hot', value: result.pgbench.hot, color: '#b5b5b5' },
+    ...result.rows.map((row) => ({
+      label: `coffer ${row.backend} ${row.scenario}`,
+      value: row.operationsPerSecond,
+      color: row.backend === 'postgres' ? '#2f6fb3' : '#3c9a5f',
+    })),
+  ];
+  const max = Math.max(...bars.map((bar) => bar.value), 1);
+  const width = 760;
+  const labelWidth = 260;
+  const barHeight = 22;
+  const height = 40 + bars.length * (barHeight + 8);
+  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const rows = bars.map((bar, index) => {
+    const y = 30 + index * (barHeight + 8);
+    const length = Math.max(1, ((width - labelWidth - 80) * bar.value) / max);
+    return [
+      `<text x="${labelWidth - 8}" y="${y + 16}" text-anchor="end">${escape(bar.label)}</text>`,
+      `<rect x="${labelWidth}" y="${y}" width="${length.toFixed(1)}" height="${barHeight}" fill="${bar.color}"/>`,
+      `<text x="${(labelWidth + length + 6).toFixed(1)}" y="${y + 16}">${Math.round(bar.value)}</text>`,
+    ].join('');
+  });
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="18" font-weight="bold">Operations per second (${escape(result.date)}; ${escape(result.machine)})</text>`,
+    ...rows,
+    '</svg>',
+    '',
+  ].join('\n');
+}

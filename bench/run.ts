@@ -1,0 +1,222 @@
+/**
+ * `npm run bench`: Coffer against PostgreSQL's own one-transfer-per-commit limit, in one run.
+ *
+ * 1. Baseline: pgbench running a bare transfer (BEGIN; 2 UPDATEs; 1 INSERT; COMMIT) with 32
+ *    clients, uniform over 1,000 accounts and all on one hot account.
+ * 2. Coffer on the same server, over HTTP, 64 keep-alive connections, every mutation keyed:
+ *    immediate debits uniform over 1,000 wallets and on one hot wallet, pending debit +
+ *    confirm, create wallet, get wallet. Then the first two on the embedded PGlite.
+ * Reports ops/s, p50/p99, errors, server peak RSS and the ratios to pgbench; writes
+ * bench/results/<date>.{json,md,svg}. Creates its own databases and drops them after.
+ *
+ * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+ * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (32).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { renderChart, renderTable, type BenchResult, type Row } from './report.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const seconds = Number(process.env.BENCH_SECONDS || 15);
+const connections = Number(process.env.BENCH_CONNECTIONS || 64);
+const pgbenchClients = Number(process.env.PGBENCH_CLIENTS || 32);
+const WALLETS = 1_000;
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function admin<T>(body: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    return await body(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function databaseUrl(name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+const TRANSFER = {
+  uniform: `\\set a random(1, ${WALLETS})
+\\set b random(1, ${WALLETS})
+\\set lo least(:a, :b)
+\\set hi greatest(:a, :b)
+BEGIN;
+UPDATE accounts SET balance = balance - 1 WHERE id = :lo;
+UPDATE accounts SET balance = balance + 1 WHERE id = :hi;
+INSERT INTO transfers (source, destination, amount) VALUES (:lo, :hi, 1);
+END;
+`,
+  hot: `\\set b random(2, ${WALLETS})
+BEGIN;
+UPDATE accounts SET balance = balance - 1 WHERE id = 1;
+UPDATE accounts SET balance = balance + 1 WHERE id = :b;
+INSERT INTO transfers (source, destination, amount) VALUES (1, :b, 1);
+END;
+`,
+};
+
+async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
+  const database = `bench_pgbench_${process.pid}`;
+  await admin(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database}`);
+    await client.query(`CREATE DATABASE ${database}`);
+  });
+  const url = databaseUrl(database);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL);
+    INSERT INTO accounts SELECT i, 1000000000 FROM generate_series(1, ${WALLETS}) i;
+    CREATE TABLE transfers (id bigserial PRIMARY KEY, source int NOT NULL, destination int NOT NULL, amount bigint NOT NULL,
+      at timestamptz NOT NULL DEFAULT now());`);
+  await client.query('VACUUM ANALYZE accounts');
+  await client.end();
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-pgbench-'));
+  const script = join(dir, `${name}.sql`);
+  writeFileSync(script, TRANSFER[name]);
+  const target = new URL(url);
+  const output = execFileSync(
+    'pgbench',
+    ['-n', '-c', String(pgbenchClients), '-j', '2', '-T', String(seconds), '--max-tries=20', '-f', script,
+      '-h', target.hostname, '-p', target.port || '5432', '-U', decodeURIComponent(target.username || 'postgres'), database],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  rmSync(dir, { recursive: true, force: true });
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(output);
+  if (!match) throw new Error(`could not read pgbench output:\n${output}`);
+  return Number(match[1]);
+}
+
+async function call(url: string, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${url}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body });
+  return { status: response.status, text: await response.text() };
+}
+
+/** 1,000 funded wallets and a hot one, made through the API with a few requests in flight. */
+async function fund(url: string): Promise<{ uniform: string[]; hot: string }> {
+  const make = async () => {
+    const created = await call(url, 'POST', '/wallets', '{"name":"bench"}');
+    const id = (JSON.parse(created.text) as { data: { id: string } }).data.id;
+    const credited = await call(url, 'POST', `/wallets/${id}/credit`, '{"amount":{"asset":"USD/2","amount":100000000000}}');
+    if (credited.status !== 204) throw new Error(`funding failed: ${credited.text}`);
+    return id;
+  };
+  const uniform: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < WALLETS) {
+        next++;
+        uniform.push(await make());
+      }
+    }),
+  );
+  return { uniform, hot: await make() };
+}
+
+function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+async function load(server: ServerProcess, scenario: string, walletsFile: string): Promise<Omit<Row, 'backend'>> {
+  const pid = server.child.pid!;
+  let peak = rssKiB(pid, 'VmRSS');
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssKiB(pid, 'VmRSS'));
+  }, 200);
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', scenario, server.url, String(connections), String(seconds), walletsFile], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`load generator exited ${code}`))));
+  });
+  clearInterval(sampler);
+  const result = JSON.parse(output) as { operationsPerSecond: number; latencyP50Ms: number; latencyP99Ms: number; errors: number };
+  return {
+    scenario,
+    operationsPerSecond: Math.round(result.operationsPerSecond),
+    latencyP50Ms: result.latencyP50Ms,
+    latencyP99Ms: result.latencyP99Ms,
+    errors: result.errors,
+    peakRssMiB: Math.round(peak / 1024),
+  };
+}
+
+async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): Promise<Row[]> {
+  const database = `bench_coffer_${backend}_${process.pid}`;
+  const dataDir = backend === 'pglite' ? mkdtempSync(join(tmpdir(), 'coffer-bench-')) : undefined;
+  if (backend === 'postgres') {
+    await admin(async (client) => {
+      await client.query(`DROP DATABASE IF EXISTS ${database}`);
+      await client.query(`CREATE DATABASE ${database}`);
+    });
+  }
+  const env: Record<string, string> = backend === 'postgres' ? { DATABASE_URL: databaseUrl(database) } : { DATA_DIR: dataDir! };
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn' }, 120_000);
+  const rows: Row[] = [];
+  try {
+    log(`${backend}: funding ${WALLETS} wallets`);
+    const wallets = await fund(server.url);
+    const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.json`);
+    writeFileSync(walletsFile, JSON.stringify(wallets));
+    for (const scenario of scenarios) {
+      log(`${backend}: ${scenario} for ${seconds}s at ${connections} connections`);
+      rows.push({ backend, ...(await load(server, scenario, walletsFile)) });
+    }
+    rmSync(walletsFile, { force: true });
+  } finally {
+    await server.kill('SIGTERM');
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (backend === 'postgres') await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  }
+  return rows;
+}
+
+const started = new Date();
+log(`pgbench uniform (${pgbenchClients} clients, ${seconds}s)`);
+const pgbenchUniform = await pgbench('uniform');
+log(`pgbench hot`);
+const pgbenchHot = await pgbench('hot');
+const rows = [
+  ...(await runCoffer('postgres', ['debit-uniform', 'debit-hot', 'pending-confirm', 'create-wallet', 'get-wallet'])),
+  ...(await runCoffer('pglite', ['debit-uniform', 'debit-hot'])),
+];
+const postgresVersion = await admin(async (client) => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
+
+const result: BenchResult = {
+  date: started.toISOString(),
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion}`,
+  command: 'npm run bench',
+  seconds,
+  connections,
+  pgbenchClients,
+  pgbench: { uniform: pgbenchUniform, hot: pgbenchHot },
+  rows,
+};
+const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+const dir = join(ROOT, 'bench', 'results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, `${stamp}.json`), JSON.stringify(result, null, 2) + '\n');
+const table = renderTable(result);
+writeFileSync(join(dir, `${stamp}.md`), table);
+writeFileSync(join(dir, `${stamp}.svg`), renderChart(result));
+process.stdout.write(table);
+log(`wrote bench/results/${stamp}.{json,md,svg}`);
