@@ -66,7 +66,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     batchSizeMax: integer(env, 'BATCH_SIZE_MAX', 256, 1, 10_000),
     batchWaitMs: integer(env, 'BATCH_WAIT_MS', 0, 0, 1_000),
-    batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 4, 1, 64),
+    batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 2, 1, 64),
     idempotencyRetentionMicros,
     limits: Object.freeze({
       metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', DEFAULT_LIMITS.metadataKeysMax, 1, 10_000),

@@ -22,10 +22,10 @@
  */
 import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import type { Database } from '../storage/database.ts';
-import { claimKeys, storeOutcomes } from '../storage/idempotency-keys.ts';
+import { storedOutcomes } from '../storage/idempotency-keys.ts';
 import { lockVolumes } from '../storage/volumes.ts';
-import { loadSnapshot } from '../storage/snapshot.ts';
-import { writeEffects } from '../storage/effects.ts';
+import { claimAndLoad } from '../storage/snapshot.ts';
+import { writeEffects, type OutcomeRow } from '../storage/effects.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Result } from '../domain/errors.ts';
 import { Effects, emptyReads, type ApplyContext, type WalletCommand } from '../wallets/batch.ts';
@@ -123,7 +123,14 @@ export function createRunner(options: RunnerOptions) {
         if (owners.has(entry.key)) followers.push(entry);
         else owners.set(entry.key, entry);
       }
-      const stored = await claimKeys(tx, ledger, [...owners.values()].map((e) => ({ key: e.key!, operation: e.operation, fingerprint: e.fingerprint })), now);
+      // Reads are named for every command, before knowing which keys replay: a replayed
+      // command's reads are loaded for nothing, and the claim costs no extra round trip.
+      const contexts = new Map(batch.map((entry) => [entry, applyContext(entry.key, now)]));
+      const reads = emptyReads();
+      for (const entry of batch) entry.command.reads(reads, contexts.get(entry)!);
+      const claims = [...owners.values()].map((e) => ({ key: e.key!, operation: e.operation, fingerprint: e.fingerprint }));
+      const { claimed, snapshot } = await claimAndLoad(tx, ledger, claims, now, reads);
+      const stored = await storedOutcomes(tx, ledger, claims.map((claim) => claim.key).filter((key) => !claimed.has(key)));
       const executing: Entry[] = [];
       for (const entry of batch) {
         if (entry.key === undefined) executing.push(entry);
@@ -134,21 +141,15 @@ export function createRunner(options: RunnerOptions) {
           else answers.set(entry, { kind: 'replayed', outcome: { status: previous.status, body: previous.response } });
         }
       }
-
-      const contexts = new Map(executing.map((entry) => [entry, applyContext(entry.key, now)]));
-      const reads = emptyReads();
-      for (const entry of executing) entry.command.reads(reads, contexts.get(entry)!);
-      const snapshot = await loadSnapshot(tx, ledger, reads);
       const locked = await lockVolumes(tx, ledger, executing.flatMap((entry) => entry.command.locks(snapshot, contexts.get(entry)!)));
       const effects = new Effects(snapshot, locked);
-      const outcomes: { key: string; status: number; response: string | null }[] = [];
+      const outcomes: OutcomeRow[] = [];
       for (const entry of executing) {
         const outcome = entry.render(entry.command.apply(snapshot, effects, contexts.get(entry)!));
         answers.set(entry, { kind: 'executed', outcome });
         if (entry.key !== undefined) outcomes.push({ key: entry.key, status: outcome.status, response: outcome.body });
       }
-      await writeEffects(tx, ledger, effects);
-      await storeOutcomes(tx, ledger, outcomes);
+      await writeEffects(tx, ledger, effects, outcomes);
 
       for (const follower of followers) {
         const owner = owners.get(follower.key!)!;

@@ -7,6 +7,7 @@ import type { Journal } from '../ledger/journal.ts';
 import type { Effects } from '../wallets/batch.ts';
 import type { Queryable } from './database.ts';
 import { instantParam } from './sql.ts';
+import { storeOutcomes } from './idempotency-keys.ts';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -56,10 +57,20 @@ async function writeMetadataPatches(tx: Queryable, ledger: string, effects: Effe
   );
 }
 
-/** Transactions with ids in posting order, their postings, and the summed volume changes: one statement. */
-async function writeJournal(tx: Queryable, ledger: string, journal: Journal): Promise<void> {
+export interface OutcomeRow {
+  readonly key: string;
+  readonly status: number;
+  readonly response: string | null;
+}
+
+/**
+ * Transactions with ids in posting order, their postings, the summed volume changes and the
+ * batch's stored idempotency outcomes: one statement. False when there was no transaction to
+ * write (the outcomes are then left to the caller).
+ */
+async function writeJournal(tx: Queryable, ledger: string, journal: Journal, outcomes: readonly OutcomeRow[]): Promise<boolean> {
   const transactions = journal.transactions;
-  if (transactions.length === 0) return;
+  if (transactions.length === 0) return false;
   const postings = transactions.flatMap((transaction, index) =>
     transaction.postings.map((posting, position) => ({ ...posting, index: index + 1, position })),
   );
@@ -78,6 +89,10 @@ async function writeJournal(tx: Queryable, ledger: string, journal: Journal): Pr
          SELECT $1, ids.id, x.position, x.source, x.destination, x.asset, x.amount
          FROM unnest($7::int[], $8::int[], $9::text[], $10::text[], $11::text[], $12::numeric[]) AS x(ord, position, source, destination, asset, amount)
          JOIN ids ON ids.ord = x.ord
+       ), o AS (
+         UPDATE idempotency_keys AS k SET status = x.status, response = x.response
+         FROM unnest($17::text[], $18::int[], $19::text[]) AS x(key, status, response)
+         WHERE k.ledger = $1 AND k.key = x.key
        )
        UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
        FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)
@@ -99,12 +114,16 @@ async function writeJournal(tx: Queryable, ledger: string, journal: Journal): Pr
         deltas.map((d) => d.asset),
         deltas.map((d) => d.input.toString()),
         deltas.map((d) => d.output.toString()),
+        outcomes.map((o) => o.key),
+        outcomes.map((o) => o.status),
+        outcomes.map((o) => o.response),
       ],
     );
   } catch (error) {
     if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new BatchConflict('a transaction reference was used concurrently');
     throw error;
   }
+  return true;
 }
 
 async function writeHolds(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
@@ -146,9 +165,10 @@ async function writeHolds(tx: Queryable, ledger: string, effects: Effects): Prom
   }
 }
 
-export async function writeEffects(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+/** Writes the effects, then the idempotency outcomes (with the journal when there is one). */
+export async function writeEffects(tx: Queryable, ledger: string, effects: Effects, outcomes: readonly OutcomeRow[]): Promise<void> {
   await writeWallets(tx, ledger, effects);
   await writeMetadataPatches(tx, ledger, effects);
-  await writeJournal(tx, ledger, effects.journal);
   await writeHolds(tx, ledger, effects);
+  if (!(await writeJournal(tx, ledger, effects.journal, outcomes))) await storeOutcomes(tx, ledger, outcomes);
 }

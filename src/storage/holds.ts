@@ -4,7 +4,7 @@ import type { Portion } from '../domain/posting.ts';
 import type { Queryable } from './database.ts';
 import { amountColumn, instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
 
-interface HoldRow {
+export interface HoldRow {
   id: string;
   seq: bigint;
   wallet_id: string;
@@ -22,7 +22,16 @@ interface HoldRow {
 const COLUMNS = `id, seq, wallet_id, asset, original_amount::text AS original_amount, remaining::text AS remaining,
   destination, destination_address, description, metadata, sources, ${tsText('created_at')} AS created_at`;
 
-function toHold(row: HoldRow): Hold {
+/** The hold columns as one JSON object with HoldRow's field names, for statements that return JSON. */
+export function holdJson(alias: string): string {
+  const a = alias;
+  return `json_build_object('id', ${a}.id, 'seq', ${a}.seq, 'wallet_id', ${a}.wallet_id, 'asset', ${a}.asset,
+    'original_amount', ${a}.original_amount::text, 'remaining', ${a}.remaining::text, 'destination', ${a}.destination,
+    'destination_address', ${a}.destination_address, 'description', ${a}.description, 'metadata', ${a}.metadata,
+    'sources', ${a}.sources, 'created_at', ${tsText(`${a}.created_at`)})`;
+}
+
+export function toHold(row: HoldRow): Hold {
   return {
     id: row.id,
     walletId: row.wallet_id,
@@ -36,11 +45,6 @@ function toHold(row: HoldRow): Hold {
     sources: row.sources.map((s): Portion => ({ address: s.address, amount: amountColumn(s.amount) })),
     createdAt: instantColumn(row.created_at),
   };
-}
-
-export async function findHolds(q: Queryable, ledger: string, ids: readonly string[]): Promise<Hold[]> {
-  const rows = await q.query<HoldRow>(`SELECT ${COLUMNS} FROM holds WHERE ledger = $1 AND id = ANY($2::text[])`, [ledger, ids]);
-  return rows.map(toHold);
 }
 
 export async function findHold(q: Queryable, ledger: string, id: string): Promise<Hold | null> {

@@ -22,35 +22,22 @@ export interface KeyClaim {
 }
 
 /**
- * Claims keys in key order (the lock order of every transaction: keys first, then volumes).
- * Returns the outcomes already stored under the keys this transaction could not claim;
- * a key absent from the result is now owned by this transaction.
+ * The outcomes stored under keys a batch could not claim. Claims are INSERTs made in key
+ * order (storage/snapshot.ts); one that conflicted with a concurrent holder of the key waited
+ * until that holder committed, so its outcome is visible to this later statement.
  */
-export async function claimKeys(tx: Queryable, ledger: string, claims: readonly KeyClaim[], createdAt: Instant): Promise<Map<string, StoredOutcome>> {
+export async function storedOutcomes(tx: Queryable, ledger: string, keys: readonly string[]): Promise<Map<string, StoredOutcome>> {
   const stored = new Map<string, StoredOutcome>();
-  if (claims.length === 0) return stored;
-  const sorted = [...claims].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const inserted = await tx.query<{ key: string }>(
-    `INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, created_at)
-     SELECT $1, x.key, x.operation, x.fingerprint, $5::timestamptz
-     FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(key, operation, fingerprint, position)
-     ORDER BY x.position
-     ON CONFLICT (ledger, key) DO NOTHING RETURNING key`,
-    [ledger, sorted.map((c) => c.key), sorted.map((c) => c.operation), sorted.map((c) => c.fingerprint), instantParam(createdAt)],
-  );
-  const owned = new Set(inserted.map((row) => row.key));
-  const taken = sorted.filter((claim) => !owned.has(claim.key)).map((claim) => claim.key);
-  if (taken.length === 0) return stored;
-  // Each conflicting INSERT waited until the other holder committed, so its outcome is visible now.
+  if (keys.length === 0) return stored;
   const rows = await tx.query<{ key: string; operation: string; fingerprint: string; status: number | null; response: string | null }>(
     'SELECT key, operation, fingerprint, status, response FROM idempotency_keys WHERE ledger = $1 AND key = ANY($2::text[])',
-    [ledger, taken],
+    [ledger, keys],
   );
   for (const row of rows) {
     if (row.status === null) throw new Error(`idempotency key ${row.key} is claimed without an outcome`);
     stored.set(row.key, { operation: row.operation, fingerprint: row.fingerprint, status: Number(row.status), response: row.response });
   }
-  if (stored.size !== taken.length) throw new Error('an idempotency claim conflicted with a row that is gone');
+  if (stored.size !== keys.length) throw new Error('an idempotency claim conflicted with a row that is gone');
   return stored;
 }
 

@@ -1,55 +1,90 @@
 /**
- * Loads, in one statement per kind, everything a batch of commands named in its `Reads`:
- * wallets with all their balances, holds, and which references are taken.
+ * The first statement of every batch: it claims the batch's idempotency keys (in key order)
+ * and, in the same round trip, loads everything the batch's commands named in their `Reads`
+ * — wallets with all their balances, holds, and which references are taken.
+ *
+ * The snapshot is read without locks. That is safe because what commands decide from it
+ * does not change under them: wallets, balances and holds are never deleted, a balance's
+ * expiry and priority never change, and amounts are read from the locked volume rows, not
+ * from here. A reference taken meanwhile by another process makes the batch's insert fail,
+ * and the batch is retried (idempotency/runner.ts).
  */
 import type { Balance } from '../domain/balance.ts';
 import type { Hold, Wallet } from '../domain/records.ts';
+import type { Instant } from '../domain/time.ts';
 import type { Reads, Snapshot } from '../wallets/batch.ts';
 import type { Queryable } from './database.ts';
-import { findHolds } from './holds.ts';
-import { instantColumn, tsText } from './sql.ts';
+import { holdJson, toHold, type HoldRow } from './holds.ts';
+import type { KeyClaim } from './idempotency-keys.ts';
+import { instantColumn, instantParam, tsText } from './sql.ts';
 
-interface WalletRow {
+interface WalletJson {
   id: string;
   name: string;
   metadata: Record<string, string>;
   created_at: string;
-  balances: { name: string; expires_at: string | null; priority: string }[];
+  balances: { name: string; expires_at: string | null; priority: string }[] | null;
 }
 
-export async function loadSnapshot(tx: Queryable, ledger: string, reads: Reads): Promise<Snapshot> {
+export interface ClaimedSnapshot {
+  /** Keys this transaction now owns; the others were used before (see claimKeys). */
+  readonly claimed: ReadonlySet<string>;
+  readonly snapshot: Snapshot;
+}
+
+export async function claimAndLoad(
+  tx: Queryable,
+  ledger: string,
+  claims: readonly KeyClaim[],
+  createdAt: Instant,
+  reads: Reads,
+): Promise<ClaimedSnapshot> {
+  const sorted = [...claims].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const [row] = await tx.query<{ claimed: string[]; wallets: WalletJson[]; holds: HoldRow[]; refs: string[] }>(
+    `WITH claimed AS (
+       INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, created_at)
+       SELECT $1, x.key, x.operation, x.fingerprint, $5::timestamptz
+       FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(key, operation, fingerprint, position)
+       ORDER BY x.position
+       ON CONFLICT (ledger, key) DO NOTHING RETURNING key
+     )
+     SELECT
+       (SELECT coalesce(json_agg(key), '[]') FROM claimed) AS claimed,
+       (SELECT coalesce(json_agg(json_build_object('id', w.id, 'name', w.name, 'metadata', w.metadata,
+          'created_at', ${tsText('w.created_at')},
+          'balances', (SELECT json_agg(json_build_object('name', b.name, 'expires_at', ${tsText('b.expires_at')}, 'priority', b.priority::text))
+                       FROM balances b WHERE b.ledger = w.ledger AND b.wallet_id = w.id))), '[]')
+        FROM wallets w WHERE w.ledger = $1 AND w.id = ANY($6::text[])) AS wallets,
+       (SELECT coalesce(json_agg(${holdJson('h')}), '[]') FROM holds h WHERE h.ledger = $1 AND h.id = ANY($7::text[])) AS holds,
+       (SELECT coalesce(json_agg(t.reference), '[]') FROM transactions t WHERE t.ledger = $1 AND t.reference = ANY($8::text[])) AS refs`,
+    [
+      ledger,
+      sorted.map((c) => c.key),
+      sorted.map((c) => c.operation),
+      sorted.map((c) => c.fingerprint),
+      instantParam(createdAt),
+      [...reads.wallets],
+      [...reads.holds],
+      [...reads.references],
+    ],
+  );
   const wallets = new Map<string, Wallet>();
   const balances = new Map<string, Map<string, Balance>>();
-  if (reads.wallets.size > 0) {
-    const rows = await tx.query<WalletRow>(
-      `SELECT w.id, w.name, w.metadata, ${tsText('w.created_at')} AS created_at,
-         (SELECT json_agg(json_build_object('name', b.name, 'expires_at', ${tsText('b.expires_at')}, 'priority', b.priority::text))
-          FROM balances b WHERE b.ledger = w.ledger AND b.wallet_id = w.id) AS balances
-       FROM wallets w WHERE w.ledger = $1 AND w.id = ANY($2::text[])`,
-      [ledger, [...reads.wallets]],
-    );
-    for (const row of rows) {
-      wallets.set(row.id, { id: row.id, name: row.name, metadata: row.metadata, createdAt: instantColumn(row.created_at) });
-      const named = new Map<string, Balance>();
-      for (const balance of row.balances ?? []) {
-        named.set(balance.name, {
-          name: balance.name,
-          expiresAt: balance.expires_at === null ? null : instantColumn(balance.expires_at),
-          priority: BigInt(balance.priority),
-        });
-      }
-      balances.set(row.id, named);
+  for (const wallet of row!.wallets) {
+    wallets.set(wallet.id, { id: wallet.id, name: wallet.name, metadata: wallet.metadata, createdAt: instantColumn(wallet.created_at) });
+    const named = new Map<string, Balance>();
+    for (const balance of wallet.balances ?? []) {
+      named.set(balance.name, {
+        name: balance.name,
+        expiresAt: balance.expires_at === null ? null : instantColumn(balance.expires_at),
+        priority: BigInt(balance.priority),
+      });
     }
+    balances.set(wallet.id, named);
   }
-  const holds = new Map<string, Hold>();
-  if (reads.holds.size > 0) for (const hold of await findHolds(tx, ledger, [...reads.holds])) holds.set(hold.id, hold);
-  const usedReferences = new Set<string>();
-  if (reads.references.size > 0) {
-    const rows = await tx.query<{ reference: string }>(
-      'SELECT reference FROM transactions WHERE ledger = $1 AND reference = ANY($2::text[])',
-      [ledger, [...reads.references]],
-    );
-    for (const row of rows) usedReferences.add(row.reference);
-  }
-  return { wallets, balances, holds, usedReferences };
+  const holds = new Map<string, Hold>(row!.holds.map((hold) => [hold.id, toHold(hold)]));
+  return {
+    claimed: new Set(row!.claimed),
+    snapshot: { wallets, balances, holds, usedReferences: new Set(row!.refs) },
+  };
 }
