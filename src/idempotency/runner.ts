@@ -25,7 +25,7 @@ import type { Database } from '../storage/database.ts';
 import { storedOutcomes } from '../storage/idempotency-keys.ts';
 import { lockVolumes } from '../storage/volumes.ts';
 import { claimAndLoad } from '../storage/snapshot.ts';
-import { writeEffects, type OutcomeRow } from '../storage/effects.ts';
+import { BatchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Result } from '../domain/errors.ts';
 import { Effects, emptyReads, type ApplyContext, type WalletCommand } from '../wallets/batch.ts';
@@ -33,6 +33,9 @@ import { fingerprint } from './fingerprint.ts';
 
 /** Namespace of Coffer's key-derived ids (UUIDv5). Changing it changes every derived id. */
 const ID_NAMESPACE = '0b6f2d6e-4e2a-4f3a-9f0a-2b9c1d8e7a31';
+
+/** Attempts of a command alone after its batch failed on a concurrently taken unique value. */
+const SOLO_ATTEMPTS_MAX = 3;
 
 /** What an HTTP answer is made of, rendered by the http layer and stored byte for byte. */
 export interface Outcome {
@@ -164,6 +167,25 @@ export function createRunner(options: RunnerOptions) {
     for (const entry of batch) entry.resolve(settled.get(entry)!);
   }
 
+  /**
+   * Runs one command in its own transaction. A unique value that a concurrent transaction
+   * took while this one read its snapshot (a reference) is retried a bounded number of
+   * times: the next attempt's snapshot sees it, and the command is refused cleanly.
+   */
+  async function commitAlone(entry: Entry, firstError?: unknown): Promise<void> {
+    let error = firstError;
+    for (let attempt = firstError === undefined ? 0 : 1; attempt < SOLO_ATTEMPTS_MAX; attempt++) {
+      if (error !== undefined && !(error instanceof BatchConflict)) break;
+      try {
+        await commitBatch([entry]);
+        return;
+      } catch (attemptError) {
+        error = attemptError;
+      }
+    }
+    entry.reject(error);
+  }
+
   async function drainQueue(): Promise<void> {
     committers++;
     try {
@@ -178,18 +200,12 @@ export function createRunner(options: RunnerOptions) {
           await commitBatch(batch);
         } catch (error) {
           if (batch.length === 1) {
-            batch[0]!.reject(error);
+            await commitAlone(batch[0]!, error);
             continue;
           }
           // One command may have poisoned the batch (a concurrent unique value, a bug):
           // retry each alone so the others still go through.
-          for (const entry of batch) {
-            try {
-              await commitBatch([entry]);
-            } catch (soloError) {
-              entry.reject(soloError);
-            }
-          }
+          for (const entry of batch) await commitAlone(entry);
         }
       }
     } finally {
