@@ -25,10 +25,11 @@ export async function postTransaction(
       return refused('INSUFFICIENT_FUND', `account ${delta.address} has ${balance} ${delta.asset}, ${delta.output - delta.input} needed`);
     }
   }
-  if (transaction.reference !== undefined && (await referenceExists(tx, ledger, transaction.reference))) {
-    return refused('CONFLICT', `reference ${JSON.stringify(transaction.reference)} is already used by another transaction`);
-  }
+  const referenceTaken = () => refused<bigint>('CONFLICT', `reference ${JSON.stringify(transaction.reference)} is already used by another transaction`);
+  if (transaction.reference !== undefined && (await referenceExists(tx, ledger, transaction.reference))) return referenceTaken();
+  // The check above cannot see a concurrent transaction's uncommitted reference; the insert can.
   const id = await insertTransaction(tx, ledger, transaction);
+  if (id === null) return referenceTaken();
   await applyVolumeDeltas(tx, ledger, deltas);
   for (const delta of deltas) {
     const key = volumeKey(delta.address, delta.asset);

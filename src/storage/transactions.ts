@@ -13,13 +13,19 @@ export interface NewTransaction {
   readonly postings: readonly Posting[];
 }
 
-/** Writes a transaction and its postings in one round trip; returns its id. */
-export async function insertTransaction(tx: Queryable, ledger: string, transaction: NewTransaction): Promise<bigint> {
+/**
+ * Writes a transaction and its postings in one round trip; returns its id, or null when its
+ * reference is taken. A concurrent transaction that holds the same reference uncommitted makes
+ * this insert wait for it; when it commits, nothing is written here (no unique-violation error,
+ * which would abort the command's transaction and surface as a 500).
+ */
+export async function insertTransaction(tx: Queryable, ledger: string, transaction: NewTransaction): Promise<bigint | null> {
   const { postings } = transaction;
   const rows = await tx.query<{ id: bigint }>(
     `WITH t AS (
        INSERT INTO transactions (ledger, id, timestamp, reference, metadata, inserted_at)
        VALUES ($1, nextval('transaction_ids'), $2::timestamptz, $3, $4::jsonb, $5::timestamptz)
+       ON CONFLICT (ledger, reference) WHERE reference IS NOT NULL DO NOTHING
        RETURNING id
      ), p AS (
        INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount)
@@ -39,7 +45,7 @@ export async function insertTransaction(tx: Queryable, ledger: string, transacti
       postings.map((p) => p.amount.toString()),
     ],
   );
-  return BigInt(rows[0]!.id);
+  return rows[0] ? BigInt(rows[0].id) : null;
 }
 
 export async function referenceExists(q: Queryable, ledger: string, reference: string): Promise<boolean> {
