@@ -203,7 +203,7 @@ async function totals(h: Harness, wallets: readonly string[]): Promise<Record<st
 }
 
 suite('concurrency', (h) => {
-  it(`${CLIENTS} clients × ${OPS} operations on ${WALLETS} wallets at once → no 5xx, holds settled at most once, money conserved`, { timeout: 300_000 }, async (t) => {
+  it(`${CLIENTS} clients × ${OPS} operations on ${WALLETS} wallets at once → no 5xx, holds settled at most once, money conserved`, { timeout: Math.max(300_000, OPS * 5_000) }, async (t) => {
     t.diagnostic(`CONCURRENCY_SEED=${SEED}`);
     const wallets: string[] = [];
     for (let i = 0; i < WALLETS; i++) {

@@ -464,7 +464,7 @@ suite('hostile input', (h) => {
   const f = async () => (fixtures ??= await makeFixtures(h()));
 
   for (const route of ROUTES) {
-    it(`${route.method} ${route.path}, at / and /api/wallets: every hostile request → 4xx JSON error, database unchanged`, async () => {
+    it(`${route.method} ${route.path}, at / and /api/wallets: every hostile request → 4xx JSON error, database unchanged`, async (t) => {
       const targets = await f();
       const before = await snapshot(h().db);
       let sent = 0;
@@ -476,6 +476,7 @@ suite('hostile input', (h) => {
         assert.equal(await snapshot(h().db), before, `${route.method} ${prefix}${route.path}: a hostile request wrote to the database`);
       }
       assert.ok(sent >= 20, `corpus size ${sent}`);
+      t.diagnostic(`${sent} hostile requests`);
     });
   }
 

@@ -459,7 +459,7 @@ const commands = [
 ];
 
 suite('model-based: random command sequences against Coffer and a pure model', (h) => {
-  it(`${RUNS} random sequences of up to ${COMMANDS} commands → after every step Coffer shows exactly the model's state, invariants hold`, { timeout: 600_000 }, async (t) => {
+  it(`${RUNS} random sequences of up to ${COMMANDS} commands → after every step Coffer shows exactly the model's state, invariants hold`, { timeout: Math.max(600_000, RUNS * COMMANDS * 1_000) }, async (t) => {
     t.diagnostic(`fast-check seed ${SEED}; reproduce with FC_SEED=${SEED}${PATH ? ` FC_PATH=${PATH}` : ''}${REPLAY_PATH ? ` FC_REPLAY_PATH=${REPLAY_PATH}` : ''}`);
     tally.clear();
     let run = 0;

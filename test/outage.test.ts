@@ -26,6 +26,8 @@ import { expectError, expectStatus, startHarness, type Backend, type Harness, ty
 import { startCluster } from './support/pg-cluster.ts';
 
 const WORKERS = 8;
+/** Each cycle stops the server twice (fast, then immediate); more cycles make a soak run. */
+const CYCLES = Number(process.env.OUTAGE_CYCLES ?? 1);
 const FUNDS = 1_000_000n;
 
 interface Sent {
@@ -166,7 +168,7 @@ async function expectNothingHalfWritten(h: Harness, load: Load, setupTransaction
 // The PostgreSQL tests run when TEST_DATABASE_URL is set (as in CI); this one starts its own
 // server from the binaries in PG_BIN (default /usr/lib/postgresql/15/bin), which it stops.
 if (process.env.TEST_DATABASE_URL) describe('outage [postgres, a throwaway cluster]', () => {
-  it('stop the server under load (fast, then immediate) → 503 JSON, health 503; start it → recovers without a restart; nothing half-written', { timeout: 180_000 }, async (t) => {
+  it('stop the server under load (fast, then immediate) → 503 JSON, health 503; start it → recovers without a restart; nothing half-written', { timeout: 120_000 * CYCLES }, async (t) => {
     const cluster = await startCluster();
     let h: Harness | undefined;
     try {
@@ -178,7 +180,7 @@ if (process.env.TEST_DATABASE_URL) describe('outage [postgres, a throwaway clust
       const wallets = await fundedWallets(h);
       const load = new Load(h, wallets);
       load.start();
-      for (const mode of ['fast', 'immediate'] as const) {
+      for (const mode of Array.from({ length: CYCLES }, () => ['fast', 'immediate'] as const).flat()) {
         const before = load.succeeded();
         await until('traffic before the outage', () => load.succeeded() >= before + 60);
         const failedBefore = load.unavailable();
