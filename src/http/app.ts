@@ -3,14 +3,17 @@
  * 415 included), and the Formance Wallets v1 routes served at the root and again under
  * `/api/wallets`, the prefix the official SDK calls.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Database } from '../storage/database.ts';
 import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createRunner } from '../idempotency/runner.ts';
-import { errorReply, replyForError } from './errors.ts';
-import { parseJson } from './json.ts';
+import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
+import { parseJson, unstorableText } from './json.ts';
+import { ClientError } from '../domain/errors.ts';
 import { buildSchemas } from './schemas.ts';
 import type { RouteDeps } from './deps.ts';
 import { walletRoutes } from './routes/wallets.ts';
@@ -39,6 +42,23 @@ export interface AppOptions {
 
 export const API_PREFIX = '/api/wallets';
 
+/**
+ * Answers a request Node's HTTP parser refused before Fastify saw it (headers over 16 KiB,
+ * a malformed request line or chunk, a timeout) with Coffer's JSON error, then closes the
+ * connection, as Fastify's default handler does with its own body shape.
+ */
+function answerConnectionError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const answer = replyForConnectionError(error.code);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(answer.body)}\r\nConnection: close\r\n\r\n${answer.body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
 export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
@@ -48,6 +68,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     connectionTimeout: 60_000,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 255 },
+    clientErrorHandler: answerConnectionError,
+    // A URL that does not decode, or a path parameter over maxParamLength: Coffer's JSON error.
+    frameworkErrors: (error, _request, reply) => {
+      const answer = replyForError(error);
+      // The hook's reply is typed per route generic; this one is a plain reply.
+      return (reply as FastifyReply).code(answer.status).type('application/json').send(answer.body);
+    },
   });
 
   app.removeAllContentTypeParsers();
@@ -59,6 +86,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
     } catch (error) {
       done(error as Error, undefined);
     }
+  });
+
+  // Path parameters and query strings reach SQL as text: refuse what PostgreSQL cannot store.
+  app.addHook('preValidation', async (request) => {
+    const problem = unstorableText(request.params) ?? unstorableText(request.query);
+    if (problem !== null) throw new ClientError('VALIDATION', `path or query string: ${problem}`);
   });
 
   app.setErrorHandler((error, request, reply) => {

@@ -43,6 +43,17 @@ export function isUnavailable(error: unknown): boolean {
   );
 }
 
+/**
+ * The answer to a request Node's HTTP parser refused (by its error code). Headers over the
+ * 16 KiB limit are 431 (the status HTTP defines for them) under REQUEST_TOO_LARGE, a request
+ * not received within the request timeout is 408, anything else malformed is a 400.
+ */
+export function replyForConnectionError(code: string | undefined): ErrorReply {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, body: errorReply('REQUEST_TOO_LARGE', 'request headers too large').body };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, body: errorReply('VALIDATION', 'the request was not received in time').body };
+  return errorReply('VALIDATION', 'malformed HTTP request');
+}
+
 /** Maps anything thrown while serving a request to the reply the client gets. */
 export function replyForError(error: unknown): ErrorReply {
   if (error instanceof ClientError) return errorReply(error.code, error.message);

@@ -9,6 +9,7 @@ import { ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, type Limits } from '..
 import type { Metadata } from '../domain/records.ts';
 import type { PageQuery } from '../storage/sql.ts';
 import { metadataSchema } from './schemas.ts';
+import { unstorableText } from './json.ts';
 
 export type QueryString = Record<string, string | string[] | undefined>;
 
@@ -81,6 +82,8 @@ export function parsePageQuery<Filter>(
   } catch {
     throw new ClientError('VALIDATION', 'cursor is not a token this server issued');
   }
+  // A forged cursor's filter reaches SQL: refuse text PostgreSQL cannot store, as in bodies.
+  if (unstorableText(decoded) !== null) throw new ClientError('VALIDATION', 'cursor is not a token this server issued');
   const payload = cursorPayload.safeParse(decoded);
   const filter = payload.success ? filterSchema.safeParse(payload.data.f) : undefined;
   const keys = payload.success ? [payload.data.a, payload.data.b].filter((key) => key !== undefined) : [];

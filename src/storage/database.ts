@@ -59,6 +59,13 @@ export function openPostgres(options: PostgresOptions): Database {
     async transaction<T>(body: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // A checked-out client is ours to watch: when the server ends its session (a shutdown,
+      // a crash) it emits 'error', which with no listener would crash the whole process. The
+      // statement in flight fails by itself (a 503); the client is then discarded.
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await body(wrap(client));
@@ -68,10 +75,11 @@ export function openPostgres(options: PostgresOptions): Database {
         try {
           await client.query('ROLLBACK');
         } catch (rollbackError) {
-          broken = rollbackError as Error;
+          broken ??= rollbackError as Error;
         }
         throw error;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     },
