@@ -7,8 +7,9 @@
  * and in one transaction: claims the batch's keys in key order (a concurrent holder of a
  * key — in this process or another — makes the claim wait until it commits or rolls back);
  * replays or refuses (409) the keys already used; loads what the remaining commands read;
- * creates and locks the union of their volume rows in sorted order; applies them one by one
- * with the domain rules (a refused command writes nothing, the others still commit); writes
+ * plans each (refusing what fails without looking at amounts); creates and locks the union
+ * of their volume rows in sorted order; applies them one by one with the domain rules (a
+ * refused command writes nothing, the others still commit); writes
  * all effects and outcomes in a few multi-row statements; commits once; then answers each
  * caller with its own outcome. Same-key requests in one batch: the first executes, the rest
  * replay it. A crash before COMMIT leaves nothing; a retry runs afresh.
@@ -28,7 +29,7 @@ import { claimAndLoad } from '../storage/snapshot.ts';
 import { BatchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Result } from '../domain/errors.ts';
-import { Effects, emptyReads, type ApplyContext, type WalletCommand } from '../wallets/batch.ts';
+import { Effects, emptyReads, type ApplyContext, type Plan, type WalletCommand } from '../wallets/batch.ts';
 import { fingerprint } from './fingerprint.ts';
 
 /** Namespace of Coffer's key-derived ids (UUIDv5). Changing it changes every derived id. */
@@ -144,15 +145,22 @@ export function createRunner(options: RunnerOptions) {
           else answers.set(entry, { kind: 'replayed', outcome: { status: previous.status, body: previous.response } });
         }
       }
-      const locked = await lockVolumes(tx, ledger, executing.flatMap((entry) => entry.command.locks(snapshot, contexts.get(entry)!)));
-      const effects = new Effects(snapshot, locked);
       const outcomes: OutcomeRow[] = [];
-      for (const entry of executing) {
-        const outcome = entry.render(entry.command.apply(snapshot, effects, contexts.get(entry)!));
+      const settle = (entry: Entry, result: Result<unknown>) => {
+        const outcome = entry.render(result);
         answers.set(entry, { kind: 'executed', outcome });
         if (entry.key !== undefined) outcomes.push({ key: entry.key, status: outcome.status, response: outcome.body });
+      };
+      const plans = new Map<Entry, Plan<unknown>>();
+      for (const entry of executing) {
+        const planned = entry.command.plan(snapshot, contexts.get(entry)!);
+        if (planned.ok) plans.set(entry, planned.value);
+        else settle(entry, planned);
       }
-      await writeEffects(tx, ledger, effects, outcomes);
+      const locked = await lockVolumes(tx, ledger, [...plans.values()].flatMap((plan) => plan.locks));
+      const effects = new Effects(snapshot, locked.balances);
+      for (const [entry, plan] of plans) settle(entry, plan.apply(effects));
+      await writeEffects(tx, ledger, effects, outcomes, locked.created);
 
       for (const follower of followers) {
         const owner = owners.get(follower.key!)!;

@@ -8,6 +8,8 @@ import type { Effects } from '../wallets/batch.ts';
 import type { Queryable } from './database.ts';
 import { instantParam } from './sql.ts';
 import { storeOutcomes } from './idempotency-keys.ts';
+import type { CreatedRows } from './volumes.ts';
+import { volumeKey } from '../domain/posting.ts';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -165,8 +167,36 @@ async function writeHolds(tx: Queryable, ledger: string, effects: Effects): Prom
   }
 }
 
+/**
+ * Removes the volume rows (and account rows) the batch created for commands that were then
+ * refused: no posting touched them, and a refused command must leave nothing behind.
+ */
+async function removeUnusedRows(tx: Queryable, ledger: string, journal: Journal, created: CreatedRows): Promise<void> {
+  if (created.volumes.length === 0) return;
+  const touched = new Set(journal.volumeDeltas().map((delta) => volumeKey(delta.address, delta.asset)));
+  const unused = created.volumes.filter((row) => !touched.has(volumeKey(row.address, row.asset)));
+  if (unused.length === 0) return;
+  const keptAddresses = new Set(created.volumes.filter((row) => touched.has(volumeKey(row.address, row.asset))).map((row) => row.address));
+  const accounts = [...new Set(unused.map((row) => row.address))].filter((address) => created.accounts.has(address) && !keptAddresses.has(address));
+  await tx.query(
+    `WITH v AS (
+       DELETE FROM volumes AS v USING unnest($2::text[], $3::text[]) AS x(address, asset)
+       WHERE v.ledger = $1 AND v.address = x.address AND v.asset = x.asset
+     )
+     DELETE FROM accounts WHERE ledger = $1 AND address = ANY($4::text[])`,
+    [ledger, unused.map((row) => row.address), unused.map((row) => row.asset), accounts],
+  );
+}
+
 /** Writes the effects, then the idempotency outcomes (with the journal when there is one). */
-export async function writeEffects(tx: Queryable, ledger: string, effects: Effects, outcomes: readonly OutcomeRow[]): Promise<void> {
+export async function writeEffects(
+  tx: Queryable,
+  ledger: string,
+  effects: Effects,
+  outcomes: readonly OutcomeRow[],
+  created: CreatedRows,
+): Promise<void> {
+  await removeUnusedRows(tx, ledger, effects.journal, created);
   await writeWallets(tx, ledger, effects);
   await writeMetadataPatches(tx, ledger, effects);
   await writeHolds(tx, ledger, effects);

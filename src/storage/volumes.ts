@@ -18,34 +18,53 @@ export interface VolumeKey {
 /** Balances by `volumeKey(address, asset)`. */
 export type LockedBalances = Map<string, bigint>;
 
+export interface LockedVolumes {
+  readonly balances: LockedBalances;
+  /** Rows this statement created, and account rows it created, so unused ones can be removed. */
+  readonly created: CreatedRows;
+}
+
+export interface CreatedRows {
+  readonly volumes: readonly { address: string; asset: string }[];
+  readonly accounts: ReadonlySet<string>;
+}
+
 /**
  * Creates the missing account and volume rows and locks them all `FOR UPDATE`-strength, in
  * sorted order, returning their balances. Unbounded accounts are skipped.
  */
-export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly VolumeKey[]): Promise<LockedBalances> {
+export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly VolumeKey[]): Promise<LockedVolumes> {
   const unique = new Map<string, VolumeKey>();
   for (const key of keys) if (!isUnbounded(key.address)) unique.set(volumeKey(key.address, key.asset), key);
   const sorted = [...unique.values()].sort(compareVolumeKeys);
   const balances: LockedBalances = new Map();
-  if (sorted.length === 0) return balances;
+  const created: { volumes: { address: string; asset: string }[]; accounts: Set<string> } = { volumes: [], accounts: new Set() };
+  if (sorted.length === 0) return { balances, created };
   // ON CONFLICT DO UPDATE takes the row lock of an existing row, in the order the rows are
   // inserted; the ORDER BY makes that the sorted order.
-  const rows = await tx.query<{ address: string; asset: string; balance: string }>(
+  // `xmax = 0` tells a row this statement inserted from one it locked.
+  const rows = await tx.query<{ address: string; asset: string; balance: string; created: boolean; account_created: boolean }>(
     `WITH keys AS (
        SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS k(address, asset, wallet_id, position)
      ), new_accounts AS (
        INSERT INTO accounts (ledger, address, wallet_id)
        SELECT DISTINCT $1, address, wallet_id FROM keys
        ON CONFLICT (ledger, address) DO NOTHING
+       RETURNING address
      )
      INSERT INTO volumes AS v (ledger, address, asset)
      SELECT $1, address, asset FROM keys ORDER BY position
      ON CONFLICT (ledger, address, asset) DO UPDATE SET input = v.input
-     RETURNING v.address, v.asset, (v.input - v.output)::text AS balance`,
+     RETURNING v.address, v.asset, (v.input - v.output)::text AS balance, (v.xmax = 0) AS created,
+       EXISTS (SELECT 1 FROM new_accounts n WHERE n.address = v.address) AS account_created`,
     [ledger, sorted.map((k) => k.address), sorted.map((k) => k.asset), sorted.map((k) => k.walletId)],
   );
-  for (const row of rows) balances.set(volumeKey(row.address, row.asset), amountColumn(row.balance));
-  return balances;
+  for (const row of rows) {
+    balances.set(volumeKey(row.address, row.asset), amountColumn(row.balance));
+    if (row.created) created.volumes.push({ address: row.address, asset: row.asset });
+    if (row.account_created) created.accounts.add(row.address);
+  }
+  return { balances, created };
 }
 
 /**

@@ -5,10 +5,12 @@
  *
  *   1. `reads`  — the wallets, holds and references the command needs are named;
  *   2. (storage loads all of them for the whole batch at once → a `Snapshot`)
- *   3. `locks`  — the volume rows it will touch, computed from the snapshot;
+ *   3. `plan`   — checks everything that does not depend on amounts against the snapshot,
+ *      and names the volume rows it will touch (a refusal here touches nothing);
  *   4. (storage creates and locks the union of all commands' rows, sorted, in one statement)
- *   5. `apply`  — synchronous: decides against the snapshot and the locked balances, and on
- *      success records its writes in `Effects`; a refused command records nothing.
+ *   5. `apply`  — synchronous: decides against the locked balances and on success records
+ *      its writes in `Effects`; a refused command records nothing, and rows created for it
+ *      alone are removed again.
  *   6. (storage writes every command's effects in a few multi-row statements; COMMIT)
  *
  * Commands in one batch were all in flight at once, so any order among them is a valid
@@ -16,7 +18,7 @@
  * the commands applied before it; an entity created in the same batch is not visible to the
  * others (they are ordered before its creation), except for uniqueness checks.
  */
-import { balanceAddress, MAIN } from '../domain/chart.ts';
+import { MAIN } from '../domain/chart.ts';
 import type { Balance } from '../domain/balance.ts';
 import type { Result } from '../domain/errors.ts';
 import { Journal } from '../ledger/journal.ts';
@@ -93,16 +95,17 @@ export class Effects {
   }
 }
 
+/** A command that passed every check that does not need amounts, with the rows it will touch. */
+export interface Plan<Value> {
+  /** The volume rows to create and lock. */
+  readonly locks: readonly VolumeKey[];
+  /** Decides against the locked balances and records effects; synchronous, no I/O. */
+  apply(effects: Effects): Result<Value>;
+}
+
 export interface WalletCommand<Value> {
   /** Names what to load. */
   reads(reads: Reads, context: ApplyContext): void;
-  /** The volume rows to create and lock, from the snapshot. */
-  locks(snapshot: Snapshot, context: ApplyContext): VolumeKey[];
-  /** Decides and records effects; synchronous, no I/O. */
-  apply(snapshot: Snapshot, effects: Effects, context: ApplyContext): Result<Value>;
-}
-
-/** The account of a wallet's balance as a lock key. */
-export function balanceKey(walletId: string, name: string, asset: string): VolumeKey {
-  return { address: balanceAddress(walletId, name), asset, walletId };
+  /** Checks the command against the snapshot; a refusal here locks and writes nothing. */
+  plan(snapshot: Snapshot, context: ApplyContext): Result<Plan<Value>>;
 }

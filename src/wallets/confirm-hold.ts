@@ -30,24 +30,24 @@ export function holdState(hold: Hold, effects: Effects): HoldState {
 export function confirmHold(input: ConfirmHoldInput): WalletCommand<null> {
   return {
     reads: (reads) => reads.holds.add(input.holdId),
-    locks: (snapshot) => {
-      const hold = snapshot.holds.get(input.holdId);
-      if (!hold) return [];
-      return [
-        { address: holdAddress(hold.id), asset: hold.asset, walletId: hold.walletId },
-        { address: hold.destinationAddress, asset: hold.asset, walletId: null },
-        { address: balanceAddress(hold.walletId, MAIN), asset: hold.asset, walletId: hold.walletId },
-      ];
-    },
-    apply: (snapshot, effects, context) => {
+    plan: (snapshot, context) => {
       const hold = snapshot.holds.get(input.holdId);
       if (!hold) return refused('NOT_FOUND', `hold ${input.holdId} not found`);
-      const settlement = settleConfirm(holdState(hold, effects), input.amount, input.final);
-      if (!settlement.ok) return settlement;
-      const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settlement.value.postings });
-      if (!posted.ok) return posted;
-      effects.holdRemaining.set(hold.id, settlement.value.remaining);
-      return ok(null);
+      return ok({
+        locks: [
+          { address: holdAddress(hold.id), asset: hold.asset, walletId: hold.walletId },
+          { address: hold.destinationAddress, asset: hold.asset, walletId: null },
+          { address: balanceAddress(hold.walletId, MAIN), asset: hold.asset, walletId: hold.walletId },
+        ],
+        apply: (effects) => {
+          const settlement = settleConfirm(holdState(hold, effects), input.amount, input.final);
+          if (!settlement.ok) return settlement;
+          const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settlement.value.postings });
+          if (!posted.ok) return posted;
+          effects.holdRemaining.set(hold.id, settlement.value.remaining);
+          return ok(null);
+        },
+      });
     },
   };
 }

@@ -11,14 +11,19 @@ export interface CreateBalanceInput {
 export function createBalance(input: CreateBalanceInput): WalletCommand<Balance> {
   return {
     reads: (reads) => reads.wallets.add(input.walletId),
-    locks: () => [],
-    apply: (snapshot, effects, context) => {
+    plan: (snapshot, context) => {
       if (!snapshot.wallets.has(input.walletId)) return refused('NOT_FOUND', `wallet ${input.walletId} not found`);
-      if (effects.balanceExists(input.walletId, input.balance.name)) {
-        return refused('VALIDATION', `balance ${input.balance.name} already exists in wallet ${input.walletId}`);
-      }
-      effects.createBalance(input.walletId, input.balance, context.now);
-      return ok(input.balance);
+      return ok({
+        locks: [],
+        apply: (effects) => {
+          // Checked here, not in plan: another command of the same batch may create it first.
+          if (effects.balanceExists(input.walletId, input.balance.name)) {
+            return refused('VALIDATION', `balance ${input.balance.name} already exists in wallet ${input.walletId}`);
+          }
+          effects.createBalance(input.walletId, input.balance, context.now);
+          return ok(input.balance);
+        },
+      });
     },
   };
 }

@@ -13,15 +13,18 @@ export function createWallet(input: CreateWalletInput): WalletCommand<Wallet> {
     reads: (reads, context) => {
       if (context.idsDerived) reads.wallets.add(context.newId('wallet'));
     },
-    locks: () => [],
-    apply: (_snapshot, effects, context) => {
-      const wallet: Wallet = { id: context.newId('wallet'), name: input.name, metadata: input.metadata, createdAt: context.now };
-      if (effects.walletExists(wallet.id)) {
-        // Only a key-derived id can exist: the key's stored outcome was purged, the wallet was not.
-        return refused('CONFLICT', `wallet ${wallet.id}, derived from this Idempotency-Key, already exists; use a new key`);
-      }
-      effects.createWallet(wallet);
-      return ok(wallet);
-    },
+    plan: (_snapshot, context) =>
+      ok({
+        locks: [],
+        apply: (effects) => {
+          const wallet: Wallet = { id: context.newId('wallet'), name: input.name, metadata: input.metadata, createdAt: context.now };
+          if (effects.walletExists(wallet.id)) {
+            // Only a key-derived id can exist: the key's stored outcome was purged, the wallet was not.
+            return refused('CONFLICT', `wallet ${wallet.id}, derived from this Idempotency-Key, already exists; use a new key`);
+          }
+          effects.createWallet(wallet);
+          return ok(wallet);
+        },
+      }),
   };
 }

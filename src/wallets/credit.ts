@@ -4,12 +4,12 @@
  * sources cannot cover the amount the credit is refused with INSUFFICIENT_FUND.
  */
 import { balanceAddress, WORLD } from '../domain/chart.ts';
-import { refused } from '../domain/errors.ts';
+import { ok, refused } from '../domain/errors.ts';
 import type { Monetary } from '../domain/money.ts';
 import { drain } from '../domain/posting.ts';
 import type { Metadata, Subject } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import { balanceKey, type WalletCommand } from './batch.ts';
+import { type WalletCommand } from './batch.ts';
 import { readSubject, resolveSubject, type ResolvedSubject } from './subjects.ts';
 
 export interface CreditInput {
@@ -33,14 +33,7 @@ export function credit(input: CreditInput): WalletCommand<null> {
       subjects.forEach((subject) => readSubject(reads, subject));
       if (input.reference !== undefined) reads.references.add(input.reference);
     },
-    locks: (snapshot) => [
-      balanceKey(input.walletId, input.balance, asset),
-      ...subjects.flatMap((subject) => {
-        const resolved = resolveSubject(snapshot, subject, 'source');
-        return resolved.ok ? [{ address: resolved.value.address, asset, walletId: resolved.value.walletId }] : [];
-      }),
-    ],
-    apply: (snapshot, effects, context) => {
+    plan: (snapshot, context) => {
       const wallet = snapshot.wallets.get(input.walletId);
       if (!wallet) return refused('NOT_FOUND', `wallet ${input.walletId} not found`);
       if (!snapshot.balances.get(wallet.id)?.has(input.balance)) {
@@ -53,20 +46,28 @@ export function credit(input: CreditInput): WalletCommand<null> {
         if (!resolved.ok) return resolved;
         sources.push(resolved.value);
       }
-      const portions = drain(
-        amount,
-        sources.map((source) => ({
-          address: source.address,
-          available: source.address === WORLD ? null : effects.journal.balance(source.address, asset),
-        })),
-      );
-      if (!portions) return refused('INSUFFICIENT_FUND', `the sources hold less than ${amount} ${asset}`);
-      return effects.journal.post({
-        timestamp: input.timestamp ?? context.now,
-        insertedAt: context.now,
-        reference: input.reference,
-        metadata: input.metadata,
-        postings: portions.map((portion) => ({ source: portion.address, destination, asset, amount: portion.amount })),
+      return ok({
+        locks: [
+          { address: destination, asset, walletId: wallet.id },
+          ...sources.map((source) => ({ address: source.address, asset, walletId: source.walletId })),
+        ],
+        apply: (effects) => {
+          const portions = drain(
+            amount,
+            sources.map((source) => ({
+              address: source.address,
+              available: source.address === WORLD ? null : effects.journal.balance(source.address, asset),
+            })),
+          );
+          if (!portions) return refused('INSUFFICIENT_FUND', `the sources hold less than ${amount} ${asset}`);
+          return effects.journal.post({
+            timestamp: input.timestamp ?? context.now,
+            insertedAt: context.now,
+            reference: input.reference,
+            metadata: input.metadata,
+            postings: portions.map((portion) => ({ source: portion.address, destination, asset, amount: portion.amount })),
+          });
+        },
       });
     },
   };

@@ -15,8 +15,7 @@ import type { Monetary } from '../domain/money.ts';
 import { drain } from '../domain/posting.ts';
 import type { Hold, Metadata, Subject } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import type { VolumeKey } from '../storage/volumes.ts';
-import { balanceKey, type ApplyContext, type Snapshot, type WalletCommand } from './batch.ts';
+import type { WalletCommand } from './batch.ts';
 import { readSubject, resolveSubject } from './subjects.ts';
 
 export interface DebitInput {
@@ -48,17 +47,8 @@ function chooseSources(all: ReadonlyMap<string, Balance>, requested: readonly st
   return ok(chosen);
 }
 
-/** The balances the debit may spend, in order, expired ones left out. */
-function spendable(snapshot: Snapshot, input: DebitInput, now: Instant): Result<Balance[]> {
-  const chosen = chooseSources(snapshot.balances.get(input.walletId) ?? new Map(), input.balances);
-  if (!chosen.ok) return chosen;
-  return ok(chosen.value.filter((balance) => !isExpired(balance, now)));
-}
-
 export function debit(input: DebitInput): WalletCommand<Debited> {
   const { asset, amount } = input.amount;
-  const target = (snapshot: Snapshot, context: ApplyContext) =>
-    input.pending ? ok({ address: holdAddress(context.newId('hold')), walletId: input.walletId }) : resolveSubject(snapshot, input.destination, 'destination');
   return {
     reads: (reads, context) => {
       reads.wallets.add(input.walletId);
@@ -66,20 +56,12 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
       if (input.reference !== undefined) reads.references.add(input.reference);
       if (input.pending && context.idsDerived) reads.holds.add(context.newId('hold'));
     },
-    locks: (snapshot, context) => {
-      // Lock every balance the debit could spend: which ones expire is decided in apply.
-      const chosen = chooseSources(snapshot.balances.get(input.walletId) ?? new Map(), input.balances);
-      const keys: VolumeKey[] = chosen.ok ? chosen.value.map((balance) => balanceKey(input.walletId, balance.name, asset)) : [];
-      const destination = resolveSubject(snapshot, input.destination, 'destination');
-      if (destination.ok) keys.push({ address: destination.value.address, asset, walletId: destination.value.walletId });
-      if (input.pending) keys.push({ address: holdAddress(context.newId('hold')), asset, walletId: input.walletId });
-      return keys;
-    },
-    apply: (snapshot, effects, context) => {
+    plan: (snapshot, context) => {
       if (!snapshot.wallets.has(input.walletId)) return refused('NOT_FOUND', `wallet ${input.walletId} not found`);
-      const sources = spendable(snapshot, input, context.now);
-      if (!sources.ok) return sources;
-      if (sources.value.length === 0) return refused('INSUFFICIENT_FUND', 'every source balance has expired');
+      const chosen = chooseSources(snapshot.balances.get(input.walletId) ?? new Map(), input.balances);
+      if (!chosen.ok) return chosen;
+      const spendable = chosen.value.filter((balance) => !isExpired(balance, context.now));
+      if (spendable.length === 0) return refused('INSUFFICIENT_FUND', 'every source balance has expired');
       const destination = resolveSubject(snapshot, input.destination, 'destination');
       if (!destination.ok) return destination;
       const holdId = input.pending ? context.newId('hold') : null;
@@ -87,36 +69,42 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
         // Only after the key's stored outcome was purged can its derived hold id exist already.
         return refused('CONFLICT', `hold ${holdId}, derived from this Idempotency-Key, already exists; use a new key`);
       }
-      const to = target(snapshot, context);
-      if (!to.ok) return to;
-
-      const addresses = sources.value.map((balance) => balanceAddress(input.walletId, balance.name));
-      const portions = drain(amount, addresses.map((address) => ({ address, available: effects.journal.balance(address, asset) })));
-      if (!portions) return refused('INSUFFICIENT_FUND', `wallet ${input.walletId} has less than ${amount} ${asset} in the source balances`);
-      const posted = effects.journal.post({
-        timestamp: input.timestamp ?? context.now,
-        insertedAt: context.now,
-        reference: input.reference,
-        metadata: input.metadata,
-        postings: portions.map((portion) => ({ source: portion.address, destination: to.value.address, asset, amount: portion.amount })),
+      const target = holdId !== null ? { address: holdAddress(holdId), walletId: input.walletId } : destination.value;
+      const addresses = spendable.map((balance) => balanceAddress(input.walletId, balance.name));
+      return ok({
+        locks: [
+          { address: target.address, asset, walletId: target.walletId },
+          ...addresses.map((address) => ({ address, asset, walletId: input.walletId })),
+        ],
+        apply: (effects) => {
+          const portions = drain(amount, addresses.map((address) => ({ address, available: effects.journal.balance(address, asset) })));
+          if (!portions) return refused('INSUFFICIENT_FUND', `wallet ${input.walletId} has less than ${amount} ${asset} in the source balances`);
+          const posted = effects.journal.post({
+            timestamp: input.timestamp ?? context.now,
+            insertedAt: context.now,
+            reference: input.reference,
+            metadata: input.metadata,
+            postings: portions.map((portion) => ({ source: portion.address, destination: target.address, asset, amount: portion.amount })),
+          });
+          if (!posted.ok) return posted;
+          if (holdId === null) return ok({ hold: null });
+          const hold: Hold = {
+            id: holdId,
+            walletId: input.walletId,
+            asset,
+            originalAmount: amount,
+            remaining: amount,
+            destination: input.destination,
+            destinationAddress: destination.value.address,
+            description: input.description,
+            metadata: input.metadata,
+            sources: portions,
+            createdAt: context.now,
+          };
+          effects.holds.push(hold);
+          return ok({ hold });
+        },
       });
-      if (!posted.ok) return posted;
-      if (holdId === null) return ok({ hold: null });
-      const hold: Hold = {
-        id: holdId,
-        walletId: input.walletId,
-        asset,
-        originalAmount: amount,
-        remaining: amount,
-        destination: input.destination,
-        destinationAddress: destination.value.address,
-        description: input.description,
-        metadata: input.metadata,
-        sources: portions,
-        createdAt: context.now,
-      };
-      effects.holds.push(hold);
-      return ok({ hold });
     },
   };
 }

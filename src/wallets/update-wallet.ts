@@ -11,11 +11,15 @@ export interface UpdateWalletInput {
 export function updateWallet(input: UpdateWalletInput): WalletCommand<null> {
   return {
     reads: (reads) => reads.wallets.add(input.walletId),
-    locks: () => [],
-    apply: (snapshot, effects) => {
+    plan: (snapshot) => {
       if (!snapshot.wallets.has(input.walletId)) return refused('NOT_FOUND', `wallet ${input.walletId} not found`);
-      effects.patchMetadata(input.walletId, input.metadata);
-      return ok(null);
+      return ok({
+        locks: [],
+        apply: (effects) => {
+          effects.patchMetadata(input.walletId, input.metadata);
+          return ok(null);
+        },
+      });
     },
   };
 }

@@ -8,23 +8,23 @@ import { holdState } from './confirm-hold.ts';
 export function voidHold(input: { readonly holdId: string }): WalletCommand<null> {
   return {
     reads: (reads) => reads.holds.add(input.holdId),
-    locks: (snapshot) => {
-      const hold = snapshot.holds.get(input.holdId);
-      if (!hold) return [];
-      return [
-        { address: holdAddress(hold.id), asset: hold.asset, walletId: hold.walletId },
-        ...hold.sources.map((source) => ({ address: source.address, asset: hold.asset, walletId: hold.walletId })),
-      ];
-    },
-    apply: (snapshot, effects, context) => {
+    plan: (snapshot, context) => {
       const hold = snapshot.holds.get(input.holdId);
       if (!hold) return refused('NOT_FOUND', `hold ${input.holdId} not found`);
-      const settlement = settleVoid(holdState(hold, effects));
-      if (!settlement.ok) return settlement;
-      const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settlement.value.postings });
-      if (!posted.ok) return posted;
-      effects.holdRemaining.set(hold.id, settlement.value.remaining);
-      return ok(null);
+      return ok({
+        locks: [
+          { address: holdAddress(hold.id), asset: hold.asset, walletId: hold.walletId },
+          ...hold.sources.map((source) => ({ address: source.address, asset: hold.asset, walletId: hold.walletId })),
+        ],
+        apply: (effects) => {
+          const settlement = settleVoid(holdState(hold, effects));
+          if (!settlement.ok) return settlement;
+          const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settlement.value.postings });
+          if (!posted.ok) return posted;
+          effects.holdRemaining.set(hold.id, settlement.value.remaining);
+          return ok(null);
+        },
+      });
     },
   };
 }
