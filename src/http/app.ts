@@ -1,16 +1,22 @@
 /**
  * The Fastify app: lossless JSON bodies up to 1 MiB, JSON errors for everything (404 and
  * 415 included), and the Formance Wallets v1 routes served at the root and again under
- * `/api/wallets`, the prefix the official SDK calls.
+ * `/api/wallets`, the prefix the official SDK calls. Around them: a request id on every
+ * log line and answer, Prometheus metrics per route, the OpenAPI document and its
+ * reference page, and server timeouts set explicitly (Node leaves some at "never").
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { loadConfig, type Timeouts } from '../config.ts';
 import type { Database } from '../storage/database.ts';
 import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createRunner } from '../idempotency/runner.ts';
+import { httpRequestDuration, httpRequests, watchPool } from '../metrics.ts';
 import { errorReply, replyForError } from './errors.ts';
 import { parseJson } from './json.ts';
+import { buildOpenApi } from './openapi.ts';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
 import { buildSchemas } from './schemas.ts';
 import type { RouteDeps } from './deps.ts';
 import { walletRoutes } from './routes/wallets.ts';
@@ -18,27 +24,44 @@ import { balanceRoutes } from './routes/balances.ts';
 import { moneyRoutes } from './routes/money.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { transactionRoutes } from './routes/transactions.ts';
-import { systemRoutes } from './routes/system.ts';
+import { systemRoutes, VERSION } from './routes/system.ts';
+import { docsRoutes } from './routes/docs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppOptions {
   readonly db: Database;
   readonly ledger: string;
   readonly limits: Limits;
+  /** Pino options (Fastify's logger); absent = no logs. */
   readonly logger?: FastifyServerOptions['logger'];
   readonly clock?: () => Instant;
-  readonly requestTimeoutMs?: number;
-  readonly keepAliveTimeoutMs?: number;
+  /** Absent = the defaults of src/config.ts. */
+  readonly timeouts?: Timeouts;
 }
 
 export const API_PREFIX = '/api/wallets';
 
+/** Requests that match no route share one metrics label, so a scan cannot blow up the series. */
+const UNMATCHED_ROUTE = 'unmatched';
+
+/** How often Node looks for requests past their headers or request timeout. Its default, 30 s, would triple a 10 s limit. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
 export function buildApp(options: AppOptions): FastifyInstance {
+  const timeouts = options.timeouts ?? loadConfig({}).timeouts;
   const app = Fastify({
     logger: options.logger ?? false,
+    genReqId: requestIdOf,
+    requestIdLogLabel: 'requestId',
     bodyLimit: BODY_BYTES_MAX,
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 72_000,
-    connectionTimeout: 60_000,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    connectionTimeout: timeouts.connectionMs,
+    http: {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, timeouts.headersMs),
+    },
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 255 },
   });
@@ -53,6 +76,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
       done(error as Error, undefined);
     }
   });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status: String(reply.statusCode) };
+    httpRequests.inc(labels);
+    httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+  const unwatchPool = watchPool(() => options.db.poolStats());
+  app.addHook('onClose', async () => unwatchPool());
 
   app.setErrorHandler((error, request, reply) => {
     const answer = replyForError(error);
@@ -86,5 +120,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       { prefix },
     );
   }
+  docsRoutes(app, buildOpenApi(options.limits, VERSION));
+  metricsRoutes(app);
   return app;
 }

@@ -2,6 +2,10 @@
  * Request schemas: what every route accepts, with the defaults the reference applies, and
  * messages that say what was wrong. Parsed output is what use cases and fingerprints see.
  * Integers arrive as bigint (see json.ts), so amounts are never floats.
+ *
+ * These same schemas are the OpenAPI document's request bodies (openapi.ts): `integer()`
+ * records its bounds (see `integerRange`) so the document can say `{type: integer, format:
+ * bigint, minimum, maximum}` for a check that zod itself cannot express in JSON Schema.
  */
 import { z } from 'zod';
 import { ASSET_PATTERN, AMOUNT_MAX } from '../domain/money.ts';
@@ -12,35 +16,62 @@ import { parseInstant } from '../domain/time.ts';
 import type { Subject } from '../domain/records.ts';
 import { NonIntegerNumber } from './json.ts';
 
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
+export const INT64_MIN = -(1n << 63n);
+export const INT64_MAX = (1n << 63n) - 1n;
 
-function integer(what: string, min: bigint, max: bigint) {
-  return z.custom<bigint>((value) => typeof value === 'bigint' && value >= min && value <= max, {
+/** How an integer check looks in JSON Schema; `max` null = unbounded. */
+export interface IntegerRange {
+  readonly min: bigint;
+  readonly max: bigint | null;
+  readonly format: 'bigint' | 'int64';
+}
+
+/**
+ * Keyed by the schema's definition, which `.meta()` and `.optional()`-free clones share, so a
+ * described copy of an integer schema keeps its range.
+ */
+const integerRanges = new WeakMap<object, IntegerRange>();
+
+/** The range of a schema made by `integer()`, or undefined for any other schema. */
+export function integerRange(schema: z.core.$ZodType): IntegerRange | undefined {
+  return integerRanges.get(schema._zod.def);
+}
+
+/** An exact integer (a bigint after lossless parsing) from `min` to `max` (null = no upper bound). */
+export function integer(what: string, min: bigint, max: bigint | null, format: IntegerRange['format'] = 'bigint') {
+  const schema = z.custom<bigint>((value) => typeof value === 'bigint' && value >= min && (max === null || value <= max), {
     error: (issue) =>
       issue.input instanceof NonIntegerNumber
         ? `${what} must be an integer, got ${issue.input.text}`
         : typeof issue.input === 'bigint'
-          ? `${what} must be between ${min} and ${max}, got ${issue.input}`
+          ? max === null
+            ? `${what} must be at least ${min}, got ${issue.input}`
+            : `${what} must be between ${min} and ${max}, got ${issue.input}`
           : `${what} must be an integer`,
   });
+  integerRanges.set(schema._zod.def, { min, max, format });
+  return schema;
 }
 
 export const amountSchema = integer('amount', 0n, AMOUNT_MAX);
 
-const asset = z.string({ error: 'asset must be a string' }).regex(ASSET_PATTERN, { error: 'asset must look like USD or USD/2 (upper case, optional /decimals)' });
+export const asset = z
+  .string({ error: 'asset must be a string' })
+  .regex(ASSET_PATTERN, { error: 'asset must look like USD or USD/2 (upper case, optional /decimals)' })
+  .meta({ description: 'Upper-case code with an optional /decimals suffix: USD/2 counts cents', examples: ['USD/2'] });
 
-const monetary = z.object(
-  { asset, amount: amountSchema },
+export const monetary = z.object(
+  { asset, amount: amountSchema.meta({ description: 'An integer of minor units (10000 of USD/2 is 100.00 USD), exact up to 2^128 - 1' }) },
   { error: 'amount must be an object {asset, amount}' },
 );
 
-const balanceName = z
+export const balanceName = z
   .string({ error: 'balance name must be a string' })
   .regex(BALANCE_NAME_PATTERN, { error: 'balance name must match ^[A-Za-z0-9_-]{1,64}$' });
 
 const timestamp = z
   .string({ error: 'must be an RFC 3339 date-time string' })
+  .meta({ format: 'date-time' })
   .transform((text, context) => {
     const instant = text.length <= 64 ? parseInstant(text) : null;
     if (instant === null) {
@@ -52,21 +83,22 @@ const timestamp = z
 
 const identifier = z.string({ error: 'identifier must be a string' }).min(1, { error: 'identifier must not be empty' });
 
-const subject = z.discriminatedUnion(
+export const accountSubject = z.object({
+  type: z.literal('ACCOUNT'),
+  identifier: identifier
+    .max(ADDRESS_LENGTH_MAX, { error: `account address must be at most ${ADDRESS_LENGTH_MAX} characters` })
+    .regex(ADDRESS_PATTERN, { error: 'account address must be segments of [A-Za-z0-9_-] joined by ":"' }),
+});
+
+export const walletSubject = z.object({
+  type: z.literal('WALLET'),
+  identifier: identifier.max(ID_LENGTH_MAX, { error: `wallet id must be at most ${ID_LENGTH_MAX} characters` }),
+  balance: balanceName.optional(),
+});
+
+export const subject = z.discriminatedUnion(
   'type',
-  [
-    z.object({
-      type: z.literal('ACCOUNT'),
-      identifier: identifier
-        .max(ADDRESS_LENGTH_MAX, { error: `account address must be at most ${ADDRESS_LENGTH_MAX} characters` })
-        .regex(ADDRESS_PATTERN, { error: 'account address must be segments of [A-Za-z0-9_-] joined by ":"' }),
-    }),
-    z.object({
-      type: z.literal('WALLET'),
-      identifier: identifier.max(ID_LENGTH_MAX, { error: `wallet id must be at most ${ID_LENGTH_MAX} characters` }),
-      balance: balanceName.optional(),
-    }),
-  ],
+  [accountSubject, walletSubject],
   { error: 'subject must be {type: "ACCOUNT", identifier} or {type: "WALLET", identifier, balance?}' },
 ) satisfies z.ZodType<Subject>;
 
