@@ -130,8 +130,10 @@ function componentSchemas(schemas: Schemas): Record<string, Json> {
   for (const [id, schema] of Object.entries(generated.schemas)) {
     // A component is not a standalone document: its dialect is the document's, and a
     // fragment-only $id is not allowed by JSON Schema 2020-12.
-    const { $schema: _dialect, $id: _id, ...rest } = schema as Record<string, unknown>;
-    result[id] = restoreBigints(rest);
+    const component = { ...(schema as Record<string, unknown>) };
+    delete component.$schema;
+    delete component.$id;
+    result[id] = restoreBigints(component);
   }
   // The reference declares the subject's discriminator; code generators use it.
   const subjectSchema = result.Subject as Record<string, Json>;
