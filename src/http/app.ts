@@ -5,7 +5,7 @@
  * log line and answer, Prometheus metrics per route, the OpenAPI document and its
  * reference page, and server timeouts set explicitly (Node leaves some at "never").
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { loadConfig, type Timeouts } from '../config.ts';
 import type { Database } from '../storage/database.ts';
 import type { Limits } from '../domain/limits.ts';
@@ -52,7 +52,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     genReqId: requestIdOf,
-    requestIdLogLabel: 'requestId',
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: BODY_BYTES_MAX,
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,
@@ -64,6 +64,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 255 },
+  });
+
+  // A route outside the route table would be served but not documented: refuse to start.
+  app.addHook('onRoute', (options) => {
+    if (options.config?.operationId === undefined && options.config?.uiAsset !== true) {
+      throw new Error(`route ${String(options.method)} ${options.url} is not in the route table (src/http/operations.ts)`);
+    }
   });
 
   app.removeAllContentTypeParsers();

@@ -269,8 +269,10 @@ export function fastifyPath(path: string): string {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The OPERATIONS entry a route serves; absent on routes outside the API (UI assets). */
+    /** The OPERATIONS entry a route serves. */
     operationId?: OperationId;
+    /** A file of the /docs page: part of the UI, not of the API, so not in the table. */
+    uiAsset?: true;
   }
 }
 

@@ -60,9 +60,9 @@ export function docsRoutes(app: FastifyInstance, document: OpenApiDocument): voi
   );
 
   // The page's own files: part of the UI, not of the API, so not in the route table.
-  app.get('/docs/initializer.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(INITIALIZER));
+  app.get('/docs/initializer.js', { config: { uiAsset: true } }, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(INITIALIZER));
   const cache = new Map<string, Buffer>();
-  app.get<{ Params: { asset: string } }>('/docs/:asset', async (request, reply) => {
+  app.get<{ Params: { asset: string } }>('/docs/:asset', { config: { uiAsset: true } }, async (request, reply) => {
     const asset = Object.hasOwn(ASSETS, request.params.asset) ? ASSETS[request.params.asset] : undefined;
     if (asset === undefined) return reply.callNotFound();
     let bytes = cache.get(asset.file);
