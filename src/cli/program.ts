@@ -10,6 +10,7 @@ import { ConfigError } from '../config.ts';
 import { isUnavailable } from '../http/errors.ts';
 import { moneyCommands } from './money-commands.ts';
 import { serverCommands } from './server-commands.ts';
+import { VerificationFailed } from './verify-command.ts';
 import { walletCommands } from './wallet-commands.ts';
 
 export const EXIT_CODES = {
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', EXIT_HELP);
   serverCommands(program);
+  // `coffer verify` waits for src/cli/verify.ts (another branch): see verify-command.ts for the one line that wires it.
   walletCommands(program);
   moneyCommands(program);
   return program;
@@ -64,6 +66,10 @@ function report(error: unknown, json: boolean): number {
   if (error instanceof CofferConnectionError) {
     process.stderr.write(`coffer: ${error.message}\n`);
     return EXIT_CODES.unavailable;
+  }
+  if (error instanceof VerificationFailed) {
+    process.stderr.write(`coffer: verify: ${error.message}\n`);
+    return EXIT_CODES.verifyFailed;
   }
   if (error instanceof ConfigError) {
     process.stderr.write(`coffer: ${error.message}\n`);
