@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { buildApp, API_PREFIX } from '../src/http/app.ts';
 import { STATUS_BY_CODE } from '../src/http/errors.ts';
-import { writeJson } from '../src/http/json.ts';
+import { parseJson, writeJson } from '../src/http/json.ts';
 import { buildOpenApi, components, type ComponentName } from '../src/http/openapi.ts';
 import { OPERATIONS, fastifyPath, type Operation, type OperationId } from '../src/http/operations.ts';
 import { errorResponse } from '../src/http/response-schemas.ts';
@@ -70,6 +70,19 @@ describe('openapi: the document', () => {
     const create = object(object(object(document.components, 'c').schemas, 's').CreateWalletRequest, 'CreateWalletRequest');
     assert.equal(object(object(create.properties, 'p').name, 'name').maxLength, 9);
     assert.match(JSON.stringify(create.properties), /"maxLength":77/);
+  });
+
+  it('every request body has an example, and each example is a request the server accepts', () => {
+    const schemas = object(object(documentJson().components, 'components').schemas, 'schemas');
+    for (const [id, operation] of operations) {
+      if (operation.body === undefined) continue;
+      const examples = object(schemas[operation.body.schema], operation.body.schema).examples as unknown[] | undefined;
+      assert.ok(examples && examples.length > 0, `${id} has an example`);
+      for (const example of examples) {
+        const parsed = COMPONENTS[operation.body.schema].safeParse(parseJson(JSON.stringify(example)));
+        assert.ok(parsed.success, `${id} example ${JSON.stringify(example)}: ${parsed.error?.message}`);
+      }
+    }
   });
 
   it('every operation is documented once, with its method, path, responses and error codes', () => {

@@ -104,8 +104,9 @@ function restoreBigints(value: unknown): Json {
 }
 
 function componentSchemas(schemas: Schemas): Record<string, Json> {
-  const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of Object.entries(components(schemas))) registry.add(schema, { id });
+  const registry = z.registry<z.GlobalMeta & { id: string }>();
+  // This registry's entry replaces the schema's own .meta() (description, examples): keep both.
+  for (const [id, schema] of Object.entries(components(schemas))) registry.add(schema, { ...z.globalRegistry.get(schema), id });
   const generated = z.toJSONSchema(registry, {
     target: 'draft-2020-12',
     // Request schemas are described as a client writes them: defaults make fields optional.
@@ -121,6 +122,10 @@ function componentSchemas(schemas: Schemas): Record<string, Json> {
         json.minimum = marker(range.min);
         if (range.max !== null) json.maximum = marker(range.max);
       }
+      // In input mode zod drops the examples of a schema that transforms (they could be
+      // outputs); ours are written as requests, so they stay.
+      const examples = registry.get(context.zodSchema)?.examples ?? z.globalRegistry.get(context.zodSchema)?.examples;
+      if (examples !== undefined && json.examples === undefined) json.examples = examples;
       // zod leaves out a default it cannot write as JSON (a bigint such as priority's 0).
       const def = context.zodSchema._zod.def;
       if (def.type === 'default' && 'defaultValue' in def && typeof def.defaultValue === 'bigint') json.default = marker(def.defaultValue);

@@ -18,11 +18,11 @@ const dateTime = z
   .string()
   .refine((text) => parseInstant(text) !== null, { error: 'must be an RFC 3339 date-time' })
   .meta({ format: 'date-time' });
-const metadata = z.record(z.string(), z.string());
+const metadata = z.record(z.string(), z.string()).meta({ examples: [{ customer: '42' }] });
 /** Balances never go below zero (only `world` does, and it is not a wallet); sums may pass 2^128. */
-const amount = integer('amount', 0n, null);
-const assets = z.record(z.string(), amount).meta({ description: 'Amount per asset' });
-const priority = integer('priority', -(1n << 63n), INT64_MAX);
+const amount = integer('amount', 0n, null).meta({ examples: [10000] });
+const assets = z.record(z.string(), amount).meta({ description: 'Amount per asset', examples: [{ 'USD/2': 10000 }] });
+const priority = integer('priority', -(1n << 63n), INT64_MAX).meta({ examples: [0] });
 
 export const balanceResponse = z.strictObject({
   name: z.string().regex(BALANCE_NAME_PATTERN),

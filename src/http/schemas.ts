@@ -61,13 +61,14 @@ export const asset = z
   .meta({ description: 'Upper-case code with an optional /decimals suffix: USD/2 counts cents', examples: ['USD/2'] });
 
 export const monetary = z.object(
-  { asset, amount: amountSchema.meta({ description: 'An integer of minor units (10000 of USD/2 is 100.00 USD), exact up to 2^128 - 1' }) },
+  { asset, amount: amountSchema.meta({ description: 'An integer of minor units (10000 of USD/2 is 100.00 USD), exact up to 2^128 - 1', examples: [10000] }) },
   { error: 'amount must be an object {asset, amount}' },
 );
 
 export const balanceName = z
   .string({ error: 'balance name must be a string' })
-  .regex(BALANCE_NAME_PATTERN, { error: 'balance name must match ^[A-Za-z0-9_-]{1,64}$' });
+  .regex(BALANCE_NAME_PATTERN, { error: 'balance name must match ^[A-Za-z0-9_-]{1,64}$' })
+  .meta({ examples: ['promo'] });
 
 const timestamp = z
   .string({ error: 'must be an RFC 3339 date-time string' })
@@ -87,13 +88,16 @@ export const accountSubject = z.object({
   type: z.literal('ACCOUNT'),
   identifier: identifier
     .max(ADDRESS_LENGTH_MAX, { error: `account address must be at most ${ADDRESS_LENGTH_MAX} characters` })
-    .regex(ADDRESS_PATTERN, { error: 'account address must be segments of [A-Za-z0-9_-] joined by ":"' }),
+    .regex(ADDRESS_PATTERN, { error: 'account address must be segments of [A-Za-z0-9_-] joined by ":"' })
+    .meta({ description: 'A ledger address outside wallets:, e.g. world', examples: ['world'] }),
 });
 
 export const walletSubject = z.object({
   type: z.literal('WALLET'),
-  identifier: identifier.max(ID_LENGTH_MAX, { error: `wallet id must be at most ${ID_LENGTH_MAX} characters` }),
-  balance: balanceName.optional(),
+  identifier: identifier
+    .max(ID_LENGTH_MAX, { error: `wallet id must be at most ${ID_LENGTH_MAX} characters` })
+    .meta({ description: 'A wallet id', examples: ['0192f1c4-7a3e-7c1d-9b2a-5e8f0d3c4b21'] }),
+  balance: balanceName.optional().meta({ description: "One of the wallet's balances; default main", examples: ['main'] }),
 });
 
 export const subject = z.discriminatedUnion(
@@ -105,7 +109,8 @@ export const subject = z.discriminatedUnion(
 const reference = z
   .string({ error: 'reference must be a string' })
   .min(1, { error: 'reference must not be empty' })
-  .max(REFERENCE_LENGTH_MAX, { error: `reference must be at most ${REFERENCE_LENGTH_MAX} characters` });
+  .max(REFERENCE_LENGTH_MAX, { error: `reference must be at most ${REFERENCE_LENGTH_MAX} characters` })
+  .meta({ description: "Unique per ledger: a second transaction with it is a 409", examples: ['order-1234'] });
 
 export function metadataSchema(limits: Limits) {
   return z
@@ -124,7 +129,8 @@ export function metadataSchema(limits: Limits) {
       if (keys.some((key) => key.length > limits.metadataKeyLengthMax)) {
         context.addIssue({ code: 'custom', message: `metadata keys must be at most ${limits.metadataKeyLengthMax} characters` });
       }
-    });
+    })
+    .meta({ examples: [{ customer: '42' }] });
 }
 
 export function buildSchemas(limits: Limits) {
@@ -135,6 +141,7 @@ export function buildSchemas(limits: Limits) {
     name: z
       .string({ error: 'name must be a string' })
       .max(limits.walletNameLengthMax, { error: `name must be at most ${limits.walletNameLengthMax} characters` })
+      .meta({ examples: ['alice'] })
       .default(''),
     metadata: optionalMetadata,
   });
@@ -163,6 +170,7 @@ export function buildSchemas(limits: Limits) {
           error: 'balances must be an array of balance names',
         })
         .max(SOURCES_MAX, { error: `balances may name at most ${SOURCES_MAX} balances` })
+        .meta({ description: 'Source balances in spending order; ["*"] = all, expiring ones first; default ["main"]', examples: [['main']] })
         .nullish()
         .transform((names) => names ?? []),
       timestamp: timestamp.optional(),
@@ -197,7 +205,16 @@ export function buildSchemas(limits: Limits) {
     final: z.boolean({ error: 'final must be a boolean' }).default(false),
   });
 
-  return { metadata, createWallet, updateWallet, createBalance, debit, credit, confirmHold };
+  // Whole-body examples for the reference page (/docs): valid requests, as a client sends them.
+  return {
+    metadata,
+    createWallet: createWallet.meta({ examples: [{ name: 'alice', metadata: { customer: '42' } }] }),
+    updateWallet: updateWallet.meta({ examples: [{ metadata: { tier: 'gold' } }] }),
+    createBalance: createBalance.meta({ examples: [{ name: 'promo', expiresAt: '2030-01-01T00:00:00Z', priority: 1 }] }),
+    debit: debit.meta({ examples: [{ amount: { asset: 'USD/2', amount: 2500 }, pending: true, description: 'ride 7', metadata: { ride: '7' } }] }),
+    credit: credit.meta({ examples: [{ amount: { asset: 'USD/2', amount: 10000 }, metadata: { topup: '1' } }] }),
+    confirmHold: confirmHold.meta({ examples: [{ amount: 2000, final: true }] }),
+  };
 }
 
 export type Schemas = ReturnType<typeof buildSchemas>;
