@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { z } from 'zod';
 import { all, Coffer, CofferConnectionError, CofferError, type BalanceWithAssets, type ErrorCode, type ExpandedHold, type Hold, type Summary, type Transaction, type Wallet } from 'coffer/client';
 import type { ErrorCode as CatalogCode } from '../src/domain/errors.ts';
+import type { OPERATIONS, OperationId } from '../src/http/operations.ts';
 import type { balanceWithAssetsResponse, expandedHoldResponse, holdResponse, summaryResponse, transactionResponse, walletResponse } from '../src/http/response-schemas.ts';
 import { backends, startHarness, suite, type Harness } from './support/harness.ts';
 import { freePort } from './support/server-process.ts';
@@ -25,6 +26,28 @@ const typesMatch: [
   Same<Transaction, z.output<typeof transactionResponse>>,
   Same<ErrorCode, CatalogCode>,
 ] = [true, true, true, true, true, true, true];
+
+/** Every API operation has its client method; a new route without one fails the typecheck. */
+type ApiOperation = { [Id in OperationId]: (typeof OPERATIONS)[Id]['mount'] extends 'api' ? Id : never }[OperationId];
+const CLIENT_METHODS: Record<ApiOperation, keyof Coffer> = {
+  getServerInfo: 'info',
+  getHealth: 'health',
+  listWallets: 'listWallets',
+  createWallet: 'createWallet',
+  getWallet: 'getWallet',
+  updateWallet: 'updateWallet',
+  getWalletSummary: 'walletSummary',
+  listBalances: 'listBalances',
+  createBalance: 'createBalance',
+  getBalance: 'getBalance',
+  debitWallet: 'debit',
+  creditWallet: 'credit',
+  getHolds: 'listHolds',
+  getHold: 'getHold',
+  confirmHold: 'confirmHold',
+  voidHold: 'voidHold',
+  getTransactions: 'listTransactions',
+};
 
 const U128_MAX = (1n << 128n) - 1n;
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -57,6 +80,7 @@ suite('client', (h) => {
 
   it('every route: wallets, balances, credit, debit, holds, summary, transactions, info, health — amounts exact beyond 2^53', async () => {
     assert.ok(typesMatch.every(Boolean));
+    for (const method of Object.values(CLIENT_METHODS)) assert.equal(typeof coffer[method], 'function', method);
     const wallet = await coffer.createWallet({ name: 'client', metadata: { team: 'a' } });
     assert.equal(wallet.name, 'client');
     assert.deepEqual(wallet.balances.main, { expiresAt: null, priority: 0n, assets: {} });
