@@ -46,6 +46,12 @@ function moveOptions(command: Command): Command {
 }
 
 export function moneyCommands(program: Command): void {
+  creditCommand(program);
+  debitCommand(program);
+  holdsCommand(program);
+}
+
+function creditCommand(program: Command): void {
   moveOptions(
     program
       .command('credit')
@@ -63,7 +69,9 @@ export function moneyCommands(program: Command): void {
     if (json) writeJsonValue({ credited: { walletId, balance, asset, amount }, idempotencyKey });
     else write(`credited ${amount} ${asset} to wallet ${walletId} (${balance})\n${fields([['idempotency-key', idempotencyKey]])}`);
   });
+}
 
+function debitCommand(program: Command): void {
   moveOptions(
     program
       .command('debit')
@@ -102,7 +110,9 @@ export function moneyCommands(program: Command): void {
       else write(`debited ${amount} ${asset} from wallet ${walletId}\n${fields([['idempotency-key', idempotencyKey]])}`);
     },
   );
+}
 
+function holdsCommand(program: Command): void {
   const holds = program.command('holds').description('pending debits: list, show, confirm, void');
 
   pageOptions(

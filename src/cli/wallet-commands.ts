@@ -49,6 +49,13 @@ function transactionRow(transaction: Transaction): string[] {
 }
 
 export function walletCommands(program: Command): void {
+  walletsCommand(program);
+  summaryCommand(program);
+  balancesCommand(program);
+  transactionsCommand(program);
+}
+
+function walletsCommand(program: Command): void {
   const wallets = program.command('wallets').description('create, list and show wallets');
 
   wallets
@@ -92,7 +99,9 @@ export function walletCommands(program: Command): void {
       if (json) writeJsonValue(wallet);
       else write(walletText(wallet));
     });
+}
 
+function summaryCommand(program: Command): void {
   program
     .command('summary')
     .description("a wallet's balances and its available, expired, expirable and held funds")
@@ -115,7 +124,9 @@ export function walletCommands(program: Command): void {
         ].join('\n'),
       );
     });
+}
 
+function balancesCommand(program: Command): void {
   const balances = program.command('balances').description("a wallet's named balances");
 
   pageOptions(balances.command('list').description("list a wallet's balances in name order, main included").argument('<wallet-id>')).action(
@@ -158,7 +169,9 @@ export function walletCommands(program: Command): void {
       if (json) writeJsonValue(balance);
       else write(fields([['name', balance.name], ['expires', balance.expiresAt ?? '-'], ['priority', String(balance.priority)], ['amounts', amounts(balance.assets)]]));
     });
+}
 
+function transactionsCommand(program: Command): void {
   const transactions = program.command('transactions').description('the ledger transactions wallets made');
   pageOptions(
     transactions

@@ -47,6 +47,29 @@ const UNMATCHED_ROUTE = 'unmatched';
 /** How often Node looks for requests past their headers or request timeout. Its default, 30 s, would triple a 10 s limit. */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
+/** A route outside the route table would be served but not documented: refuse to start. */
+function guardRouteTable(app: FastifyInstance): void {
+  app.addHook('onRoute', (options) => {
+    if (options.config?.operationId === undefined && options.config?.uiAsset !== true) {
+      throw new Error(`route ${String(options.method)} ${options.url} is not in the route table (src/http/operations.ts)`);
+    }
+  });
+}
+
+/** The request id echoed on every answer; each answer counted and timed; the pool reported while the app lives. */
+function observe(app: FastifyInstance, db: Database): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status: String(reply.statusCode) };
+    httpRequests.inc(labels);
+    httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+  const unwatchPool = watchPool(() => db.poolStats());
+  app.addHook('onClose', async () => unwatchPool());
+}
+
 export function buildApp(options: AppOptions): FastifyInstance {
   const timeouts = options.timeouts ?? loadConfig({}).timeouts;
   const app = Fastify({
@@ -66,13 +89,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 255 },
   });
 
-  // A route outside the route table would be served but not documented: refuse to start.
-  app.addHook('onRoute', (options) => {
-    if (options.config?.operationId === undefined && options.config?.uiAsset !== true) {
-      throw new Error(`route ${String(options.method)} ${options.url} is not in the route table (src/http/operations.ts)`);
-    }
-  });
-
+  guardRouteTable(app);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
@@ -84,16 +101,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header(REQUEST_ID_HEADER, request.id);
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const labels = { method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status: String(reply.statusCode) };
-    httpRequests.inc(labels);
-    httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
-  });
-  const unwatchPool = watchPool(() => options.db.poolStats());
-  app.addHook('onClose', async () => unwatchPool());
+  observe(app, options.db);
 
   app.setErrorHandler((error, request, reply) => {
     const answer = replyForError(error);
