@@ -1,9 +1,52 @@
 /**
- * The environment, read once at start-up into a frozen, validated config. A bad value stops
- * the process with a message naming the variable; nothing reads process.env elsewhere.
+ * The server's environment, read once at start-up into a frozen, validated config. A bad
+ * value stops the process with a message naming the variable; nothing else in the server
+ * reads process.env. `SETTINGS` is the list of every variable with its default: loadConfig
+ * takes its defaults from there, and a test holds the README's table to it.
  */
 import { DEFAULT_LIMITS, type Limits } from './domain/limits.ts';
 import { parseRetention } from './idempotency/retention.ts';
+
+export interface Setting {
+  /** The default as text, exactly as the README shows it; undefined = unset. */
+  readonly default: string | undefined;
+  readonly meaning: string;
+}
+
+export const SETTINGS = {
+  PORT: { default: '8080', meaning: 'port to listen on' },
+  HOST: { default: '127.0.0.1', meaning: 'address to listen on' },
+  DATABASE_URL: { default: undefined, meaning: 'PostgreSQL server URL; unset = embedded PGlite' },
+  DATA_DIR: { default: './data', meaning: "PGlite's data folder (embedded mode only)" },
+  LEDGER_NAME: { default: 'coffer', meaning: "the ledger's name; idempotency keys are scoped to it" },
+  POOL_SIZE: { default: '16', meaning: 'PostgreSQL connections per process' },
+  STATEMENT_TIMEOUT_MS: { default: '30000', meaning: 'PostgreSQL statement_timeout per statement' },
+  REQUEST_TIMEOUT_MS: { default: '30000', meaning: 'whole request (headers and body) must arrive within this' },
+  HEADERS_TIMEOUT_MS: { default: '10000', meaning: 'request headers must arrive within this (at most REQUEST_TIMEOUT_MS)' },
+  KEEP_ALIVE_TIMEOUT_MS: { default: '72000', meaning: 'idle keep-alive connection closed after this' },
+  CONNECTION_TIMEOUT_MS: { default: '60000', meaning: 'socket with no activity at all closed after this' },
+  SHUTDOWN_TIMEOUT_MS: { default: '30000', meaning: 'on SIGTERM, in-flight requests get this long before the process exits' },
+  LOG_LEVEL: { default: 'info', meaning: 'pino level' },
+  BATCH_SIZE_MAX: { default: '256', meaning: 'group commit: most commands in one database transaction' },
+  BATCH_WAIT_MS: { default: '0', meaning: 'group commit: how long a batch waits to fill before it starts; 0 = as soon as a committer is free' },
+  BATCH_CONCURRENCY: { default: '2', meaning: 'group commit: batches in flight at once on PostgreSQL (PGlite always runs one)' },
+  IDEMPOTENCY_RETENTION: { default: undefined, meaning: 'purge stored idempotency outcomes older than this; unset = forever' },
+  METADATA_KEYS_MAX: { default: String(DEFAULT_LIMITS.metadataKeysMax), meaning: 'metadata keys per object' },
+  METADATA_KEY_LENGTH_MAX: { default: String(DEFAULT_LIMITS.metadataKeyLengthMax), meaning: 'characters per metadata key' },
+  METADATA_VALUE_LENGTH_MAX: { default: String(DEFAULT_LIMITS.metadataValueLengthMax), meaning: 'characters per metadata value' },
+  WALLET_NAME_LENGTH_MAX: { default: String(DEFAULT_LIMITS.walletNameLengthMax), meaning: 'characters per wallet name' },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/** HTTP server timeouts. Node's and Fastify's defaults leave some at 0 (never): each is set. */
+export interface Timeouts {
+  readonly requestMs: number;
+  readonly headersMs: number;
+  readonly keepAliveMs: number;
+  readonly connectionMs: number;
+  readonly shutdownMs: number;
+}
 
 export interface Config {
   readonly host: string;
@@ -14,6 +57,7 @@ export interface Config {
   readonly ledger: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
+  readonly timeouts: Timeouts;
   readonly logLevel: string;
   /** Group commit: most commands per database transaction. */
   readonly batchSizeMax: number;
@@ -28,51 +72,76 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-type Env = Record<string, string | undefined>;
+type Env = Readonly<Record<string, string | undefined>>;
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+/** The variable's value, or its default from SETTINGS when unset or empty. */
+function text(env: Env, name: SettingName): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? SETTINGS[name].default : value;
+}
+
+function integer(env: Env, name: SettingName, min: number, max: number): number {
+  const value = text(env, name) ?? '';
+  if (!/^\d{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
-  return Number(text);
+  return Number(value);
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** An hour: a timeout longer than this is a typo, not a choice. */
+const TIMEOUT_MS_MAX = 3_600_000;
+
+function readTimeouts(env: Env): Timeouts {
+  const timeouts = {
+    requestMs: integer(env, 'REQUEST_TIMEOUT_MS', 1_000, TIMEOUT_MS_MAX),
+    headersMs: integer(env, 'HEADERS_TIMEOUT_MS', 1_000, TIMEOUT_MS_MAX),
+    keepAliveMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 1_000, TIMEOUT_MS_MAX),
+    connectionMs: integer(env, 'CONNECTION_TIMEOUT_MS', 1_000, TIMEOUT_MS_MAX),
+    shutdownMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 1_000, TIMEOUT_MS_MAX),
+  };
+  // Node refuses a headers timeout longer than the request timeout; say so in our words.
+  if (timeouts.headersMs > timeouts.requestMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS (${timeouts.headersMs}) must not exceed REQUEST_TIMEOUT_MS (${timeouts.requestMs})`);
+  }
+  return Object.freeze(timeouts);
+}
 
 export function loadConfig(env: Env = process.env): Config {
-  const databaseUrl = env.DATABASE_URL || undefined;
+  const databaseUrl = text(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
-  const ledger = env.LEDGER_NAME || 'coffer';
+  const ledger = text(env, 'LEDGER_NAME') ?? '';
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(ledger)) throw new ConfigError('LEDGER_NAME must match ^[A-Za-z0-9_-]{1,63}$');
-  const logLevel = env.LOG_LEVEL || 'info';
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
-  const retentionText = env.IDEMPOTENCY_RETENTION || undefined;
+  const logLevel = text(env, 'LOG_LEVEL') ?? '';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const retentionText = text(env, 'IDEMPOTENCY_RETENTION');
   const idempotencyRetentionMicros = retentionText === undefined ? null : parseRetention(retentionText);
   if (retentionText !== undefined && idempotencyRetentionMicros === null) {
     throw new ConfigError(`IDEMPOTENCY_RETENTION must be a positive duration such as 90s, 30m, 72h or 7d, got ${JSON.stringify(retentionText)}`);
   }
+  const host = text(env, 'HOST') ?? '';
+  if (!/^[A-Za-z0-9.:_-]{1,255}$/.test(host)) throw new ConfigError(`HOST must be a host name or IP address, got ${JSON.stringify(host)}`);
   return Object.freeze({
-    host: env.HOST || '127.0.0.1',
-    port: integer(env, 'PORT', 8080, 0, 65_535),
+    host,
+    port: integer(env, 'PORT', 0, 65_535),
     ...(databaseUrl !== undefined ? { databaseUrl } : {}),
-    dataDir: env.DATA_DIR || './data',
+    dataDir: text(env, 'DATA_DIR') ?? '',
     ledger,
-    poolSize: integer(env, 'POOL_SIZE', 16, 1, 1_000),
-    statementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    poolSize: integer(env, 'POOL_SIZE', 1, 1_000),
+    statementTimeoutMs: integer(env, 'STATEMENT_TIMEOUT_MS', 100, TIMEOUT_MS_MAX),
+    timeouts: readTimeouts(env),
     logLevel,
-    batchSizeMax: integer(env, 'BATCH_SIZE_MAX', 256, 1, 10_000),
-    batchWaitMs: integer(env, 'BATCH_WAIT_MS', 0, 0, 1_000),
-    batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 2, 1, 64),
+    batchSizeMax: integer(env, 'BATCH_SIZE_MAX', 1, 10_000),
+    batchWaitMs: integer(env, 'BATCH_WAIT_MS', 0, 1_000),
+    batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 1, 64),
     idempotencyRetentionMicros,
     limits: Object.freeze({
-      metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', DEFAULT_LIMITS.metadataKeysMax, 1, 10_000),
-      metadataKeyLengthMax: integer(env, 'METADATA_KEY_LENGTH_MAX', DEFAULT_LIMITS.metadataKeyLengthMax, 1, 10_000),
-      metadataValueLengthMax: integer(env, 'METADATA_VALUE_LENGTH_MAX', DEFAULT_LIMITS.metadataValueLengthMax, 1, 1_000_000),
-      walletNameLengthMax: integer(env, 'WALLET_NAME_LENGTH_MAX', DEFAULT_LIMITS.walletNameLengthMax, 1, 100_000),
+      metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', 1, 10_000),
+      metadataKeyLengthMax: integer(env, 'METADATA_KEY_LENGTH_MAX', 1, 10_000),
+      metadataValueLengthMax: integer(env, 'METADATA_VALUE_LENGTH_MAX', 1, 1_000_000),
+      walletNameLengthMax: integer(env, 'WALLET_NAME_LENGTH_MAX', 1, 100_000),
     }),
   });
 }

@@ -200,7 +200,7 @@ interface CliRun {
 
 /** Runs `npm run verify` (or its node command directly) with the given environment. */
 function runVerify(env: Record<string, string>, viaNpm = false): Promise<CliRun> {
-  const [command, args] = viaNpm ? ['npm', ['run', '--silent', 'verify']] : [process.execPath, ['--import', 'tsx', 'src/cli/verify-main.ts']];
+  const [command, args] = viaNpm ? ['npm', ['run', '--silent', 'verify']] : [process.execPath, ['bin/coffer.js', 'verify']];
   return new Promise((resolve, reject) => {
     // Only the target's own settings: a DATABASE_URL or DATA_DIR of the test's environment must not leak in.
     const inherited = { ...process.env };
@@ -256,7 +256,7 @@ if (serverUrl) {
 
 for (const target of cliTargets) {
   describe(`npm run verify [${target.name}]`, () => {
-    it('a sound ledger → exit 0 and "ok"; a corrupted one → exit 1 with the report on stdout', { timeout: 120_000 }, async () => {
+    it('a sound ledger → exit 0 and "ok"; a corrupted one → exit 4 with the report on stdout', { timeout: 120_000 }, async () => {
       const { env, backend, open, cleanUp } = await target.setUp();
       try {
         const h = await startHarness(backend);
@@ -271,7 +271,7 @@ for (const target of cliTargets) {
         await db.query(`UPDATE volumes SET input = input + 1 WHERE address = $1 AND asset = 'USD/2'`, [balanceAddress(alice, 'main')]);
         await db.close();
         const corrupted = await runVerify(env);
-        assert.equal(corrupted.code, 1, corrupted.stderr);
+        assert.equal(corrupted.code, 4, corrupted.stderr);
         assert.match(corrupted.stdout, /^coffer verify: FAILED — 2 violation\(s\)/);
         assert.match(corrupted.stdout, /\nsum-per-asset: 1\n/);
         assert.match(corrupted.stdout, /\nvolumes-match-postings: 1\n/);

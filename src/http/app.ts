@@ -1,19 +1,25 @@
 /**
  * The Fastify app: lossless JSON bodies up to 1 MiB, JSON errors for everything (404 and
  * 415 included), and the Formance Wallets v1 routes served at the root and again under
- * `/api/wallets`, the prefix the official SDK calls.
+ * `/api/wallets`, the prefix the official SDK calls. Around them: a request id on every
+ * log line and answer, Prometheus metrics per route, the OpenAPI document and its
+ * reference page, and server timeouts set explicitly (Node leaves some at "never").
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { loadConfig, type Timeouts } from '../config.ts';
 import type { Database } from '../storage/database.ts';
 import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createRunner } from '../idempotency/runner.ts';
+import { httpRequestDuration, httpRequests, watchPool, commitBatchSize } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
 import { ClientError } from '../domain/errors.ts';
+import { buildOpenApi } from './openapi.ts';
+import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
 import { buildSchemas } from './schemas.ts';
 import type { RouteDeps } from './deps.ts';
 import { walletRoutes } from './routes/wallets.ts';
@@ -21,15 +27,19 @@ import { balanceRoutes } from './routes/balances.ts';
 import { moneyRoutes } from './routes/money.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { transactionRoutes } from './routes/transactions.ts';
-import { systemRoutes } from './routes/system.ts';
+import { systemRoutes, VERSION } from './routes/system.ts';
+import { docsRoutes } from './routes/docs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppOptions {
   readonly db: Database;
   readonly ledger: string;
   readonly limits: Limits;
+  /** Pino options (Fastify's logger); absent = no logs. */
   readonly logger?: FastifyServerOptions['logger'];
   readonly clock?: () => Instant;
-  readonly requestTimeoutMs?: number;
+  /** Absent = the defaults of src/config.ts. */
+  readonly timeouts?: Timeouts;
   /** Group commit: most commands per transaction, how long a batch waits to fill, and a size observer. */
   readonly batch?: {
     readonly sizeMax?: number;
@@ -37,7 +47,6 @@ export interface AppOptions {
     readonly concurrency?: number;
     readonly onBatch?: (size: number) => void;
   };
-  readonly keepAliveTimeoutMs?: number;
 }
 
 export const API_PREFIX = '/api/wallets';
@@ -59,13 +68,50 @@ function answerConnectionError(error: Error & { code?: string }, socket: Socket)
   socket.destroy(error);
 }
 
+/** Requests that match no route share one metrics label, so a scan cannot blow up the series. */
+const UNMATCHED_ROUTE = 'unmatched';
+
+/** How often Node looks for requests past their headers or request timeout. Its default, 30 s, would triple a 10 s limit. */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+/** A route outside the route table would be served but not documented: refuse to start. */
+function guardRouteTable(app: FastifyInstance): void {
+  app.addHook('onRoute', (options) => {
+    if (options.config?.operationId === undefined && options.config?.uiAsset !== true) {
+      throw new Error(`route ${String(options.method)} ${options.url} is not in the route table (src/http/operations.ts)`);
+    }
+  });
+}
+
+/** The request id echoed on every answer; each answer counted and timed; the pool reported while the app lives. */
+function observe(app: FastifyInstance, db: Database): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status: String(reply.statusCode) };
+    httpRequests.inc(labels);
+    httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+  const unwatchPool = watchPool(() => db.poolStats());
+  app.addHook('onClose', async () => unwatchPool());
+}
+
 export function buildApp(options: AppOptions): FastifyInstance {
+  const timeouts = options.timeouts ?? loadConfig({}).timeouts;
   const app = Fastify({
     logger: options.logger ?? false,
+    genReqId: requestIdOf,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: BODY_BYTES_MAX,
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 72_000,
-    connectionTimeout: 60_000,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    connectionTimeout: timeouts.connectionMs,
+    http: {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, timeouts.headersMs),
+    },
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 255 },
     clientErrorHandler: answerConnectionError,
@@ -77,6 +123,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
   });
 
+  guardRouteTable(app);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
@@ -93,6 +140,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const problem = unstorableText(request.params) ?? unstorableText(request.query);
     if (problem !== null) throw new ClientError('VALIDATION', `path or query string: ${problem}`);
   });
+
+  observe(app, options.db);
 
   app.setErrorHandler((error, request, reply) => {
     const answer = replyForError(error);
@@ -116,7 +165,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       batchSizeMax: options.batch?.sizeMax,
       batchWaitMs: options.batch?.waitMs,
       batchConcurrency: options.batch?.concurrency,
-      onBatch: options.batch?.onBatch,
+      onBatch: (size) => {
+        commitBatchSize.observe(size);
+        options.batch?.onBatch?.(size);
+      },
     }),
     query: { db: options.db, ledger: options.ledger, clock },
   };
@@ -134,5 +186,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       { prefix },
     );
   }
+  docsRoutes(app, buildOpenApi(options.limits, VERSION));
+  metricsRoutes(app);
   return app;
 }

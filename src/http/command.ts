@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { ClientError, type Refusal, type Result } from '../domain/errors.ts';
 import type { Outcome, RunResult } from '../idempotency/runner.ts';
+import { idempotencyConflicts, idempotencyReplays } from '../metrics.ts';
 import { errorReply } from './errors.ts';
 import { writeJson } from './json.ts';
 
@@ -57,11 +58,16 @@ export function created(data: unknown): Outcome {
 }
 
 export function sendRun(reply: FastifyReply, run: RunResult): FastifyReply {
+  const route = reply.request.routeOptions.url ?? '';
   if (run.kind === 'conflict') {
+    idempotencyConflicts.inc({ route });
     const conflict = errorReply('CONFLICT', run.message);
     return reply.code(conflict.status).type('application/json').send(conflict.body);
   }
-  if (run.kind === 'replayed') reply.header('Idempotent-Replayed', 'true').header('Idempotency-Hit', 'true');
+  if (run.kind === 'replayed') {
+    idempotencyReplays.inc({ route });
+    reply.header('Idempotent-Replayed', 'true').header('Idempotency-Hit', 'true');
+  }
   reply.code(run.outcome.status);
   if (run.outcome.body === null) return reply.send();
   return reply.type('application/json').send(run.outcome.body);

@@ -2,6 +2,10 @@
  * Request schemas: what every route accepts, with the defaults the reference applies, and
  * messages that say what was wrong. Parsed output is what use cases and fingerprints see.
  * Integers arrive as bigint (see json.ts), so amounts are never floats.
+ *
+ * These same schemas are the OpenAPI document's request bodies (openapi.ts): `integer()`
+ * records its bounds (see `integerRange`) so the document can say `{type: integer, format:
+ * bigint, minimum, maximum}` for a check that zod itself cannot express in JSON Schema.
  */
 import { z } from 'zod';
 import { ASSET_PATTERN, AMOUNT_MAX } from '../domain/money.ts';
@@ -12,35 +16,63 @@ import { parseInstant } from '../domain/time.ts';
 import type { Subject } from '../domain/records.ts';
 import { NonIntegerNumber } from './json.ts';
 
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
+export const INT64_MIN = -(1n << 63n);
+export const INT64_MAX = (1n << 63n) - 1n;
 
-function integer(what: string, min: bigint, max: bigint) {
-  return z.custom<bigint>((value) => typeof value === 'bigint' && value >= min && value <= max, {
+/** How an integer check looks in JSON Schema; `max` null = unbounded. */
+export interface IntegerRange {
+  readonly min: bigint;
+  readonly max: bigint | null;
+  readonly format: 'bigint' | 'int64';
+}
+
+/**
+ * Keyed by the schema's definition, which `.meta()` and `.optional()`-free clones share, so a
+ * described copy of an integer schema keeps its range.
+ */
+const integerRanges = new WeakMap<object, IntegerRange>();
+
+/** The range of a schema made by `integer()`, or undefined for any other schema. */
+export function integerRange(schema: z.core.$ZodType): IntegerRange | undefined {
+  return integerRanges.get(schema._zod.def);
+}
+
+/** An exact integer (a bigint after lossless parsing) from `min` to `max` (null = no upper bound). */
+export function integer(what: string, min: bigint, max: bigint | null, format: IntegerRange['format'] = 'bigint') {
+  const schema = z.custom<bigint>((value) => typeof value === 'bigint' && value >= min && (max === null || value <= max), {
     error: (issue) =>
       issue.input instanceof NonIntegerNumber
         ? `${what} must be an integer, got ${issue.input.text}`
         : typeof issue.input === 'bigint'
-          ? `${what} must be between ${min} and ${max}, got ${issue.input}`
+          ? max === null
+            ? `${what} must be at least ${min}, got ${issue.input}`
+            : `${what} must be between ${min} and ${max}, got ${issue.input}`
           : `${what} must be an integer`,
   });
+  integerRanges.set(schema._zod.def, { min, max, format });
+  return schema;
 }
 
 export const amountSchema = integer('amount', 0n, AMOUNT_MAX);
 
-const asset = z.string({ error: 'asset must be a string' }).regex(ASSET_PATTERN, { error: 'asset must look like USD or USD/2 (upper case, optional /decimals)' });
+export const asset = z
+  .string({ error: 'asset must be a string' })
+  .regex(ASSET_PATTERN, { error: 'asset must look like USD or USD/2 (upper case, optional /decimals)' })
+  .meta({ description: 'Upper-case code with an optional /decimals suffix: USD/2 counts cents', examples: ['USD/2'] });
 
-const monetary = z.object(
-  { asset, amount: amountSchema },
+export const monetary = z.object(
+  { asset, amount: amountSchema.meta({ description: 'An integer of minor units (10000 of USD/2 is 100.00 USD), exact up to 2^128 - 1', examples: [10000] }) },
   { error: 'amount must be an object {asset, amount}' },
 );
 
-const balanceName = z
+export const balanceName = z
   .string({ error: 'balance name must be a string' })
-  .regex(BALANCE_NAME_PATTERN, { error: 'balance name must match ^[A-Za-z0-9_-]{1,64}$' });
+  .regex(BALANCE_NAME_PATTERN, { error: 'balance name must match ^[A-Za-z0-9_-]{1,64}$' })
+  .meta({ examples: ['promo'] });
 
 const timestamp = z
   .string({ error: 'must be an RFC 3339 date-time string' })
+  .meta({ format: 'date-time' })
   .transform((text, context) => {
     const instant = text.length <= 64 ? parseInstant(text) : null;
     if (instant === null) {
@@ -52,28 +84,33 @@ const timestamp = z
 
 const identifier = z.string({ error: 'identifier must be a string' }).min(1, { error: 'identifier must not be empty' });
 
-const subject = z.discriminatedUnion(
+export const accountSubject = z.object({
+  type: z.literal('ACCOUNT'),
+  identifier: identifier
+    .max(ADDRESS_LENGTH_MAX, { error: `account address must be at most ${ADDRESS_LENGTH_MAX} characters` })
+    .regex(ADDRESS_PATTERN, { error: 'account address must be segments of [A-Za-z0-9_-] joined by ":"' })
+    .meta({ description: 'A ledger address outside wallets:, e.g. world', examples: ['world'] }),
+});
+
+export const walletSubject = z.object({
+  type: z.literal('WALLET'),
+  identifier: identifier
+    .max(ID_LENGTH_MAX, { error: `wallet id must be at most ${ID_LENGTH_MAX} characters` })
+    .meta({ description: 'A wallet id', examples: ['0192f1c4-7a3e-7c1d-9b2a-5e8f0d3c4b21'] }),
+  balance: balanceName.optional().meta({ description: "One of the wallet's balances; default main", examples: ['main'] }),
+});
+
+export const subject = z.discriminatedUnion(
   'type',
-  [
-    z.object({
-      type: z.literal('ACCOUNT'),
-      identifier: identifier
-        .max(ADDRESS_LENGTH_MAX, { error: `account address must be at most ${ADDRESS_LENGTH_MAX} characters` })
-        .regex(ADDRESS_PATTERN, { error: 'account address must be segments of [A-Za-z0-9_-] joined by ":"' }),
-    }),
-    z.object({
-      type: z.literal('WALLET'),
-      identifier: identifier.max(ID_LENGTH_MAX, { error: `wallet id must be at most ${ID_LENGTH_MAX} characters` }),
-      balance: balanceName.optional(),
-    }),
-  ],
+  [accountSubject, walletSubject],
   { error: 'subject must be {type: "ACCOUNT", identifier} or {type: "WALLET", identifier, balance?}' },
 ) satisfies z.ZodType<Subject>;
 
 const reference = z
   .string({ error: 'reference must be a string' })
   .min(1, { error: 'reference must not be empty' })
-  .max(REFERENCE_LENGTH_MAX, { error: `reference must be at most ${REFERENCE_LENGTH_MAX} characters` });
+  .max(REFERENCE_LENGTH_MAX, { error: `reference must be at most ${REFERENCE_LENGTH_MAX} characters` })
+  .meta({ description: "Unique per ledger: a second transaction with it is a 409", examples: ['order-1234'] });
 
 export function metadataSchema(limits: Limits) {
   return z
@@ -92,7 +129,8 @@ export function metadataSchema(limits: Limits) {
       if (keys.some((key) => key.length > limits.metadataKeyLengthMax)) {
         context.addIssue({ code: 'custom', message: `metadata keys must be at most ${limits.metadataKeyLengthMax} characters` });
       }
-    });
+    })
+    .meta({ examples: [{ customer: '42' }] });
 }
 
 export function buildSchemas(limits: Limits) {
@@ -103,6 +141,7 @@ export function buildSchemas(limits: Limits) {
     name: z
       .string({ error: 'name must be a string' })
       .max(limits.walletNameLengthMax, { error: `name must be at most ${limits.walletNameLengthMax} characters` })
+      .meta({ examples: ['alice'] })
       .default(''),
     metadata: optionalMetadata,
   });
@@ -131,6 +170,7 @@ export function buildSchemas(limits: Limits) {
           error: 'balances must be an array of balance names',
         })
         .max(SOURCES_MAX, { error: `balances may name at most ${SOURCES_MAX} balances` })
+        .meta({ description: 'Source balances in spending order; ["*"] = all, expiring ones first; default ["main"]', examples: [['main']] })
         .nullish()
         .transform((names) => names ?? []),
       timestamp: timestamp.optional(),
@@ -165,7 +205,16 @@ export function buildSchemas(limits: Limits) {
     final: z.boolean({ error: 'final must be a boolean' }).default(false),
   });
 
-  return { metadata, createWallet, updateWallet, createBalance, debit, credit, confirmHold };
+  // Whole-body examples for the reference page (/docs): valid requests, as a client sends them.
+  return {
+    metadata,
+    createWallet: createWallet.meta({ examples: [{ name: 'alice', metadata: { customer: '42' } }] }),
+    updateWallet: updateWallet.meta({ examples: [{ metadata: { tier: 'gold' } }] }),
+    createBalance: createBalance.meta({ examples: [{ name: 'promo', expiresAt: '2030-01-01T00:00:00Z', priority: 1 }] }),
+    debit: debit.meta({ examples: [{ amount: { asset: 'USD/2', amount: 2500 }, pending: true, description: 'ride 7', metadata: { ride: '7' } }] }),
+    credit: credit.meta({ examples: [{ amount: { asset: 'USD/2', amount: 10000 }, metadata: { topup: '1' } }] }),
+    confirmHold: confirmHold.meta({ examples: [{ amount: 2000, final: true }] }),
+  };
 }
 
 export type Schemas = ReturnType<typeof buildSchemas>;

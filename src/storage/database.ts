@@ -16,7 +16,20 @@ export interface Queryable {
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   transaction<T>(body: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** The connection pool's numbers now, for metrics. */
+  poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections the pool may open. */
+  readonly max: number;
+  /** Connections open now. */
+  readonly open: number;
+  /** Open connections not serving a query or transaction. */
+  readonly idle: number;
+  /** Callers waiting for a connection. */
+  readonly waiting: number;
 }
 
 const INT8_OID = 20;
@@ -83,6 +96,7 @@ export function openPostgres(options: PostgresOptions): Database {
         client.release(broken);
       }
     },
+    poolStats: () => ({ max: options.poolSize, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await pool.end();
     },
@@ -104,11 +118,21 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       await conn.exec(sql);
     },
   });
+  // PGlite is one backend, like a pool of one connection: its transactions run one at a
+  // time, so every caller but the first is waiting.
+  let transactions = 0;
   return {
     kind: 'pglite',
     ...wrap(db),
-    // PGlite is one backend: its transactions already run one at a time.
-    transaction: (body) => db.transaction((tx) => body(wrap(tx))),
+    async transaction<T>(body: (tx: Queryable) => Promise<T>): Promise<T> {
+      transactions += 1;
+      try {
+        return await db.transaction((tx) => body(wrap(tx)));
+      } finally {
+        transactions -= 1;
+      }
+    },
+    poolStats: () => ({ max: 1, open: db.closed ? 0 : 1, idle: transactions === 0 && !db.closed ? 1 : 0, waiting: Math.max(transactions - 1, 0) }),
     async close() {
       if (!db.closed) await db.close();
     },

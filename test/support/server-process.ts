@@ -1,6 +1,6 @@
 /**
- * Runs Coffer as a real child process (`src/main.ts`), for tests that kill, restart or
- * multiply servers. Talks to it over HTTP on loopback with the global fetch.
+ * Runs Coffer as a real child process (`src/main.ts`, or `coffer serve`), for tests that
+ * kill, restart or multiply servers, or drive it as a user would. Talks to it over HTTP on loopback with the global fetch.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -25,9 +25,12 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string>, readyTimeoutMs = 60_000): Promise<ServerProcess> {
+/** `npm start`'s command; `['bin/coffer.js', 'serve']` starts it as the CLI does. */
+const NPM_START = ['--import', 'tsx', 'src/main.ts'];
+
+export async function startServer(env: Record<string, string>, readyTimeoutMs = 60_000, command: readonly string[] = NPM_START): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...command], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'silent', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

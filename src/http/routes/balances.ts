@@ -10,12 +10,13 @@ import { created, idempotencyKey, notFound, parseBody, render, sendData, sendJso
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, parsePageQuery, type QueryString } from '../query.ts';
 import { balanceView, balanceWithAssetsView, cursorView } from '../views.ts';
+import { route } from '../operations.ts';
 
 export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { schemas, run, query } = deps;
   const balanceFilter: z.ZodType<BalanceFilter> = z.object({ walletId: z.string() });
 
-  app.get<{ Params: { id: string }; Querystring: QueryString }>('/wallets/:id/balances', async (request, reply) => {
+  route<{ Params: { id: string }; Querystring: QueryString }>(app, 'listBalances', async (request, reply) => {
     // The wallet in the path wins over the one a cursor carries.
     const page = parsePageQuery(request.query, balanceFilter, BALANCE_NAME_PATTERN, () => ({ walletId: request.params.id }));
     const balances = await listBalances(query, { ...page, filter: { walletId: request.params.id } });
@@ -23,7 +24,7 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendJson(reply, cursorView(balances, page.pageSize, balanceView, encodeCursor));
   });
 
-  app.post<{ Params: { id: string } }>('/wallets/:id/balances', async (request, reply) => {
+  route<{ Params: { id: string } }>(app, 'createBalance', async (request, reply) => {
     const body = parseBody(schemas.createBalance, request.body);
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {
@@ -36,7 +37,7 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendRun(reply, outcome);
   });
 
-  app.get<{ Params: { id: string; balanceName: string } }>('/wallets/:id/balances/:balanceName', async (request, reply) => {
+  route<{ Params: { id: string; balanceName: string } }>(app, 'getBalance', async (request, reply) => {
     const balance = await getBalance(query, request.params.id, request.params.balanceName);
     if (!balance) notFound(`balance ${request.params.balanceName} of wallet ${request.params.id}`);
     return sendData(reply, balanceWithAssetsView(balance));

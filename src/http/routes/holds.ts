@@ -9,6 +9,7 @@ import { idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJ
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, optionalId, parseMetadataFilter, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
 import { cursorView, expandedHoldView, holdView } from '../views.ts';
+import { route } from '../operations.ts';
 
 type HoldParams = { Params: { holdID: string } };
 
@@ -16,7 +17,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { schemas, run, query } = deps;
   const holdFilter: z.ZodType<HoldFilter> = z.object({ walletId: z.string().optional(), metadata: schemas.metadata.optional() });
 
-  app.get<{ Querystring: QueryString }>('/holds', async (request, reply) => {
+  route<{ Querystring: QueryString }>(app, 'getHolds', async (request, reply) => {
     const page = parsePageQuery(request.query, holdFilter, SEQUENCE_KEY, () => {
       const walletId = optionalId(request.query, 'walletID');
       const metadata = parseMetadataFilter(request.query, deps.limits);
@@ -26,13 +27,13 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendJson(reply, cursorView(holds, page.pageSize, holdView, encodeCursor));
   });
 
-  app.get<HoldParams>('/holds/:holdID', async (request, reply) => {
+  route<HoldParams>(app, 'getHold', async (request, reply) => {
     const hold = await getHold(query, request.params.holdID);
     if (!hold) notFound(`hold ${request.params.holdID}`);
     return sendData(reply, expandedHoldView(hold));
   });
 
-  app.post<HoldParams>('/holds/:holdID/confirm', async (request, reply) => {
+  route<HoldParams>(app, 'confirmHold', async (request, reply) => {
     const body = parseBody(schemas.confirmHold, request.body, {});
     const holdId = request.params.holdID;
     const outcome = await run(idempotencyKey(request), {
@@ -46,7 +47,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   // Void takes no body; one that is sent is ignored, as the reference does.
-  app.post<HoldParams>('/holds/:holdID/void', async (request, reply) => {
+  route<HoldParams>(app, 'voidHold', async (request, reply) => {
     const holdId = request.params.holdID;
     const outcome = await run(idempotencyKey(request), {
       operation: 'voidHold',

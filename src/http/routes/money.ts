@@ -5,11 +5,12 @@ import { debit, DEFAULT_DESTINATION } from '../../wallets/debit.ts';
 import { created, idempotencyKey, noContent, parseBody, render, sendRun } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { holdView } from '../views.ts';
+import { route } from '../operations.ts';
 
 export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { schemas, run } = deps;
 
-  app.post<{ Params: { id: string } }>('/wallets/:id/debit', async (request, reply) => {
+  route<{ Params: { id: string } }>(app, 'debitWallet', async (request, reply) => {
     const body = parseBody(schemas.debit, request.body);
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {
@@ -22,7 +23,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendRun(reply, outcome);
   });
 
-  app.post<{ Params: { id: string } }>('/wallets/:id/credit', async (request, reply) => {
+  route<{ Params: { id: string } }>(app, 'creditWallet', async (request, reply) => {
     const body = parseBody(schemas.credit, request.body);
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {

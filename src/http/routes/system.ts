@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import type { Database } from '../../storage/database.ts';
 import { errorReply } from '../errors.ts';
 import { sendJson } from '../command.ts';
+import { route } from '../operations.ts';
 
-const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** How long the health probe waits for the database before calling it down. */
 const HEALTH_TIMEOUT_MS = 2_000;
@@ -25,11 +26,11 @@ async function databaseAnswers(db: Database): Promise<boolean> {
 }
 
 export function systemRoutes(app: FastifyInstance, db: Database): void {
-  app.get('/_healthcheck', async (_request, reply) => {
+  route(app, 'getHealth', async (_request, reply) => {
     if (await databaseAnswers(db)) return sendJson(reply, { status: 'ok' });
     const down = errorReply('SERVICE_UNAVAILABLE', 'the database is not answering');
     return reply.code(down.status).type('application/json').send(down.body);
   });
 
-  app.get('/_info', async (_request, reply) => sendJson(reply, { version: VERSION }));
+  route(app, 'getServerInfo', async (_request, reply) => sendJson(reply, { version: VERSION }));
 }

@@ -7,11 +7,12 @@ import { sendJson } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, optionalId, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
 import { cursorView, transactionView } from '../views.ts';
+import { route } from '../operations.ts';
 
 export function transactionRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const transactionFilter: z.ZodType<TransactionFilter> = z.object({ walletId: z.string().optional() });
 
-  app.get<{ Querystring: QueryString }>('/transactions', async (request, reply) => {
+  route<{ Querystring: QueryString }>(app, 'getTransactions', async (request, reply) => {
     const page = parsePageQuery(request.query, transactionFilter, SEQUENCE_KEY, () => {
       const walletId = optionalId(request.query, 'walletID');
       return walletId !== undefined ? { walletId } : {};

@@ -11,6 +11,7 @@ import { created, idempotencyKey, noContent, notFound, parseBody, render, sendDa
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, first, parseMetadataFilter, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
 import { cursorView, summaryView, walletView } from '../views.ts';
+import { route } from '../operations.ts';
 
 type WalletParams = { Params: { id: string } };
 
@@ -18,7 +19,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { ledger, schemas, run, query } = deps;
   const walletFilter: z.ZodType<WalletFilter> = z.object({ name: z.string().optional(), metadata: schemas.metadata.optional() });
 
-  app.get<{ Querystring: QueryString }>('/wallets', async (request, reply) => {
+  route<{ Querystring: QueryString }>(app, 'listWallets', async (request, reply) => {
     const page = parsePageQuery(request.query, walletFilter, SEQUENCE_KEY, () => {
       const name = first(request.query, 'name');
       const metadata = parseMetadataFilter(request.query, deps.limits);
@@ -29,7 +30,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendJson(reply, cursorView(wallets, page.pageSize, (w) => walletView(ledger, w.wallet, w.mainAssets), encodeCursor));
   });
 
-  app.post('/wallets', async (request, reply) => {
+  route(app, 'createWallet', async (request, reply) => {
     const body = parseBody(schemas.createWallet, request.body, {});
     const outcome = await run(idempotencyKey(request), {
       operation: 'createWallet',
@@ -41,13 +42,13 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendRun(reply, outcome);
   });
 
-  app.get<WalletParams>('/wallets/:id', async (request, reply) => {
+  route<WalletParams>(app, 'getWallet', async (request, reply) => {
     const found = await getWallet(query, request.params.id);
     if (!found) notFound(`wallet ${request.params.id}`);
     return sendData(reply, walletView(ledger, found.wallet, found.mainAssets));
   });
 
-  app.patch<WalletParams>('/wallets/:id', async (request, reply) => {
+  route<WalletParams>(app, 'updateWallet', async (request, reply) => {
     const body = parseBody(schemas.updateWallet, request.body);
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {
@@ -60,7 +61,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return sendRun(reply, outcome);
   });
 
-  app.get<WalletParams>('/wallets/:id/summary', async (request, reply) => {
+  route<WalletParams>(app, 'getWalletSummary', async (request, reply) => {
     const summary = await walletSummary(query, request.params.id);
     if (!summary) notFound(`wallet ${request.params.id}`);
     return sendData(reply, summaryView(summary));

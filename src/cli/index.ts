@@ -1,0 +1,11 @@
+/** The `coffer` command's entry (bin/coffer.js loads it): run the command line, exit with its code. */
+import { main } from './program.ts';
+
+// `coffer wallets list | head` closes the pipe early: that is the reader's choice, not a crash.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+// Only the exit code is set: `coffer serve` keeps the process alive after main returns.
+process.exitCode = await main(process.argv.slice(2));

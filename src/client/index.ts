@@ -1,0 +1,187 @@
+/**
+ * The typed Coffer client: `import { Coffer } from 'coffer/client'`. Every route of the API,
+ * amounts as bigint both ways, errors as CofferError with the server's errorCode, and
+ * retries that are safe for mutations (see transport.ts). It needs only fetch, so it runs in
+ * any Node 20 process; it imports nothing of the server but the error catalog's type.
+ *
+ *   const coffer = new Coffer({ url: 'http://127.0.0.1:8080' });
+ *   const wallet = await coffer.createWallet({ name: 'alice' });
+ *   await coffer.credit(wallet.id, { amount: { asset: 'USD/2', amount: 10_000n } });
+ */
+import { Transport, type CallRequest, type TransportOptions } from './transport.ts';
+import type {
+  Balance,
+  BalanceWithAssets,
+  CallOptions,
+  ConfirmHoldRequest,
+  CreateBalanceRequest,
+  CreateWalletRequest,
+  CreditRequest,
+  DebitRequest,
+  ExpandedHold,
+  Hold,
+  ListHoldsQuery,
+  ListTransactionsQuery,
+  ListWalletsQuery,
+  Metadata,
+  MutationOptions,
+  Page,
+  PageQuery,
+  ServerInfo,
+  Summary,
+  Transaction,
+  Wallet,
+} from './types.ts';
+
+export { CofferConnectionError, CofferError, type CofferErrorCode } from './errors.ts';
+export { DEFAULT_URL, type TransportOptions as CofferOptions } from './transport.ts';
+export type * from './types.ts';
+
+type Query = Record<string, string | number | Metadata | undefined>;
+
+function searchParams(query: Query): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value === undefined) continue;
+    if (typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) params.append(`${name}[${key}]`, item);
+    } else {
+      params.append(name, String(value));
+    }
+  }
+  return params;
+}
+
+function segment(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function instant(value: string | Date | null | undefined): string | null | undefined {
+  return value instanceof Date ? value.toISOString() : value;
+}
+
+/** The list envelope, with pageSize as the small number it is. */
+function page<Item>(body: unknown): Page<Item> {
+  const cursor = (body as { cursor: Omit<Page<Item>, 'pageSize'> & { pageSize: bigint } }).cursor;
+  return { ...cursor, pageSize: Number(cursor.pageSize) };
+}
+
+function data<Item>(body: unknown): Item {
+  return (body as { data: Item }).data;
+}
+
+export class Coffer {
+  private readonly transport: Transport;
+
+  constructor(options: TransportOptions = {}) {
+    this.transport = new Transport(options);
+  }
+
+  /** The server's base URL. */
+  get url(): string {
+    return this.transport.url;
+  }
+
+  private get(path: string, query: Query = {}, options: CallOptions = {}): Promise<unknown> {
+    return this.transport.call({ method: 'GET', path, query: searchParams(query), ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  private mutate(method: CallRequest['method'], path: string, body: unknown, options: MutationOptions): Promise<unknown> {
+    return this.transport.call({
+      method,
+      path,
+      body,
+      idempotencyKey: options.idempotencyKey ?? null,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  async listWallets(query: ListWalletsQuery = {}, options?: CallOptions): Promise<Page<Wallet>> {
+    return page(await this.get('/wallets', { ...query }, options));
+  }
+
+  async createWallet(request: CreateWalletRequest = {}, options: MutationOptions = {}): Promise<Wallet> {
+    return data(await this.mutate('POST', '/wallets', request, options));
+  }
+
+  async getWallet(id: string, options?: CallOptions): Promise<Wallet> {
+    return data(await this.get(`/wallets/${segment(id)}`, {}, options));
+  }
+
+  /** Merges `metadata` into the wallet's (keys are added or replaced, never removed). */
+  async updateWallet(id: string, metadata: Metadata, options: MutationOptions = {}): Promise<void> {
+    await this.mutate('PATCH', `/wallets/${segment(id)}`, { metadata }, options);
+  }
+
+  async walletSummary(id: string, options?: CallOptions): Promise<Summary> {
+    return data(await this.get(`/wallets/${segment(id)}/summary`, {}, options));
+  }
+
+  async listBalances(walletId: string, query: PageQuery = {}, options?: CallOptions): Promise<Page<Balance>> {
+    return page(await this.get(`/wallets/${segment(walletId)}/balances`, { ...query }, options));
+  }
+
+  async createBalance(walletId: string, request: CreateBalanceRequest, options: MutationOptions = {}): Promise<Balance> {
+    const body = { ...request, ...(request.expiresAt !== undefined ? { expiresAt: instant(request.expiresAt) } : {}) };
+    return data(await this.mutate('POST', `/wallets/${segment(walletId)}/balances`, body, options));
+  }
+
+  async getBalance(walletId: string, name: string, options?: CallOptions): Promise<BalanceWithAssets> {
+    return data(await this.get(`/wallets/${segment(walletId)}/balances/${segment(name)}`, {}, options));
+  }
+
+  /** Debits at once (resolves to undefined) or, with `pending: true`, puts the amount on hold (resolves to the hold). */
+  debit(walletId: string, request: DebitRequest & { pending: true }, options?: MutationOptions): Promise<Hold>;
+  debit(walletId: string, request: DebitRequest, options?: MutationOptions): Promise<Hold | undefined>;
+  async debit(walletId: string, request: DebitRequest, options: MutationOptions = {}): Promise<Hold | undefined> {
+    const body = { ...request, ...(request.timestamp !== undefined ? { timestamp: instant(request.timestamp) } : {}) };
+    const answer = await this.mutate('POST', `/wallets/${segment(walletId)}/debit`, body, options);
+    return answer === undefined ? undefined : data<Hold>(answer);
+  }
+
+  async credit(walletId: string, request: CreditRequest, options: MutationOptions = {}): Promise<void> {
+    const body = { ...request, ...(request.timestamp !== undefined ? { timestamp: instant(request.timestamp) } : {}) };
+    await this.mutate('POST', `/wallets/${segment(walletId)}/credit`, body, options);
+  }
+
+  async listHolds(query: ListHoldsQuery = {}, options?: CallOptions): Promise<Page<Hold>> {
+    return page(await this.get('/holds', { ...query }, options));
+  }
+
+  async getHold(id: string, options?: CallOptions): Promise<ExpandedHold> {
+    return data(await this.get(`/holds/${segment(id)}`, {}, options));
+  }
+
+  /** Sends `amount` (default: all that remains) to the hold's destination; `final` returns the rest to main. */
+  async confirmHold(id: string, request: ConfirmHoldRequest = {}, options: MutationOptions = {}): Promise<void> {
+    await this.mutate('POST', `/holds/${segment(id)}/confirm`, request, options);
+  }
+
+  /** Cancels the hold: what remains goes back to the balances it came from. */
+  async voidHold(id: string, options: MutationOptions = {}): Promise<void> {
+    await this.mutate('POST', `/holds/${segment(id)}/void`, undefined, options);
+  }
+
+  async listTransactions(query: ListTransactionsQuery = {}, options?: CallOptions): Promise<Page<Transaction>> {
+    return page(await this.get('/transactions', { ...query }, options));
+  }
+
+  async info(options?: CallOptions): Promise<ServerInfo> {
+    return (await this.get('/_info', {}, options)) as ServerInfo;
+  }
+
+  /** Resolves when the server and its database answer; rejects with SERVICE_UNAVAILABLE when the database does not. */
+  async health(options?: CallOptions): Promise<void> {
+    await this.get('/_healthcheck', {}, options);
+  }
+}
+
+/** Every item of a list, page after page: `for await (const w of all((q) => coffer.listWallets(q), {}))`. */
+export async function* all<Item, Q extends PageQuery>(list: (query: Q) => Promise<Page<Item>>, query: Q): AsyncGenerator<Item> {
+  let current = await list(query);
+  for (;;) {
+    yield* current.data;
+    if (!current.hasMore || current.next === undefined) return;
+    current = await list({ ...query, cursor: current.next });
+  }
+}

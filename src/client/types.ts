@@ -1,0 +1,171 @@
+/**
+ * What the Coffer API sends and takes, as the client sees it: amounts, priorities and
+ * transaction ids are bigint (exact at any size), dates are the server's RFC 3339 strings
+ * (microsecond precision, which a Date would cut to milliseconds). A test holds these types
+ * equal to the server's response schemas (src/http/response-schemas.ts).
+ */
+import type { ErrorCode } from '../domain/errors.ts';
+
+export type { ErrorCode };
+
+export type Metadata = Record<string, string>;
+/** An amount per asset, e.g. `{ 'USD/2': 10000n }`. */
+export type AssetAmounts = Record<string, bigint>;
+
+export interface Monetary {
+  /** `USD/2`: US dollars counted in cents. */
+  asset: string;
+  /** Minor units: 10000n of USD/2 is 100.00 USD. */
+  amount: bigint;
+}
+
+export type Subject = { type: 'ACCOUNT'; identifier: string } | { type: 'WALLET'; identifier: string; balance?: string };
+
+export interface Wallet {
+  id: string;
+  name: string;
+  metadata: Metadata;
+  createdAt: string;
+  ledger: string;
+  balances: { main: { expiresAt: null; priority: bigint; assets: AssetAmounts } };
+}
+
+export interface Balance {
+  name: string;
+  expiresAt: string | null;
+  priority: bigint;
+}
+
+export interface BalanceWithAssets extends Balance {
+  assets: AssetAmounts;
+}
+
+export interface Hold {
+  id: string;
+  walletID: string;
+  destination: Subject;
+  asset: string;
+  metadata: Metadata;
+  description: string;
+}
+
+export interface ExpandedHold extends Hold {
+  originalAmount: bigint;
+  remaining: bigint;
+}
+
+export interface Summary {
+  balances: BalanceWithAssets[];
+  availableFunds: AssetAmounts;
+  expiredFunds: AssetAmounts;
+  expirableFunds: AssetAmounts;
+  holdFunds: AssetAmounts;
+}
+
+export interface Posting {
+  source: string;
+  destination: string;
+  amount: bigint;
+  asset: string;
+}
+
+export interface Transaction {
+  id: bigint;
+  postings: Posting[];
+  metadata: Metadata;
+  timestamp: string;
+  insertedAt: string;
+  reference?: string;
+  reverted: boolean;
+  ledger: string;
+}
+
+/** One page of a list; pass `next` (or `previous`) back as `cursor` for the adjacent page. */
+export interface Page<Item> {
+  pageSize: number;
+  hasMore: boolean;
+  previous?: string;
+  next?: string;
+  data: Item[];
+}
+
+export interface ServerInfo {
+  version: string;
+}
+
+export interface CreateWalletRequest {
+  name?: string;
+  metadata?: Metadata;
+}
+
+export interface CreateBalanceRequest {
+  name: string;
+  expiresAt?: string | Date | null;
+  priority?: bigint;
+}
+
+export interface DebitRequest {
+  amount: Monetary;
+  /** true: put the amount on hold (confirm or void it later) instead of debiting at once. */
+  pending?: boolean;
+  /** Source balances in spending order; `['*']` = all, expiring ones first. Default `['main']`. */
+  balances?: string[];
+  /** Default: the account `world` (the money leaves the ledger). */
+  destination?: Subject;
+  metadata?: Metadata;
+  description?: string;
+  reference?: string;
+  timestamp?: string | Date;
+}
+
+export interface CreditRequest {
+  amount: Monetary;
+  /** The balance credited; default `main`. */
+  balance?: string;
+  /** Drained in order; default: the account `world`. */
+  sources?: Subject[];
+  metadata?: Metadata;
+  reference?: string;
+  timestamp?: string | Date;
+}
+
+export interface ConfirmHoldRequest {
+  /** Default: all that remains. */
+  amount?: bigint;
+  /** true: return what is left after this confirmation to the wallet's main balance. */
+  final?: boolean;
+}
+
+export interface PageQuery {
+  pageSize?: number;
+  cursor?: string;
+}
+
+export interface ListWalletsQuery extends PageQuery {
+  name?: string;
+  metadata?: Metadata;
+  /** `balances`: fill each wallet's main balance amounts. */
+  expand?: 'balances';
+}
+
+export interface ListHoldsQuery extends PageQuery {
+  walletID?: string;
+  metadata?: Metadata;
+}
+
+export interface ListTransactionsQuery extends PageQuery {
+  walletID?: string;
+}
+
+export interface CallOptions {
+  /** Aborts the call, retries included. */
+  signal?: AbortSignal;
+}
+
+export interface MutationOptions extends CallOptions {
+  /**
+   * Makes a retry of this call replay the first one's answer instead of running again.
+   * Default: a new UUIDv7 per call, reused by the client's own retries of that call.
+   */
+  idempotencyKey?: string;
+}

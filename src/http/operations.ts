@@ -1,0 +1,287 @@
+/**
+ * The route table: every operation Coffer serves, with what the OpenAPI document says about
+ * it. Routes are registered through `route(app, operationId, handler)`, which takes the
+ * method and path from here, so a handler cannot exist without its documentation; a test
+ * checks that nothing is registered around it.
+ *
+ * `errors` lists every errorCode the operation can answer with. Their union must be the
+ * whole catalog of src/domain/errors.ts (a test checks it), and the tests that call an
+ * operation check that each error they see is listed for it.
+ */
+import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, RouteGenericInterface, RouteHandlerMethod } from 'fastify';
+import type { ErrorCode } from '../domain/errors.ts';
+import type { ComponentName } from './openapi.ts';
+
+export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID';
+
+export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'system';
+
+export interface Answer {
+  readonly description: string;
+  /** A JSON body of this component; `text/*` for the few routes that are not JSON; absent = no body. */
+  readonly body?: ComponentName | 'text/plain' | 'text/html' | 'openapi';
+}
+
+export interface Operation {
+  readonly method: 'GET' | 'POST' | 'PATCH';
+  /** OpenAPI path template, e.g. `/wallets/{id}`. */
+  readonly path: `/${string}`;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tag: Tag;
+  /** `api`: served at `/` and again under `/api/wallets`; `root`: at `/` only. */
+  readonly mount: 'api' | 'root';
+  readonly query?: readonly QueryName[];
+  readonly body?: { readonly schema: ComponentName; readonly required: boolean };
+  /** Accepts an Idempotency-Key header. */
+  readonly idempotent?: boolean;
+  readonly responses: Readonly<Record<number, Answer>>;
+  readonly errors: readonly ErrorCode[];
+}
+
+/** Every route that reads or writes the database can fail with these two. */
+const SERVER: readonly ErrorCode[] = ['INTERNAL_ERROR', 'SERVICE_UNAVAILABLE'];
+/** A route that parses a body: malformed, too large, or not JSON. */
+const BODY: readonly ErrorCode[] = ['VALIDATION', 'REQUEST_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+/** A mutation with an Idempotency-Key: a bad key is VALIDATION, a key reused for another request CONFLICT. */
+const KEYED: readonly ErrorCode[] = ['VALIDATION', 'CONFLICT'];
+
+function errors(...groups: (readonly ErrorCode[])[]): readonly ErrorCode[] {
+  return [...new Set(groups.flat())];
+}
+
+const PAGE: readonly QueryName[] = ['pageSize', 'cursor'];
+
+export const OPERATIONS = {
+  getServerInfo: {
+    method: 'GET',
+    path: '/_info',
+    summary: 'Server version',
+    tag: 'system',
+    mount: 'api',
+    responses: { 200: { description: 'The running version', body: 'ServerInfo' } },
+    errors: ['INTERNAL_ERROR'],
+  },
+  getHealth: {
+    method: 'GET',
+    path: '/_healthcheck',
+    summary: 'Health: 200 while the database answers, 503 when it does not',
+    tag: 'system',
+    mount: 'api',
+    responses: { 200: { description: 'The database answers', body: 'Health' } },
+    errors: SERVER,
+  },
+  listWallets: {
+    method: 'GET',
+    path: '/wallets',
+    summary: 'List wallets in creation order',
+    description: 'Filters: exact `name`, `metadata[key]=value` (all must match). `expand=balances` fills each main balance.',
+    tag: 'wallets',
+    mount: 'api',
+    query: ['pageSize', 'cursor', 'name', 'metadata', 'expand'],
+    responses: { 200: { description: 'A page of wallets', body: 'ListWalletsResponse' } },
+    errors: errors(['VALIDATION'], SERVER),
+  },
+  createWallet: {
+    method: 'POST',
+    path: '/wallets',
+    summary: 'Create a wallet',
+    description: 'With an Idempotency-Key the wallet id is derived from the key, so a retry returns the same wallet.',
+    tag: 'wallets',
+    mount: 'api',
+    body: { schema: 'CreateWalletRequest', required: false },
+    idempotent: true,
+    responses: { 201: { description: 'The new wallet', body: 'CreateWalletResponse' } },
+    errors: errors(BODY, KEYED, SERVER),
+  },
+  getWallet: {
+    method: 'GET',
+    path: '/wallets/{id}',
+    summary: 'Get a wallet with its main balance',
+    tag: 'wallets',
+    mount: 'api',
+    responses: { 200: { description: 'The wallet', body: 'GetWalletResponse' } },
+    errors: errors(['NOT_FOUND'], SERVER),
+  },
+  updateWallet: {
+    method: 'PATCH',
+    path: '/wallets/{id}',
+    summary: "Merge metadata into a wallet's metadata",
+    description: 'Keys are added or overwritten, never deleted.',
+    tag: 'wallets',
+    mount: 'api',
+    body: { schema: 'UpdateWalletRequest', required: true },
+    idempotent: true,
+    responses: { 204: { description: 'Updated' } },
+    errors: errors(BODY, KEYED, ['NOT_FOUND'], SERVER),
+  },
+  getWalletSummary: {
+    method: 'GET',
+    path: '/wallets/{id}/summary',
+    summary: 'Balances, available, expired, expirable and held funds of a wallet',
+    tag: 'wallets',
+    mount: 'api',
+    responses: { 200: { description: 'The summary', body: 'GetWalletSummaryResponse' } },
+    errors: errors(['NOT_FOUND'], SERVER),
+  },
+  listBalances: {
+    method: 'GET',
+    path: '/wallets/{id}/balances',
+    summary: "List a wallet's balances in name order, main included",
+    tag: 'balances',
+    mount: 'api',
+    query: PAGE,
+    responses: { 200: { description: 'A page of balances', body: 'ListBalancesResponse' } },
+    errors: errors(['VALIDATION', 'NOT_FOUND'], SERVER),
+  },
+  createBalance: {
+    method: 'POST',
+    path: '/wallets/{id}/balances',
+    summary: 'Create a named balance',
+    tag: 'balances',
+    mount: 'api',
+    body: { schema: 'CreateBalanceRequest', required: true },
+    idempotent: true,
+    responses: { 201: { description: 'The new balance', body: 'CreateBalanceResponse' } },
+    errors: errors(BODY, KEYED, ['NOT_FOUND'], SERVER),
+  },
+  getBalance: {
+    method: 'GET',
+    path: '/wallets/{id}/balances/{balanceName}',
+    summary: 'Get a balance with its amounts',
+    tag: 'balances',
+    mount: 'api',
+    responses: { 200: { description: 'The balance', body: 'GetBalanceResponse' } },
+    errors: errors(['NOT_FOUND'], SERVER),
+  },
+  debitWallet: {
+    method: 'POST',
+    path: '/wallets/{id}/debit',
+    summary: 'Debit a wallet, at once or as a pending hold',
+    description: 'Sources: `balances` (default `["main"]`; `["*"]` = expiring ones soonest first, then by priority, main last).',
+    tag: 'wallets',
+    mount: 'api',
+    body: { schema: 'DebitWalletRequest', required: true },
+    idempotent: true,
+    responses: {
+      201: { description: 'A pending debit: the hold', body: 'DebitWalletResponse' },
+      204: { description: 'Debited' },
+    },
+    errors: errors(BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
+  },
+  creditWallet: {
+    method: 'POST',
+    path: '/wallets/{id}/credit',
+    summary: 'Credit a wallet from the world or from other subjects',
+    tag: 'wallets',
+    mount: 'api',
+    body: { schema: 'CreditWalletRequest', required: true },
+    idempotent: true,
+    responses: { 204: { description: 'Credited' } },
+    errors: errors(BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
+  },
+  getHolds: {
+    method: 'GET',
+    path: '/holds',
+    summary: 'List holds in creation order, closed ones included',
+    tag: 'holds',
+    mount: 'api',
+    query: ['pageSize', 'cursor', 'walletID', 'metadata'],
+    responses: { 200: { description: 'A page of holds', body: 'GetHoldsResponse' } },
+    errors: errors(['VALIDATION'], SERVER),
+  },
+  getHold: {
+    method: 'GET',
+    path: '/holds/{holdID}',
+    summary: 'Get a hold with its original and remaining amounts',
+    tag: 'holds',
+    mount: 'api',
+    responses: { 200: { description: 'The hold', body: 'GetHoldResponse' } },
+    errors: errors(['NOT_FOUND'], SERVER),
+  },
+  confirmHold: {
+    method: 'POST',
+    path: '/holds/{holdID}/confirm',
+    summary: "Send all or part of a hold to its destination; `final` returns the rest to main",
+    tag: 'holds',
+    mount: 'api',
+    body: { schema: 'ConfirmHoldRequest', required: false },
+    idempotent: true,
+    responses: { 204: { description: 'Confirmed' } },
+    errors: errors(BODY, KEYED, ['INSUFFICIENT_FUND', 'HOLD_CLOSED', 'NOT_FOUND'], SERVER),
+  },
+  voidHold: {
+    method: 'POST',
+    path: '/holds/{holdID}/void',
+    summary: 'Cancel a hold: what remains goes back to the balances it came from',
+    description: 'Takes no body; one that is sent is ignored (but must still be JSON of at most 1 MiB).',
+    tag: 'holds',
+    mount: 'api',
+    idempotent: true,
+    responses: { 204: { description: 'Voided' } },
+    errors: errors(BODY, KEYED, ['HOLD_CLOSED', 'NOT_FOUND'], SERVER),
+  },
+  getTransactions: {
+    method: 'GET',
+    path: '/transactions',
+    summary: "List transactions newest first, optionally those touching one wallet's accounts",
+    tag: 'transactions',
+    mount: 'api',
+    query: ['pageSize', 'cursor', 'walletID'],
+    responses: { 200: { description: 'A page of transactions', body: 'GetTransactionsResponse' } },
+    errors: errors(['VALIDATION'], SERVER),
+  },
+  getOpenApi: {
+    method: 'GET',
+    path: '/openapi.json',
+    summary: 'This document (OpenAPI 3.1)',
+    tag: 'system',
+    mount: 'root',
+    responses: { 200: { description: 'The OpenAPI document', body: 'openapi' } },
+    errors: ['INTERNAL_ERROR'],
+  },
+  getDocs: {
+    method: 'GET',
+    path: '/docs',
+    summary: 'Interactive API reference (Swagger UI, served from this server: no CDN)',
+    tag: 'system',
+    mount: 'root',
+    responses: { 200: { description: 'An HTML page', body: 'text/html' } },
+    errors: ['INTERNAL_ERROR'],
+  },
+  getMetrics: {
+    method: 'GET',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    tag: 'system',
+    mount: 'root',
+    responses: { 200: { description: 'Prometheus text exposition format', body: 'text/plain' } },
+    errors: ['INTERNAL_ERROR'],
+  },
+} as const satisfies Record<string, Operation>;
+
+export type OperationId = keyof typeof OPERATIONS;
+
+/** `/wallets/{id}` → `/wallets/:id`, the form Fastify routes with. */
+export function fastifyPath(path: string): string {
+  return path.replace(/\{([^}]+)\}/g, ':$1');
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The OPERATIONS entry a route serves. */
+    operationId?: OperationId;
+    /** A file of the /docs page: part of the UI, not of the API, so not in the table. */
+    uiAsset?: true;
+  }
+}
+
+/** Registers the handler of an operation at the method and path the table gives it. */
+export function route<Route extends RouteGenericInterface = RouteGenericInterface>(
+  app: FastifyInstance,
+  operationId: OperationId,
+  handler: RouteHandlerMethod<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Route>,
+): void {
+  const operation: Operation = OPERATIONS[operationId];
+  app.route<Route>({ method: operation.method, url: fastifyPath(operation.path), config: { operationId }, handler });
+}

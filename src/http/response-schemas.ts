@@ -1,0 +1,111 @@
+/**
+ * Response schemas: the shapes views.ts writes, field for field. They are the OpenAPI
+ * document's response bodies (openapi.ts), and the tests parse real answers with them, so a
+ * view that drifts from its documented shape fails a test. Objects are strict: a field the
+ * document does not list is a failure too.
+ */
+import { z } from 'zod';
+import { ERROR_CODES } from '../domain/errors.ts';
+import { BALANCE_NAME_PATTERN } from '../domain/balance.ts';
+import { PAGE_SIZE_MAX } from '../domain/limits.ts';
+import { parseInstant } from '../domain/time.ts';
+import { asset, INT64_MAX, integer, subject } from './schemas.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const uuid = z.string().refine((text) => UUID.test(text), { error: 'must be a UUID' }).meta({ format: 'uuid' });
+const dateTime = z
+  .string()
+  .refine((text) => parseInstant(text) !== null, { error: 'must be an RFC 3339 date-time' })
+  .meta({ format: 'date-time' });
+const metadata = z.record(z.string(), z.string()).meta({ examples: [{ customer: '42' }] });
+/** Balances never go below zero (only `world` does, and it is not a wallet); sums may pass 2^128. */
+const amount = integer('amount', 0n, null).meta({ examples: [10000] });
+const assets = z.record(z.string(), amount).meta({ description: 'Amount per asset', examples: [{ 'USD/2': 10000 }] });
+const priority = integer('priority', -(1n << 63n), INT64_MAX).meta({ examples: [0] });
+
+export const balanceResponse = z.strictObject({
+  name: z.string().regex(BALANCE_NAME_PATTERN),
+  expiresAt: dateTime.nullable(),
+  priority,
+});
+
+export const balanceWithAssetsResponse = balanceResponse.extend({ assets });
+
+export const walletResponse = z.strictObject({
+  id: uuid,
+  name: z.string(),
+  metadata,
+  createdAt: dateTime,
+  ledger: z.string(),
+  balances: z.strictObject({
+    main: z.strictObject({ expiresAt: z.null(), priority, assets }).meta({ description: "The main balance; its assets are filled on reads and with expand=balances" }),
+  }),
+});
+
+export const holdResponse = z.strictObject({
+  id: uuid,
+  walletID: z.string(),
+  destination: subject,
+  asset,
+  metadata,
+  description: z.string(),
+});
+
+export const expandedHoldResponse = holdResponse.extend({
+  originalAmount: amount.meta({ description: 'What the hold took from the wallet' }),
+  remaining: amount.meta({ description: 'What can still be confirmed or voided; 0 once closed' }),
+});
+
+export const summaryResponse = z.strictObject({
+  balances: z.array(balanceWithAssetsResponse),
+  availableFunds: assets,
+  expiredFunds: assets,
+  expirableFunds: assets,
+  holdFunds: assets,
+});
+
+export const postingResponse = z.strictObject({
+  source: z.string(),
+  destination: z.string(),
+  amount,
+  asset,
+});
+
+export const transactionResponse = z.strictObject({
+  id: integer('id', 0n, INT64_MAX, 'int64'),
+  postings: z.array(postingResponse),
+  metadata,
+  timestamp: dateTime,
+  insertedAt: dateTime,
+  reference: z.string().optional(),
+  reverted: z.boolean(),
+  ledger: z.string(),
+});
+
+export const errorResponse = z.strictObject({
+  errorCode: z.enum(ERROR_CODES),
+  errorMessage: z.string(),
+});
+
+export const serverInfoResponse = z.strictObject({ version: z.string() });
+
+export const healthResponse = z.strictObject({ status: z.literal('ok') });
+
+/** `{data: item}`, the single-object envelope. */
+export function dataOf<Item extends z.ZodType>(item: Item) {
+  return z.strictObject({ data: item });
+}
+
+/** `{cursor: {pageSize, hasMore, previous?, next?, data}}`, the list envelope. */
+export function cursorOf<Item extends z.ZodType>(item: Item) {
+  return z.strictObject({
+    cursor: z.strictObject({
+      pageSize: integer('pageSize', 1n, BigInt(PAGE_SIZE_MAX), 'int64'),
+      hasMore: z.boolean(),
+      previous: z.string().optional().meta({ description: 'Pass as `cursor` for the previous page; absent on the first' }),
+      next: z.string().optional().meta({ description: 'Pass as `cursor` for the next page; absent on the last' }),
+      data: z.array(item),
+    }),
+  });
+}

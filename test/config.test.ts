@@ -1,0 +1,105 @@
+/**
+ * Configuration: one module reads the environment, every variable it reads is in SETTINGS
+ * and in the README's table with the same default, a default written out explicitly changes
+ * nothing, and a bad value stops start-up at once with a message naming the variable.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, SETTINGS, type SettingName } from '../src/config.ts';
+import { DEFAULT_URL } from '../src/client/index.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+/** The README's configuration table: [variable, default or undefined when unset]. */
+function readmeSettings(): [string, string | undefined][] {
+  const section = README.slice(README.indexOf('## Configuration'), README.indexOf('\n## ', README.indexOf('## Configuration') + 1));
+  return [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map(([, name, cell]) => {
+    const text = cell!.trim();
+    return [name!, text.startsWith('*(unset') ? undefined : text.replace(/^`|`$/g, '')];
+  });
+}
+
+describe('config', () => {
+  it('the README table lists every setting, in order, with the default the code uses', () => {
+    const expected = Object.entries(SETTINGS).map(([name, setting]) => [name, setting.default]);
+    assert.deepEqual(readmeSettings(), expected);
+  });
+
+  it('loadConfig reads exactly the variables in SETTINGS, and nothing else', () => {
+    const read = new Set<string>();
+    const env = new Proxy({} as Record<string, string | undefined>, {
+      get(_target, name) {
+        if (typeof name === 'string') read.add(name);
+        return undefined;
+      },
+    });
+    loadConfig(env);
+    assert.deepEqual([...read].sort(), Object.keys(SETTINGS).sort());
+  });
+
+  it('writing every default out explicitly gives the same config as leaving it unset', () => {
+    const explicit = Object.fromEntries(Object.entries(SETTINGS).flatMap(([name, setting]) => (setting.default === undefined ? [] : [[name, setting.default]])));
+    assert.deepEqual(loadConfig(explicit), loadConfig({}));
+    const config = loadConfig({});
+    assert.equal(config.port, 8080);
+    assert.deepEqual(config.timeouts, { requestMs: 30_000, headersMs: 10_000, keepAliveMs: 72_000, connectionMs: 60_000, shutdownMs: 30_000 });
+    assert.equal(config.idempotencyRetentionMicros, null);
+    assert.equal(config.databaseUrl, undefined);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.timeouts) && Object.isFrozen(config.limits));
+  });
+
+  it('values are parsed: timeouts, pool, retention, a PostgreSQL URL', () => {
+    const config = loadConfig({ REQUEST_TIMEOUT_MS: '5000', HEADERS_TIMEOUT_MS: '5000', POOL_SIZE: '4', IDEMPOTENCY_RETENTION: '72h', DATABASE_URL: 'postgres://u@h/db' });
+    assert.equal(config.timeouts.requestMs, 5_000);
+    assert.equal(config.timeouts.headersMs, 5_000);
+    assert.equal(config.poolSize, 4);
+    assert.equal(config.idempotencyRetentionMicros, 72n * 3_600_000_000n);
+    assert.equal(config.databaseUrl, 'postgres://u@h/db');
+  });
+
+  it('a bad value fails with a message that names the variable', () => {
+    const bad: [Partial<Record<SettingName, string>>, RegExp][] = [
+      [{ PORT: 'eighty' }, /^PORT must be an integer from 0 to 65535, got "eighty"$/],
+      [{ PORT: '70000' }, /^PORT /],
+      [{ HOST: 'two words' }, /^HOST /],
+      [{ POOL_SIZE: '0' }, /^POOL_SIZE /],
+      [{ STATEMENT_TIMEOUT_MS: '1.5' }, /^STATEMENT_TIMEOUT_MS /],
+      [{ REQUEST_TIMEOUT_MS: '0' }, /^REQUEST_TIMEOUT_MS must be an integer from 1000/],
+      [{ HEADERS_TIMEOUT_MS: '40000' }, /^HEADERS_TIMEOUT_MS \(40000\) must not exceed REQUEST_TIMEOUT_MS \(30000\)$/],
+      [{ KEEP_ALIVE_TIMEOUT_MS: '-1' }, /^KEEP_ALIVE_TIMEOUT_MS /],
+      [{ CONNECTION_TIMEOUT_MS: 'soon' }, /^CONNECTION_TIMEOUT_MS /],
+      [{ SHUTDOWN_TIMEOUT_MS: '99999999999' }, /^SHUTDOWN_TIMEOUT_MS /],
+      [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
+      [{ LEDGER_NAME: 'a b' }, /^LEDGER_NAME /],
+      [{ DATABASE_URL: 'mysql://h/db' }, /^DATABASE_URL must be a postgres/],
+      [{ IDEMPOTENCY_RETENTION: '3 weeks' }, /^IDEMPOTENCY_RETENTION must be a positive duration/],
+      [{ METADATA_KEYS_MAX: '0' }, /^METADATA_KEYS_MAX /],
+      [{ WALLET_NAME_LENGTH_MAX: 'x' }, /^WALLET_NAME_LENGTH_MAX /],
+    ];
+    for (const [env, message] of bad) {
+      assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+    }
+  });
+
+  it('npm start fails fast on a bad setting: exit code 2, the message, nothing started', async () => {
+    const started = Date.now();
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: { ...process.env, HEADERS_TIMEOUT_MS: '60000' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr, 'coffer: HEADERS_TIMEOUT_MS (60000) must not exceed REQUEST_TIMEOUT_MS (30000)\n');
+    assert.ok(Date.now() - started < 10_000, 'before opening any database');
+  });
+
+  it("the CLI's settings table in the README gives the client's default URL", () => {
+    assert.match(README, new RegExp(`^\\| \`--url\`, else \`COFFER_URL\` \\| \`${DEFAULT_URL.replace(/\./g, '\\.')}\` \\|`, 'm'));
+  });
+});
