@@ -66,10 +66,10 @@ export function renderChart(result: BenchResult): string {
   const width = 760;
   const labelWidth = 260;
   const barHeight = 22;
-  const height = 40 + bars.length * (barHeight + 8);
+  const height = 56 + bars.length * (barHeight + 8);
   const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const rows = bars.map((bar, index) => {
-    const y = 30 + index * (barHeight + 8);
+    const y = 46 + index * (barHeight + 8);
     const length = Math.max(1, ((width - labelWidth - 80) * bar.value) / max);
     return [
       `<text x="${labelWidth - 8}" y="${y + 16}" text-anchor="end">${escape(bar.label)}</text>`,
@@ -80,7 +80,8 @@ export function renderChart(result: BenchResult): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="18" font-weight="bold">Operations per second (${escape(result.date)}; ${escape(result.machine)})</text>`,
+    `<text x="10" y="18" font-weight="bold">Operations per second, Coffer vs pgbench (${escape(result.date)})</text>`,
+    `<text x="10" y="36" font-size="11">${escape(result.machine)}; ${result.seconds} s per scenario</text>`,
     ...rows,
     '</svg>',
     '',
