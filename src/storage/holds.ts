@@ -2,7 +2,7 @@
 import type { Hold, Metadata, Subject } from '../domain/records.ts';
 import type { Portion } from '../domain/posting.ts';
 import type { Queryable } from './database.ts';
-import { amountColumn, instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+import { amountColumn, instantColumn, keysetPage, metadataCondition, selectBySeq, tsText, type Page, type PageQuery } from './sql.ts';
 
 export interface HoldRow {
   id: string;
@@ -68,22 +68,16 @@ export interface HoldFilter {
 
 /** Holds in creation order, closed ones included. */
 export async function listHolds(q: Queryable, ledger: string, page: PageQuery<HoldFilter>): Promise<Page<Hold, HoldFilter>> {
-  const result = await keysetPage<HoldRow, HoldFilter>(page, 'ASC', (row) => String(row.seq), (bound, order, limit) => {
-    const params: unknown[] = [ledger, limit];
-    const where = ['ledger = $1'];
-    if (page.filter.walletId !== undefined) {
-      params.push(page.filter.walletId);
-      where.push(`wallet_id = $${params.length}`);
-    }
-    if (page.filter.metadata !== undefined && Object.keys(page.filter.metadata).length > 0) {
-      params.push(JSON.stringify(page.filter.metadata));
-      where.push(`metadata @> $${params.length}::jsonb`);
-    }
-    if (bound) {
-      params.push(bound.key);
-      where.push(`seq ${bound.comparison} $${params.length}::bigint`);
-    }
-    return q.query<HoldRow>(`SELECT ${COLUMNS} FROM holds WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $2`, params);
-  });
+  const { walletId, metadata } = page.filter;
+  const result = await keysetPage<HoldRow, HoldFilter>(page, 'ASC', (row) => String(row.seq), (bound, order, limit) =>
+    selectBySeq<HoldRow>(
+      q,
+      { table: 'holds', columns: COLUMNS, ledger },
+      [walletId !== undefined ? ['wallet_id = $?', walletId] : null, metadataCondition(metadata)],
+      bound,
+      order,
+      limit,
+    ),
+  );
   return { ...result, items: result.items.map(toHold) };
 }

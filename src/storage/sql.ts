@@ -4,6 +4,8 @@
  */
 import { formatInstantFixed, parseInstant, type Instant } from '../domain/time.ts';
 import { assert } from '../domain/errors.ts';
+import type { Metadata } from '../domain/records.ts';
+import type { Queryable } from './database.ts';
 
 /** Selects a timestamptz column as exact UTC text. */
 export function tsText(column: string): string {
@@ -84,4 +86,34 @@ export async function keysetPage<Item, Filter>(
     next: hasMore && last !== undefined ? { ...base, after: keyOf(last) } : undefined,
     previous: query.after !== undefined && first !== undefined ? { ...base, before: keyOf(first) } : undefined,
   };
+}
+
+/** An optional filter: a condition with one `$?` placeholder and its value, or nothing. */
+export type Condition = readonly [sql: string, value: unknown] | null;
+
+export function metadataCondition(metadata: Metadata | undefined): Condition {
+  return metadata !== undefined && Object.keys(metadata).length > 0 ? ['metadata @> $?::jsonb', JSON.stringify(metadata)] : null;
+}
+
+/**
+ * One page of a ledger's rows of `table` in `seq` (creation) order, under the given
+ * conditions, every value bound as a parameter.
+ */
+export function selectBySeq<Row>(
+  q: Queryable,
+  select: { readonly table: string; readonly columns: string; readonly ledger: string },
+  conditions: readonly Condition[],
+  bound: KeysetBound | null,
+  order: 'ASC' | 'DESC',
+  limit: number,
+): Promise<Row[]> {
+  const params: unknown[] = [select.ledger, limit];
+  const where = ['ledger = $1'];
+  const all: Condition[] = [...conditions, bound ? [`seq ${bound.comparison} $?::bigint`, bound.key] : null];
+  for (const condition of all) {
+    if (condition === null) continue;
+    params.push(condition[1]);
+    where.push(condition[0].replace('$?', `$${params.length}`));
+  }
+  return q.query<Row>(`SELECT ${select.columns} FROM ${select.table} WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $2`, params);
 }

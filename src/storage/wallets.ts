@@ -2,7 +2,7 @@
 import { balanceAddress, MAIN } from '../domain/chart.ts';
 import type { Metadata, Wallet } from '../domain/records.ts';
 import type { Queryable } from './database.ts';
-import { instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+import { instantColumn, keysetPage, metadataCondition, selectBySeq, tsText, type Page, type PageQuery } from './sql.ts';
 
 interface WalletRow {
   id: string;
@@ -51,25 +51,16 @@ export interface WalletFilter {
 
 /** Wallets in creation order. */
 export async function listWallets(q: Queryable, ledger: string, page: PageQuery<WalletFilter>): Promise<Page<Wallet, WalletFilter>> {
-  const result = await keysetPage<WalletRow, WalletFilter>(page, 'ASC', (row) => String(row.seq), (bound, order, limit) => {
-    const params: unknown[] = [ledger, limit];
-    const where = ['ledger = $1'];
-    if (page.filter.name !== undefined) {
-      params.push(page.filter.name);
-      where.push(`name = $${params.length}`);
-    }
-    if (page.filter.metadata !== undefined && Object.keys(page.filter.metadata).length > 0) {
-      params.push(JSON.stringify(page.filter.metadata));
-      where.push(`metadata @> $${params.length}::jsonb`);
-    }
-    if (bound) {
-      params.push(bound.key);
-      where.push(`seq ${bound.comparison} $${params.length}::bigint`);
-    }
-    return q.query<WalletRow>(
-      `SELECT ${COLUMNS} FROM wallets WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT $2`,
-      params,
-    );
-  });
+  const { name, metadata } = page.filter;
+  const result = await keysetPage<WalletRow, WalletFilter>(page, 'ASC', (row) => String(row.seq), (bound, order, limit) =>
+    selectBySeq<WalletRow>(
+      q,
+      { table: 'wallets', columns: COLUMNS, ledger },
+      [name !== undefined ? ['name = $?', name] : null, metadataCondition(metadata)],
+      bound,
+      order,
+      limit,
+    ),
+  );
   return { ...result, items: result.items.map(toWallet) };
 }

@@ -3,8 +3,9 @@
  * with `final`, send what is left back to the wallet's `main`. Rules in domain/hold.ts.
  */
 import { balanceAddress, holdAddress, MAIN } from '../domain/chart.ts';
-import { ok, refused } from '../domain/errors.ts';
-import { confirmHold as settleConfirm, type HoldState } from '../domain/hold.ts';
+import { ok, refused, type Result } from '../domain/errors.ts';
+import { confirmHold as settleConfirm, type HoldState, type Settlement } from '../domain/hold.ts';
+import type { Instant } from '../domain/time.ts';
 import type { Hold } from '../domain/records.ts';
 import type { Effects, WalletCommand } from './batch.ts';
 
@@ -27,6 +28,15 @@ export function holdState(hold: Hold, effects: Effects): HoldState {
   };
 }
 
+/** Posts a confirm's or void's transaction and records what remains on the hold. */
+export function postSettlement(effects: Effects, holdId: string, settlement: Result<Settlement>, now: Instant): Result<null> {
+  if (!settlement.ok) return settlement;
+  const posted = effects.journal.post({ timestamp: now, insertedAt: now, metadata: {}, postings: settlement.value.postings });
+  if (!posted.ok) return posted;
+  effects.holdRemaining.set(holdId, settlement.value.remaining);
+  return ok(null);
+}
+
 export function confirmHold(input: ConfirmHoldInput): WalletCommand<null> {
   return {
     reads: (reads) => reads.holds.add(input.holdId),
@@ -39,14 +49,7 @@ export function confirmHold(input: ConfirmHoldInput): WalletCommand<null> {
           { address: hold.destinationAddress, asset: hold.asset, walletId: null },
           { address: balanceAddress(hold.walletId, MAIN), asset: hold.asset, walletId: hold.walletId },
         ],
-        apply: (effects) => {
-          const settlement = settleConfirm(holdState(hold, effects), input.amount, input.final);
-          if (!settlement.ok) return settlement;
-          const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settlement.value.postings });
-          if (!posted.ok) return posted;
-          effects.holdRemaining.set(hold.id, settlement.value.remaining);
-          return ok(null);
-        },
+        apply: (effects) => postSettlement(effects, hold.id, settleConfirm(holdState(hold, effects), input.amount, input.final), context.now),
       });
     },
   };

@@ -3,7 +3,7 @@ import { holdAddress } from '../domain/chart.ts';
 import { ok, refused } from '../domain/errors.ts';
 import { voidHold as settleVoid } from '../domain/hold.ts';
 import type { WalletCommand } from './batch.ts';
-import { holdState } from './confirm-hold.ts';
+import { holdState, postSettlement } from './confirm-hold.ts';
 
 export function voidHold(input: { readonly holdId: string }): WalletCommand<null> {
   return {
@@ -16,14 +16,7 @@ export function voidHold(input: { readonly holdId: string }): WalletCommand<null
           { address: holdAddress(hold.id), asset: hold.asset, walletId: hold.walletId },
           ...hold.sources.map((source) => ({ address: source.address, asset: hold.asset, walletId: hold.walletId })),
         ],
-        apply: (effects) => {
-          const settlement = settleVoid(holdState(hold, effects));
-          if (!settlement.ok) return settlement;
-          const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settlement.value.postings });
-          if (!posted.ok) return posted;
-          effects.holdRemaining.set(hold.id, settlement.value.remaining);
-          return ok(null);
-        },
+        apply: (effects) => postSettlement(effects, hold.id, settleVoid(holdState(hold, effects)), context.now),
       });
     },
   };
