@@ -43,7 +43,7 @@ export function renderTable(result: BenchResult): string {
   ];
   for (const row of result.rows) {
     const base = baseline(result, row);
-    const ratio = base ? `${(row.operationsPerSecond / base).toFixed(2)}×` : '';
+    const ratio = base ? `${Math.round((100 * row.operationsPerSecond) / base) / 100}×` : '';
     lines.push(
       `| ${row.backend} | ${row.scenario} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} |`,
     );
@@ -73,8 +73,8 @@ export function renderChart(result: BenchResult): string {
     const length = Math.max(1, ((width - labelWidth - 80) * bar.value) / max);
     return [
       `<text x="${labelWidth - 8}" y="${y + 16}" text-anchor="end">${escape(bar.label)}</text>`,
-      `<rect x="${labelWidth}" y="${y}" width="${length.toFixed(1)}" height="${barHeight}" fill="${bar.color}"/>`,
-      `<text x="${(labelWidth + length + 6).toFixed(1)}" y="${y + 16}">${Math.round(bar.value)}</text>`,
+      `<rect x="${labelWidth}" y="${y}" width="${Math.round(length)}" height="${barHeight}" fill="${bar.color}"/>`,
+      `<text x="${Math.round(labelWidth + length + 6)}" y="${y + 16}">${Math.round(bar.value)}</text>`,
     ].join('');
   });
   return [
