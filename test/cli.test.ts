@@ -5,39 +5,22 @@
  * scripts, help everywhere, and exit codes that say what happened.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, SETTINGS } from '../src/config.ts';
 import { findViolations } from '../src/storage/invariants.ts';
 import { openDatabase } from '../src/storage/open.ts';
 import { parseJson } from '../src/http/json.ts';
 import { freshPostgresDatabase, type ParsedJson } from './support/harness.ts';
-import { freePort, startServer, type ServerProcess } from './support/server-process.ts';
+import { freePort, runCommand, startServer, type Run, type ServerProcess } from './support/server-process.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const U128_MAX = (1n << 128n) - 1n;
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** Runs `coffer …` in the project folder, as `npx coffer …` would. */
 function coffer(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/coffer.js', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCommand(process.execPath, ['bin/coffer.js', ...args], { ...process.env, ...env });
 }
 
 function ok(run: Run): Run {

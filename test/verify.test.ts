@@ -6,18 +6,16 @@
  * test proves the repair.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { verifyDatabase } from '../src/cli/verify.ts';
 import { openPglite, openPostgres, type Database, type Queryable } from '../src/storage/database.ts';
 import { balanceAddress, holdAddress } from '../src/domain/chart.ts';
 import { createBalance, createWallet, credit, expectStatus, freshPostgresDatabase, startHarness, suite, type Backend, type Harness } from './support/harness.ts';
+import { runCommand, type Run } from './support/server-process.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 interface Ledger {
   readonly alice: string;
@@ -192,28 +190,15 @@ suite('coffer verify', (h) => {
   });
 });
 
-interface CliRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `npm run verify` (or its node command directly) with the given environment. */
-function runVerify(env: Record<string, string>, viaNpm = false): Promise<CliRun> {
-  const [command, args] = viaNpm ? ['npm', ['run', '--silent', 'verify']] : [process.execPath, ['bin/coffer.js', 'verify']];
-  return new Promise((resolve, reject) => {
-    // Only the target's own settings: a DATABASE_URL or DATA_DIR of the test's environment must not leak in.
-    const inherited = { ...process.env };
-    delete inherited.DATABASE_URL;
-    delete inherited.DATA_DIR;
-    const child = spawn(command as string, args as string[], { cwd: ROOT, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** Runs `npm run verify` (or the `coffer verify` it stands for) with the given environment. */
+function runVerify(env: Record<string, string>, viaNpm = false): Promise<Run> {
+  // Only the target's own settings: a DATABASE_URL or DATA_DIR of the test's environment must not leak in.
+  const inherited = { ...process.env };
+  delete inherited.DATABASE_URL;
+  delete inherited.DATA_DIR;
+  return viaNpm
+    ? runCommand('npm', ['run', '--silent', 'verify'], { ...inherited, ...env })
+    : runCommand(process.execPath, ['bin/coffer.js', 'verify'], { ...inherited, ...env });
 }
 
 interface CliTarget {

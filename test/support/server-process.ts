@@ -80,3 +80,22 @@ export async function send(url: string, method: string, path: string, body?: str
   });
   return { status: response.status, text: await response.text(), replayed: response.headers.get('idempotent-replayed') === 'true' };
 }
+
+export interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command in the project folder to its end, with exactly `env`, and collects its output. */
+export function runCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
