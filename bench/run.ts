@@ -10,7 +10,10 @@
  * bench/results/<date>.{json,md,svg}. Creates its own databases and drops them after.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (32).
+ * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (32), SERVER_ENV
+ * (extra server settings, `NAME=value,...`). For experiments, BENCH_ONLY narrows the run to
+ * some scenarios (`postgres:debit-uniform,pglite:debit-hot`); such a run prints its table
+ * but writes no results file, since the published results are always the full set.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -170,7 +173,8 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): P
     });
   }
   const env: Record<string, string> = backend === 'postgres' ? { DATABASE_URL: databaseUrl(database) } : { DATA_DIR: dataDir! };
-  const server = await startServer({ ...env, LOG_LEVEL: 'warn' }, 120_000);
+  const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...extra }, 120_000);
   const rows: Row[] = [];
   try {
     log(`${backend}: funding ${WALLETS} wallets`);
@@ -190,15 +194,22 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): P
   return rows;
 }
 
+const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+const selected = (backend: string, scenarios: string[]) => scenarios.filter((s) => !only || only.has(`${backend}:${s}`));
+
 const started = new Date();
 log(`pgbench uniform (${pgbenchClients} clients, ${seconds}s)`);
 const pgbenchUniform = await pgbench('uniform');
 log(`pgbench hot`);
 const pgbenchHot = await pgbench('hot');
-const rows = [
-  ...(await runCoffer('postgres', ['debit-uniform', 'debit-hot', 'pending-confirm', 'create-wallet', 'get-wallet'])),
-  ...(await runCoffer('pglite', ['debit-uniform', 'debit-hot'])),
-];
+const rows: Row[] = [];
+for (const [backend, scenarios] of [
+  ['postgres', ['debit-uniform', 'debit-hot', 'pending-confirm', 'create-wallet', 'get-wallet']],
+  ['pglite', ['debit-uniform', 'debit-hot']],
+] as const) {
+  const chosen = selected(backend, [...scenarios]);
+  if (chosen.length > 0) rows.push(...(await runCoffer(backend, chosen)));
+}
 const postgresVersion = await admin(async (client) => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
 
 const result: BenchResult = {
@@ -211,6 +222,10 @@ const result: BenchResult = {
   pgbench: { uniform: pgbenchUniform, hot: pgbenchHot },
   rows,
 };
+if (only) {
+  process.stdout.write(renderTable(result));
+  process.exit(0);
+}
 const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
 const dir = join(ROOT, 'bench', 'results');
 mkdirSync(dir, { recursive: true });

@@ -5,14 +5,16 @@
  *
  * Concurrent commands queue. A committer takes everything queued (up to `batchSizeMax`),
  * and in one transaction: claims the batch's keys in key order (a concurrent holder of a
- * key — in this process or another — makes the claim wait until it commits or rolls back);
- * replays or refuses (409) the keys already used; loads what the remaining commands read;
- * plans each (refusing what fails without looking at amounts); creates and locks the union
- * of their volume rows in sorted order; applies them one by one with the domain rules (a
- * refused command writes nothing, the others still commit); writes
- * all effects and outcomes in a few multi-row statements; commits once; then answers each
- * caller with its own outcome. Same-key requests in one batch: the first executes, the rest
- * replay it. A crash before COMMIT leaves nothing; a retry runs afresh.
+ * key — in this process or another — makes the claim wait until it commits or rolls back),
+ * loads what the commands read and locks the volume rows they expect to touch, all in the
+ * statement that BEGIN travels with; replays or refuses (409) the keys already used; plans
+ * each remaining command (refusing what fails without looking at amounts); creates and locks
+ * the rows the plans need beyond those, if any, in sorted order; applies the commands one by
+ * one with the domain rules (a refused command writes nothing, the others still commit);
+ * writes all effects and outcomes in a few multi-row statements sent with COMMIT; then
+ * answers each caller with its own outcome. A batch of debits and credits thus costs two
+ * round trips. Same-key requests in one batch: the first executes, the rest replay it. A
+ * crash before COMMIT leaves nothing; a retry runs afresh.
  *
  * A batch closes when a committer is free (or after `batchWaitMs`, when set), so a lone
  * request is not delayed, and under load each commit carries many commands. Up to
@@ -26,7 +28,8 @@ import type { Database } from '../storage/database.ts';
 import { storedOutcomes } from '../storage/idempotency-keys.ts';
 import { lockVolumes } from '../storage/volumes.ts';
 import { claimAndLoad } from '../storage/snapshot.ts';
-import { BatchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
+import { volumeKey } from '../domain/posting.ts';
+import { isBatchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Result } from '../domain/errors.ts';
 import { Effects, emptyReads, type ApplyContext, type Plan, type WalletCommand } from '../wallets/batch.ts';
@@ -133,7 +136,7 @@ export function createRunner(options: RunnerOptions) {
       const reads = emptyReads();
       for (const entry of batch) entry.command.reads(reads, contexts.get(entry)!);
       const claims = [...owners.values()].map((e) => ({ key: e.key!, operation: e.operation, fingerprint: e.fingerprint }));
-      const { claimed, snapshot } = await claimAndLoad(tx, ledger, claims, now, reads);
+      const { claimed, snapshot, locked: expected } = await claimAndLoad(tx, ledger, claims, now, reads);
       const stored = await storedOutcomes(tx, ledger, claims.map((claim) => claim.key).filter((key) => !claimed.has(key)));
       const executing: Entry[] = [];
       for (const entry of batch) {
@@ -157,10 +160,13 @@ export function createRunner(options: RunnerOptions) {
         if (planned.ok) plans.set(entry, planned.value);
         else settle(entry, planned);
       }
-      const locked = await lockVolumes(tx, ledger, [...plans.values()].flatMap((plan) => plan.locks));
+      // The rows the plans need beyond those locked with the snapshot: new ones, a wildcard's.
+      const unexpected = [...plans.values()].flatMap((plan) => plan.locks).filter((key) => !expected.has(volumeKey(key.address, key.asset)));
+      const locked = await lockVolumes(tx, ledger, unexpected);
+      for (const [key, balance] of expected) locked.balances.set(key, balance);
       const effects = new Effects(snapshot, locked.balances);
       for (const [entry, plan] of plans) settle(entry, plan.apply(effects));
-      await writeEffects(tx, ledger, effects, outcomes, locked.created);
+      writeEffects(tx, ledger, effects, outcomes, locked.created);
 
       for (const follower of followers) {
         const owner = owners.get(follower.key!)!;
@@ -183,7 +189,7 @@ export function createRunner(options: RunnerOptions) {
   async function commitAlone(entry: Entry, firstError?: unknown): Promise<void> {
     let error = firstError;
     for (let attempt = firstError === undefined ? 0 : 1; attempt < SOLO_ATTEMPTS_MAX; attempt++) {
-      if (error !== undefined && !(error instanceof BatchConflict)) break;
+      if (error !== undefined && !isBatchConflict(error)) break;
       try {
         await commitBatch([entry]);
         return;

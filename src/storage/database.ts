@@ -13,9 +13,23 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
+/**
+ * A transaction in progress. `defer` queues a statement whose result nothing reads before
+ * COMMIT: it is sent at once, behind the statements already queued, and COMMIT follows it
+ * without waiting for its answer. If it fails, the transaction rolls back and `transaction`
+ * throws its error. On node-postgres this pipelines the writes and COMMIT in one round trip.
+ */
+export interface Transaction extends Queryable {
+  defer(sql: string, params?: readonly unknown[]): void;
+}
+
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  transaction<T>(body: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `body` in one transaction: COMMIT when it returns, ROLLBACK when it throws. BEGIN
+   * is queued with the body's first statement rather than awaited on its own.
+   */
+  transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T>;
   /** The connection pool's numbers now, for metrics. */
   poolStats(): PoolStats;
   close(): Promise<void>;
@@ -41,12 +55,33 @@ export interface PostgresOptions {
   readonly statementTimeoutMs: number;
 }
 
+/** Most distinct statements prepared per connection; beyond it, statements are parsed each time. */
+const PREPARED_MAX = 256;
+
+/**
+ * Statements with parameters are prepared once per connection (named, then only bound and
+ * executed): parsing and planning the batch statements costs PostgreSQL more CPU than running
+ * them. Names come from the SQL text; the set of texts is fixed by the code, and capped anyway.
+ */
+const preparedNames = new Map<string, string>();
+function statement(sql: string, params: readonly unknown[] | undefined): pg.QueryConfig {
+  const values = params as unknown[] | undefined;
+  if (values === undefined || values.length === 0) return { text: sql, values };
+  let name = preparedNames.get(sql);
+  if (name === undefined && preparedNames.size < PREPARED_MAX) {
+    name = `coffer_${preparedNames.size + 1}`;
+    preparedNames.set(sql, name);
+  }
+  return name === undefined ? { text: sql, values } : { name, text: sql, values };
+}
+
 export function openPostgres(options: PostgresOptions): Database {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize,
     statement_timeout: options.statementTimeoutMs,
     connectionTimeoutMillis: 5_000,
+    options: '-c plan_cache_mode=force_custom_plan',
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID) return (text: string) => BigInt(text);
@@ -59,7 +94,7 @@ export function openPostgres(options: PostgresOptions): Database {
   pool.on('error', () => {});
   const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<Row>(sql: string, params?: readonly unknown[]) {
-      const result = await client.query(sql, params as unknown[] | undefined);
+      const result = await client.query(statement(sql, params));
       return result.rows as Row[];
     },
     async exec(sql: string) {
@@ -69,7 +104,7 @@ export function openPostgres(options: PostgresOptions): Database {
   return {
     kind: 'postgres',
     ...wrap(pool),
-    async transaction<T>(body: (tx: Queryable) => Promise<T>): Promise<T> {
+    async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       let broken: Error | undefined;
       // A checked-out client is ours to watch: when the server ends its session (a shutdown,
@@ -79,12 +114,37 @@ export function openPostgres(options: PostgresOptions): Database {
         broken = error;
       };
       client.on('error', onError);
+      // node-postgres sends a client's queries one after another in call order, each as soon
+      // as the one before it is answered, without a turn of the event loop in between; so a
+      // statement not awaited here costs no round trip of its own. Every one is settled below.
+      const queued: Promise<unknown>[] = [];
+      const queue = <R>(statement: Promise<R>): Promise<R> => {
+        statement.catch(() => {}); // settled below; never an unhandled rejection meanwhile
+        queued.push(statement);
+        return statement;
+      };
+      queue(client.query('BEGIN'));
+      const firstFailure = async (): Promise<unknown> => {
+        for (const outcome of await Promise.allSettled(queued)) if (outcome.status === 'rejected') return outcome.reason;
+        return undefined;
+      };
       try {
-        await client.query('BEGIN');
-        const result = await body(wrap(client));
-        await client.query('COMMIT');
+        const tx: Transaction = {
+          ...wrap(client),
+          defer(sql, params) {
+            queue(client.query(statement(sql, params)));
+          },
+        };
+        const result = await body(tx);
+        const commit = queue(client.query('COMMIT'));
+        const failure = await firstFailure();
+        if (failure !== undefined) throw failure;
+        // COMMIT of a transaction that a failed statement aborted answers ROLLBACK.
+        if ((await commit).command !== 'COMMIT') throw new Error('the transaction was rolled back');
         return result;
-      } catch (error) {
+      } catch (bodyError) {
+        // A deferred statement's failure is the cause of what followed it (25P02).
+        const error = (await firstFailure()) ?? bodyError;
         try {
           await client.query('ROLLBACK');
         } catch (rollbackError) {
@@ -124,10 +184,23 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   return {
     kind: 'pglite',
     ...wrap(db),
-    async transaction<T>(body: (tx: Queryable) => Promise<T>): Promise<T> {
+    async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
       transactions += 1;
       try {
-        return await db.transaction((tx) => body(wrap(tx)));
+        // PGlite runs in this process: there is no round trip to save, so a deferred
+        // statement simply runs in order before COMMIT.
+        return await db.transaction(async (conn) => {
+          let deferred: Promise<unknown> = Promise.resolve();
+          const tx: Transaction = {
+            ...wrap(conn),
+            defer(sql, params) {
+              deferred = deferred.then(() => conn.query(sql, params as unknown[] | undefined));
+            },
+          };
+          const result = await body(tx);
+          await deferred;
+          return result;
+        });
       } finally {
         transactions -= 1;
       }

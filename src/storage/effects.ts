@@ -2,10 +2,15 @@
  * Writes a batch's effects in a few multi-row statements, whatever the batch size: new
  * wallets with their balances, metadata patches, the ledger journal (transactions, postings
  * and volume changes in one statement), new holds and their remaining amounts.
+ *
+ * Nothing here reads a result: every statement is deferred (storage/database.ts), so all of
+ * them and COMMIT go out in one round trip. A unique value taken concurrently (a wallet,
+ * balance or hold id, a transaction reference) fails its INSERT, which rolls the whole batch
+ * back; the runner sees SQLSTATE 23505 and retries (see `isBatchConflict`).
  */
 import type { Journal } from '../ledger/journal.ts';
 import type { Effects } from '../wallets/batch.ts';
-import type { Queryable } from './database.ts';
+import type { Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
 import { storeOutcomes } from './idempotency-keys.ts';
 import type { CreatedRows } from './volumes.ts';
@@ -13,26 +18,33 @@ import { volumeKey } from '../domain/posting.ts';
 
 const UNIQUE_VIOLATION = '23505';
 
-/** A concurrent writer took a unique value this batch assumed free; the batch must be retried. */
-export class BatchConflict extends Error {}
+const DEADLOCK_DETECTED = '40P01';
 
-async function writeWallets(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+/**
+ * The batch met a concurrent one and must be retried: a writer took a unique value this
+ * batch assumed free, or PostgreSQL broke a lock cycle. Volume rows are locked in sorted
+ * order in each of two steps (the expected ones with the snapshot, the rest after planning),
+ * so a cycle needs two batches that each lock, after planning, a row the other expected —
+ * rare (a new volume row, a wildcard debit, a hold's settlement) but possible.
+ */
+export function isBatchConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === UNIQUE_VIOLATION || code === DEADLOCK_DETECTED;
+}
+
+function writeWallets(tx: Transaction, ledger: string, effects: Effects): void {
   if (effects.wallets.length === 0 && effects.balances.length === 0) return;
   const wallets = effects.wallets;
   const balances = effects.balances;
-  const rows = await tx.query<{ kind: string }>(
+  tx.defer(
     `WITH w AS (
        INSERT INTO wallets (ledger, id, name, metadata, created_at)
        SELECT $1, x.id, x.name, x.metadata, x.created_at
        FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::timestamptz[]) AS x(id, name, metadata, created_at)
-       ON CONFLICT (ledger, id) DO NOTHING RETURNING 'wallet' AS kind
-     ), b AS (
-       INSERT INTO balances (ledger, wallet_id, name, expires_at, priority, created_at)
-       SELECT $1, x.wallet_id, x.name, x.expires_at, x.priority, x.created_at
-       FROM unnest($6::text[], $7::text[], $8::timestamptz[], $9::int8[], $10::timestamptz[]) AS x(wallet_id, name, expires_at, priority, created_at)
-       ON CONFLICT (ledger, wallet_id, name) DO NOTHING RETURNING 'balance' AS kind
      )
-     SELECT kind FROM w UNION ALL SELECT kind FROM b`,
+     INSERT INTO balances (ledger, wallet_id, name, expires_at, priority, created_at)
+     SELECT $1, x.wallet_id, x.name, x.expires_at, x.priority, x.created_at
+     FROM unnest($6::text[], $7::text[], $8::timestamptz[], $9::int8[], $10::timestamptz[]) AS x(wallet_id, name, expires_at, priority, created_at)`,
     [
       ledger,
       wallets.map((w) => w.id),
@@ -46,13 +58,12 @@ async function writeWallets(tx: Queryable, ledger: string, effects: Effects): Pr
       balances.map((b) => instantParam(b.createdAt)),
     ],
   );
-  if (rows.length !== wallets.length + balances.length) throw new BatchConflict('a wallet or balance was created concurrently');
 }
 
-async function writeMetadataPatches(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+function writeMetadataPatches(tx: Transaction, ledger: string, effects: Effects): void {
   if (effects.metadataPatches.size === 0) return;
   const patches = [...effects.metadataPatches].sort(([a], [b]) => (a < b ? -1 : 1));
-  await tx.query(
+  tx.defer(
     `UPDATE wallets AS w SET metadata = w.metadata || x.patch
      FROM unnest($2::text[], $3::jsonb[]) AS x(id, patch) WHERE w.ledger = $1 AND w.id = x.id`,
     [ledger, patches.map(([id]) => id), patches.map(([, patch]) => JSON.stringify(patch))],
@@ -70,74 +81,68 @@ export interface OutcomeRow {
  * batch's stored idempotency outcomes: one statement. False when there was no transaction to
  * write (the outcomes are then left to the caller).
  */
-async function writeJournal(tx: Queryable, ledger: string, journal: Journal, outcomes: readonly OutcomeRow[]): Promise<boolean> {
+function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcomes: readonly OutcomeRow[]): boolean {
   const transactions = journal.transactions;
   if (transactions.length === 0) return false;
   const postings = transactions.flatMap((transaction, index) =>
     transaction.postings.map((posting, position) => ({ ...posting, index: index + 1, position })),
   );
   const deltas = journal.volumeDeltas();
-  try {
-    await tx.query(
-      `WITH ids AS MATERIALIZED (
-         SELECT ord, nextval('transaction_ids') AS id FROM generate_series(1, $2::int) AS ord ORDER BY ord
-       ), t AS (
-         INSERT INTO transactions (ledger, id, timestamp, reference, metadata, inserted_at)
-         SELECT $1, ids.id, x.timestamp, x.reference, x.metadata, x.inserted_at
-         FROM unnest($3::timestamptz[], $4::text[], $5::jsonb[], $6::timestamptz[]) WITH ORDINALITY AS x(timestamp, reference, metadata, inserted_at, ord)
-         JOIN ids ON ids.ord = x.ord
-       ), p AS (
-         INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount)
-         SELECT $1, ids.id, x.position, x.source, x.destination, x.asset, x.amount
-         FROM unnest($7::int[], $8::int[], $9::text[], $10::text[], $11::text[], $12::numeric[]) AS x(ord, position, source, destination, asset, amount)
-         JOIN ids ON ids.ord = x.ord
-       ), o AS (
-         UPDATE idempotency_keys AS k SET status = x.status, response = x.response
-         FROM unnest($17::text[], $18::int[], $19::text[]) AS x(key, status, response)
-         WHERE k.ledger = $1 AND k.key = x.key
-       )
-       UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
-       FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)
-       WHERE v.ledger = $1 AND v.address = d.address AND v.asset = d.asset`,
-      [
-        ledger,
-        transactions.length,
-        transactions.map((t) => instantParam(t.timestamp)),
-        transactions.map((t) => t.reference ?? null),
-        transactions.map((t) => JSON.stringify(t.metadata)),
-        transactions.map((t) => instantParam(t.insertedAt)),
-        postings.map((p) => p.index),
-        postings.map((p) => p.position),
-        postings.map((p) => p.source),
-        postings.map((p) => p.destination),
-        postings.map((p) => p.asset),
-        postings.map((p) => p.amount.toString()),
-        deltas.map((d) => d.address),
-        deltas.map((d) => d.asset),
-        deltas.map((d) => d.input.toString()),
-        deltas.map((d) => d.output.toString()),
-        outcomes.map((o) => o.key),
-        outcomes.map((o) => o.status),
-        outcomes.map((o) => o.response),
-      ],
-    );
-  } catch (error) {
-    if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new BatchConflict('a transaction reference was used concurrently');
-    throw error;
-  }
+  tx.defer(
+    `WITH ids AS MATERIALIZED (
+       SELECT ord, nextval('transaction_ids') AS id FROM generate_series(1, $2::int) AS ord ORDER BY ord
+     ), t AS (
+       INSERT INTO transactions (ledger, id, timestamp, reference, metadata, inserted_at)
+       SELECT $1, ids.id, x.timestamp, x.reference, x.metadata, x.inserted_at
+       FROM unnest($3::timestamptz[], $4::text[], $5::jsonb[], $6::timestamptz[]) WITH ORDINALITY AS x(timestamp, reference, metadata, inserted_at, ord)
+       JOIN ids ON ids.ord = x.ord
+     ), p AS (
+       INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount)
+       SELECT $1, ids.id, x.position, x.source, x.destination, x.asset, x.amount
+       FROM unnest($7::int[], $8::int[], $9::text[], $10::text[], $11::text[], $12::numeric[]) AS x(ord, position, source, destination, asset, amount)
+       JOIN ids ON ids.ord = x.ord
+     ), o AS (
+       UPDATE idempotency_keys AS k SET status = x.status, response = x.response
+       FROM unnest($17::text[], $18::int[], $19::text[]) AS x(key, status, response)
+       WHERE k.ledger = $1 AND k.key = x.key
+     )
+     UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
+     FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)
+     WHERE v.ledger = $1 AND v.address = d.address AND v.asset = d.asset`,
+    [
+      ledger,
+      transactions.length,
+      transactions.map((t) => instantParam(t.timestamp)),
+      transactions.map((t) => t.reference ?? null),
+      transactions.map((t) => JSON.stringify(t.metadata)),
+      transactions.map((t) => instantParam(t.insertedAt)),
+      postings.map((p) => p.index),
+      postings.map((p) => p.position),
+      postings.map((p) => p.source),
+      postings.map((p) => p.destination),
+      postings.map((p) => p.asset),
+      postings.map((p) => p.amount.toString()),
+      deltas.map((d) => d.address),
+      deltas.map((d) => d.asset),
+      deltas.map((d) => d.input.toString()),
+      deltas.map((d) => d.output.toString()),
+      outcomes.map((o) => o.key),
+      outcomes.map((o) => o.status),
+      outcomes.map((o) => o.response),
+    ],
+  );
   return true;
 }
 
-async function writeHolds(tx: Queryable, ledger: string, effects: Effects): Promise<void> {
+function writeHolds(tx: Transaction, ledger: string, effects: Effects): void {
   const holds = effects.holds;
   if (holds.length > 0) {
-    const rows = await tx.query(
+    tx.defer(
       `INSERT INTO holds (ledger, id, wallet_id, asset, original_amount, remaining, destination, destination_address,
          description, metadata, sources, created_at)
        SELECT $1, x.* FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::jsonb[], $8::text[],
          $9::text[], $10::jsonb[], $11::jsonb[], $12::timestamptz[])
-       AS x(id, wallet_id, asset, original_amount, remaining, destination, destination_address, description, metadata, sources, created_at)
-       ON CONFLICT (ledger, id) DO NOTHING RETURNING id`,
+       AS x(id, wallet_id, asset, original_amount, remaining, destination, destination_address, description, metadata, sources, created_at)`,
       [
         ledger,
         holds.map((h) => h.id),
@@ -154,12 +159,11 @@ async function writeHolds(tx: Queryable, ledger: string, effects: Effects): Prom
         holds.map((h) => instantParam(h.createdAt)),
       ],
     );
-    if (rows.length !== holds.length) throw new BatchConflict('a hold id was taken concurrently');
   }
   const created = new Set(holds.map((h) => h.id));
   const updates = [...effects.holdRemaining].filter(([id]) => !created.has(id)).sort(([a], [b]) => (a < b ? -1 : 1));
   if (updates.length > 0) {
-    await tx.query(
+    tx.defer(
       `UPDATE holds AS h SET remaining = x.remaining FROM unnest($2::text[], $3::numeric[]) AS x(id, remaining)
        WHERE h.ledger = $1 AND h.id = x.id`,
       [ledger, updates.map(([id]) => id), updates.map(([, remaining]) => remaining.toString())],
@@ -171,14 +175,14 @@ async function writeHolds(tx: Queryable, ledger: string, effects: Effects): Prom
  * Removes the volume rows (and account rows) the batch created for commands that were then
  * refused: no posting touched them, and a refused command must leave nothing behind.
  */
-async function removeUnusedRows(tx: Queryable, ledger: string, journal: Journal, created: CreatedRows): Promise<void> {
+function removeUnusedRows(tx: Transaction, ledger: string, journal: Journal, created: CreatedRows): void {
   if (created.volumes.length === 0) return;
   const touched = new Set(journal.volumeDeltas().map((delta) => volumeKey(delta.address, delta.asset)));
   const unused = created.volumes.filter((row) => !touched.has(volumeKey(row.address, row.asset)));
   if (unused.length === 0) return;
   const keptAddresses = new Set(created.volumes.filter((row) => touched.has(volumeKey(row.address, row.asset))).map((row) => row.address));
   const accounts = [...new Set(unused.map((row) => row.address))].filter((address) => created.accounts.has(address) && !keptAddresses.has(address));
-  await tx.query(
+  tx.defer(
     `WITH v AS (
        DELETE FROM volumes AS v USING unnest($2::text[], $3::text[]) AS x(address, asset)
        WHERE v.ledger = $1 AND v.address = x.address AND v.asset = x.asset
@@ -189,16 +193,10 @@ async function removeUnusedRows(tx: Queryable, ledger: string, journal: Journal,
 }
 
 /** Writes the effects, then the idempotency outcomes (with the journal when there is one). */
-export async function writeEffects(
-  tx: Queryable,
-  ledger: string,
-  effects: Effects,
-  outcomes: readonly OutcomeRow[],
-  created: CreatedRows,
-): Promise<void> {
-  await removeUnusedRows(tx, ledger, effects.journal, created);
-  await writeWallets(tx, ledger, effects);
-  await writeMetadataPatches(tx, ledger, effects);
-  await writeHolds(tx, ledger, effects);
-  if (!(await writeJournal(tx, ledger, effects.journal, outcomes))) await storeOutcomes(tx, ledger, outcomes);
+export function writeEffects(tx: Transaction, ledger: string, effects: Effects, outcomes: readonly OutcomeRow[], created: CreatedRows): void {
+  removeUnusedRows(tx, ledger, effects.journal, created);
+  writeWallets(tx, ledger, effects);
+  writeMetadataPatches(tx, ledger, effects);
+  writeHolds(tx, ledger, effects);
+  if (!writeJournal(tx, ledger, effects.journal, outcomes)) storeOutcomes(tx, ledger, outcomes);
 }

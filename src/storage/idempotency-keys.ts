@@ -5,7 +5,7 @@
  * claim wins). That wait is what makes concurrent same-key requests execute once.
  */
 import type { Instant } from '../domain/time.ts';
-import type { Queryable } from './database.ts';
+import type { Queryable, Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
 
 export interface StoredOutcome {
@@ -41,13 +41,10 @@ export async function storedOutcomes(tx: Queryable, ledger: string, keys: readon
   return stored;
 }
 
-export async function storeOutcomes(
-  tx: Queryable,
-  ledger: string,
-  outcomes: readonly { key: string; status: number; response: string | null }[],
-): Promise<void> {
+/** Stores outcomes under keys this transaction claimed; deferred to COMMIT's round trip. */
+export function storeOutcomes(tx: Transaction, ledger: string, outcomes: readonly { key: string; status: number; response: string | null }[]): void {
   if (outcomes.length === 0) return;
-  await tx.query(
+  tx.defer(
     `UPDATE idempotency_keys AS k SET status = x.status, response = x.response
      FROM unnest($2::text[], $3::int[], $4::text[]) AS x(key, status, response)
      WHERE k.ledger = $1 AND k.key = x.key`,

@@ -14,9 +14,12 @@ import type { Hold, Wallet } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Reads, Snapshot } from '../wallets/batch.ts';
 import type { Queryable } from './database.ts';
+import { compareVolumeKeys, volumeKey } from '../domain/posting.ts';
+import { isUnbounded } from '../domain/chart.ts';
+import type { LockedBalances } from './volumes.ts';
 import { holdJson, toHold, type HoldRow } from './holds.ts';
 import type { KeyClaim } from './idempotency-keys.ts';
-import { instantColumn, instantParam, tsText } from './sql.ts';
+import { amountColumn, instantColumn, instantParam, tsText } from './sql.ts';
 
 interface WalletJson {
   id: string;
@@ -26,10 +29,18 @@ interface WalletJson {
   balances: { name: string; expires_at: string | null; priority: string }[] | null;
 }
 
+interface VolumeJson {
+  address: string;
+  asset: string;
+  balance: string;
+}
+
 export interface ClaimedSnapshot {
   /** Keys this transaction now owns; the others were used before (see claimKeys). */
   readonly claimed: ReadonlySet<string>;
   readonly snapshot: Snapshot;
+  /** Balances of the expected volume rows that exist, now locked. */
+  readonly locked: LockedBalances;
 }
 
 export async function claimAndLoad(
@@ -40,16 +51,24 @@ export async function claimAndLoad(
   reads: Reads,
 ): Promise<ClaimedSnapshot> {
   const sorted = [...claims].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const [row] = await tx.query<{ claimed: string[]; wallets: WalletJson[]; holds: HoldRow[]; refs: string[] }>(
+  const volumes = [...reads.volumes.values()].filter((key) => !isUnbounded(key.address)).sort(compareVolumeKeys);
+  const [row] = await tx.query<{ claimed: string[]; wallets: WalletJson[]; holds: HoldRow[]; refs: string[]; volumes: VolumeJson[] }>(
     `WITH claimed AS (
        INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, created_at)
        SELECT $1, x.key, x.operation, x.fingerprint, $5::timestamptz
        FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(key, operation, fingerprint, position)
        ORDER BY x.position
        ON CONFLICT (ledger, key) DO NOTHING RETURNING key
+     ), locked AS MATERIALIZED (
+       SELECT v.address, v.asset, (v.input - v.output)::text AS balance
+       FROM unnest($9::text[], $10::text[]) WITH ORDINALITY AS k(address, asset, position)
+       JOIN volumes v ON v.ledger = $1 AND v.address = k.address AND v.asset = k.asset
+       ORDER BY k.position
+       FOR UPDATE OF v
      )
      SELECT
        (SELECT coalesce(json_agg(key), '[]') FROM claimed) AS claimed,
+       (SELECT coalesce(json_agg(json_build_object('address', address, 'asset', asset, 'balance', balance)), '[]') FROM locked) AS volumes,
        (SELECT coalesce(json_agg(json_build_object('id', w.id, 'name', w.name, 'metadata', w.metadata,
           'created_at', ${tsText('w.created_at')},
           'balances', (SELECT json_agg(json_build_object('name', b.name, 'expires_at', ${tsText('b.expires_at')}, 'priority', b.priority::text))
@@ -66,6 +85,8 @@ export async function claimAndLoad(
       [...reads.wallets],
       [...reads.holds],
       [...reads.references],
+      volumes.map((key) => key.address),
+      volumes.map((key) => key.asset),
     ],
   );
   const wallets = new Map<string, Wallet>();
@@ -83,7 +104,10 @@ export async function claimAndLoad(
     balances.set(wallet.id, named);
   }
   const holds = new Map<string, Hold>(row!.holds.map((hold) => [hold.id, toHold(hold)]));
+  const locked: LockedBalances = new Map();
+  for (const volume of row!.volumes) locked.set(volumeKey(volume.address, volume.asset), amountColumn(volume.balance));
   return {
+    locked,
     claimed: new Set(row!.claimed),
     snapshot: { wallets, balances, holds, usedReferences: new Set(row!.refs) },
   };

@@ -3,11 +3,14 @@
  * transaction (group commit, see idempotency/committer.ts) with a fixed number of
  * statements however many commands there are:
  *
- *   1. `reads`  — the wallets, holds and references the command needs are named;
- *   2. (storage loads all of them for the whole batch at once → a `Snapshot`)
+ *   1. `reads`  — the wallets, holds and references the command needs are named, and the
+ *      volume rows it expects to touch, as far as it can tell without the snapshot;
+ *   2. (storage loads all of them for the whole batch at once → a `Snapshot`, and in the
+ *      same statement locks the expected volume rows that exist, sorted)
  *   3. `plan`   — checks everything that does not depend on amounts against the snapshot,
  *      and names the volume rows it will touch (a refusal here touches nothing);
- *   4. (storage creates and locks the union of all commands' rows, sorted, in one statement)
+ *   4. (storage creates and locks, sorted, in one statement, the rows not locked in 2 —
+ *      none in the common case, so a batch of debits or credits costs one round trip less)
  *   5. `apply`  — synchronous: decides against the locked balances and on success records
  *      its writes in `Effects`; a refused command records nothing, and rows created for it
  *      alone are removed again.
@@ -25,15 +28,26 @@ import { Journal } from '../ledger/journal.ts';
 import type { Hold, Metadata, Wallet } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
 import type { LockedBalances, VolumeKey } from '../storage/volumes.ts';
+import { volumeKey } from '../domain/posting.ts';
 
 export interface Reads {
   readonly wallets: Set<string>;
   readonly holds: Set<string>;
   readonly references: Set<string>;
+  /**
+   * Volume rows the command expects its plan to lock, by `volumeKey`: a guess that costs
+   * nothing when wrong (a row guessed but not needed stays locked until COMMIT; one needed
+   * but not guessed is locked after planning).
+   */
+  readonly volumes: Map<string, VolumeKey>;
 }
 
 export function emptyReads(): Reads {
-  return { wallets: new Set(), holds: new Set(), references: new Set() };
+  return { wallets: new Set(), holds: new Set(), references: new Set(), volumes: new Map() };
+}
+
+export function expectLock(reads: Reads, key: VolumeKey): void {
+  reads.volumes.set(volumeKey(key.address, key.asset), key);
 }
 
 /** The database as loaded for the batch, before any of its commands. */

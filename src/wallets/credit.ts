@@ -9,7 +9,7 @@ import type { Monetary } from '../domain/money.ts';
 import { drain } from '../domain/posting.ts';
 import type { Metadata, Subject } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import { type WalletCommand } from './batch.ts';
+import { expectLock, type WalletCommand } from './batch.ts';
 import { readSubject, resolveSubject, type ResolvedSubject } from './subjects.ts';
 
 export interface CreditInput {
@@ -30,7 +30,8 @@ export function credit(input: CreditInput): WalletCommand<null> {
   return {
     reads: (reads) => {
       reads.wallets.add(input.walletId);
-      subjects.forEach((subject) => readSubject(reads, subject));
+      expectLock(reads, { address: balanceAddress(input.walletId, input.balance), asset, walletId: input.walletId });
+      subjects.forEach((subject) => readSubject(reads, subject, asset));
       if (input.reference !== undefined) reads.references.add(input.reference);
     },
     plan: (snapshot, context) => {

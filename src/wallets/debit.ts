@@ -15,7 +15,7 @@ import type { Monetary } from '../domain/money.ts';
 import { drain } from '../domain/posting.ts';
 import type { Hold, Metadata, Subject } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import type { WalletCommand } from './batch.ts';
+import { expectLock, type WalletCommand } from './batch.ts';
 import { readSubject, resolveSubject } from './subjects.ts';
 
 export interface DebitInput {
@@ -52,7 +52,14 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
   return {
     reads: (reads, context) => {
       reads.wallets.add(input.walletId);
-      readSubject(reads, input.destination);
+      // A wildcard's balances are known only from the snapshot; a hold's account is new.
+      if (!(input.balances.length === 1 && input.balances[0] === WILDCARD)) {
+        for (const name of input.balances.length > 0 ? input.balances : [MAIN]) {
+          expectLock(reads, { address: balanceAddress(input.walletId, name), asset, walletId: input.walletId });
+        }
+      }
+      if (!input.pending) readSubject(reads, input.destination, asset);
+      else if (input.destination.type === 'WALLET') reads.wallets.add(input.destination.identifier);
       if (input.reference !== undefined) reads.references.add(input.reference);
       if (input.pending && context.idsDerived) reads.holds.add(context.newId('hold'));
     },

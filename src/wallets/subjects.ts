@@ -7,15 +7,21 @@
 import { balanceAddress, isReservedAddress, MAIN } from '../domain/chart.ts';
 import { ok, refused, type Result } from '../domain/errors.ts';
 import type { Subject } from '../domain/records.ts';
-import type { Reads, Snapshot } from './batch.ts';
+import { expectLock, type Reads, type Snapshot } from './batch.ts';
 
 export interface ResolvedSubject {
   readonly address: string;
   readonly walletId: string | null;
 }
 
-export function readSubject(reads: Reads, subject: Subject): void {
-  if (subject.type === 'WALLET') reads.wallets.add(subject.identifier);
+/** Names the subject's wallet, and expects a lock on its volume row in `asset`. */
+export function readSubject(reads: Reads, subject: Subject, asset: string): void {
+  if (subject.type === 'WALLET') {
+    reads.wallets.add(subject.identifier);
+    expectLock(reads, { address: balanceAddress(subject.identifier, subject.balance ?? MAIN), asset, walletId: subject.identifier });
+  } else if (!isReservedAddress(subject.identifier)) {
+    expectLock(reads, { address: subject.identifier, asset, walletId: null });
+  }
 }
 
 export function resolveSubject(snapshot: Snapshot, subject: Subject, role: string): Result<ResolvedSubject> {
