@@ -8,6 +8,10 @@ export interface Row {
   readonly latencyP99Ms: number;
   readonly errors: number;
   readonly peakRssMiB: number;
+  /** The Coffer process's CPU time (user + system) per HTTP request, in µs. */
+  readonly serverCpuMicrosPerRequest: number;
+  /** The local PostgreSQL server's CPU time per HTTP request, in µs (null on PGlite or a remote server). */
+  readonly postgresCpuMicrosPerRequest: number | null;
 }
 
 export interface BenchResult {
@@ -38,17 +42,23 @@ export function renderTable(result: BenchResult): string {
     `pgbench bare transfer (BEGIN; 2 UPDATE; INSERT; COMMIT): uniform over 1,000 accounts **${Math.round(result.pgbench.uniform)} tps**, ` +
       `one hot account **${Math.round(result.pgbench.hot)} tps**.`,
     '',
-    '| backend | scenario | ops/s | vs pgbench | p50 ms | p99 ms | errors | server peak RSS MiB |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| backend | scenario | ops/s | vs pgbench | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU µs/request | PostgreSQL CPU µs/request |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of result.rows) {
     const base = baseline(result, row);
     const ratio = base ? `${Math.round((100 * row.operationsPerSecond) / base) / 100}×` : '';
     lines.push(
-      `| ${row.backend} | ${row.scenario} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} |`,
+      `| ${row.backend} | ${row.scenario} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} | ` +
+        `${row.serverCpuMicrosPerRequest} | ${row.postgresCpuMicrosPerRequest ?? ''} |`,
     );
   }
-  lines.push('', 'pending-confirm counts one operation per debit + confirm pair (two requests).', '');
+  lines.push(
+    '',
+    'pending-confirm counts one operation per debit + confirm pair (two requests). CPU per request is sampled from /proc over the ' +
+      'load: the Coffer process (on PGlite it includes the database), and every process of the local PostgreSQL server.',
+    '',
+  );
   return lines.join('\n');
 }
 

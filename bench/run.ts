@@ -12,11 +12,11 @@
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (32), SERVER_ENV
  * (extra server settings, `NAME=value,...`). For experiments, BENCH_ONLY narrows the run to
- * some scenarios (`postgres:debit-uniform,pglite:debit-hot`); such a run prints its table
+ * some scenarios (`pgbench,postgres:debit-uniform,pglite:debit-hot`); such a run prints its table
  * but writes no results file, since the published results are always the full set.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,8 @@ const seconds = Number(process.env.BENCH_SECONDS || 15);
 const connections = Number(process.env.BENCH_CONNECTIONS || 64);
 const pgbenchClients = Number(process.env.PGBENCH_CLIENTS || 32);
 const WALLETS = 1_000;
+/** PostgreSQL's CPU can be read from /proc only when the server runs on this machine. */
+const isLocal = ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(new URL(serverUrl).hostname);
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -136,11 +138,68 @@ function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return match ? Number(match[1]) : 0;
 }
 
-async function load(server: ServerProcess, scenario: string, walletsFile: string): Promise<Omit<Row, 'backend'>> {
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds (user + system) a process has used, or undefined once it is gone. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The local PostgreSQL server's processes (its backends come and go with connections). */
+function postgresPids(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres');
+      } catch {
+        return false;
+      }
+    });
+}
+
+/**
+ * CPU used by a set of processes over a window, sampled: a process first seen after the
+ * window opened counts from zero; one that ends counts up to its last sample.
+ */
+class CpuMeter {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+  constructor(private readonly pids: () => number[]) {
+    this.sample(true);
+  }
+  sample(opening = false): void {
+    for (const pid of this.pids()) {
+      const seconds = cpuSeconds(pid);
+      if (seconds === undefined) continue;
+      if (!this.first.has(pid)) this.first.set(pid, opening ? seconds : 0);
+      this.last.set(pid, seconds);
+    }
+  }
+  seconds(): number {
+    this.sample();
+    let total = 0;
+    for (const [pid, last] of this.last) total += last - this.first.get(pid)!;
+    return total;
+  }
+}
+
+async function load(server: ServerProcess, backend: string, scenario: string, walletsFile: string): Promise<Omit<Row, 'backend'>> {
   const pid = server.child.pid!;
   let peak = rssKiB(pid, 'VmRSS');
+  const serverCpu = new CpuMeter(() => [pid]);
+  const postgresCpu = backend === 'postgres' && isLocal ? new CpuMeter(postgresPids) : undefined;
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssKiB(pid, 'VmRSS'));
+    serverCpu.sample();
+    postgresCpu?.sample();
   }, 200);
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', scenario, server.url, String(connections), String(seconds), walletsFile], {
@@ -152,7 +211,8 @@ async function load(server: ServerProcess, scenario: string, walletsFile: string
     child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`load generator exited ${code}`))));
   });
   clearInterval(sampler);
-  const result = JSON.parse(output) as { operationsPerSecond: number; latencyP50Ms: number; latencyP99Ms: number; errors: number };
+  const result = JSON.parse(output) as { operationsPerSecond: number; requests: number; latencyP50Ms: number; latencyP99Ms: number; errors: number };
+  const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(result.requests, 1));
   return {
     scenario,
     operationsPerSecond: Math.round(result.operationsPerSecond),
@@ -160,6 +220,8 @@ async function load(server: ServerProcess, scenario: string, walletsFile: string
     latencyP99Ms: result.latencyP99Ms,
     errors: result.errors,
     peakRssMiB: Math.round(peak / 1024),
+    serverCpuMicrosPerRequest: microsPerRequest(serverCpu),
+    postgresCpuMicrosPerRequest: postgresCpu ? microsPerRequest(postgresCpu) : null,
   };
 }
 
@@ -183,7 +245,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): P
     writeFileSync(walletsFile, JSON.stringify(wallets));
     for (const scenario of scenarios) {
       log(`${backend}: ${scenario} for ${seconds}s at ${connections} connections`);
-      rows.push({ backend, ...(await load(server, scenario, walletsFile)) });
+      rows.push({ backend, ...(await load(server, backend, scenario, walletsFile)) });
     }
     rmSync(walletsFile, { force: true });
   } finally {
@@ -198,10 +260,12 @@ const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(','))
 const selected = (backend: string, scenarios: string[]) => scenarios.filter((s) => !only || only.has(`${backend}:${s}`));
 
 const started = new Date();
-log(`pgbench uniform (${pgbenchClients} clients, ${seconds}s)`);
-const pgbenchUniform = await pgbench('uniform');
-log(`pgbench hot`);
-const pgbenchHot = await pgbench('hot');
+// A narrowed run compares with pgbench only when `pgbench` is among BENCH_ONLY's names.
+const withPgbench = !only || only.has('pgbench');
+if (withPgbench) log(`pgbench uniform (${pgbenchClients} clients, ${seconds}s)`);
+const pgbenchUniform = withPgbench ? await pgbench('uniform') : NaN;
+if (withPgbench) log(`pgbench hot`);
+const pgbenchHot = withPgbench ? await pgbench('hot') : NaN;
 const rows: Row[] = [];
 for (const [backend, scenarios] of [
   ['postgres', ['debit-uniform', 'debit-hot', 'pending-confirm', 'create-wallet', 'get-wallet']],
