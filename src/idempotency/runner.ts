@@ -152,7 +152,9 @@ export function createRunner(options: RunnerOptions) {
       const settle = (entry: Entry, result: Result<unknown>) => {
         const outcome = entry.render(result);
         answers.set(entry, { kind: 'executed', outcome });
-        if (entry.key !== undefined) outcomes.push({ key: entry.key, status: outcome.status, response: outcome.body });
+        if (entry.key !== undefined) {
+          outcomes.push({ key: entry.key, operation: entry.operation, fingerprint: entry.fingerprint, status: outcome.status, response: outcome.body });
+        }
       };
       const plans = new Map<Entry, Plan<unknown>>();
       for (const entry of executing) {
@@ -166,7 +168,7 @@ export function createRunner(options: RunnerOptions) {
       for (const [key, balance] of expected) locked.balances.set(key, balance);
       const effects = new Effects(snapshot, locked.balances);
       for (const [entry, plan] of plans) settle(entry, plan.apply(effects));
-      writeEffects(tx, ledger, effects, outcomes, locked.created);
+      writeEffects(tx, ledger, effects, outcomes, now, locked.created);
 
       for (const follower of followers) {
         const owner = owners.get(follower.key!)!;

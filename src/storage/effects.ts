@@ -12,7 +12,8 @@ import type { Journal } from '../ledger/journal.ts';
 import type { Effects } from '../wallets/batch.ts';
 import type { Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
-import { storeOutcomes } from './idempotency-keys.ts';
+import { outcomesParams, outcomesUpsert, storeOutcomes } from './idempotency-keys.ts';
+import type { Instant } from '../domain/time.ts';
 import type { CreatedRows } from './volumes.ts';
 import { volumeKey } from '../domain/posting.ts';
 
@@ -72,6 +73,9 @@ function writeMetadataPatches(tx: Transaction, ledger: string, effects: Effects)
 
 export interface OutcomeRow {
   readonly key: string;
+  /** The claim's own columns: the upsert below names them, though the row exists already. */
+  readonly operation: string;
+  readonly fingerprint: string;
   readonly status: number;
   readonly response: string | null;
 }
@@ -80,8 +84,11 @@ export interface OutcomeRow {
  * Transactions with ids in posting order, their postings, the summed volume changes and the
  * batch's stored idempotency outcomes: one statement. False when there was no transaction to
  * write (the outcomes are then left to the caller).
+ *
+ * Planned each time with its parameters: the volume UPDATE … FROM unnest(…) is a join, and
+ * a plan made without the batch's size may scan the whole table (see StatementOptions).
  */
-function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcomes: readonly OutcomeRow[]): boolean {
+function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcomes: readonly OutcomeRow[], claimedAt: Instant): boolean {
   const transactions = journal.transactions;
   if (transactions.length === 0) return false;
   const postings = transactions.flatMap((transaction, index) =>
@@ -102,9 +109,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcome
        FROM unnest($7::int[], $8::int[], $9::text[], $10::text[], $11::text[], $12::numeric[]) AS x(ord, position, source, destination, asset, amount)
        JOIN ids ON ids.ord = x.ord
      ), o AS (
-       UPDATE idempotency_keys AS k SET status = x.status, response = x.response
-       FROM unnest($17::text[], $18::int[], $19::text[]) AS x(key, status, response)
-       WHERE k.ledger = $1 AND k.key = x.key
+       ${outcomesUpsert(17)}
      )
      UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
      FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)
@@ -126,9 +131,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcome
       deltas.map((d) => d.asset),
       deltas.map((d) => d.input.toString()),
       deltas.map((d) => d.output.toString()),
-      outcomes.map((o) => o.key),
-      outcomes.map((o) => o.status),
-      outcomes.map((o) => o.response),
+      ...outcomesParams(outcomes, claimedAt),
     ],
   );
   return true;
@@ -193,10 +196,17 @@ function removeUnusedRows(tx: Transaction, ledger: string, journal: Journal, cre
 }
 
 /** Writes the effects, then the idempotency outcomes (with the journal when there is one). */
-export function writeEffects(tx: Transaction, ledger: string, effects: Effects, outcomes: readonly OutcomeRow[], created: CreatedRows): void {
+export function writeEffects(
+  tx: Transaction,
+  ledger: string,
+  effects: Effects,
+  outcomes: readonly OutcomeRow[],
+  claimedAt: Instant,
+  created: CreatedRows,
+): void {
   removeUnusedRows(tx, ledger, effects.journal, created);
   writeWallets(tx, ledger, effects);
   writeMetadataPatches(tx, ledger, effects);
   writeHolds(tx, ledger, effects);
-  if (!writeJournal(tx, ledger, effects.journal, outcomes)) storeOutcomes(tx, ledger, outcomes);
+  if (!writeJournal(tx, ledger, effects.journal, outcomes, claimedAt)) storeOutcomes(tx, ledger, outcomes, claimedAt);
 }

@@ -7,6 +7,7 @@
 import type { Instant } from '../domain/time.ts';
 import type { Queryable, Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
+import type { OutcomeRow } from './effects.ts';
 
 export interface StoredOutcome {
   readonly operation: string;
@@ -41,15 +42,36 @@ export async function storedOutcomes(tx: Queryable, ledger: string, keys: readon
   return stored;
 }
 
-/** Stores outcomes under keys this transaction claimed; deferred to COMMIT's round trip. */
-export function storeOutcomes(tx: Transaction, ledger: string, outcomes: readonly { key: string; status: number; response: string | null }[]): void {
+/**
+ * Outcomes stored under keys this transaction claimed, as an upsert on the primary key: the
+ * conflict check probes the key's index once per row, whatever the plan, where an UPDATE …
+ * FROM unnest(…) is a join that PostgreSQL may run as a scan of every key. Returns the SQL,
+ * with its six parameters from `$first` on (ledger is always `$1`).
+ */
+export function outcomesUpsert(first: number): string {
+  const [keys, operations, fingerprints, statuses, responses, claimedAt] = [0, 1, 2, 3, 4, 5].map((offset) => `$${first + offset}`);
+  return `INSERT INTO idempotency_keys AS k (ledger, key, operation, fingerprint, status, response, created_at)
+       SELECT $1, x.key, x.operation, x.fingerprint, x.status, x.response, ${claimedAt}::timestamptz
+       FROM unnest(${keys}::text[], ${operations}::text[], ${fingerprints}::text[], ${statuses}::int[], ${responses}::text[])
+         AS x(key, operation, fingerprint, status, response)
+       ON CONFLICT (ledger, key) DO UPDATE SET status = EXCLUDED.status, response = EXCLUDED.response`;
+}
+
+export function outcomesParams(outcomes: readonly OutcomeRow[], claimedAt: Instant): unknown[] {
+  return [
+    outcomes.map((o) => o.key),
+    outcomes.map((o) => o.operation),
+    outcomes.map((o) => o.fingerprint),
+    outcomes.map((o) => o.status),
+    outcomes.map((o) => o.response),
+    instantParam(claimedAt),
+  ];
+}
+
+/** Stores outcomes under keys this transaction claimed; sent with COMMIT. */
+export function storeOutcomes(tx: Transaction, ledger: string, outcomes: readonly OutcomeRow[], claimedAt: Instant): void {
   if (outcomes.length === 0) return;
-  tx.defer(
-    `UPDATE idempotency_keys AS k SET status = x.status, response = x.response
-     FROM unnest($2::text[], $3::int[], $4::text[]) AS x(key, status, response)
-     WHERE k.ledger = $1 AND k.key = x.key`,
-    [ledger, outcomes.map((o) => o.key), outcomes.map((o) => o.status), outcomes.map((o) => o.response)],
-  );
+  tx.defer(outcomesUpsert(2), [ledger, ...outcomesParams(outcomes, claimedAt)], { prepared: true });
 }
 
 /** Deletes at most `limit` keys created before `cutoff`; returns how many went. */

@@ -60,11 +60,15 @@ export async function claimAndLoad(
        ORDER BY x.position
        ON CONFLICT (ledger, key) DO NOTHING RETURNING key
      ), locked AS MATERIALIZED (
-       SELECT v.address, v.asset, (v.input - v.output)::text AS balance
-       FROM unnest($9::text[], $10::text[]) WITH ORDINALITY AS k(address, asset, position)
-       JOIN volumes v ON v.ledger = $1 AND v.address = k.address AND v.asset = k.asset
-       ORDER BY k.position
-       FOR UPDATE OF v
+       -- Row by row in the sorted order of the keys: a LATERAL subquery with a locking clause
+       -- is never flattened into a join, so each key is one primary-key probe and lock.
+       SELECT v.address, v.asset, v.balance
+       FROM unnest($9::text[], $10::text[]) AS k(address, asset)
+       CROSS JOIN LATERAL (
+         SELECT v.address, v.asset, (v.input - v.output)::text AS balance FROM volumes v
+         WHERE v.ledger = $1 AND v.address = k.address AND v.asset = k.asset
+         FOR UPDATE
+       ) v
      )
      SELECT
        (SELECT coalesce(json_agg(key), '[]') FROM claimed) AS claimed,
