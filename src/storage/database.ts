@@ -173,6 +173,10 @@ export function openPostgres(options: PostgresOptions): Database {
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
   const db = await PGlite.create({
     dataDir,
+    // PGlite reserves its buffer cache in WebAssembly memory up front: PostgreSQL's default
+    // (128 MB) took a server under load to 500 MB of RSS. 64 MB kept it near 430 MB at the
+    // same throughput (32 MB cost a quarter of it); the file system's cache holds the rest.
+    postgresqlconf: ['shared_buffers = 64MB'],
     parsers: { [INT8_OID]: (text: string) => BigInt(text), [NUMERIC_OID]: (text: string) => text },
   });
   type PgliteLike = Pick<PGlite, 'query' | 'exec'>;
