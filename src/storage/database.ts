@@ -7,17 +7,8 @@
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 
-export interface StatementOptions {
-  /**
-   * Prepare the statement once per connection and reuse its plan. Only for statements whose
-   * every plan is cheap whatever the table sizes (key lookups, INSERT … ON CONFLICT), since a
-   * generic plan is made without the parameters' values.
-   */
-  readonly prepared?: boolean;
-}
-
 export interface Queryable {
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: StatementOptions): Promise<Row[]>;
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
   /** Runs several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }
@@ -29,7 +20,7 @@ export interface Queryable {
  * throws its error. On node-postgres this pipelines the writes and COMMIT in one round trip.
  */
 export interface Transaction extends Queryable {
-  defer(sql: string, params?: readonly unknown[], options?: StatementOptions): void;
+  defer(sql: string, params?: readonly unknown[]): void;
 }
 
 export interface Database extends Queryable {
@@ -64,22 +55,27 @@ export interface PostgresOptions {
   readonly statementTimeoutMs: number;
 }
 
+/** Most distinct statements prepared per connection; beyond it, statements are parsed each time. */
+const PREPARED_MAX = 256;
+
 /**
- * Prepared statements get names from their SQL text. Planning a batch statement costs
- * PostgreSQL more CPU than running it, so the runner's statements are planned once per
- * connection (`plan_cache_mode = force_generic_plan` below; it applies to named statements
- * only — every other statement is planned with its parameters, each time).
+ * Statements with parameters are prepared once per connection (named, then only bound and
+ * executed), which spares PostgreSQL parsing the batch statements again and again. Each
+ * execution is still planned with its parameters' values (`plan_cache_mode =
+ * force_custom_plan` below): a generic plan, made without them, turned the journal's
+ * UPDATE … FROM unnest(…) into a scan of the whole table. Names come from the SQL text,
+ * which the code fixes; they are capped anyway.
  */
 const preparedNames = new Map<string, string>();
-function statement(sql: string, params: readonly unknown[] | undefined, options: StatementOptions | undefined): pg.QueryConfig {
+function statement(sql: string, params: readonly unknown[] | undefined): pg.QueryConfig {
   const values = params as unknown[] | undefined;
-  if (!options?.prepared) return { text: sql, values };
+  if (values === undefined || values.length === 0) return { text: sql, values };
   let name = preparedNames.get(sql);
-  if (name === undefined) {
+  if (name === undefined && preparedNames.size < PREPARED_MAX) {
     name = `coffer_${preparedNames.size + 1}`;
     preparedNames.set(sql, name);
   }
-  return { name, text: sql, values };
+  return name === undefined ? { text: sql, values } : { name, text: sql, values };
 }
 
 export function openPostgres(options: PostgresOptions): Database {
@@ -88,7 +84,7 @@ export function openPostgres(options: PostgresOptions): Database {
     max: options.poolSize,
     statement_timeout: options.statementTimeoutMs,
     connectionTimeoutMillis: 5_000,
-    options: '-c plan_cache_mode=force_generic_plan',
+    options: '-c plan_cache_mode=force_custom_plan',
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID) return (text: string) => BigInt(text);
@@ -100,8 +96,8 @@ export function openPostgres(options: PostgresOptions): Database {
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
   const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
-    async query<Row>(sql: string, params?: readonly unknown[], options?: StatementOptions) {
-      const result = await client.query(statement(sql, params, options));
+    async query<Row>(sql: string, params?: readonly unknown[]) {
+      const result = await client.query(statement(sql, params));
       return result.rows as Row[];
     },
     async exec(sql: string) {
@@ -138,8 +134,8 @@ export function openPostgres(options: PostgresOptions): Database {
       try {
         const tx: Transaction = {
           ...wrap(client),
-          defer(sql, params, options) {
-            queue(client.query(statement(sql, params, options)));
+          defer(sql, params) {
+            queue(client.query(statement(sql, params)));
           },
         };
         const result = await body(tx);

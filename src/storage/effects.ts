@@ -85,8 +85,8 @@ export interface OutcomeRow {
  * batch's stored idempotency outcomes: one statement. False when there was no transaction to
  * write (the outcomes are then left to the caller).
  *
- * Planned each time with its parameters: the volume UPDATE … FROM unnest(…) is a join, and
- * a plan made without the batch's size may scan the whole table (see StatementOptions).
+ * It must be planned with its parameters (see storage/database.ts): the volume UPDATE …
+ * FROM unnest(…) is a join, and a plan made without the batch's size scans the whole table.
  */
 function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcomes: readonly OutcomeRow[], claimedAt: Instant): boolean {
   const transactions = journal.transactions;

@@ -58,7 +58,6 @@ export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly 
      RETURNING v.address, v.asset, (v.input - v.output)::text AS balance, (v.xmax = 0) AS created,
        EXISTS (SELECT 1 FROM new_accounts n WHERE n.address = v.address) AS account_created`,
     [ledger, sorted.map((k) => k.address), sorted.map((k) => k.asset), sorted.map((k) => k.walletId)],
-    { prepared: true },
   );
   for (const row of rows) {
     balances.set(volumeKey(row.address, row.asset), amountColumn(row.balance));
