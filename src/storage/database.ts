@@ -117,29 +117,37 @@ export function openPostgres(options: PostgresOptions): Database {
         broken = error;
       };
       client.on('error', onError);
-      // node-postgres sends a client's queries one after another in call order, each as soon
-      // as the one before it is answered, without a turn of the event loop in between; so a
-      // statement not awaited here costs no round trip of its own. Every one is settled below.
+      // Statements go out one after another, each as soon as the one before it is answered:
+      // the next is sent from the answer's own callback chain, without waiting for the body's
+      // code to run, so BEGIN and the deferred writes cost no round trip of their own (and no
+      // call overlaps another, which node-postgres 9 will refuse). Every one is settled below.
       const queued: Promise<unknown>[] = [];
-      const queue = <R>(statement: Promise<R>): Promise<R> => {
-        statement.catch(() => {}); // settled below; never an unhandled rejection meanwhile
-        queued.push(statement);
-        return statement;
+      let last: Promise<unknown> = Promise.resolve();
+      const send = (config: string | pg.QueryConfig): Promise<pg.QueryResult> => {
+        const sent = last.then(() => client.query(config));
+        last = sent.catch(() => {}); // a failure is reported below, and by the statements after it
+        queued.push(sent);
+        return sent;
       };
-      queue(client.query('BEGIN'));
+      void send('BEGIN');
       const firstFailure = async (): Promise<unknown> => {
         for (const outcome of await Promise.allSettled(queued)) if (outcome.status === 'rejected') return outcome.reason;
         return undefined;
       };
       try {
         const tx: Transaction = {
-          ...wrap(client),
+          async query<Row>(sql: string, params?: readonly unknown[]) {
+            return (await send(statement(sql, params))).rows as Row[];
+          },
+          async exec(sql: string) {
+            await send(sql);
+          },
           defer(sql, params) {
-            queue(client.query(statement(sql, params)));
+            void send(statement(sql, params));
           },
         };
         const result = await body(tx);
-        const commit = queue(client.query('COMMIT'));
+        const commit = send('COMMIT');
         const failure = await firstFailure();
         if (failure !== undefined) throw failure;
         // COMMIT of a transaction that a failed statement aborted answers ROLLBACK.
