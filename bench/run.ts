@@ -3,10 +3,12 @@
  *
  * 1. Baseline: pgbench running a bare transfer (BEGIN; 2 UPDATEs; 1 INSERT; COMMIT) with 32
  *    clients, uniform over 1,000 accounts and all on one hot account.
- * 2. Coffer on the same server, over HTTP, 64 keep-alive connections, every mutation keyed:
- *    immediate debits uniform over 1,000 wallets and on one hot wallet, pending debit +
- *    confirm, create wallet, get wallet. Then the first two on the embedded PGlite.
- * Reports ops/s, p50/p99, errors, server peak RSS and the ratios to pgbench; writes
+ * 2. Coffer on the same server, over HTTP, loaded by wrk (bench/load.lua, its own process)
+ *    on 64 keep-alive connections, every mutation keyed: immediate debits uniform over 1,000
+ *    wallets and on one hot wallet, pending debit + confirm, create wallet, get wallet. Then
+ *    the first two on the embedded PGlite.
+ * Needs pgbench and wrk on PATH (Debian packages postgresql-client and wrk).
+ * Reports ops/s, p50/p99, errors, server peak RSS, CPU per request and the ratios to pgbench; writes
  * bench/results/<date>.{json,md,svg}. Creates its own databases and drops them after.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
@@ -202,22 +204,28 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
     postgresCpu?.sample();
   }, 200);
   const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', scenario, server.url, String(connections), String(seconds), walletsFile], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      'wrk',
+      ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', scenario, walletsFile],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`load generator exited ${code}`))));
+    child.once('error', (error) => reject(new Error(`could not run wrk (Debian: apt-get install wrk): ${error.message}`)));
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}`))));
   });
   clearInterval(sampler);
-  const result = JSON.parse(output) as { operationsPerSecond: number; requests: number; latencyP50Ms: number; latencyP99Ms: number; errors: number };
+  const summary = output.trim().split('\n').at(-1)!;
+  const measured = JSON.parse(summary) as { requests: number; durationUs: number; errors: number; latencyP50Ms: number; latencyP99Ms: number };
+  // A pending-confirm operation is two requests.
+  const requestsPerOperation = scenario === 'pending-confirm' ? 2 : 1;
+  const result = { ...measured, operationsPerSecond: measured.requests / requestsPerOperation / (measured.durationUs / 1e6) };
   const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(result.requests, 1));
   return {
     scenario,
     operationsPerSecond: Math.round(result.operationsPerSecond),
-    latencyP50Ms: result.latencyP50Ms,
-    latencyP99Ms: result.latencyP99Ms,
+    latencyP50Ms: Math.round(result.latencyP50Ms * 10) / 10,
+    latencyP99Ms: Math.round(result.latencyP99Ms * 10) / 10,
     errors: result.errors,
     peakRssMiB: Math.round(peak / 1024),
     serverCpuMicrosPerRequest: microsPerRequest(serverCpu),
@@ -241,8 +249,8 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): P
   try {
     log(`${backend}: funding ${WALLETS} wallets`);
     const wallets = await fund(server.url);
-    const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.json`);
-    writeFileSync(walletsFile, JSON.stringify(wallets));
+    const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.txt`);
+    writeFileSync(walletsFile, [wallets.hot, ...wallets.uniform].join('\n') + '\n');
     for (const scenario of scenarios) {
       log(`${backend}: ${scenario} for ${seconds}s at ${connections} connections`);
       rows.push({ backend, ...(await load(server, backend, scenario, walletsFile)) });

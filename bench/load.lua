@@ -1,0 +1,83 @@
+-- The load generator for `npm run bench`: wrk (C, epoll) in its own process, keep-alive
+-- connections for a fixed duration, every mutation with its own Idempotency-Key. wrk spends
+-- a fraction of the CPU a Node.js generator would on this machine's two cores, which the
+-- server, PostgreSQL and pgbench share.
+--
+-- Usage: wrk -t2 -c64 -d15s -s bench/load.lua <url> -- <scenario> <wallets file>
+--   scenario: debit-uniform | debit-hot | pending-confirm | create-wallet | get-wallet
+--   wallets file: the hot wallet's id on the first line, then one funded wallet id per line.
+-- Prints one JSON line when done.
+
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+end
+
+local scenario, hot, wallets, prefix, sequence, holds
+
+function init(args)
+  scenario = args[1]
+  wallets = {}
+  for line in io.lines(args[2]) do
+    if hot == nil then hot = line else table.insert(wallets, line) end
+  end
+  math.randomseed(os.time() * 1000 + tid)
+  prefix = string.format("%x-%d-", math.random(0, 0x7fffffff), tid)
+  sequence = 0
+  holds = {}
+  -- wrk reads response bodies only when `response` is defined: only this scenario needs them.
+  if scenario == "pending-confirm" then response = remember_hold end
+end
+
+local function key()
+  sequence = sequence + 1
+  return prefix .. sequence
+end
+
+local function pick()
+  return wallets[math.random(#wallets)]
+end
+
+local json = "application/json"
+local debit = '{"amount":{"asset":"USD/2","amount":1}}'
+local pending = '{"amount":{"asset":"USD/2","amount":1},"pending":true}'
+
+function request()
+  if scenario == "debit-uniform" then
+    return wrk.format("POST", "/wallets/" .. pick() .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, debit)
+  elseif scenario == "debit-hot" then
+    return wrk.format("POST", "/wallets/" .. hot .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, debit)
+  elseif scenario == "pending-confirm" then
+    -- A hold made by a pending debit is confirmed by the next request this thread sends.
+    local hold = table.remove(holds)
+    if hold ~= nil then
+      return wrk.format("POST", "/holds/" .. hold .. "/confirm", { ["Idempotency-Key"] = key() })
+    end
+    return wrk.format("POST", "/wallets/" .. pick() .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, pending)
+  elseif scenario == "create-wallet" then
+    return wrk.format("POST", "/wallets", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, '{"name":"bench"}')
+  elseif scenario == "get-wallet" then
+    return wrk.format("GET", "/wallets/" .. pick())
+  end
+  error("unknown scenario " .. tostring(scenario))
+end
+
+-- Keeps the id of each hold a pending debit made (201), for a later confirm.
+local function remember_hold(status, headers, body)
+  if status == 201 then
+    local hold = string.match(body, '"id":"([^"]+)"')
+    if hold ~= nil then table.insert(holds, hold) end
+  end
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  io.write(string.format(
+    '{"requests":%d,"durationUs":%d,"errors":%d,"non2xx":%d,"latencyP50Ms":%.2f,"latencyP99Ms":%.2f}\n',
+    summary.requests, summary.duration, errors, summary.errors.status,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
