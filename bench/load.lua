@@ -3,8 +3,10 @@
 -- a fraction of the CPU a Node.js generator would on this machine's two cores, which the
 -- server, PostgreSQL and pgbench share.
 --
--- Usage: wrk -t2 -c64 -d15s -s bench/load.lua <url> -- <scenario> <wallets file>
---   scenario: debit-uniform | debit-hot | pending-confirm | create-wallet | get-wallet
+-- Usage: SCENARIO=<scenario> wrk -t2 -c64 -d15s -s bench/load.lua <url> -- <wallets file>
+--   SCENARIO: debit-uniform | debit-hot | pending-confirm | create-wallet | get-wallet (an
+--     environment variable: wrk decides whether to read response bodies from the script as
+--     loaded, before `init` sees the arguments)
 --   wallets file: the hot wallet's id on the first line, then one funded wallet id per line.
 -- Prints one JSON line when done.
 
@@ -17,20 +19,18 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local scenario, hot, wallets, prefix, sequence, holds
+local scenario = os.getenv("SCENARIO")
+local hot, wallets, prefix, sequence, holds
 
 function init(args)
-  scenario = args[1]
   wallets = {}
-  for line in io.lines(args[2]) do
+  for line in io.lines(args[1]) do
     if hot == nil then hot = line else table.insert(wallets, line) end
   end
   math.randomseed(os.time() * 1000 + tid)
   prefix = string.format("%x-%d-", math.random(0, 0x7fffffff), tid)
   sequence = 0
   holds = {}
-  -- wrk reads response bodies only when `response` is defined: only this scenario needs them.
-  if scenario == "pending-confirm" then response = remember_hold end
 end
 
 local function key()
@@ -66,11 +66,14 @@ function request()
   error("unknown scenario " .. tostring(scenario))
 end
 
--- Keeps the id of each hold a pending debit made (201), for a later confirm.
-local function remember_hold(status, headers, body)
-  if status == 201 then
-    local hold = string.match(body, '"id":"([^"]+)"')
-    if hold ~= nil then table.insert(holds, hold) end
+-- Keeps the id of each hold a pending debit made (201), for a later confirm. Defined only for
+-- this scenario: wrk reads response bodies only when the script has a `response` function.
+if scenario == "pending-confirm" then
+  function response(status, headers, body)
+    if status == 201 then
+      local hold = string.match(body, '"id":"([^"]+)"')
+      if hold ~= nil then table.insert(holds, hold) end
+    end
   end
 end
 

@@ -206,8 +206,8 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
       'wrk',
-      ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', scenario, walletsFile],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+      ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCENARIO: scenario } },
     );
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));

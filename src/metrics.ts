@@ -55,6 +55,14 @@ export const commitBatchSize = new Histogram({
   registers: [metricsRegistry],
 });
 
+/** A failed batch's commands are retried one per transaction; a steady rate here is a problem. */
+export const commitBatchFailures = new Counter({
+  name: 'coffer_commit_batch_failures_total',
+  help: 'Group-commit transactions that failed and had their commands retried alone, by reason (unique: a value taken concurrently; deadlock: a lock cycle PostgreSQL broke; other)',
+  labelNames: ['reason'] as const,
+  registers: [metricsRegistry],
+});
+
 const pools = new Set<() => PoolStats>();
 
 /** Reports a pool's numbers on every scrape until the returned function is called. */

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
-import { createWallet, credit, expectStatus, mainBalance, suite } from './support/harness.ts';
+import { describe, it } from 'node:test';
+import { buildApp } from '../src/http/app.ts';
+import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
+import { balanceAddress } from '../src/domain/chart.ts';
+import { backends, createWallet, credit, expectStatus, json, mainBalance, startHarness, suite } from './support/harness.ts';
 
 suite('group commit', (h) => {
   it('concurrent commands share transactions; refused ones write nothing and the others still commit', async () => {
@@ -78,3 +81,69 @@ suite('group commit', (h) => {
     assert.equal(expectStatus(await h().get(`/holds/${hold}`), 200).body.data.remaining, 0n);
   });
 });
+
+const postgresBackend = backends().find((backend) => backend.name === 'postgres');
+if (postgresBackend) {
+  describe('group commit, two batches in flight [postgres]', () => {
+    it('a batch with settlements locks all its rows in one sorted step: no lock cycle with a batch of debits', async () => {
+      const h = await startHarness(postgresBackend);
+      // A second app on the same database with two batches in flight, as `npm start` runs it.
+      const failures: string[] = [];
+      const app = buildApp({ db: h.db, ledger: 'test-ledger', limits: DEFAULT_LIMITS, batch: { concurrency: 2, onBatchFailed: (reason) => failures.push(reason) } });
+      await app.ready();
+      const post = async (url: string, body?: unknown) => {
+        const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+        const response = await app.inject({ method: 'POST', url, payload: body === undefined ? undefined : json(body), headers });
+        return response.statusCode;
+      };
+      const lockWaiters = async () =>
+        Number((await h.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0]!.n);
+      const until = async (done: () => Promise<boolean>) => {
+        for (let i = 0; i < 500 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      };
+      let release = () => {};
+      try {
+        // Five wallets in address order: z (locked by an outside transaction), then a < b < c < d.
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const id = await createWallet(h);
+          await credit(h, id, 100n);
+          ids.push(id);
+        }
+        const [z, a, b, c, d] = ids.sort();
+        const hold = async (from: string, to: string) =>
+          expectStatus(await h.post(`/wallets/${from}/debit`, { amount: { asset: 'USD/2', amount: 1n }, pending: true, destination: { type: 'WALLET', identifier: to } }), 201)
+            .body.data.id as string;
+        const [paysZ, paysA, paysB, paysC, paysD] = [await hold(z!, a!), await hold(z!, a!), await hold(b!, c!), await hold(z!, c!), await hold(d!, a!)];
+        const debit = (wallet: string) => post(`/wallets/${wallet}/debit`, { amount: { asset: 'USD/2', amount: 1n }, pending: true });
+
+        // An outside transaction holds z's balance row, so wave A stops at its first settlement row.
+        const outside = h.db.transaction(async (tx) => {
+          await tx.query('SELECT 1 FROM volumes WHERE ledger = $1 AND address = $2 FOR UPDATE', ['test-ledger', balanceAddress(z!, 'main')]);
+          await new Promise<void>((resolve) => (release = resolve));
+        });
+        await until(async () => (await lockWaiters()) === 0);
+        // Wave A: debits on c and d; settlements paying z, a and b.
+        const waveA = [debit(c!), debit(d!), post(`/holds/${paysZ}/void`), post(`/holds/${paysA}/confirm`), post(`/holds/${paysB}/void`)];
+        await until(async () => (await lockWaiters()) >= 1);
+        // Wave B: debits on a and b; settlements paying c and d. Had wave A locked c and d before
+        // planning and z, a, b after, it would now wait for a while B waits for c: a cycle.
+        const waveB = Promise.all([debit(a!), debit(b!), post(`/holds/${paysC}/confirm`), post(`/holds/${paysD}/void`)]);
+        await Promise.race([waveB, until(async () => (await lockWaiters()) >= 2)]);
+        release();
+        await outside;
+        assert.deepEqual(await Promise.all(waveA), [201, 201, 204, 204, 204]);
+        assert.deepEqual(await waveB, [201, 201, 204, 204]);
+        assert.deepEqual(failures, [], 'no batch failed (a lock cycle shows as "deadlock")');
+        let total = 0n;
+        for (const id of ids) total += (await mainBalance(h, id)) ?? 0n;
+        assert.equal(total, 500n - 4n, 'the five holds made first were settled between the wallets; the four new ones are held');
+        await h.checkInvariants();
+      } finally {
+        release();
+        await app.close();
+        await h.close();
+      }
+    });
+  });
+}

@@ -14,7 +14,7 @@ import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createRunner } from '../idempotency/runner.ts';
-import { httpRequestDuration, httpRequests, watchPool, commitBatchSize } from '../metrics.ts';
+import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
 import { ClientError } from '../domain/errors.ts';
@@ -40,12 +40,13 @@ export interface AppOptions {
   readonly clock?: () => Instant;
   /** Absent = the defaults of src/config.ts. */
   readonly timeouts?: Timeouts;
-  /** Group commit: most commands per transaction, how long a batch waits to fill, and a size observer. */
+  /** Group commit: most commands per transaction, how long a batch waits to fill, batches in flight, and observers. */
   readonly batch?: {
     readonly sizeMax?: number;
     readonly waitMs?: number;
     readonly concurrency?: number;
     readonly onBatch?: (size: number) => void;
+    readonly onBatchFailed?: (reason: 'unique' | 'deadlock' | 'other') => void;
   };
 }
 
@@ -168,6 +169,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
       onBatch: (size) => {
         commitBatchSize.observe(size);
         options.batch?.onBatch?.(size);
+      },
+      onBatchFailed: (reason) => {
+        commitBatchFailures.inc({ reason });
+        options.batch?.onBatchFailed?.(reason);
       },
     }),
     query: { db: options.db, ledger: options.ledger, clock },

@@ -29,7 +29,7 @@ import { storedOutcomes } from '../storage/idempotency-keys.ts';
 import { lockVolumes } from '../storage/volumes.ts';
 import { claimAndLoad } from '../storage/snapshot.ts';
 import { volumeKey } from '../domain/posting.ts';
-import { isBatchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
+import { batchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Result } from '../domain/errors.ts';
 import { Effects, emptyReads, type ApplyContext, type Plan, type WalletCommand } from '../wallets/batch.ts';
@@ -76,6 +76,8 @@ export interface RunnerOptions {
   readonly batchConcurrency?: number;
   /** Told the size of every committed batch (metrics). */
   readonly onBatch?: (size: number) => void;
+  /** Told why a batch's transaction failed (metrics): its commands are then retried one by one. */
+  readonly onBatchFailed?: (reason: 'unique' | 'deadlock' | 'other') => void;
 }
 
 interface Entry {
@@ -162,7 +164,8 @@ export function createRunner(options: RunnerOptions) {
         if (planned.ok) plans.set(entry, planned.value);
         else settle(entry, planned);
       }
-      // The rows the plans need beyond those locked with the snapshot: new ones, a wildcard's.
+      // The rows the plans need beyond those locked with the snapshot: rows that did not exist
+      // yet, or all of them when a command could not name its rows (Reads.locksUnknown).
       const unexpected = [...plans.values()].flatMap((plan) => plan.locks).filter((key) => !expected.has(volumeKey(key.address, key.asset)));
       const locked = await lockVolumes(tx, ledger, unexpected);
       for (const [key, balance] of expected) locked.balances.set(key, balance);
@@ -191,7 +194,7 @@ export function createRunner(options: RunnerOptions) {
   async function commitAlone(entry: Entry, firstError?: unknown): Promise<void> {
     let error = firstError;
     for (let attempt = firstError === undefined ? 0 : 1; attempt < SOLO_ATTEMPTS_MAX; attempt++) {
-      if (error !== undefined && !isBatchConflict(error)) break;
+      if (error !== undefined && batchConflict(error) === undefined) break;
       try {
         await commitBatch([entry]);
         return;
@@ -215,6 +218,7 @@ export function createRunner(options: RunnerOptions) {
         try {
           await commitBatch(batch);
         } catch (error) {
+          options.onBatchFailed?.(batchConflict(error) ?? 'other');
           if (batch.length === 1) {
             await commitAlone(batch[0]!, error);
             continue;

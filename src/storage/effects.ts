@@ -6,7 +6,7 @@
  * Nothing here reads a result: every statement is deferred (storage/database.ts), so all of
  * them and COMMIT go out in one round trip. A unique value taken concurrently (a wallet,
  * balance or hold id, a transaction reference) fails its INSERT, which rolls the whole batch
- * back; the runner sees SQLSTATE 23505 and retries (see `isBatchConflict`).
+ * back; the runner sees SQLSTATE 23505 and retries (see `batchConflict`).
  */
 import type { Journal } from '../ledger/journal.ts';
 import type { Effects } from '../wallets/batch.ts';
@@ -22,15 +22,16 @@ const UNIQUE_VIOLATION = '23505';
 const DEADLOCK_DETECTED = '40P01';
 
 /**
- * The batch met a concurrent one and must be retried: a writer took a unique value this
- * batch assumed free, or PostgreSQL broke a lock cycle. Volume rows are locked in sorted
- * order in each of two steps (the expected ones with the snapshot, the rest after planning),
- * so a cycle needs two batches that each lock, after planning, a row the other expected —
- * rare (a new volume row, a wildcard debit, a hold's settlement) but possible.
+ * Why a batch's transaction failed, when it met a concurrent one and must be retried: a
+ * writer took a unique value this batch assumed free ('unique'), or PostgreSQL broke a lock
+ * cycle ('deadlock'; see `Reads.locksUnknown` for why that needs two concurrent first uses
+ * of one volume row). Undefined for any other failure.
  */
-export function isBatchConflict(error: unknown): boolean {
+export function batchConflict(error: unknown): 'unique' | 'deadlock' | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === UNIQUE_VIOLATION || code === DEADLOCK_DETECTED;
+  if (code === UNIQUE_VIOLATION) return 'unique';
+  if (code === DEADLOCK_DETECTED) return 'deadlock';
+  return undefined;
 }
 
 function writeWallets(tx: Transaction, ledger: string, effects: Effects): void {

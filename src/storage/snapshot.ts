@@ -51,7 +51,7 @@ export async function claimAndLoad(
   reads: Reads,
 ): Promise<ClaimedSnapshot> {
   const sorted = [...claims].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const volumes = [...reads.volumes.values()].filter((key) => !isUnbounded(key.address)).sort(compareVolumeKeys);
+  const volumes = reads.locksUnknown ? [] : [...reads.volumes.values()].filter((key) => !isUnbounded(key.address)).sort(compareVolumeKeys);
   const [row] = await tx.query<{ claimed: string[]; wallets: WalletJson[]; holds: HoldRow[]; refs: string[]; volumes: VolumeJson[] }>(
     `WITH claimed AS (
        INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, created_at)

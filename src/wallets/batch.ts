@@ -4,13 +4,15 @@
  * statements however many commands there are:
  *
  *   1. `reads`  — the wallets, holds and references the command needs are named, and the
- *      volume rows it expects to touch, as far as it can tell without the snapshot;
+ *      volume rows it will touch when it can tell without the snapshot;
  *   2. (storage loads all of them for the whole batch at once → a `Snapshot`, and in the
- *      same statement locks the expected volume rows that exist, sorted)
+ *      same statement locks the named volume rows that exist, sorted — unless a command
+ *      could not name its rows, see `Reads.locksUnknown`)
  *   3. `plan`   — checks everything that does not depend on amounts against the snapshot,
  *      and names the volume rows it will touch (a refusal here touches nothing);
  *   4. (storage creates and locks, sorted, in one statement, the rows not locked in 2 —
- *      none in the common case, so a batch of debits or credits costs one round trip less)
+ *      none in the common case, so a batch of debits or credits costs one round trip less;
+ *      only rows that did not exist at 2, when every command named its rows)
  *   5. `apply`  — synchronous: decides against the locked balances and on success records
  *      its writes in `Effects`; a refused command records nothing, and rows created for it
  *      alone are removed again.
@@ -35,15 +37,23 @@ export interface Reads {
   readonly holds: Set<string>;
   readonly references: Set<string>;
   /**
-   * Volume rows the command expects its plan to lock, by `volumeKey`: a guess that costs
-   * nothing when wrong (a row guessed but not needed stays locked until COMMIT; one needed
-   * but not guessed is locked after planning).
+   * Volume rows the commands will lock, by `volumeKey`, named before the snapshot so that
+   * they are locked with it. Rows that exist are locked there; rows still missing are created
+   * and locked after planning.
    */
   readonly volumes: Map<string, VolumeKey>;
+  /**
+   * Set by a command that cannot name its rows before the snapshot (a hold's settlement, a
+   * wildcard debit). Its batch then locks every row after planning, in one sorted step: a
+   * batch that locked some rows first and others later could wait, holding the first, for a
+   * row another batch holds while that one waits for one of the first (PostgreSQL detects
+   * such a cycle only after deadlock_timeout, a second).
+   */
+  locksUnknown: boolean;
 }
 
 export function emptyReads(): Reads {
-  return { wallets: new Set(), holds: new Set(), references: new Set(), volumes: new Map() };
+  return { wallets: new Set(), holds: new Set(), references: new Set(), volumes: new Map(), locksUnknown: false };
 }
 
 export function expectLock(reads: Reads, key: VolumeKey): void {

@@ -52,14 +52,19 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
   return {
     reads: (reads, context) => {
       reads.wallets.add(input.walletId);
-      // A wildcard's balances are known only from the snapshot; a hold's account is new.
-      if (!(input.balances.length === 1 && input.balances[0] === WILDCARD)) {
+      // A wildcard's balances are known only from the snapshot.
+      if (input.balances.length === 1 && input.balances[0] === WILDCARD) reads.locksUnknown = true;
+      else {
         for (const name of input.balances.length > 0 ? input.balances : [MAIN]) {
           expectLock(reads, { address: balanceAddress(input.walletId, name), asset, walletId: input.walletId });
         }
       }
       if (!input.pending) readSubject(reads, input.destination, asset);
-      else if (input.destination.type === 'WALLET') reads.wallets.add(input.destination.identifier);
+      else {
+        // The hold's own account, new: created and locked after planning.
+        expectLock(reads, { address: holdAddress(context.newId('hold')), asset, walletId: input.walletId });
+        if (input.destination.type === 'WALLET') reads.wallets.add(input.destination.identifier);
+      }
       if (input.reference !== undefined) reads.references.add(input.reference);
       if (input.pending && context.idsDerived) reads.holds.add(context.newId('hold'));
     },

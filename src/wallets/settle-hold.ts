@@ -31,7 +31,10 @@ export interface HoldSettlement {
 
 export function settleHold(holdId: string, settlement: HoldSettlement): WalletCommand<null> {
   return {
-    reads: (reads) => reads.holds.add(holdId),
+    reads: (reads) => {
+      reads.holds.add(holdId);
+      reads.locksUnknown = true; // the hold's asset and payees come with the snapshot
+    },
     plan: (snapshot, context) => {
       const hold = snapshot.holds.get(holdId);
       if (!hold) return refused('NOT_FOUND', `hold ${holdId} not found`);
