@@ -14,10 +14,11 @@ export interface Queryable {
 }
 
 /**
- * A transaction in progress. `defer` queues a statement whose result nothing reads before
- * COMMIT: it is sent at once, behind the statements already queued, and COMMIT follows it
- * without waiting for its answer. If it fails, the transaction rolls back and `transaction`
- * throws its error. On node-postgres this pipelines the writes and COMMIT in one round trip.
+ * A transaction in progress. `defer` queues a statement whose result nothing reads: it goes
+ * to the server as soon as the statements before it are answered, and COMMIT right after
+ * it, without the caller waiting in between. If it fails, the transaction rolls back and
+ * `transaction` throws its error. So a batch's writes and its COMMIT cost the committer one
+ * wait, however many statements they are.
  */
 export interface Transaction extends Queryable {
   defer(sql: string, params?: readonly unknown[]): void;
