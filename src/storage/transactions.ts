@@ -42,11 +42,11 @@ export async function listTransactions(
       params.push(page.filter.walletId);
       where.push(`t.id IN (
         SELECT p.transaction_id FROM accounts a
-        JOIN postings p ON p.ledger = a.ledger AND p.source = a.address
+        JOIN postings p ON p.ledger = a.ledger AND p.source = a.address AND p.source <> 'world'
         WHERE a.ledger = $1 AND a.wallet_id = $${params.length}
         UNION
         SELECT p.transaction_id FROM accounts a
-        JOIN postings p ON p.ledger = a.ledger AND p.destination = a.address
+        JOIN postings p ON p.ledger = a.ledger AND p.destination = a.address AND p.destination <> 'world'
         WHERE a.ledger = $1 AND a.wallet_id = $${params.length})`);
     }
     if (bound) {
