@@ -14,9 +14,8 @@ import type { Hold, Wallet } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Reads, Snapshot } from '../wallets/batch.ts';
 import type { Queryable } from './database.ts';
-import { compareVolumeKeys, volumeKey } from '../domain/posting.ts';
-import { isUnbounded } from '../domain/chart.ts';
-import type { LockedBalances } from './volumes.ts';
+import { volumeKey } from '../domain/posting.ts';
+import { lockOrder, type LockedBalances } from './volumes.ts';
 import { holdJson, toHold, type HoldRow } from './holds.ts';
 import type { KeyClaim } from './idempotency-keys.ts';
 import { amountColumn, instantColumn, instantParam, tsText } from './sql.ts';
@@ -51,7 +50,7 @@ export async function claimAndLoad(
   reads: Reads,
 ): Promise<ClaimedSnapshot> {
   const sorted = [...claims].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const volumes = reads.locksUnknown ? [] : [...reads.volumes.values()].filter((key) => !isUnbounded(key.address)).sort(compareVolumeKeys);
+  const volumes = reads.locksUnknown ? [] : lockOrder(reads.volumes.values());
   const [row] = await tx.query<{ claimed: string[]; wallets: WalletJson[]; holds: HoldRow[]; refs: string[]; volumes: VolumeJson[] }>(
     `WITH claimed AS (
        INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, created_at)

@@ -30,13 +30,21 @@ export interface CreatedRows {
 }
 
 /**
- * Creates the missing account and volume rows and locks them all `FOR UPDATE`-strength, in
- * sorted order, returning their balances. Unbounded accounts are skipped.
+ * The rows to lock, in the one order every lock in Coffer follows: each (address, asset)
+ * once, sorted; unbounded accounts have no row and are left out.
  */
-export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly VolumeKey[]): Promise<LockedVolumes> {
+export function lockOrder(keys: Iterable<VolumeKey>): VolumeKey[] {
   const unique = new Map<string, VolumeKey>();
   for (const key of keys) if (!isUnbounded(key.address)) unique.set(volumeKey(key.address, key.asset), key);
-  const sorted = [...unique.values()].sort(compareVolumeKeys);
+  return [...unique.values()].sort(compareVolumeKeys);
+}
+
+/**
+ * Creates the missing account and volume rows and locks them all `FOR UPDATE`-strength, in
+ * lock order, returning their balances.
+ */
+export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly VolumeKey[]): Promise<LockedVolumes> {
+  const sorted = lockOrder(keys);
   const balances: LockedBalances = new Map();
   const created: { volumes: { address: string; asset: string }[]; accounts: Set<string> } = { volumes: [], accounts: new Set() };
   if (sorted.length === 0) return { balances, created };
