@@ -3,8 +3,8 @@
  * wallets with their balances, metadata patches, the ledger journal (transactions, postings
  * and volume changes in one statement), new holds and their remaining amounts.
  *
- * Nothing here reads a result: every statement is deferred (storage/database.ts), so all of
- * them and COMMIT go out in one round trip. A unique value taken concurrently (a wallet,
+ * Nothing here reads a result: every statement is deferred (storage/database.ts), so the
+ * committer waits once for all of them and COMMIT. A unique value taken concurrently (a wallet,
  * balance or hold id, a transaction reference) fails its INSERT, which rolls the whole batch
  * back; the runner sees SQLSTATE 23505 and retries (see `batchConflict`).
  */
