@@ -58,7 +58,7 @@ export const commitBatchSize = new Histogram({
 /** A failed batch's commands are retried one per transaction; a steady rate here is a problem. */
 export const commitBatchFailures = new Counter({
   name: 'coffer_commit_batch_failures_total',
-  help: 'Group-commit transactions that failed and had their commands retried alone, by reason (unique: a value taken concurrently; deadlock: a lock cycle PostgreSQL broke; other)',
+  help: 'Group-commit transactions that failed, by reason (unique: a value taken concurrently; deadlock: a lock cycle PostgreSQL broke; other: anything else that rolled back; their commands were retried alone) or unknown (COMMIT sent and not answered: keyed commands resolved through their keys, unkeyed ones answered 503)',
   labelNames: ['reason'] as const,
   registers: [metricsRegistry],
 });

@@ -13,7 +13,7 @@ import type { Database } from '../storage/database.ts';
 import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
-import { createRunner } from '../idempotency/runner.ts';
+import { createRunner, type BatchFailure } from '../idempotency/runner.ts';
 import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
@@ -46,7 +46,7 @@ export interface AppOptions {
     readonly waitMs?: number;
     readonly concurrency?: number;
     readonly onBatch?: (size: number) => void;
-    readonly onBatchFailed?: (reason: 'unique' | 'deadlock' | 'other') => void;
+    readonly onBatchFailed?: (reason: BatchFailure) => void;
   };
 }
 

@@ -64,6 +64,10 @@ export function sendRun(reply: FastifyReply, run: RunResult): FastifyReply {
     const conflict = errorReply('CONFLICT', run.message);
     return reply.code(conflict.status).type('application/json').send(conflict.body);
   }
+  if (run.kind === 'unknown') {
+    const unknown = errorReply('SERVICE_UNAVAILABLE', run.message);
+    return reply.code(unknown.status).type('application/json').send(unknown.body);
+  }
   if (run.kind === 'replayed') {
     idempotencyReplays.inc({ route });
     reply.header('Idempotent-Replayed', 'true').header('Idempotency-Hit', 'true');

@@ -20,13 +20,22 @@
  * request is not delayed, and under load each commit carries many commands. Up to
  * `batchConcurrency` batches are in flight at once, so the database works on one while the
  * next is being prepared.
- * If a batch fails as a whole, its commands are retried one per transaction, so one bad
- * command cannot fail the others.
+ *
+ * Failure has one rule: a command is run again only when the database proved that nothing
+ * committed (`provenRolledBack`: an error answered to a statement sent before COMMIT —
+ * a deadlock, a unique violation, a bug caught before COMMIT). Then a batch's commands are
+ * retried one per transaction, so one bad command cannot fail the others. When COMMIT was
+ * sent and its answer lost, the outcome is unknown and nothing is guessed: a keyed command
+ * resolves it through its key's claim (the stored outcome if the batch committed, a first
+ * execution if it did not), an unkeyed one is answered `unknown` (503): only the client
+ * can decide, and a retry with an Idempotency-Key is safe. Nothing after COMMIT can throw
+ * into this path: answers are settled before the metrics hooks run, and the hooks' own
+ * failures are swallowed.
  */
 import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
-import type { Database } from '../storage/database.ts';
+import { provenRolledBack, type Database } from '../storage/database.ts';
 import { storedOutcomes } from '../storage/idempotency-keys.ts';
-import { lockVolumes } from '../storage/volumes.ts';
+import { lockOrder, lockVolumes } from '../storage/volumes.ts';
 import { claimAndLoad } from '../storage/snapshot.ts';
 import { volumeKey } from '../domain/posting.ts';
 import { batchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
@@ -38,7 +47,10 @@ import { fingerprint } from './fingerprint.ts';
 /** Namespace of Coffer's key-derived ids (UUIDv5). Changing it changes every derived id. */
 const ID_NAMESPACE = '0b6f2d6e-4e2a-4f3a-9f0a-2b9c1d8e7a31';
 
-/** Attempts of a command alone after its batch failed on a concurrently taken unique value. */
+/**
+ * Attempts of a command alone after its batch failed on a concurrently taken unique value
+ * (or, for a keyed command, with its commit's outcome unknown).
+ */
 const SOLO_ATTEMPTS_MAX = 3;
 
 /** What an HTTP answer is made of, rendered by the http layer and stored byte for byte. */
@@ -59,7 +71,12 @@ export interface Command<Value> {
 export type RunResult =
   | { readonly kind: 'executed'; readonly outcome: Outcome }
   | { readonly kind: 'replayed'; readonly outcome: Outcome }
-  | { readonly kind: 'conflict'; readonly message: string };
+  | { readonly kind: 'conflict'; readonly message: string }
+  /** COMMIT was sent and not answered, and the command has no key to find its outcome by. */
+  | { readonly kind: 'unknown'; readonly message: string };
+
+/** Why a batch failed: a concurrent unique value or lock cycle, anything else, or an unanswered COMMIT. */
+export type BatchFailure = 'unique' | 'deadlock' | 'other' | 'unknown';
 
 export interface RunnerOptions {
   readonly db: Database;
@@ -76,8 +93,8 @@ export interface RunnerOptions {
   readonly batchConcurrency?: number;
   /** Told the size of every committed batch (metrics). */
   readonly onBatch?: (size: number) => void;
-  /** Told why a batch's transaction failed (metrics): its commands are then retried one by one. */
-  readonly onBatchFailed?: (reason: 'unique' | 'deadlock' | 'other') => void;
+  /** Told why a batch's transaction failed (metrics); see the rule above for what follows. */
+  readonly onBatchFailed?: (reason: BatchFailure) => void;
 }
 
 interface Entry {
@@ -93,6 +110,22 @@ interface Entry {
 
 function conflict(key: string, operation: string): RunResult {
   return { kind: 'conflict', message: `Idempotency-Key ${JSON.stringify(key)} was already used for a different request (${operation})` };
+}
+
+const UNKNOWN_UNKEYED =
+  'the database connection was lost while committing: this request may or may not have been applied. ' +
+  'Check before repeating it; a request sent with an Idempotency-Key is safe to retry';
+const UNKNOWN_KEYED =
+  'the database connection was lost while committing and its outcome could not be read yet; ' +
+  'retry with the same Idempotency-Key: it is applied at most once';
+
+/** Runs a metrics hook; its failure must never reach the committer's failure handling. */
+function report(hook: (() => void) | undefined): void {
+  try {
+    hook?.();
+  } catch {
+    // A hook is observation only.
+  }
 }
 
 function applyContext(key: string | undefined, now: Instant): ApplyContext {
@@ -119,9 +152,9 @@ export function createRunner(options: RunnerOptions) {
   const queue: Entry[] = [];
   let committers = 0;
 
-  /** Runs one batch in one transaction; resolves every entry it settles. */
-  async function commitBatch(batch: readonly Entry[]): Promise<void> {
-    const settled = await db.transaction(async (tx) => {
+  /** Runs one batch in one transaction; the answer for every entry once it committed. */
+  function commitBatch(batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
+    return db.transaction(async (tx) => {
       const now = clock();
       const answers = new Map<Entry, RunResult>();
       // Same key twice in the batch: the first owns it, the others follow its outcome.
@@ -169,6 +202,15 @@ export function createRunner(options: RunnerOptions) {
       const unexpected = [...plans.values()].flatMap((plan) => plan.locks).filter((key) => !expected.has(volumeKey(key.address, key.asset)));
       const locked = await lockVolumes(tx, ledger, unexpected);
       for (const [key, balance] of expected) locked.balances.set(key, balance);
+      // Every row a plan will change must be locked now; a plan naming one that is not is a
+      // bug, and the batch rolls back rather than write what no lock protected.
+      for (const plan of plans.values()) {
+        for (const key of lockOrder(plan.locks)) {
+          if (!locked.balances.has(volumeKey(key.address, key.asset))) {
+            throw new Error(`a plan changes ${key.address} ${key.asset}, which the batch did not lock`);
+          }
+        }
+      }
       const effects = new Effects(snapshot, locked.balances);
       for (const [entry, plan] of plans) settle(entry, plan.apply(effects));
       writeEffects(tx, ledger, effects, outcomes, now, locked.created);
@@ -177,32 +219,63 @@ export function createRunner(options: RunnerOptions) {
         const owner = owners.get(follower.key!)!;
         const answer = answers.get(owner)!;
         if (follower.fingerprint !== owner.fingerprint) answers.set(follower, conflict(follower.key!, owner.operation));
-        else if (answer.kind === 'conflict') answers.set(follower, answer);
+        else if (answer.kind === 'conflict' || answer.kind === 'unknown') answers.set(follower, answer);
         else answers.set(follower, { kind: 'replayed', outcome: answer.outcome });
       }
       return answers;
     });
-    options.onBatch?.(batch.length);
-    for (const entry of batch) entry.resolve(settled.get(entry)!);
+  }
+
+  /** Commits a batch and answers its callers; on failure, recovers by the rule above. */
+  async function runBatch(batch: readonly Entry[]): Promise<void> {
+    let answers: Map<Entry, RunResult>;
+    try {
+      answers = await commitBatch(batch);
+    } catch (error) {
+      report(() => options.onBatchFailed?.(batchConflict(error) ?? (provenRolledBack(error) ? 'other' : 'unknown')));
+      if (!provenRolledBack(error)) {
+        for (const entry of batch) await commitAlone(entry, error);
+      } else if (batch.length === 1) {
+        await commitAlone(batch[0]!, error);
+      } else {
+        // One command may have poisoned the batch (a concurrent unique value, a bug):
+        // retry each alone so the others still go through.
+        for (const entry of batch) await commitAlone(entry);
+      }
+      return;
+    }
+    for (const entry of batch) entry.resolve(answers.get(entry)!);
+    report(() => options.onBatch?.(batch.length));
+  }
+
+  /** Whether a command may run again after `error`, by the rule above. */
+  function mayRetry(entry: Entry, error: unknown): boolean {
+    if (provenRolledBack(error)) return batchConflict(error) !== undefined;
+    return entry.key !== undefined;
   }
 
   /**
    * Runs one command in its own transaction. A unique value that a concurrent transaction
    * took while this one read its snapshot (a reference) is retried a bounded number of
-   * times: the next attempt's snapshot sees it, and the command is refused cleanly.
+   * times: the next attempt's snapshot sees it, and the command is refused cleanly. A keyed
+   * command whose commit outcome is unknown runs again through its claim, which replays the
+   * stored outcome if that commit went through. An unkeyed one is answered `unknown`.
    */
   async function commitAlone(entry: Entry, firstError?: unknown): Promise<void> {
     let error = firstError;
     for (let attempt = firstError === undefined ? 0 : 1; attempt < SOLO_ATTEMPTS_MAX; attempt++) {
-      if (error !== undefined && batchConflict(error) === undefined) break;
+      if (error !== undefined && !mayRetry(entry, error)) break;
       try {
-        await commitBatch([entry]);
+        const answers = await commitBatch([entry]);
+        entry.resolve(answers.get(entry)!);
+        report(() => options.onBatch?.(1));
         return;
       } catch (attemptError) {
         error = attemptError;
       }
     }
-    entry.reject(error);
+    if (provenRolledBack(error)) entry.reject(error);
+    else entry.resolve({ kind: 'unknown', message: entry.key === undefined ? UNKNOWN_UNKEYED : UNKNOWN_KEYED });
   }
 
   async function drainQueue(): Promise<void> {
@@ -215,18 +288,7 @@ export function createRunner(options: RunnerOptions) {
         else await new Promise((resolve) => setImmediate(resolve));
         const batch = queue.splice(0, batchSizeMax);
         if (batch.length === 0) break;
-        try {
-          await commitBatch(batch);
-        } catch (error) {
-          options.onBatchFailed?.(batchConflict(error) ?? 'other');
-          if (batch.length === 1) {
-            await commitAlone(batch[0]!, error);
-            continue;
-          }
-          // One command may have poisoned the batch (a concurrent unique value, a bug):
-          // retry each alone so the others still go through.
-          for (const entry of batch) await commitAlone(entry);
-        }
+        await runBatch(batch);
       }
     } finally {
       committers--;

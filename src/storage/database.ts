@@ -21,16 +21,72 @@ export interface Queryable {
  * wait, however many statements they are.
  */
 export interface Transaction extends Queryable {
-  defer(sql: string, params?: readonly unknown[]): void;
+  /**
+   * With `expectedRows`, the statement must change exactly that many rows: any other count
+   * is a bug in the plan, and the transaction rolls back with a `WriteMismatch` instead of
+   * committing a ledger that disagrees with it.
+   */
+  defer(sql: string, params?: readonly unknown[], expectedRows?: number): void;
+}
+
+/** A deferred write changed another number of rows than its plan expected. */
+export class WriteMismatch extends Error {
+  constructor(sql: string, expected: number, actual: number | null) {
+    super(`a write changed ${actual} rows where its plan expected ${expected}: ${sql.replace(/\s+/g, ' ').slice(0, 120)}`);
+    this.name = 'WriteMismatch';
+  }
+}
+
+/**
+ * Thrown by `transaction` when COMMIT was sent and no answer came back (the connection was
+ * lost, the embedded engine failed): the transaction may or may not have committed, and
+ * nothing may be run again on the guess that it did not. `cause` is the failure.
+ */
+export class CommitOutcomeUnknown extends Error {
+  constructor(cause: unknown) {
+    super(`the database did not answer COMMIT: ${(cause as Error | undefined)?.message ?? String(cause)}`, { cause });
+    this.name = 'CommitOutcomeUnknown';
+  }
+}
+
+/**
+ * Failures of `transaction` that prove nothing committed: the server answered a statement
+ * sent before COMMIT with an error (or answered COMMIT itself with one), or the failure came
+ * before COMMIT was sent at all. Only these may be retried by running the work again. Every
+ * other failure, `CommitOutcomeUnknown` included, may have committed.
+ */
+const rolledBackErrors = new WeakSet<object>();
+
+export function provenRolledBack(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && rolledBackErrors.has(error);
+}
+
+function markRolledBack(error: unknown): unknown {
+  if (typeof error === 'object' && error !== null) rolledBackErrors.add(error);
+  return error;
+}
+
+/** An error the database server sent (it has a SQLSTATE), as opposed to a lost connection. */
+function answeredByServer(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /**
    * Runs `body` in one transaction: COMMIT when it returns, ROLLBACK when it throws. BEGIN
-   * is queued with the body's first statement rather than awaited on its own.
+   * is queued with the body's first statement rather than awaited on its own. A failure that
+   * proves nothing committed is marked (`provenRolledBack`); COMMIT sent and never answered
+   * is `CommitOutcomeUnknown`.
    */
   transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Runs `body`'s queries as one consistent view of the database (a READ ONLY, REPEATABLE
+   * READ transaction): an answer assembled from several queries never sees a commit land
+   * between two of them.
+   */
+  snapshot<T>(body: (q: Queryable) => Promise<T>): Promise<T>;
   /** The connection pool's numbers now, for metrics. */
   poolStats(): PoolStats;
   close(): Promise<void>;
@@ -105,74 +161,118 @@ export function openPostgres(options: PostgresOptions): Database {
       await client.query(sql);
     },
   });
+  /** A pooled connection; failing to get one proves nothing was sent. */
+  const checkOut = async (): Promise<pg.PoolClient> => {
+    try {
+      return await pool.connect();
+    } catch (error) {
+      throw markRolledBack(error);
+    }
+  };
   return {
     kind: 'postgres',
     ...wrap(pool),
     async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      // A checked-out client is ours to watch: when the server ends its session (a shutdown,
-      // a crash) it emits 'error', which with no listener would crash the whole process. The
-      // statement in flight fails by itself (a 503); the client is then discarded.
-      const onError = (error: Error) => {
-        broken = error;
-      };
-      client.on('error', onError);
-      // Statements go out one after another, each as soon as the one before it is answered:
-      // the next is sent from the answer's own callback chain, without waiting for the body's
-      // code to run, so BEGIN and the deferred writes cost no round trip of their own (and no
-      // call overlaps another, which node-postgres 9 will refuse). Every one is settled below.
-      const queued: Promise<unknown>[] = [];
-      let last: Promise<unknown> = Promise.resolve();
-      const send = (config: string | pg.QueryConfig): Promise<pg.QueryResult> => {
-        const sent = last.then(() => client.query(config));
-        last = sent.catch(() => {}); // a failure is reported below, and by the statements after it
-        queued.push(sent);
-        return sent;
-      };
-      void send('BEGIN');
-      const firstFailure = async (): Promise<unknown> => {
-        for (const outcome of await Promise.allSettled(queued)) if (outcome.status === 'rejected') return outcome.reason;
-        return undefined;
-      };
-      try {
-        const tx: Transaction = {
-          async query<Row>(sql: string, params?: readonly unknown[]) {
-            return (await send(statement(sql, params))).rows as Row[];
-          },
-          async exec(sql: string) {
-            await send(sql);
-          },
-          defer(sql, params) {
-            void send(statement(sql, params));
-          },
-        };
-        const result = await body(tx);
-        const commit = send('COMMIT');
-        const failure = await firstFailure();
-        if (failure !== undefined) throw failure;
-        // COMMIT of a transaction that a failed statement aborted answers ROLLBACK.
-        if ((await commit).command !== 'COMMIT') throw new Error('the transaction was rolled back');
-        return result;
-      } catch (bodyError) {
-        // A deferred statement's failure is the cause of what followed it (25P02).
-        const error = (await firstFailure()) ?? bodyError;
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackError) {
-          broken ??= rollbackError as Error;
-        }
-        throw error;
-      } finally {
-        client.off('error', onError);
-        client.release(broken);
-      }
+      return inTransaction(await checkOut(), 'BEGIN', body);
+    },
+    async snapshot<T>(body: (q: Queryable) => Promise<T>): Promise<T> {
+      return inTransaction(await checkOut(), 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', body);
     },
     poolStats: () => ({ max: options.poolSize, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await pool.end();
     },
   };
+}
+
+/**
+ * One transaction on a checked-out connection, begun with `begin`. Statements go out one
+ * after another, each as soon as the one before it is answered: the next is sent from the
+ * answer's own callback chain, without waiting for the body's code to run, so BEGIN and the
+ * deferred writes cost no round trip of their own (and no call overlaps another, which
+ * node-postgres 9 will refuse). After a failure nothing more is sent, COMMIT included, so a
+ * failure is known to have committed nothing unless it is COMMIT's own lost answer.
+ */
+async function inTransaction<T>(client: pg.PoolClient, begin: string, body: (tx: Transaction) => Promise<T>): Promise<T> {
+  let broken: Error | undefined;
+  // A checked-out client is ours to watch: when the server ends its session (a shutdown, a
+  // crash) it emits 'error', which with no listener would crash the whole process. The
+  // statement in flight fails by itself (a 503); the client is then discarded.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
+  const queued: Promise<unknown>[] = [];
+  let last: Promise<unknown> = Promise.resolve();
+  let failed = false;
+  let commitSent = false;
+  const send = (config: string | pg.QueryConfig, expectedRows?: number): Promise<pg.QueryResult> => {
+    const sent = last.then(async () => {
+      if (failed) throw new Error('not sent: an earlier statement of the transaction failed');
+      const result = await client.query(config);
+      if (expectedRows !== undefined && result.rowCount !== expectedRows) {
+        throw new WriteMismatch(typeof config === 'string' ? config : config.text, expectedRows, result.rowCount);
+      }
+      return result;
+    });
+    last = sent.catch(() => {
+      failed = true;
+    });
+    queued.push(sent);
+    return sent;
+  };
+  const firstFailure = async (): Promise<unknown> => {
+    for (const outcome of await Promise.allSettled(queued)) if (outcome.status === 'rejected') return outcome.reason;
+    return undefined;
+  };
+  void send(begin);
+  try {
+    const tx: Transaction = {
+      async query<Row>(sql: string, params?: readonly unknown[]) {
+        return (await send(statement(sql, params))).rows as Row[];
+      },
+      async exec(sql: string) {
+        await send(sql);
+      },
+      defer(sql, params, expectedRows) {
+        void send(statement(sql, params), expectedRows);
+      },
+    };
+    const result = await body(tx);
+    const commit = last.then(() => {
+      if (failed) return undefined;
+      commitSent = true;
+      return client.query('COMMIT');
+    });
+    const failure = await firstFailure();
+    if (failure !== undefined) throw failure;
+    let answer: pg.QueryResult | undefined;
+    try {
+      answer = await commit;
+    } catch (commitError) {
+      // The server refused COMMIT: nothing committed. No answer at all: nobody knows.
+      if (answeredByServer(commitError)) throw markRolledBack(commitError);
+      broken ??= commitError as Error;
+      throw new CommitOutcomeUnknown(commitError);
+    }
+    // COMMIT of a transaction that a failed statement aborted answers ROLLBACK.
+    if (answer?.command !== 'COMMIT') throw markRolledBack(new Error('the transaction was rolled back'));
+    return result;
+  } catch (bodyError) {
+    if (bodyError instanceof CommitOutcomeUnknown || provenRolledBack(bodyError)) throw bodyError;
+    // COMMIT was not sent: nothing committed. A deferred statement's failure is the cause of
+    // what followed it.
+    const error = (await firstFailure()) ?? bodyError;
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackError) {
+      broken ??= rollbackError as Error;
+    }
+    throw markRolledBack(error);
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
 }
 
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
@@ -202,6 +302,9 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     ...wrap(db),
     async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
       transactions += 1;
+      // PGlite's transaction runs BEGIN, the callback, then COMMIT; a failure after the
+      // callback returned is COMMIT's own.
+      let committing = false;
       try {
         // PGlite runs in this process: there is no round trip to save, so a deferred
         // statement simply runs in order before COMMIT.
@@ -209,17 +312,35 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
           let deferred: Promise<unknown> = Promise.resolve();
           const tx: Transaction = {
             ...wrap(conn),
-            defer(sql, params) {
-              deferred = deferred.then(() => conn.query(sql, params as unknown[] | undefined));
+            defer(sql, params, expectedRows) {
+              deferred = deferred.then(async () => {
+                const result = await conn.query(sql, params as unknown[] | undefined);
+                if (expectedRows !== undefined && result.affectedRows !== expectedRows) {
+                  throw new WriteMismatch(sql, expectedRows, result.affectedRows ?? null);
+                }
+              });
             },
           };
-          const result = await body(tx);
-          await deferred;
-          return result;
+          try {
+            const result = await body(tx);
+            await deferred;
+            committing = true;
+            return result;
+          } finally {
+            deferred.catch(() => {}); // settled here or reported by the await above
+          }
         });
+      } catch (error) {
+        if (committing && !answeredByServer(error)) throw new CommitOutcomeUnknown(error);
+        throw markRolledBack(error);
       } finally {
         transactions -= 1;
       }
+    },
+    async snapshot<T>(body: (q: Queryable) => Promise<T>): Promise<T> {
+      // Every PGlite query and transaction runs exclusively: inside one transaction, no other
+      // commit can land between two queries, whatever the isolation level.
+      return db.transaction((conn) => body(wrap(conn)));
     },
     poolStats: () => ({ max: 1, open: db.closed ? 0 : 1, idle: transactions === 0 && !db.closed ? 1 : 0, waiting: Math.max(transactions - 1, 0) }),
     async close() {

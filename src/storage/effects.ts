@@ -6,7 +6,10 @@
  * Nothing here reads a result: every statement is deferred (storage/database.ts), so the
  * committer waits once for all of them and COMMIT. A unique value taken concurrently (a wallet,
  * balance or hold id, a transaction reference) fails its INSERT, which rolls the whole batch
- * back; the runner sees SQLSTATE 23505 and retries (see `batchConflict`).
+ * back; the runner sees SQLSTATE 23505 and retries (see `batchConflict`). Every statement
+ * states how many rows it must change (`defer`'s `expectedRows`): a write that disagrees with
+ * its plan rolls the batch back and fails loudly instead of committing a ledger the plan
+ * did not describe.
  */
 import type { Journal } from '../ledger/journal.ts';
 import type { Effects } from '../wallets/batch.ts';
@@ -59,6 +62,7 @@ function writeWallets(tx: Transaction, ledger: string, effects: Effects): void {
       balances.map((b) => b.balance.priority.toString()),
       balances.map((b) => instantParam(b.createdAt)),
     ],
+    balances.length,
   );
 }
 
@@ -69,6 +73,7 @@ function writeMetadataPatches(tx: Transaction, ledger: string, effects: Effects)
     `UPDATE wallets AS w SET metadata = w.metadata || x.patch
      FROM unnest($2::text[], $3::jsonb[]) AS x(id, patch) WHERE w.ledger = $1 AND w.id = x.id`,
     [ledger, patches.map(([id]) => id), patches.map(([, patch]) => JSON.stringify(patch))],
+    patches.length,
   );
 }
 
@@ -134,6 +139,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcome
       deltas.map((d) => d.output.toString()),
       ...outcomesParams(outcomes, claimedAt),
     ],
+    deltas.length,
   );
   return true;
 }
@@ -162,6 +168,7 @@ function writeHolds(tx: Transaction, ledger: string, effects: Effects): void {
         holds.map((h) => JSON.stringify(h.sources.map((s) => ({ address: s.address, amount: s.amount.toString() })))),
         holds.map((h) => instantParam(h.createdAt)),
       ],
+      holds.length,
     );
   }
   const created = new Set(holds.map((h) => h.id));
@@ -171,6 +178,7 @@ function writeHolds(tx: Transaction, ledger: string, effects: Effects): void {
       `UPDATE holds AS h SET remaining = x.remaining FROM unnest($2::text[], $3::numeric[]) AS x(id, remaining)
        WHERE h.ledger = $1 AND h.id = x.id`,
       [ledger, updates.map(([id]) => id), updates.map(([, remaining]) => remaining.toString())],
+      updates.length,
     );
   }
 }
@@ -193,6 +201,7 @@ function removeUnusedRows(tx: Transaction, ledger: string, journal: Journal, cre
      )
      DELETE FROM accounts WHERE ledger = $1 AND address = ANY($4::text[])`,
     [ledger, unused.map((row) => row.address), unused.map((row) => row.asset), accounts],
+    accounts.length,
   );
 }
 

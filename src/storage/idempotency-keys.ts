@@ -71,7 +71,7 @@ export function outcomesParams(outcomes: readonly OutcomeRow[], claimedAt: Insta
 /** Stores outcomes under keys this transaction claimed; sent with COMMIT. */
 export function storeOutcomes(tx: Transaction, ledger: string, outcomes: readonly OutcomeRow[], claimedAt: Instant): void {
   if (outcomes.length === 0) return;
-  tx.defer(outcomesUpsert(2), [ledger, ...outcomesParams(outcomes, claimedAt)]);
+  tx.defer(outcomesUpsert(2), [ledger, ...outcomesParams(outcomes, claimedAt)], outcomes.length);
 }
 
 /** Deletes at most `limit` keys created before `cutoff`; returns how many went. */
