@@ -6,9 +6,11 @@ import { readBalances } from '../storage/volumes.ts';
 import type { QueryContext } from './query-context.ts';
 
 export async function getBalance(context: QueryContext, walletId: string, name: string): Promise<BalanceWithAssets | null> {
-  const balance = await findBalance(context.db, context.ledger, walletId, name);
-  if (!balance) return null;
   const address = balanceAddress(walletId, name);
-  const amounts = await readBalances(context.db, context.ledger, [address]);
-  return { ...balance, assets: amounts.get(address) ?? new Map() };
+  return context.db.snapshot(async (db) => {
+    const balance = await findBalance(db, context.ledger, walletId, name);
+    if (!balance) return null;
+    const amounts = await readBalances(db, context.ledger, [address]);
+    return { ...balance, assets: amounts.get(address) ?? new Map<string, bigint>() };
+  });
 }

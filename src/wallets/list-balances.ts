@@ -6,6 +6,8 @@ import { findWallet } from '../storage/wallets.ts';
 import type { QueryContext } from './query-context.ts';
 
 export async function listBalances(context: QueryContext, query: PageQuery<BalanceFilter>): Promise<Page<Balance, BalanceFilter> | null> {
-  if (!(await findWallet(context.db, context.ledger, query.filter.walletId))) return null;
-  return listBalanceRows(context.db, context.ledger, query);
+  return context.db.snapshot(async (db) => {
+    if (!(await findWallet(db, context.ledger, query.filter.walletId))) return null;
+    return listBalanceRows(db, context.ledger, query);
+  });
 }
