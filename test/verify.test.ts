@@ -66,7 +66,7 @@ suite('coffer verify', (h) => {
     const verification = await verifyDatabase(h().db);
     assert.equal(verification.ok, true, verification.report);
     assert.deepEqual(verification.violations, []);
-    assert.match(verification.report, /^coffer verify: ok — all 4 ledger invariants hold \(\d+ transactions, \d+ account volumes, 2 holds\)\n$/);
+    assert.match(verification.report, /^coffer verify: ok — all 5 ledger invariants hold \(\d+ transactions, \d+ account volumes, 2 holds\)\n$/);
   });
 
   it('money created from nothing (a volume raised, no posting) → sum-per-asset (and volumes-match-postings)', async () => {
@@ -171,20 +171,53 @@ suite('coffer verify', (h) => {
     assert.equal(account!.balance, '60');
   });
 
+  it("an account row without its wallet, or with another's → account-wallet only, for balances and holds", async () => {
+    const { alice, bob, openHold } = await built();
+    const main = balanceAddress(alice, 'main');
+    const hold = holdAddress(openHold);
+    for (const [address, wrong, shown] of [
+      [main, null, `${main}: wallet none, its address names ${alice}`],
+      [main, bob, `${main}: wallet ${bob}, its address names ${alice}`],
+      [hold, null, `${hold}: wallet none, its address names ${alice}`],
+      // A hold's account is its hold's wallet's, not a wallet named 'holds'.
+      [hold, 'holds', `${hold}: wallet holds, its address names ${alice}`],
+    ] as const) {
+      await h().db.query('UPDATE accounts SET wallet_id = $2 WHERE address = $1', [address, wrong]);
+      try {
+        assert.deepEqual(await rulesBroken(h().db), ['account-wallet']);
+        const verification = await verifyDatabase(h().db);
+        assert.equal(verification.ok, false);
+        assert.ok(verification.report.includes(`\naccount-wallet: 1\n  test-ledger ${shown}\n`), verification.report);
+      } finally {
+        await h().db.query('UPDATE accounts SET wallet_id = $2 WHERE address = $1', [address, alice]);
+      }
+    }
+    // An address outside wallets: is no wallet's: a wallet id on it is reported too.
+    await h().db.query(`INSERT INTO accounts (ledger, address, wallet_id) VALUES ('test-ledger', 'platform:fees', $1)`, [alice]);
+    try {
+      assert.deepEqual(await rulesBroken(h().db), ['account-wallet']);
+      assert.ok((await verifyDatabase(h().db)).report.includes(`platform:fees: wallet ${alice}, its address names none`));
+    } finally {
+      await h().db.query(`DELETE FROM accounts WHERE address = 'platform:fees'`);
+    }
+  });
+
   it('every rule broken at once → each reported under its own heading, in rule order', async () => {
     const { alice, openHold } = await built();
     const main = balanceAddress(alice, 'main');
     await withoutNonNegativeCheck(h().db, async () => {
       await h().db.query(`UPDATE volumes SET output = input + 3 WHERE address = $1 AND asset = 'EUR'`, [main]);
       await h().db.query('UPDATE holds SET remaining = remaining + 1 WHERE id = $1', [openHold]);
+      await h().db.query('UPDATE accounts SET wallet_id = NULL WHERE address = $1', [main]);
       try {
         const verification = await verifyDatabase(h().db);
-        assert.deepEqual(await rulesBroken(h().db), ['hold-remaining', 'no-negative-balance', 'sum-per-asset', 'volumes-match-postings']);
+        assert.deepEqual(await rulesBroken(h().db), ['account-wallet', 'hold-remaining', 'no-negative-balance', 'sum-per-asset', 'volumes-match-postings']);
         const headings = verification.report.split('\n').filter((line) => /^[a-z-]+: \d+$/.test(line));
-        assert.deepEqual(headings, ['sum-per-asset: 1', 'volumes-match-postings: 1', 'no-negative-balance: 1', 'hold-remaining: 1']);
+        assert.deepEqual(headings, ['sum-per-asset: 1', 'volumes-match-postings: 1', 'no-negative-balance: 1', 'hold-remaining: 1', 'account-wallet: 1']);
       } finally {
         await h().db.query(`UPDATE volumes SET output = 0 WHERE address = $1 AND asset = 'EUR'`, [main]);
         await h().db.query('UPDATE holds SET remaining = remaining - 1 WHERE id = $1', [openHold]);
+        await h().db.query('UPDATE accounts SET wallet_id = $2 WHERE address = $1', [main, alice]);
       }
     });
   });
@@ -250,7 +283,7 @@ for (const target of cliTargets) {
 
         const sound = await runVerify(env, true);
         assert.equal(sound.code, 0, sound.stderr);
-        assert.match(sound.stdout, /^coffer verify: ok — all 4 ledger invariants hold/);
+        assert.match(sound.stdout, /^coffer verify: ok — all 5 ledger invariants hold/);
 
         const db = await open();
         await db.query(`UPDATE volumes SET input = input + 1 WHERE address = $1 AND asset = 'USD/2'`, [balanceAddress(alice, 'main')]);

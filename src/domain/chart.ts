@@ -14,8 +14,26 @@ export function balanceAddress(walletId: string, balanceName: string): string {
   return `wallets:${walletId}:${balanceName}`;
 }
 
+const HOLDS_PREFIX = 'wallets:holds:';
+
 export function holdAddress(holdId: string): string {
-  return `wallets:holds:${holdId}`;
+  return `${HOLDS_PREFIX}${holdId}`;
+}
+
+/**
+ * Whose account an address is, read from the address alone: `wallets:holds:{holdId}` is the
+ * hold's (and so its wallet's, which only the hold knows); `wallets:{walletId}:{balanceName}`
+ * is the wallet's — a balance name has no ':', so the wallet id is everything up to the last
+ * one; any other address is no wallet's. Every account row takes its wallet from here, and
+ * migration 4 and the invariants say the same in SQL (storage/migrations.ts, invariants.ts).
+ */
+export type AccountOwner = { readonly walletId: string } | { readonly holdId: string } | null;
+
+export function accountOwner(address: string): AccountOwner {
+  if (address.startsWith(HOLDS_PREFIX)) return { holdId: address.slice(HOLDS_PREFIX.length) };
+  if (!address.startsWith('wallets:')) return null;
+  const last = address.lastIndexOf(':');
+  return last > 'wallets:'.length ? { walletId: address.slice('wallets:'.length, last) } : null;
 }
 
 /**

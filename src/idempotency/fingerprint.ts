@@ -1,8 +1,8 @@
 /**
- * A request's fingerprint: sha256 over canonical JSON of (operation, path parameters,
- * body with defaults applied). Canonical = object keys sorted, undefined dropped, bigints
- * as plain digits; so key order, absent vs `{}` metadata, or an explicit default never make
- * two identical requests differ.
+ * A request's fingerprint: sha256 over canonical JSON of (operation, path parameters, the
+ * request's canonical form — http/canonical.ts, where every spelling of a default is one).
+ * Canonical JSON = object keys sorted, undefined dropped, bigints as plain digits; so key
+ * order never makes two identical requests differ.
  */
 import { createHash } from 'node:crypto';
 

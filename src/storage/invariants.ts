@@ -5,11 +5,15 @@
  * 2. Every volume row equals the sum of its account's postings.
  * 3. No account but 'world' is below zero.
  * 4. A hold's remaining equals its account's balance, and never exceeds its original amount.
+ * 5. Every account row belongs to the wallet its address names (domain/chart.ts
+ *    accountOwner): `wallets:{id}:{balance}` to wallet id, a hold's account to the hold's
+ *    wallet, any other address to none. A wallet's transaction list finds its postings
+ *    through these rows, so a wrong one hides movements.
  */
 import type { Queryable } from './database.ts';
 
 export interface Violation {
-  readonly rule: 'sum-per-asset' | 'volumes-match-postings' | 'no-negative-balance' | 'hold-remaining';
+  readonly rule: 'sum-per-asset' | 'volumes-match-postings' | 'no-negative-balance' | 'hold-remaining' | 'account-wallet';
   readonly detail: string;
 }
 
@@ -66,6 +70,24 @@ export async function findViolations(q: Queryable): Promise<Violation[]> {
     violations.push({
       rule: 'hold-remaining',
       detail: `${row.ledger} hold ${row.id}: remaining ${row.remaining}, account balance ${row.balance}, original ${row.original_amount}`,
+    });
+  }
+
+  // The same reading of an address as migration 4's; a hold account whose hold is missing
+  // has no owner to compare with and is reported too.
+  const owners = await q.query<{ ledger: string; address: string; wallet_id: string | null; owner: string | null }>(
+    `SELECT a.ledger, a.address, a.wallet_id, o.owner
+     FROM accounts a
+     LEFT JOIN holds h ON h.ledger = a.ledger AND a.address = 'wallets:holds:' || h.id
+     CROSS JOIN LATERAL (SELECT CASE WHEN a.address LIKE 'wallets:holds:%' THEN h.wallet_id
+                                     ELSE substring(a.address FROM '^wallets:(.+):[^:]*$') END AS owner) o
+     WHERE a.wallet_id IS DISTINCT FROM o.owner OR (a.address LIKE 'wallets:holds:%' AND h.id IS NULL)
+     ORDER BY a.ledger, a.address`,
+  );
+  for (const row of owners) {
+    violations.push({
+      rule: 'account-wallet',
+      detail: `${row.ledger} ${row.address}: wallet ${row.wallet_id ?? 'none'}, its address names ${row.owner ?? 'none'}`,
     });
   }
   return violations;

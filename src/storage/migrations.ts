@@ -150,6 +150,24 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX postings_by_destination ON postings (ledger, destination, transaction_id) WHERE destination <> 'world';
     `,
   },
+  {
+    version: 4,
+    name: 'account rows owned by the wallet their address names',
+    // Before this, an account row first created by a hold's confirm (its destination, a
+    // wallet balance no posting had touched yet) was written without its wallet, and no later
+    // insert corrected it: the wallet's transaction list missed that account for good. This
+    // sets every row's wallet from its address, as domain/chart.ts accountOwner reads it: a
+    // hold's account is its hold's wallet's; 'wallets:{walletId}:{balance}' is walletId's
+    // (balance names have no ':', so the wallet id runs to the last one); any other
+    // address is no wallet's. 'wallets:holds:…' is tested first: it is no wallet 'holds'.
+    sql: `
+      UPDATE accounts AS a SET wallet_id = h.wallet_id
+      FROM holds h
+      WHERE h.ledger = a.ledger AND a.address = 'wallets:holds:' || h.id AND a.wallet_id IS DISTINCT FROM h.wallet_id;
+      UPDATE accounts SET wallet_id = substring(address FROM '^wallets:(.+):[^:]*$')
+      WHERE address NOT LIKE 'wallets:holds:%' AND wallet_id IS DISTINCT FROM substring(address FROM '^wallets:(.+):[^:]*$');
+    `,
+  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */

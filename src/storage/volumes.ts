@@ -4,15 +4,32 @@
  * deadlock; 'world' is unbounded and has no row, so it is never a point of contention.
  */
 import { compareVolumeKeys, volumeKey } from '../domain/posting.ts';
-import { isUnbounded } from '../domain/chart.ts';
+import { accountOwner, isUnbounded } from '../domain/chart.ts';
+import { assert } from '../domain/errors.ts';
 import type { Queryable } from './database.ts';
 import { amountColumn } from './sql.ts';
 
 export interface VolumeKey {
   readonly address: string;
   readonly asset: string;
-  /** The wallet the account belongs to (main, named balance or hold), for a new account row. */
-  readonly walletId: string | null;
+  /**
+   * For a hold's account, the hold's wallet: the one owner an address cannot tell by itself.
+   * Every other account's wallet follows from its address (`accountWallet`).
+   */
+  readonly holdWalletId?: string;
+}
+
+/**
+ * The wallet an account row belongs to, so that the wallet's transaction list finds the
+ * account's postings: the owner its address names (domain/chart.ts `accountOwner`), whatever
+ * command creates the row — a wallet's balance, a hold, or a hold's destination.
+ */
+export function accountWallet(key: VolumeKey): string | null {
+  const owner = accountOwner(key.address);
+  if (owner === null) return null;
+  if ('walletId' in owner) return owner.walletId;
+  assert(key.holdWalletId !== undefined, `the lock of hold account ${key.address} must name the hold's wallet`);
+  return key.holdWalletId;
 }
 
 /** Balances by `volumeKey(address, asset)`. */
@@ -65,7 +82,7 @@ export async function lockVolumes(tx: Queryable, ledger: string, keys: readonly 
      ON CONFLICT (ledger, address, asset) DO UPDATE SET input = v.input
      RETURNING v.address, v.asset, (v.input - v.output)::text AS balance, (v.xmax = 0) AS created,
        EXISTS (SELECT 1 FROM new_accounts n WHERE n.address = v.address) AS account_created`,
-    [ledger, sorted.map((k) => k.address), sorted.map((k) => k.asset), sorted.map((k) => k.walletId)],
+    [ledger, sorted.map((k) => k.address), sorted.map((k) => k.asset), sorted.map(accountWallet)],
   );
   for (const row of rows) {
     balances.set(volumeKey(row.address, row.asset), amountColumn(row.balance));

@@ -15,10 +15,7 @@ export interface ConfirmHoldInput {
 
 export function confirmHold(input: ConfirmHoldInput): WalletCommand<null> {
   return settleHold(input.holdId, {
-    payees: (hold) => [
-      { address: hold.destinationAddress, walletId: null },
-      { address: balanceAddress(hold.walletId, MAIN), walletId: hold.walletId },
-    ],
+    payees: (hold) => [hold.destinationAddress, balanceAddress(hold.walletId, MAIN)],
     settle: (state) => settleConfirm(state, input.amount, input.final),
   });
 }

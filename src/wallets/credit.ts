@@ -30,7 +30,7 @@ export function credit(input: CreditInput): WalletCommand<null> {
   return {
     reads: (reads) => {
       reads.wallets.add(input.walletId);
-      expectLock(reads, { address: balanceAddress(input.walletId, input.balance), asset, walletId: input.walletId });
+      expectLock(reads, { address: balanceAddress(input.walletId, input.balance), asset });
       subjects.forEach((subject) => readSubject(reads, subject, asset));
       if (input.reference !== undefined) reads.references.add(input.reference);
     },
@@ -49,8 +49,8 @@ export function credit(input: CreditInput): WalletCommand<null> {
       }
       return ok({
         locks: [
-          { address: destination, asset, walletId: wallet.id },
-          ...sources.map((source) => ({ address: source.address, asset, walletId: source.walletId })),
+          { address: destination, asset },
+          ...sources.map((source) => ({ address: source.address, asset })),
         ],
         apply: (effects) => {
           const portions = drain(

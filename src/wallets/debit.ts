@@ -56,13 +56,13 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
       if (input.balances.length === 1 && input.balances[0] === WILDCARD) reads.locksUnknown = true;
       else {
         for (const name of input.balances.length > 0 ? input.balances : [MAIN]) {
-          expectLock(reads, { address: balanceAddress(input.walletId, name), asset, walletId: input.walletId });
+          expectLock(reads, { address: balanceAddress(input.walletId, name), asset });
         }
       }
       if (!input.pending) readSubject(reads, input.destination, asset);
       else {
         // The hold's own account, new: created and locked after planning.
-        expectLock(reads, { address: holdAddress(context.newId('hold')), asset, walletId: input.walletId });
+        expectLock(reads, { address: holdAddress(context.newId('hold')), asset, holdWalletId: input.walletId });
         if (input.destination.type === 'WALLET') reads.wallets.add(input.destination.identifier);
       }
       if (input.reference !== undefined) reads.references.add(input.reference);
@@ -81,12 +81,12 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
         // Only after the key's stored outcome was purged can its derived hold id exist already.
         return refused('CONFLICT', `hold ${holdId}, derived from this Idempotency-Key, already exists; use a new key`);
       }
-      const target = holdId !== null ? { address: holdAddress(holdId), walletId: input.walletId } : destination.value;
+      const target = holdId !== null ? { address: holdAddress(holdId), holdWalletId: input.walletId } : destination.value;
       const addresses = spendable.map((balance) => balanceAddress(input.walletId, balance.name));
       return ok({
         locks: [
-          { address: target.address, asset, walletId: target.walletId },
-          ...addresses.map((address) => ({ address, asset, walletId: input.walletId })),
+          { ...target, asset },
+          ...addresses.map((address) => ({ address, asset })),
         ],
         apply: (effects) => {
           const portions = drain(amount, addresses.map((address) => ({ address, available: effects.journal.balance(address, asset) })));

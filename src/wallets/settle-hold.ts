@@ -23,8 +23,8 @@ function holdState(hold: Hold, effects: Effects): HoldState {
 }
 
 export interface HoldSettlement {
-  /** Accounts (besides the hold's own) the settlement may pay, with their wallet. */
-  payees(hold: Hold): { address: string; walletId: string | null }[];
+  /** Addresses of the accounts (besides the hold's own) the settlement may pay. */
+  payees(hold: Hold): string[];
   /** The domain rule. */
   settle(state: HoldState): Result<Settlement>;
 }
@@ -40,8 +40,8 @@ export function settleHold(holdId: string, settlement: HoldSettlement): WalletCo
       if (!hold) return refused('NOT_FOUND', `hold ${holdId} not found`);
       return ok({
         locks: [
-          { address: holdAddress(hold.id), asset: hold.asset, walletId: hold.walletId },
-          ...settlement.payees(hold).map((payee) => ({ ...payee, asset: hold.asset })),
+          { address: holdAddress(hold.id), asset: hold.asset, holdWalletId: hold.walletId },
+          ...settlement.payees(hold).map((address) => ({ address, asset: hold.asset })),
         ],
         apply: (effects) => {
           const settled = settlement.settle(holdState(hold, effects));

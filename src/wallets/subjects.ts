@@ -11,16 +11,15 @@ import { expectLock, type Reads, type Snapshot } from './batch.ts';
 
 export interface ResolvedSubject {
   readonly address: string;
-  readonly walletId: string | null;
 }
 
 /** Names the subject's wallet, and expects a lock on its volume row in `asset`. */
 export function readSubject(reads: Reads, subject: Subject, asset: string): void {
   if (subject.type === 'WALLET') {
     reads.wallets.add(subject.identifier);
-    expectLock(reads, { address: balanceAddress(subject.identifier, subject.balance ?? MAIN), asset, walletId: subject.identifier });
+    expectLock(reads, { address: balanceAddress(subject.identifier, subject.balance ?? MAIN), asset });
   } else if (!isReservedAddress(subject.identifier)) {
-    expectLock(reads, { address: subject.identifier, asset, walletId: null });
+    expectLock(reads, { address: subject.identifier, asset });
   }
 }
 
@@ -29,7 +28,7 @@ export function resolveSubject(snapshot: Snapshot, subject: Subject, role: strin
     if (isReservedAddress(subject.identifier)) {
       return refused('VALIDATION', `${role}: account ${subject.identifier} is in the reserved wallets: namespace; use a WALLET subject`);
     }
-    return ok({ address: subject.identifier, walletId: null });
+    return ok({ address: subject.identifier });
   }
   const wallet = snapshot.wallets.get(subject.identifier);
   if (!wallet) return refused('VALIDATION', `${role}: wallet ${subject.identifier} does not exist`);
@@ -37,5 +36,5 @@ export function resolveSubject(snapshot: Snapshot, subject: Subject, role: strin
   if (!snapshot.balances.get(wallet.id)?.has(balance)) {
     return refused('VALIDATION', `${role}: wallet ${wallet.id} has no balance named ${balance}`);
   }
-  return ok({ address: balanceAddress(wallet.id, balance), walletId: wallet.id });
+  return ok({ address: balanceAddress(wallet.id, balance) });
 }

@@ -5,7 +5,7 @@ import { settleHold } from './settle-hold.ts';
 
 export function voidHold(input: { readonly holdId: string }): WalletCommand<null> {
   return settleHold(input.holdId, {
-    payees: (hold) => hold.sources.map((source) => ({ address: source.address, walletId: hold.walletId })),
+    payees: (hold) => hold.sources.map((source) => source.address),
     settle: settleVoid,
   });
 }

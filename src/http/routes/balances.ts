@@ -6,6 +6,7 @@ import type { BalanceFilter } from '../../storage/balances.ts';
 import { createBalance } from '../../wallets/create-balance.ts';
 import { getBalance } from '../../wallets/get-balance.ts';
 import { listBalances } from '../../wallets/list-balances.ts';
+import { canonicalCreateBalance } from '../canonical.ts';
 import { created, idempotencyKey, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, parsePageQuery, type QueryString } from '../query.ts';
@@ -30,7 +31,7 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'createBalance',
       params: { id: walletId },
-      body,
+      body: canonicalCreateBalance(body),
       command: createBalance({ walletId, balance: body }),
       render: (result) => render(result, (balance) => created(balanceView(balance))),
     });

@@ -5,6 +5,7 @@ import type { HoldFilter } from '../../storage/holds.ts';
 import { confirmHold } from '../../wallets/confirm-hold.ts';
 import { getHold, listHolds } from '../../wallets/holds.ts';
 import { voidHold } from '../../wallets/void-hold.ts';
+import { canonicalConfirmHold, canonicalVoidHold } from '../canonical.ts';
 import { idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, optionalId, parseMetadataFilter, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
@@ -39,7 +40,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'confirmHold',
       params: { holdID: holdId },
-      body,
+      body: canonicalConfirmHold(body),
       command: confirmHold({ holdId, amount: body.amount, final: body.final }),
       render: (result) => render(result, noContent),
     });
@@ -52,7 +53,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'voidHold',
       params: { holdID: holdId },
-      body: {},
+      body: canonicalVoidHold(),
       command: voidHold({ holdId }),
       render: (result) => render(result, noContent),
     });

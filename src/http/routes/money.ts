@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { credit } from '../../wallets/credit.ts';
 import { debit, DEFAULT_DESTINATION } from '../../wallets/debit.ts';
+import { canonicalCredit, canonicalDebit } from '../canonical.ts';
 import { created, idempotencyKey, noContent, parseBody, render, sendRun } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { holdView } from '../views.ts';
@@ -16,7 +17,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'debitWallet',
       params: { id: walletId },
-      body,
+      body: canonicalDebit(body),
       command: debit({ ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION }),
       render: (result) => render(result, ({ hold }) => (hold ? created(holdView(hold)) : noContent())),
     });
@@ -29,7 +30,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'creditWallet',
       params: { id: walletId },
-      body,
+      body: canonicalCredit(body),
       command: credit({ ...body, walletId }),
       render: (result) => render(result, noContent),
     });

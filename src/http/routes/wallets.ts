@@ -7,6 +7,7 @@ import { listWallets } from '../../wallets/list-wallets.ts';
 import { updateWallet } from '../../wallets/update-wallet.ts';
 import { walletSummary } from '../../wallets/wallet-summary.ts';
 import type { WalletFilter } from '../../storage/wallets.ts';
+import { canonicalCreateWallet, canonicalUpdateWallet } from '../canonical.ts';
 import { created, idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, first, parseMetadataFilter, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
@@ -35,7 +36,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'createWallet',
       params: {},
-      body,
+      body: canonicalCreateWallet(body),
       command: createWallet(body),
       render: (result) => render(result, (wallet) => created(walletView(ledger, wallet, new Map()))),
     });
@@ -54,7 +55,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'updateWallet',
       params: { id: walletId },
-      body,
+      body: canonicalUpdateWallet(body),
       command: updateWallet({ walletId, metadata: body.metadata }),
       render: (result) => render(result, noContent),
     });
