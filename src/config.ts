@@ -25,7 +25,7 @@ export const SETTINGS = {
   HEADERS_TIMEOUT_MS: { default: '10000', meaning: 'request headers must arrive within this (at most REQUEST_TIMEOUT_MS)' },
   KEEP_ALIVE_TIMEOUT_MS: { default: '72000', meaning: 'idle keep-alive connection closed after this' },
   CONNECTION_TIMEOUT_MS: { default: '60000', meaning: 'socket with no activity at all closed after this' },
-  SHUTDOWN_TIMEOUT_MS: { default: '30000', meaning: 'on SIGTERM, in-flight requests get this long before the process exits' },
+  SHUTDOWN_TIMEOUT_MS: { default: '30000', meaning: 'on SIGTERM, the process is gone within this, in-flight requests or not' },
   LOG_LEVEL: { default: 'info', meaning: 'pino level' },
   BATCH_SIZE_MAX: { default: '256', meaning: 'group commit: most commands in one database transaction' },
   BATCH_WAIT_MS: { default: '0', meaning: 'group commit: how long a batch waits to fill before it starts; 0 = as soon as a committer is free' },

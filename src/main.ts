@@ -1,13 +1,10 @@
 /**
- * `npm start`: read the config and serve (src/server.ts). A bad setting stops the process
- * at once with a message naming it, and exit code 2, as `coffer serve` does.
+ * `npm start`: exactly `coffer serve` (src/cli), so both fail alike: a start-up failure is one
+ * line on stderr naming the setting and an exit code (2 a bad setting, 3 the database does
+ * not answer; EXIT_CODES in src/cli/program.ts).
  */
-import { ConfigError, loadConfig } from './config.ts';
-import { serve } from './server.ts';
+import { main } from './cli/program.ts';
 
-try {
-  await serve(loadConfig());
-} catch (error) {
-  process.stderr.write(`coffer: ${error instanceof ConfigError ? error.message : ((error as Error).stack ?? String(error))}\n`);
-  process.exit(error instanceof ConfigError ? 2 : 1);
-}
+const code = await main(['serve']);
+// A failed start may leave a handle open (a driver's socket): the exit code is the answer.
+if (code !== 0) process.exit(code);

@@ -1,27 +1,53 @@
 /**
  * Serving: open the database, migrate, listen. SIGTERM/SIGINT stop accepting, let in-flight
- * requests finish (for at most SHUTDOWN_TIMEOUT_MS), then close the database cleanly.
+ * requests finish, then close the database cleanly; the process is gone within
+ * SHUTDOWN_TIMEOUT_MS whatever hangs, and a second signal ends it at once.
  * `npm start` (src/main.ts) and `coffer serve` both come here.
  */
-import type { Config } from './config.ts';
+import { Worker } from 'node:worker_threads';
+import { ConfigError, type Config } from './config.ts';
 import { instantFromDate } from './domain/time.ts';
 import { buildApp } from './http/app.ts';
 import { startPurge } from './idempotency/retention.ts';
-import { migrate } from './storage/migrations.ts';
-import { openDatabase } from './storage/open.ts';
+import { migrate, SchemaTooNew } from './storage/migrations.ts';
+import { databaseSetting, openDatabase } from './storage/open.ts';
 
 /** How often the idempotency purge runs when a retention is set. */
 const PURGE_INTERVAL_MS = 60_000;
+/** Most bytes of log lines waiting for a slow stdout reader; beyond it, lines are dropped. */
+const LOG_BUFFER_MAX = 16 * 1024 * 1024;
+/** What the shutdown deadline leaves the watchdog: the process exits by itself before it fires. */
+const WATCHDOG_MARGIN_MS = 250;
+
+/**
+ * The log's destination. Pino's default writes stdout synchronously and retries while the
+ * pipe is full, so a log reader that stalls or goes away froze the whole process, shutdown
+ * included. Here a line is handed to process.stdout, which buffers a pipe without blocking,
+ * and dropped when the reader is that far behind or gone: losing log lines beats not serving.
+ */
+const logStream = {
+  write(line: string): void {
+    if (!process.stdout.destroyed && process.stdout.writableLength < LOG_BUFFER_MAX) process.stdout.write(line);
+  },
+};
 
 export async function serve(config: Config): Promise<void> {
+  // A reader gone (EPIPE) costs the log lines, not the server (the CLI's handler would exit).
+  process.stdout.removeAllListeners('error');
+  process.stdout.on('error', () => {});
   const db = await openDatabase(config);
-  await migrate(db);
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw error instanceof SchemaTooNew ? new ConfigError(`${databaseSetting(config)}: ${error.message}`) : error;
+  }
   const app = buildApp({
     db,
     ledger: config.ledger,
     limits: config.limits,
     timeouts: config.timeouts,
-    logger: { level: config.logLevel },
+    logger: { level: config.logLevel, stream: logStream },
     batch: {
       sizeMax: config.batchSizeMax,
       waitMs: config.batchWaitMs,
@@ -34,23 +60,53 @@ export async function serve(config: Config): Promise<void> {
     retention === null
       ? () => {}
       : startPurge(db, retention, () => instantFromDate(new Date()), PURGE_INTERVAL_MS, (error) => app.log.error({ err: error }, 'idempotency purge failed'));
-  let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal, timeoutMs: config.timeouts.shutdownMs }, 'stopping: finishing in-flight requests');
-    stopPurge();
+    // A second SIGTERM or SIGINT gets the default action, from the kernel: the process ends at
+    // once, even with its main thread stuck.
+    process.removeAllListeners('SIGTERM');
+    process.removeAllListeners('SIGINT');
+    startWatchdog(config.timeouts.shutdownMs);
     const deadline = setTimeout(() => {
       app.log.error({ timeoutMs: config.timeouts.shutdownMs }, 'in-flight requests did not finish in time; exiting');
       process.exit(1);
-    }, config.timeouts.shutdownMs);
+    }, config.timeouts.shutdownMs - WATCHDOG_MARGIN_MS);
     deadline.unref();
+    app.log.info({ signal, timeoutMs: config.timeouts.shutdownMs }, 'stopping: finishing in-flight requests');
+    stopPurge();
     await app.close();
     await db.close();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-  await app.listen({ host: config.host, port: config.port });
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close().catch(() => {});
+    await db.close().catch(() => {});
+    throw listenError(error, config);
+  }
   app.log.info({ backend: db.kind, ledger: config.ledger }, 'coffer is serving');
+}
+
+/**
+ * Kills the process after `ms` from a thread of its own, so that a main thread blocked in a
+ * write, a driver or a loop cannot keep it alive past the shutdown deadline.
+ */
+function startWatchdog(ms: number): void {
+  const code = `const { workerData } = require('node:worker_threads');
+    setTimeout(() => process.kill(workerData.pid, 'SIGKILL'), workerData.ms);`;
+  // execArgv: [] keeps tsx's loader out of the thread: it starts in milliseconds.
+  new Worker(code, { eval: true, workerData: { pid: process.pid, ms }, execArgv: [] }).unref();
+}
+
+/** Why the listener could not start, as a bad setting (exit code 2) naming HOST or PORT. */
+function listenError(error: unknown, config: Config): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const at = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') return new ConfigError(`PORT ${config.port} is already in use on HOST ${config.host}`);
+  if (code === 'EACCES') return new ConfigError(`PORT ${config.port} needs privileges this process does not have (listening on ${at})`);
+  if (code === 'EADDRNOTAVAIL') return new ConfigError(`HOST ${config.host} is not an address of this machine`);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return new ConfigError(`HOST ${config.host} does not resolve to an address (${code})`);
+  return error;
 }

@@ -7,5 +7,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-// Only the exit code is set: `coffer serve` keeps the process alive after main returns.
-process.exitCode = await main(process.argv.slice(2));
+// A success only sets the exit code: `coffer serve` keeps the process alive after main
+// returns. A failure exits now, whatever handle a half-done start left open.
+const code = await main(process.argv.slice(2));
+if (code === 0) process.exitCode = 0;
+else process.exit(code);

@@ -4,10 +4,12 @@
  * COFFER_URL, else http://127.0.0.1:8080. Output is for people by default, one JSON value
  * with --json. Exit codes say what happened, so scripts can branch on them (EXIT_CODES).
  */
+import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { CofferConnectionError, CofferError, DEFAULT_URL } from '../client/index.ts';
 import { ConfigError } from '../config.ts';
 import { isUnavailable } from '../http/errors.ts';
+import { DatabaseUnreachable } from '../storage/open.ts';
 import { moneyCommands } from './money-commands.ts';
 import { serverCommands } from './server-commands.ts';
 import { CannotVerify, VerificationFailed, verifyCommand } from './verify-command.ts';
@@ -53,48 +55,55 @@ export function buildProgram(): Command {
   return program;
 }
 
-function report(error: unknown, json: boolean): number {
+/** What a failure prints on stderr (one line, or nothing when Commander printed it) and its exit code. */
+interface Outcome {
+  readonly code: number;
+  readonly line: string;
+}
+
+function report(error: unknown, json: boolean): Outcome {
   if (error instanceof CommanderError) {
     // Commander has printed the problem (or the help) already.
-    return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
+    return { code: error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage, line: '' };
   }
   if (error instanceof CofferError) {
     const details = { status: error.status, errorCode: error.errorCode, errorMessage: error.errorMessage, requestId: error.requestId };
-    if (json) process.stderr.write(`${JSON.stringify(details)}\n`);
-    else process.stderr.write(`coffer: ${error.errorCode}: ${error.errorMessage} (HTTP ${error.status}${error.requestId ? `, request ${error.requestId}` : ''})\n`);
-    return error.status >= 400 && error.status < 500 ? EXIT_CODES.refused : EXIT_CODES.unavailable;
+    const code = error.status >= 400 && error.status < 500 ? EXIT_CODES.refused : EXIT_CODES.unavailable;
+    if (json) return { code, line: JSON.stringify(details) };
+    return { code, line: `coffer: ${error.errorCode}: ${error.errorMessage} (HTTP ${error.status}${error.requestId ? `, request ${error.requestId}` : ''})` };
   }
-  if (error instanceof CofferConnectionError) {
-    process.stderr.write(`coffer: ${error.message}\n`);
-    return EXIT_CODES.unavailable;
-  }
-  if (error instanceof VerificationFailed) {
-    process.stderr.write(`coffer verify: ${error.message}\n`);
-    return EXIT_CODES.verifyFailed;
-  }
-  if (error instanceof CannotVerify) {
-    process.stderr.write(`coffer verify: could not verify: ${error.message}\n`);
-    return EXIT_CODES.usage;
-  }
-  if (error instanceof ConfigError) {
-    process.stderr.write(`coffer: ${error.message}\n`);
-    return EXIT_CODES.usage;
-  }
-  if (isUnavailable(error)) {
-    process.stderr.write(`coffer: the database does not answer: ${(error as Error).message}\n`);
-    return EXIT_CODES.unavailable;
-  }
-  process.stderr.write(`coffer: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  return EXIT_CODES.internal;
+  if (error instanceof CofferConnectionError) return { code: EXIT_CODES.unavailable, line: `coffer: ${error.message}` };
+  if (error instanceof VerificationFailed) return { code: EXIT_CODES.verifyFailed, line: `coffer verify: ${error.message}` };
+  if (error instanceof CannotVerify) return { code: EXIT_CODES.usage, line: `coffer verify: could not verify: ${error.message}` };
+  if (error instanceof ConfigError) return { code: EXIT_CODES.usage, line: `coffer: ${error.message}` };
+  if (error instanceof DatabaseUnreachable) return { code: EXIT_CODES.unavailable, line: `coffer: ${error.message}` };
+  if (isUnavailable(error)) return { code: EXIT_CODES.unavailable, line: `coffer: the database does not answer: ${(error as Error).message}` };
+  return { code: EXIT_CODES.internal, line: `coffer: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` };
+}
+
+/**
+ * A server that cannot start says so in its log too (stdout, where its log lines go), as one
+ * pino-style line at level fatal, for whatever collects the logs; stderr has the human line.
+ */
+function logStartFailure(outcome: Outcome): void {
+  const entry = { level: 60, time: Date.now(), pid: process.pid, hostname: hostname(), msg: outcome.line.replace(/^coffer: /, ''), exitCode: outcome.code };
+  process.stdout.write(`${JSON.stringify(entry)}\n`);
 }
 
 /** Runs the command line and returns the exit code (a `serve` keeps running after it returns). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
+  let command = '';
+  program.hook('preAction', (_program, action) => {
+    command = action.name();
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_CODES.ok;
   } catch (error) {
-    return report(error, program.opts<{ json?: boolean }>().json === true);
+    const outcome = report(error, program.opts<{ json?: boolean }>().json === true);
+    if (outcome.line !== '') process.stderr.write(`${outcome.line}\n`);
+    if (command === 'serve' && outcome.code !== EXIT_CODES.ok) logStartFailure(outcome);
+    return outcome.code;
   }
 }

@@ -4,7 +4,7 @@
  * one of these runs, so the everyday commands start fast.
  */
 import type { Command } from 'commander';
-import { loadConfig, SETTINGS } from '../config.ts';
+import { ConfigError, loadConfig, SETTINGS } from '../config.ts';
 import { write, writeJsonValue } from './output.ts';
 
 /** The settings and their defaults, for `serve --help`: the same table the README shows. */
@@ -16,10 +16,12 @@ function settingsHelp(): string {
 /** Applies pending migrations to the configured database; returns their numbers. */
 export async function migrateDatabase(): Promise<number[]> {
   const config = loadConfig();
-  const [{ openDatabase }, { migrate }] = await Promise.all([import('../storage/open.ts'), import('../storage/migrations.ts')]);
+  const [{ databaseSetting, openDatabase }, { migrate, SchemaTooNew }] = await Promise.all([import('../storage/open.ts'), import('../storage/migrations.ts')]);
   const db = await openDatabase(config);
   try {
     return await migrate(db);
+  } catch (error) {
+    throw error instanceof SchemaTooNew ? new ConfigError(`${databaseSetting(config)}: ${error.message}`) : error;
   } finally {
     await db.close();
   }

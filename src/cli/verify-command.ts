@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { isUnavailable } from '../http/errors.ts';
-import { openDatabase } from '../storage/open.ts';
+import { checkSchemaVersion, SchemaTooNew } from '../storage/migrations.ts';
+import { databaseSetting, openDatabase } from '../storage/open.ts';
 import { write, writeJsonValue } from './output.ts';
 import { verifyDatabase } from './verify.ts';
 
@@ -46,9 +47,11 @@ export function verifyCommand(program: Command): void {
       const db = await openDatabase({ ...config, poolSize: 1 });
       let verification;
       try {
+        await checkSchemaVersion(db);
         verification = await verifyDatabase(db);
       } catch (error) {
         if (isUnavailable(error)) throw error;
+        if (error instanceof SchemaTooNew) throw new CannotVerify(`${databaseSetting(config)}: ${error.message}`);
         throw new CannotVerify((error as Error).message);
       } finally {
         await db.close();

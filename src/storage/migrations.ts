@@ -173,6 +173,33 @@ const MIGRATIONS: readonly Migration[] = [
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */
 const MIGRATION_LOCK = 7_140_523_911;
 
+/** The newest migration this code knows. */
+export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));
+
+/**
+ * The database was migrated by a newer Coffer: this code does not know its schema, and must
+ * neither serve it nor call it up to date.
+ */
+export class SchemaTooNew extends Error {
+  constructor(readonly version: number) {
+    super(`the database's schema is at version ${version}, newer than this Coffer's ${SCHEMA_VERSION}: a newer Coffer migrated it; run that version or a later one`);
+    this.name = 'SchemaTooNew';
+  }
+}
+
+/** Throws SchemaTooNew when a version newer than SCHEMA_VERSION is applied. */
+function refuseNewer(applied: Iterable<number>): void {
+  const newest = Math.max(0, ...applied);
+  if (newest > SCHEMA_VERSION) throw new SchemaTooNew(newest);
+}
+
+/** Checks, without changing anything, that this code knows the database's schema (for verify). */
+export async function checkSchemaVersion(db: Database): Promise<void> {
+  const [table] = await db.query<{ name: string | null }>("SELECT to_regclass('coffer_migrations')::text AS name");
+  if (!table?.name) return;
+  refuseNewer((await db.query<{ version: number }>('SELECT version FROM coffer_migrations')).map((row) => Number(row.version)));
+}
+
 export async function migrate(db: Database): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -183,6 +210,7 @@ export async function migrate(db: Database): Promise<number[]> {
     )`);
     const rows = await tx.query<{ version: number }>('SELECT version FROM coffer_migrations');
     const applied = new Set(rows.map((row) => Number(row.version)));
+    refuseNewer(applied);
     const done: number[] = [];
     for (const migration of MIGRATIONS) {
       if (applied.has(migration.version)) continue;

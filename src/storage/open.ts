@@ -1,8 +1,15 @@
-/** Opens the configured backend: PostgreSQL when a URL is given, else PGlite in a data folder. */
+/**
+ * Opens the configured backend: PostgreSQL when a URL is given, else PGlite in a data folder.
+ * A database that cannot be opened is one line naming the setting: a ConfigError (exit code
+ * 2) when the setting is wrong, DatabaseUnreachable (exit code 3) when the server does not
+ * answer — never a stack trace.
+ */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../config.ts';
+import { lockDataDir, prepareDataDir } from './data-dir.ts';
 import { openPglite, openPostgres, type Database } from './database.ts';
 
 export interface OpenOptions {
@@ -12,13 +19,49 @@ export interface OpenOptions {
   readonly statementTimeoutMs: number;
 }
 
+/** The configured PostgreSQL server does not answer (refused, unresolvable, timed out): retrying may help. */
+export class DatabaseUnreachable extends Error {}
+
 export async function openDatabase(options: OpenOptions): Promise<Database> {
-  if (options.databaseUrl !== undefined) {
-    return openPostgres({ url: options.databaseUrl, poolSize: options.poolSize, statementTimeoutMs: options.statementTimeoutMs });
-  }
-  mkdirSync(options.dataDir, { recursive: true });
+  if (options.databaseUrl !== undefined) return openPostgresChecked(options.databaseUrl, options);
+  prepareDataDir(options.dataDir);
+  await lockDataDir(options.dataDir);
   initialisePglite(options.dataDir);
   return openPglite(options.dataDir);
+}
+
+/** PostgreSQL's codes for a database that does not exist and for a refused login. */
+const BAD_SETTING_CODES: Readonly<Record<string, string>> = {
+  '3D000': 'names a database that does not exist',
+  '28000': 'is refused by the server (no such role, or pg_hba.conf)',
+  '28P01': 'is refused by the server (wrong password)',
+};
+
+/** Opens the pool and runs one query, so a wrong URL fails here and not on the first request. */
+async function openPostgresChecked(url: string, options: OpenOptions): Promise<Database> {
+  const db = openPostgres({ url, poolSize: options.poolSize, statementTimeoutMs: options.statementTimeoutMs });
+  try {
+    await db.query('SELECT 1');
+    return db;
+  } catch (error) {
+    await db.close().catch(() => {});
+    const code = String((error as { code?: unknown }).code ?? '');
+    const where = describeUrl(url);
+    const reason = (error as Error).message;
+    const badSetting = BAD_SETTING_CODES[code];
+    if (badSetting !== undefined) throw new ConfigError(`DATABASE_URL ${where} ${badSetting}: ${reason}`);
+    throw new DatabaseUnreachable(`DATABASE_URL ${where} does not answer: ${reason || code}`);
+  }
+}
+
+/** The URL as host:port/database, without its password. */
+function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
 }
 
 /**
@@ -31,4 +74,9 @@ function initialisePglite(dataDir: string): void {
   const script = fileURLToPath(new URL('./pglite-initdb.mjs', import.meta.url));
   const child = spawnSync(process.execPath, [script, dataDir], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (child.status !== 0) throw new Error(`could not initialise the PGlite data folder ${dataDir}: ${child.stderr || child.error?.message}`);
+}
+
+/** The setting that names the database, for messages: DATABASE_URL (without its password) or DATA_DIR. */
+export function databaseSetting(options: OpenOptions): string {
+  return options.databaseUrl !== undefined ? `DATABASE_URL ${describeUrl(options.databaseUrl)}` : `DATA_DIR ${JSON.stringify(options.dataDir)}`;
 }

@@ -1,0 +1,58 @@
+/**
+ * One PGlite data folder, one process (src/storage/data-dir.ts): while a server holds the
+ * folder, a second server, `coffer migrate` and `coffer verify` are refused with exit code 2
+ * and one line naming the holder; after the holder is killed with SIGKILL, the kernel has
+ * released the lock and a new server starts on the folder with the first one's data.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { freePort, runCommand, send, startServer, type Run, type ServerProcess } from './support/server-process.ts';
+
+describe('one data folder, one process', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'coffer-lock-'));
+  const env = { DATABASE_URL: '', DATA_DIR: dataDir };
+  const servers: ServerProcess[] = [];
+
+  after(async () => {
+    await Promise.all(servers.map((server) => server.kill('SIGKILL')));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function runWithFolder(args: readonly string[]): Promise<Run> {
+    return runCommand(process.execPath, args, { ...process.env, ...env, LOG_LEVEL: 'silent', HOST: '127.0.0.1', PORT: String(await freePort()) });
+  }
+
+  function expectBusy(run: Run, pid: number | undefined): void {
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^coffer[^\n]*\n$/, 'one line');
+    assert.match(run.stderr, new RegExp(`DATA_DIR ".*coffer-lock-.*" is in use by Coffer process ${pid}; one data folder serves one process`));
+  }
+
+  it('while a server holds the folder: a second server, coffer serve, migrate and verify → exit 2 naming its pid; the first still serves', { timeout: 120_000 }, async () => {
+    const first = await startServer(env);
+    servers.push(first);
+    const wallet = await send(first.url, 'POST', '/wallets', '{"name":"kept"}');
+    assert.equal(wallet.status, 201);
+    const [npmStart, serve, migrate, verify] = await Promise.all([
+      runWithFolder(['--import', 'tsx', 'src/main.ts']),
+      runWithFolder(['bin/coffer.js', 'serve']),
+      runWithFolder(['bin/coffer.js', 'migrate']),
+      runWithFolder(['bin/coffer.js', 'verify']),
+    ]);
+    for (const run of [npmStart, serve, migrate, verify]) expectBusy(run, first.child.pid);
+    assert.equal((await send(first.url, 'GET', '/wallets?name=kept')).status, 200);
+  });
+
+  it('after kill -9 of the holder → a new server starts on the folder and finds its data', { timeout: 120_000 }, async () => {
+    await servers[0]!.kill('SIGKILL');
+    const second = await startServer(env);
+    servers.push(second);
+    const wallets = JSON.parse((await send(second.url, 'GET', '/wallets?name=kept')).text).cursor.data;
+    assert.equal(wallets.length, 1);
+    // And it holds the folder in turn.
+    expectBusy(await runWithFolder(['bin/coffer.js', 'migrate']), second.child.pid);
+  });
+});
