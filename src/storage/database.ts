@@ -205,7 +205,6 @@ async function inTransaction<T>(client: pg.PoolClient, begin: string, body: (tx:
   const queued: Promise<unknown>[] = [];
   let last: Promise<unknown> = Promise.resolve();
   let failed = false;
-  let commitSent = false;
   const send = (config: string | pg.QueryConfig, expectedRows?: number): Promise<pg.QueryResult> => {
     const sent = last.then(async () => {
       if (failed) throw new Error('not sent: an earlier statement of the transaction failed');
@@ -241,7 +240,6 @@ async function inTransaction<T>(client: pg.PoolClient, begin: string, body: (tx:
     const result = await body(tx);
     const commit = last.then(() => {
       if (failed) return undefined;
-      commitSent = true;
       return client.query('COMMIT');
     });
     const failure = await firstFailure();
