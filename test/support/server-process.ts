@@ -28,9 +28,16 @@ export interface ServerProcess {
 /** `npm start`'s command; `['bin/coffer.js', 'serve']` starts it as the CLI does. */
 const NPM_START = ['--import', 'tsx', 'src/main.ts'];
 
-export async function startServer(env: Record<string, string>, readyTimeoutMs = 60_000, command: readonly string[] = NPM_START): Promise<ServerProcess> {
+/** `wrapper` is a program that runs the server as its command (`['strace', …]`), if any. */
+export async function startServer(
+  env: Record<string, string>,
+  readyTimeoutMs = 60_000,
+  command: readonly string[] = NPM_START,
+  wrapper: readonly string[] = [],
+): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...command], {
+  const [program, ...args] = [...wrapper, process.execPath, ...command] as [string, ...string[]];
+  const child = spawn(program, args, {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'silent', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
