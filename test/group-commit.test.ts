@@ -98,8 +98,13 @@ if (postgresBackend) {
       };
       const lockWaiters = async () =>
         Number((await h.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0]!.n);
-      const until = async (done: () => Promise<boolean>) => {
-        for (let i = 0; i < 500 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Each stage must be reached: a test that times out into its assertions proves nothing.
+      const until = async (stage: string, done: () => Promise<boolean>) => {
+        for (let i = 0; i < 500; i++) {
+          if (await done()) return;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        throw new Error(`precondition not reached within 5 s: ${stage}`);
       };
       let release = () => {};
       try {
@@ -122,14 +127,14 @@ if (postgresBackend) {
           await tx.query('SELECT 1 FROM volumes WHERE ledger = $1 AND address = $2 FOR UPDATE', ['test-ledger', balanceAddress(z!, 'main')]);
           await new Promise<void>((resolve) => (release = resolve));
         });
-        await until(async () => (await lockWaiters()) === 0);
+        await until('the outside transaction holds z without waiting', async () => (await lockWaiters()) === 0);
         // Wave A: debits on c and d; settlements paying z, a and b.
         const waveA = [debit(c!), debit(d!), post(`/holds/${paysZ}/void`), post(`/holds/${paysA}/confirm`), post(`/holds/${paysB}/void`)];
-        await until(async () => (await lockWaiters()) >= 1);
+        await until('wave A waits for z', async () => (await lockWaiters()) >= 1);
         // Wave B: debits on a and b; settlements paying c and d. Had wave A locked c and d before
         // planning and z, a, b after, it would now wait for a while B waits for c: a cycle.
         const waveB = Promise.all([debit(a!), debit(b!), post(`/holds/${paysC}/confirm`), post(`/holds/${paysD}/void`)]);
-        await Promise.race([waveB, until(async () => (await lockWaiters()) >= 2)]);
+        await until('wave B waits too, for a row wave A holds', async () => (await lockWaiters()) >= 2);
         release();
         await outside;
         assert.deepEqual(await Promise.all(waveA), [201, 201, 204, 204, 204]);

@@ -88,7 +88,11 @@ export interface RunnerOptions {
   readonly batchWaitMs?: number;
   /**
    * Batches in flight at once, each in its own transaction on its own connection. Batches lock
-   * keys, then volumes, each in one sorted statement, so concurrent ones cannot deadlock.
+   * keys, then volumes, each in sorted order, so concurrent ones wait for each other without a
+   * cycle, with one exception: two batches that each create a volume row the other locked
+   * first (two first uses of one balance racing). PostgreSQL breaks that cycle after
+   * `deadlock_timeout`; the batch it aborts proved it committed nothing (40P01), and its
+   * commands are retried one by one.
    */
   readonly batchConcurrency?: number;
   /** Told the size of every committed batch (metrics). */

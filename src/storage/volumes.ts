@@ -1,7 +1,9 @@
 /**
  * SQL for `accounts` and `volumes`. The rows a command will touch are created if missing and
- * locked in one statement, in (address, asset) order, so concurrent commands never
- * deadlock; 'world' is unbounded and has no row, so it is never a point of contention.
+ * locked in one statement, in (address, asset) order, so concurrent commands wait for each
+ * other without a cycle (but for the one case `batchConcurrency` in idempotency/runner.ts
+ * describes, which PostgreSQL breaks and the committer retries); 'world' is unbounded and
+ * has no row, so it is never a point of contention.
  */
 import { compareVolumeKeys, volumeKey } from '../domain/posting.ts';
 import { accountOwner, isUnbounded } from '../domain/chart.ts';
