@@ -2,13 +2,13 @@
  * The server's environment, read once at start-up into a frozen, validated config. A bad
  * value stops the process with a message naming the variable; nothing else in the server
  * reads process.env. `SETTINGS` is the list of every variable with its default: loadConfig
- * takes its defaults from there, and a test holds the README's table to it.
+ * takes its defaults from there, and a test holds docs/configuration.md's table to it.
  */
 import { DEFAULT_LIMITS, type Limits } from './domain/limits.ts';
 import { parseRetention } from './idempotency/retention.ts';
 
 export interface Setting {
-  /** The default as text, exactly as the README shows it; undefined = unset. */
+  /** The default as text, exactly as docs/configuration.md shows it; undefined = unset. */
   readonly default: string | undefined;
   readonly meaning: string;
 }

@@ -1,6 +1,6 @@
 /**
  * Configuration: one module reads the environment, every variable it reads is in SETTINGS
- * and in the README's table with the same default, a default written out explicitly changes
+ * and in docs/configuration.md's table with the same default, a default written out explicitly changes
  * nothing, and a bad value stops start-up at once with a message naming the variable.
  */
 import assert from 'node:assert/strict';
@@ -12,11 +12,12 @@ import { ConfigError, loadConfig, SETTINGS, type SettingName } from '../src/conf
 import { DEFAULT_URL } from '../src/client/index.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const CONFIGURATION = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+const CLI = readFileSync(new URL('../docs/cli.md', import.meta.url), 'utf8');
 
-/** The README's configuration table: [variable, default or undefined when unset]. */
+/** The configuration page's table: [variable, default or undefined when unset]. */
 function readmeSettings(): [string, string | undefined][] {
-  const section = README.slice(README.indexOf('## Configuration'), README.indexOf('\n## ', README.indexOf('## Configuration') + 1));
+  const section = CONFIGURATION;
   return [...section.matchAll(/^\| `([A-Z_]+)` \| ([^|]+) \|/gm)].map(([, name, cell]) => {
     const text = cell!.trim();
     return [name!, text.startsWith('*(unset') ? undefined : text.replace(/^`|`$/g, '')];
@@ -24,7 +25,7 @@ function readmeSettings(): [string, string | undefined][] {
 }
 
 describe('config', () => {
-  it('the README table lists every setting, in order, with the default the code uses', () => {
+  it('the configuration table (docs/configuration.md) lists every setting, in order, with the default the code uses', () => {
     const expected = Object.entries(SETTINGS).map(([name, setting]) => [name, setting.default]);
     assert.deepEqual(readmeSettings(), expected);
   });
@@ -99,7 +100,7 @@ describe('config', () => {
     assert.ok(Date.now() - started < 10_000, 'before opening any database');
   });
 
-  it("the CLI's settings table in the README gives the client's default URL", () => {
-    assert.match(README, new RegExp(`^\\| \`--url\`, else \`COFFER_URL\` \\| \`${DEFAULT_URL.replace(/\./g, '\\.')}\` \\|`, 'm'));
+  it("the CLI's settings table (docs/cli.md) gives the client's default URL", () => {
+    assert.match(CLI, new RegExp(`^\\| \`--url\`, else \`COFFER_URL\` \\| \`${DEFAULT_URL.replace(/\./g, '\\.')}\` \\|`, 'm'));
   });
 });

@@ -75,7 +75,7 @@ interface Route {
   readonly list?: boolean;
 }
 
-/** The routes of the README's API table: 15 wallet routes and the two system routes. */
+/** The routes of the API table (docs/api.md): 15 wallet routes and the two system routes. */
 const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/wallets', list: true },
   { method: 'POST', path: '/wallets', body: () => ({ name: 'x', metadata: { a: 'b' } }) },

@@ -1,6 +1,6 @@
 /**
  * The OpenAPI document: valid OpenAPI 3.1; every route documented and every documented
- * route served; the error catalog, the document and the README in step, with no dead code;
+ * route served; the error catalog, the document and the API page (docs/api.md) in step, with no dead code;
  * real answers of every operation matching their documented schemas and error codes; and
  * the wallets routes keeping the shapes of the Formance reference (formance-wallets-openapi.yaml).
  */
@@ -112,12 +112,12 @@ describe('openapi: the document', () => {
     const perOperation = new Set(operations.flatMap(([, operation]) => operation.errors));
     assert.deepEqual([...perOperation].sort(), [...ERROR_CODES].sort(), 'every code is listed for some operation');
 
-    // README's table: exactly the catalog, each with its status.
-    const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
-    const section = readme.slice(readme.indexOf('### Errors'), readme.indexOf('###', readme.indexOf('### Errors') + 1));
+    // The API page's table: exactly the catalog, each with its status.
+    const readme = readFileSync(new URL('docs/api.md', ROOT), 'utf8');
+    const section = readme.slice(readme.indexOf('## Errors'), readme.indexOf('\n## ', readme.indexOf('## Errors') + 1));
     const rows = [...section.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map(([, code, status]) => [code!, Number(status)] as const);
-    assert.deepEqual(rows.map(([code]) => code).sort(), [...ERROR_CODES].sort(), 'README errors table = catalog');
-    for (const [code, status] of rows) assert.equal(status, STATUS_BY_CODE[code as ErrorCode], `README status of ${code}`);
+    assert.deepEqual(rows.map(([code]) => code).sort(), [...ERROR_CODES].sort(), 'docs/api.md errors table = catalog');
+    for (const [code, status] of rows) assert.equal(status, STATUS_BY_CODE[code as ErrorCode], `docs/api.md status of ${code}`);
 
     // None is dead: each code is emitted by at least one refusal or error reply in src.
     const emitted = new Set<string>();

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig, SETTINGS } from '../config.ts';
 import { write, writeJsonValue } from './output.ts';
 
-/** The settings and their defaults, for `serve --help`: the same table the README shows. */
+/** The settings and their defaults, for `serve --help`: the same table docs/configuration.md shows. */
 function settingsHelp(): string {
   const rows = Object.entries(SETTINGS).map(([name, setting]) => `  ${name.padEnd(26)} ${(setting.default ?? '(unset)').padEnd(10)} ${setting.meaning}`);
   return `\nConfiguration (environment variables, default, meaning):\n${rows.join('\n')}`;

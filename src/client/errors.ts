@@ -2,7 +2,7 @@
 import type { ErrorCode } from './types.ts';
 
 /**
- * The server's catalog code (see the README's Errors), or UNEXPECTED_RESPONSE when the answer
+ * The server's catalog code (see docs/api.md's Errors), or UNEXPECTED_RESPONSE when the answer
  * was not a Coffer error body at all (a proxy's error page, say).
  */
 export type CofferErrorCode = ErrorCode | 'UNEXPECTED_RESPONSE';
