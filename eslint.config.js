@@ -1,4 +1,6 @@
-// Lint: the recommended JavaScript and TypeScript rules over src, test and bench.
+// Lint: the recommended JavaScript and TypeScript rules over every source file (src, test,
+// bench, scripts, bin), plus the type-aware promise rules: a promise that is neither awaited
+// nor deliberately `void`ed, or one passed where a callback's result is ignored, is an error.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -7,9 +9,24 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', NodeJS: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', NodeJS: 'readonly' },
+      parserOptions: {
+        // Types come from tsconfig.json (src, test, bench); the few files outside it get a default project.
+        projectService: {
+          allowDefaultProject: ['eslint.config.js', 'bin/coffer.js', 'scripts/*.ts', 'src/storage/pglite-initdb.mjs'],
+        },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-floating-promises': ['error', {
+        // node:test tracks its own test(), describe(), it() and suite() calls and waits for them.
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }],
+      }],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
     },
   },
 );

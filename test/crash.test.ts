@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openPglite, openPostgres, type Database } from '../src/storage/database.ts';
 import { findViolations } from '../src/storage/invariants.ts';
-import { freshPostgresDatabase } from './support/harness.ts';
+import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
 import { send, startServer, type HttpAnswer } from './support/server-process.ts';
 
 const BURST = 300;
@@ -50,6 +50,8 @@ if (process.env.TEST_DATABASE_URL) {
       };
     },
   });
+} else {
+  postgresSkipped('crash safety [postgres]');
 }
 
 for (const target of targets) {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { balanceAddress } from '../src/domain/chart.ts';
-import { backends, createWallet, credit, expectStatus, json, mainBalance, startHarness, suite } from './support/harness.ts';
+import { backends, createWallet, postgresSkipped, credit, expectStatus, json, mainBalance, startHarness, suite } from './support/harness.ts';
 
 suite('group commit', (h) => {
   it('concurrent commands share transactions; refused ones write nothing and the others still commit', async () => {
@@ -151,4 +151,6 @@ if (postgresBackend) {
       }
     });
   });
+} else {
+  postgresSkipped('group commit, two batches in flight [postgres]');
 }

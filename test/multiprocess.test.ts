@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openPostgres } from '../src/storage/database.ts';
 import { findViolations } from '../src/storage/invariants.ts';
-import { freshPostgresDatabase } from './support/harness.ts';
+import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
 import { send, startServer, type ServerProcess } from './support/server-process.ts';
 
 const serverUrl = process.env.TEST_DATABASE_URL;
@@ -94,4 +94,6 @@ if (serverUrl) {
       }
     });
   });
+} else {
+  postgresSkipped('two processes, one PostgreSQL');
 }

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openPglite, openPostgres } from '../src/storage/database.ts';
 import { findViolations } from '../src/storage/invariants.ts';
-import { expectError, expectStatus, startHarness, type Backend, type Harness, type Request, type Response } from './support/harness.ts';
+import { expectError, expectStatus, postgresSkipped, startHarness, type Backend, type Harness, type Request, type Response } from './support/harness.ts';
 import { startCluster } from './support/pg-cluster.ts';
 
 const WORKERS = 8;
@@ -204,6 +204,7 @@ if (process.env.TEST_DATABASE_URL) describe('outage [postgres, a throwaway clust
     }
   });
 });
+else postgresSkipped('outage [postgres, a throwaway cluster]');
 
 describe('outage [pglite]', () => {
   it('close PGlite under load → 503 JSON and health 503; a new app on the same folder → nothing half-written', { timeout: 120_000 }, async (t) => {

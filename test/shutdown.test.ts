@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freshPostgresDatabase } from './support/harness.ts';
+import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
 import { freePort, send } from './support/server-process.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -165,4 +165,6 @@ if (serverUrl) {
       }
     });
   });
+} else {
+  postgresSkipped('bounded shutdown, a request hanging on a row lock (PostgreSQL)');
 }

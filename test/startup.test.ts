@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openPglite } from '../src/storage/database.ts';
 import { migrate, SCHEMA_VERSION } from '../src/storage/migrations.ts';
-import { freshPostgresDatabase } from './support/harness.ts';
+import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
 import { freePort, runCommand, type Run } from './support/server-process.ts';
 
 const SERVE_COMMANDS = {
@@ -135,4 +135,6 @@ if (serverUrl) {
       }
     });
   });
+} else {
+  postgresSkipped('start-up failures on a PostgreSQL server');
 }

@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import { verifyDatabase } from '../src/cli/verify.ts';
 import { openPglite, openPostgres, type Database, type Queryable } from '../src/storage/database.ts';
 import { balanceAddress, holdAddress } from '../src/domain/chart.ts';
-import { createBalance, createWallet, credit, expectStatus, freshPostgresDatabase, startHarness, suite, type Backend, type Harness } from './support/harness.ts';
+import { createBalance, createWallet, credit, expectStatus, freshPostgresDatabase, postgresSkipped, startHarness, suite, type Backend, type Harness } from './support/harness.ts';
 import { runCommand, type Run } from './support/server-process.ts';
 
 
@@ -270,6 +270,8 @@ if (serverUrl) {
       };
     },
   });
+} else {
+  postgresSkipped('npm run verify [postgres]');
 }
 
 for (const target of cliTargets) {

@@ -119,8 +119,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // A URL that does not decode, or a path parameter over maxParamLength: Coffer's JSON error.
     frameworkErrors: (error, _request, reply) => {
       const answer = replyForError(error);
-      // The hook's reply is typed per route generic; this one is a plain reply.
-      return (reply as FastifyReply).code(answer.status).type('application/json').send(answer.body);
+      // The hook's reply is typed per route generic; this one is a plain reply. The hook returns
+      // nothing (Fastify ignores its result), so the thenable reply is sent, not returned.
+      (reply as FastifyReply).code(answer.status).type('application/json').send(answer.body);
     },
   });
 

@@ -2,6 +2,8 @@
  * Test harness: a real database per test file (PGlite always; PostgreSQL too when
  * TEST_DATABASE_URL is set, in a fresh database of its own that is dropped afterwards), the
  * Coffer app over it, an HTTP client on `inject`, a movable clock, and the ledger invariants.
+ * Without TEST_DATABASE_URL each PostgreSQL variant is reported as a skipped test, with the
+ * reason, so that a PGlite-only run does not look complete.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +16,7 @@ import { migrate } from '../../src/storage/migrations.ts';
 import { findViolations } from '../../src/storage/invariants.ts';
 import { DEFAULT_LIMITS } from '../../src/domain/limits.ts';
 import { formatInstant, instantFromDate, type Instant } from '../../src/domain/time.ts';
-import { after, afterEach, before, describe } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 
 export interface Backend {
   readonly name: 'pglite' | 'postgres';
@@ -39,6 +41,18 @@ export async function freshPostgresDatabase(url: string): Promise<{ url: string;
       await client.end();
     },
   };
+}
+
+/** Why a PostgreSQL variant did not run. */
+export const POSTGRES_SKIPPED = 'TEST_DATABASE_URL is not set: PostgreSQL not tested';
+
+/**
+ * Stands in for the PostgreSQL variant `name` when TEST_DATABASE_URL is not set: a skipped
+ * test, so the runner lists it with the reason and counts it in its "skipped" total. (A
+ * skipped describe would be listed but not counted, and its tests not registered.)
+ */
+export function postgresSkipped(name: string): void {
+  it(name, { skip: POSTGRES_SKIPPED }, () => {});
 }
 
 export function backends(): Backend[] {
@@ -199,7 +213,8 @@ export function isoIn(h: Harness, seconds: number): string {
 
 /**
  * One describe block per backend, each with its own fresh database and app; the ledger
- * invariants are checked after every test.
+ * invariants are checked after every test. Without TEST_DATABASE_URL, `${name} [postgres]` is
+ * reported as skipped.
  */
 export function suite(name: string, body: (h: () => Harness) => void): void {
   for (const backend of backends()) {
@@ -220,4 +235,5 @@ export function suite(name: string, body: (h: () => Harness) => void): void {
       });
     });
   }
+  if (!process.env.TEST_DATABASE_URL) postgresSkipped(`${name} [postgres]`);
 }
