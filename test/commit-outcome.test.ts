@@ -207,4 +207,14 @@ if (!url) {
     await drop();
   });
   scenarios(() => ({ app, db, arm: (count) => proxy.arm(count), lost: () => proxy.cut }));
+
+  it('a PANIC answered to COMMIT (the WAL flush failed after the commit record) is an unknown outcome, not a rollback', async () => {
+    const wallet = await newWallet(app);
+    const before = proxy.cut;
+    proxy.arm(1, 'panic');
+    const answers = await Promise.all([1n, 10n].map((amount) => send(app, 'POST', `/wallets/${wallet}/credit`, creditOf(amount))));
+    assert.equal(proxy.cut, before + 1, 'the fault fired');
+    for (const answer of answers) assertUnknown(answer);
+    assert.deepEqual(await ledgerOf(app, wallet), { balance: 11n, transactions: 2 });
+  });
 });

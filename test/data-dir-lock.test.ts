@@ -1,7 +1,8 @@
 /**
  * One PGlite data folder, one process (src/storage/data-dir.ts): while a server holds the
  * folder, a second server, `coffer migrate` and `coffer verify` are refused with exit code 2
- * and one line naming the holder; after the holder is killed with SIGKILL, the kernel has
+ * and one line naming the holder, also from another network namespace or through a bind-mounted
+ * alias of the folder; after the holder is killed with SIGKILL, the kernel has
  * released the lock and a new server starts on the folder with the first one's data.
  */
 import assert from 'node:assert/strict';
@@ -28,7 +29,7 @@ describe('one data folder, one process', () => {
   function expectBusy(run: Run, pid: number | undefined): void {
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /^coffer[^\n]*\n$/, 'one line');
-    assert.match(run.stderr, new RegExp(`DATA_DIR ".*coffer-lock-.*" is in use by Coffer process ${pid}; one data folder serves one process`));
+    assert.match(run.stderr, new RegExp(`DATA_DIR ".*coffer-(lock|alias)-.*" is in use by Coffer process ${pid}; one data folder serves one process`));
   }
 
   it('while a server holds the folder: a second server, coffer serve, migrate and verify → exit 2 naming its pid; the first still serves', { timeout: 120_000 }, async () => {
@@ -44,6 +45,32 @@ describe('one data folder, one process', () => {
     ]);
     for (const run of [npmStart, serve, migrate, verify]) expectBusy(run, first.child.pid);
     assert.equal((await send(first.url, 'GET', '/wallets?name=kept')).status, 200);
+  });
+
+  it('the lock belongs to the folder: refused from another network namespace and through a bind-mounted alias', { timeout: 120_000 }, async () => {
+    const holder = servers[0]!;
+    // Another network namespace (another container on the same volume) cannot see the
+    // abstract socket; the flock on the folder's coffer.lock stops it.
+    const otherNamespace = await runCommand('unshare', ['--net', process.execPath, 'bin/coffer.js', 'migrate'], { ...process.env, ...env, LOG_LEVEL: 'silent' });
+    assert.equal(otherNamespace.code, 2, otherNamespace.stderr);
+    assert.match(otherNamespace.stderr, /is in use by another Coffer process \(possibly in another container or network namespace\)/);
+    // The same folder under another path (a bind mount) is the same device and inode.
+    const alias = mkdtempSync(join(tmpdir(), 'coffer-alias-'));
+    try {
+      const script = `mount --bind "$SOURCE" "$ALIAS" && exec "$NODE" bin/coffer.js migrate`;
+      const throughAlias = await runCommand('unshare', ['--mount', 'sh', '-c', script], {
+        ...process.env,
+        ...env,
+        DATA_DIR: alias,
+        SOURCE: dataDir,
+        ALIAS: alias,
+        NODE: process.execPath,
+        LOG_LEVEL: 'silent',
+      });
+      expectBusy(throughAlias, holder.child.pid);
+    } finally {
+      rmSync(alias, { recursive: true, force: true });
+    }
   });
 
   it('after kill -9 of the holder → a new server starts on the folder and finds its data', { timeout: 120_000 }, async () => {

@@ -7,7 +7,7 @@
  * must flush every file it wrote, its folders and the data folder's entry in its parent.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -158,6 +158,46 @@ describe('durability [pglite on disk]', () => {
       }
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a flush that fails stops the server (PANIC, exit 70) instead of acknowledging or hanging; a restart recovers', { timeout: 120_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'coffer-fsync-fail-'));
+    try {
+      const server = await startServer({ DATA_DIR: dataDir });
+      let stderr = '';
+      server.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+      const wallet = JSON.parse((await call(server.url, 'POST', '/wallets', '{"name":"w"}')).text).data.id as string;
+      // From now on every fsync of the server fails with EIO, as on a failing disk (strace
+      // injects the error into the real system call).
+      const strace = spawn('strace', ['-f', '-p', String(server.child.pid), '-e', 'trace=fsync,fdatasync', '-e', 'inject=fsync:error=EIO'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      await new Promise<void>((resolve, reject) => {
+        strace.once('error', reject);
+        strace.stderr.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('attached')) resolve();
+        });
+      });
+      const credit = await call(server.url, 'POST', `/wallets/${wallet}/credit`, '{"amount":{"asset":"USD/2","amount":100}}').then(
+        (answer) => answer.status,
+        (error: Error) => error.message,
+      );
+      assert.ok(typeof credit === 'string' || credit >= 500, `the credit was not acknowledged: ${credit}`);
+      const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 15_000))]);
+      strace.kill('SIGKILL');
+      assert.equal(code, 70, stderr);
+      assert.match(stderr, /coffer: PANIC: a flush of the PGlite data folder failed/);
+      // Restarted on the folder, recovery replays the WAL: the wallet acknowledged before is there.
+      const restarted = await startServer({ DATA_DIR: dataDir });
+      try {
+        assert.equal((await call(restarted.url, 'GET', `/wallets/${wallet}`)).status, 200);
+      } finally {
+        await restarted.kill('SIGTERM');
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

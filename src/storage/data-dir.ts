@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../config.ts';
 
@@ -52,18 +53,24 @@ function makeFolder(path: string): void {
 }
 
 /** The folders this process holds, for the life of the process: the sockets must not be collected. */
-const held = new Map<string, Server | 'pid file'>();
+const held = new Map<string, { server: Server; flock: ChildProcess | undefined } | 'pid file'>();
 
 /**
  * Takes the folder for this process, or throws a ConfigError (exit code 2) naming the process
  * that holds it. Taking it again in the same process is a no-op.
  *
- * On Linux the lock is a listening Unix socket in the abstract namespace, named after the
- * folder's real path: binding it is atomic, and the kernel releases it when the process ends
- * however it ends (kill -9 included), with no file to go stale and no native module. The
- * holder answers a connection with its pid, for the message. Elsewhere it is a pid file in
- * the folder, taken over when the pid in it is no longer alive (a pid reused since is
- * taken for alive: then delete the file by hand).
+ * On Linux the lock is two locks, both released by the kernel when the process ends however
+ * it ends (kill -9 included), with no file to go stale and no native module:
+ * - a listening Unix socket in the abstract namespace, named after the folder's device and
+ *   inode (the same folder through a symlink or a bind mount is the same name): binding it
+ *   is atomic, and the holder answers a connection with its pid, for the message;
+ * - an flock(2) on `coffer.lock` inside the folder, held by a `flock` child process (util-
+ *   linux) whose standard input is a pipe from this process: it belongs to the folder, so it
+ *   also stops a process in another network namespace (another container on the same
+ *   volume), which cannot see the socket. When this process ends, the pipe closes and the
+ *   child exits, releasing it. Without a `flock` command only the socket is taken.
+ * Elsewhere it is a pid file in the folder, taken over when the pid in it is no longer alive
+ * (a pid reused since is taken for alive: then delete the file by hand).
  */
 export async function lockDataDir(dataDir: string): Promise<void> {
   const path = realpathSync(dataDir);
@@ -74,18 +81,64 @@ export async function lockDataDir(dataDir: string): Promise<void> {
     return;
   }
   const server = await listenAbstract(path);
-  // The lock lasts as long as the process but does not keep it alive by itself.
+  // The locks last as long as the process but do not keep it alive by themselves.
   server.unref();
-  held.set(path, server);
+  let flock: ChildProcess | undefined;
+  try {
+    flock = await flockFolder(path);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  held.set(path, { server, flock });
+}
+
+/** Exit code the `flock` child reports when another process holds the folder. */
+const FLOCK_BUSY = 75;
+
+/** Holds flock(2) on the folder's `coffer.lock` through a child; undefined without a `flock` command. */
+function flockFolder(path: string): Promise<ChildProcess | undefined> {
+  const file = join(path, 'coffer.lock');
+  const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(FLOCK_BUSY), file, '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onExit = (code: number | null) => {
+      if (code === FLOCK_BUSY) reject(busy(path, undefined));
+      else reject(new Error(`could not lock DATA_DIR ${JSON.stringify(path)}: flock exited with ${code}`));
+    };
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') resolve(undefined);
+      else reject(error);
+    });
+    child.once('exit', onExit);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!output.startsWith('locked')) return;
+      child.off('exit', onExit);
+      child.stdout!.destroy();
+      // The child lives as long as this process and must not keep it alive; losing it while
+      // serving would leave the folder unguarded, so the process stops instead.
+      child.once('exit', () => {
+        process.stderr.write(`coffer: the lock on DATA_DIR ${JSON.stringify(path)} was lost (its flock process ended); stopping\n`);
+        process.exit(1);
+      });
+      (child.stdin as Socket).unref();
+      child.unref();
+      resolve(child);
+    });
+  });
 }
 
 function busy(dataDir: string, pid: string | undefined): ConfigError {
-  const holder = pid ? `Coffer process ${pid}` : 'another Coffer process';
+  const holder = pid ? `Coffer process ${pid}` : 'another Coffer process (possibly in another container or network namespace)';
   return new ConfigError(`DATA_DIR ${JSON.stringify(dataDir)} is in use by ${holder}; one data folder serves one process (stop it first, or use PostgreSQL for several)`);
 }
 
 async function listenAbstract(path: string): Promise<Server> {
-  const name = `\0coffer-${createHash('sha256').update(path).digest('hex')}`;
+  const { dev, ino } = statSync(path);
+  const name = `\0coffer-${createHash('sha256').update(`${dev}:${ino}`).digest('hex')}`;
   const server = createServer((socket) => socket.end(String(process.pid)));
   try {
     await new Promise<void>((resolve, reject) => {

@@ -4,9 +4,9 @@
  * everything above runs the same SQL on both. Type parsing is set so that int8 comes back
  * as bigint and NUMERIC as its decimal text, on both.
  */
-import { fsyncSync } from 'node:fs';
+import { fsyncSync, writeSync } from 'node:fs';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
+import { messages, PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
 
 export interface Queryable {
@@ -68,10 +68,15 @@ function markRolledBack(error: unknown): unknown {
   return error;
 }
 
-/** An error the database server sent (it has a SQLSTATE), as opposed to a lost connection. */
-function answeredByServer(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+/**
+ * A statement the server refused: an ERROR it answered, after which the transaction is
+ * aborted and cannot commit. Not a lost connection (no answer), not a FATAL or PANIC (the
+ * session or the server died, maybe after writing the commit record: a PANIC in the WAL
+ * flush of COMMIT leaves it to crash recovery), not a Node error whose errno code merely
+ * looks like a SQLSTATE (EROFS, EPIPE).
+ */
+function refusedByServer(error: unknown): boolean {
+  return (error instanceof pg.DatabaseError || error instanceof messages.DatabaseError) && error.severity === 'ERROR';
 }
 
 export interface Database extends Queryable {
@@ -251,7 +256,7 @@ async function inTransaction<T>(client: pg.PoolClient, begin: string, body: (tx:
       answer = await commit;
     } catch (commitError) {
       // The server refused COMMIT: nothing committed. No answer at all: nobody knows.
-      if (answeredByServer(commitError)) throw markRolledBack(commitError);
+      if (refusedByServer(commitError)) throw markRolledBack(commitError);
       broken ??= commitError as Error;
       throw new CommitOutcomeUnknown(commitError);
     }
@@ -299,7 +304,17 @@ class DurableNodeFS extends NodeFS {
       // Every node of the mounted folder shares this object, so set before PostgreSQL starts.
       const nodefs = mod.NODEFS as { stream_ops: Record<string, unknown> };
       nodefs.stream_ops.fsync = (stream: NodeStream) => {
-        if (stream.nfd !== undefined) fsyncSync(stream.nfd);
+        if (stream.nfd === undefined) return;
+        try {
+          fsyncSync(stream.nfd);
+        } catch (error) {
+          // What PostgreSQL does when a flush fails (data_sync_retry = off): PANIC. The data
+          // written may or may not be on disk, and retrying the flush can report success for
+          // pages the kernel already dropped; only a restart's WAL replay is safe. Thrown into
+          // WebAssembly instead, the error left the commit hanging with PGlite's lock held.
+          writeSync(2, `coffer: PANIC: a flush of the PGlite data folder failed (${(error as Error).message}); stopping so that recovery replays the WAL at the next start\n`);
+          process.exit(70);
+        }
       };
     };
     return { emscriptenOpts: { ...emscriptenOpts, preRun: [...(emscriptenOpts.preRun ?? []), flushHostFile] } };
@@ -363,7 +378,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
           }
         });
       } catch (error) {
-        if (committing && !answeredByServer(error)) throw new CommitOutcomeUnknown(error);
+        if (committing && !refusedByServer(error)) throw new CommitOutcomeUnknown(error);
         throw markRolledBack(error);
       } finally {
         transactions -= 1;

@@ -49,8 +49,12 @@ export function lostCommitAnswers(db: Database): FaultyDatabase {
 export interface CommitCuttingProxy {
   /** postgres:// URL through the proxy, to the given database. */
   url(database: string): string;
-  /** The next `count` COMMITs reach the server, and their connections are cut before the answer. */
-  arm(count?: number): void;
+  /**
+   * The next `count` COMMITs reach the server, and their connections are cut before the
+   * answer; with `panic`, the client is first told the server PANICked (as PostgreSQL does
+   * when the WAL flush of a commit fails, after the commit record was written).
+   */
+  arm(count?: number, how?: 'cut' | 'panic'): void;
   /** COMMITs whose answer was cut off. */
   readonly cut: number;
   close(): Promise<void>;
@@ -65,8 +69,20 @@ function isCommit(chunk: Buffer): boolean {
   return false;
 }
 
+/** A backend ErrorResponse message: 'E', int32 length, (field type, text, NUL)…, NUL. */
+function errorResponse(fields: Record<string, string>): Buffer {
+  const body = Buffer.concat([...Object.entries(fields).map(([type, text]) => Buffer.from(`${type}${text}\0`)), Buffer.from([0])]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0);
+  header.writeInt32BE(4 + body.length, 1);
+  return Buffer.concat([header, body]);
+}
+
+const PANIC = errorResponse({ S: 'PANIC', V: 'PANIC', C: '58030', M: 'could not fsync file "pg_wal/000000010000000000000001": Input/output error' });
+
 export async function commitCuttingProxy(target: { host: string; port: number }): Promise<CommitCuttingProxy> {
   let armed = 0;
+  let how: 'cut' | 'panic' = 'cut';
   let cut = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -86,7 +102,11 @@ export async function commitCuttingProxy(target: { host: string; port: number })
         // Stop answering the client at once; give the server time to commit, then cut it.
         upstream.removeAllListeners('data');
         upstream.write(chunk);
-        setTimeout(end, 200);
+        const panic = how === 'panic';
+        setTimeout(() => {
+          if (panic) client.write(PANIC);
+          setTimeout(end, 50);
+        }, 200);
         return;
       }
       upstream.write(chunk);
@@ -96,8 +116,9 @@ export async function commitCuttingProxy(target: { host: string; port: number })
   const port = (server.address() as net.AddressInfo).port;
   return {
     url: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
-    arm(count = 1) {
+    arm(count = 1, kind: 'cut' | 'panic' = 'cut') {
       armed += count;
+      how = kind;
     },
     get cut() {
       return cut;
