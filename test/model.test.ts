@@ -4,8 +4,26 @@
  * account or other wallets, debits immediate and pending on main, `"*"` or named lists to
  * any destination, confirms (partial, full, final), voids, references, clock moves, keyed
  * retries and key conflicts — and runs each against Coffer over HTTP and against the pure
- * model in support/wallet-model.ts. After every step, every wallet's summary, every hold and
- * the list of holds must equal the model's, and the ledger invariants must hold.
+ * model in support/wallet-model.ts.
+ *
+ * Concurrent groups: a step may send 2–5 mutations at once (plus, now and then, same-key
+ * copies of some), in one tick, so that the committer (idempotency/runner.ts) puts them in
+ * one batch — one database transaction — whenever it can. Coffer may apply them in any
+ * order, so the oracle tries every serial order (≤ 120): it keeps those in which the model
+ * gives each member the answer Coffer gave, then takes the one whose resulting state is
+ * exactly what Coffer shows (the transaction lists reveal the order); none fitting is a
+ * failure. Same-key copies must answer what their original answered, exactly one of a key's
+ * requests not being a replay. Group members lean towards large debits from the funded
+ * wallets and settlements of the newest holds, so that they compete for the same funds and
+ * holds. The run asserts that groups ran and that some batch held more than one command,
+ * and prints how many groups shared a batch and how many were contested (order changed the
+ * answers).
+ *
+ * After every step, every wallet's summary, every hold and the list of holds, every
+ * wallet's transactions (GET /transactions?walletID=, all pages: those touching its main,
+ * named balances or holds' accounts, newest first) and the whole ledger's transactions must
+ * equal the model's — each transaction's postings (source, destination, asset, amount, in
+ * order) and reference; ids must be strictly descending — and the ledger invariants must hold.
  *
  * Each run gets a ledger of its own (a new app on the suite's database), so runs do not see
  * each other. A failure prints its seed, its path and the shrunk counterexample, whose
@@ -203,7 +221,7 @@ async function expectSameState(s: State, r: Real): Promise<void> {
 const tally = new Map<string, number>();
 const count = (outcome: string) => tally.set(outcome, (tally.get(outcome) ?? 0) + 1);
 /** Concurrent groups: how many ran, how many of them shared a batch, and the largest batch seen. */
-const groups = { run: 0, batched: 0, largestBatch: 0, orders: 0 };
+const groups = { run: 0, batched: 0, contested: 0, largestBatch: 0, orders: 0 };
 
 /** Returned by a step that already compared the whole state (a concurrent group chooses its order by it). */
 const COMPARED: unique symbol = Symbol('compared');
@@ -485,6 +503,8 @@ class AdvanceClock extends Step {
   }
 }
 
+const factorial = (n: number): number => (n <= 1 ? 1 : n * factorial(n - 1));
+
 /** A serial order of a group's members that explains their answers: the model after it, and each member's outcome in that order. */
 interface SerialOrder {
   readonly model: WalletModel;
@@ -563,6 +583,8 @@ class Concurrent extends Step {
     const orders = serialOrders(s.money, prepared, responses, reasons);
     assert.ok(orders.length > 0, `no serial order of the group explains its answers: ${what()}\n${reasons.join('\n')}`);
     groups.orders += orders.length;
+    // Contested: the order mattered, some serial order would have given other answers.
+    if (orders.length < factorial(prepared.length)) groups.contested++;
     const actual = await observe(s, r);
     const chosen = orders.find((order) => isDeepStrictEqual(expected(order.model, r), actual));
     // None fits: show how Coffer differs from the first order that explains the answers.
@@ -655,9 +677,39 @@ const createBalance = fc
 const credit = fc
   .tuple(walletRef, asset, creditAmount, balanceIndex, creditSources, reference, keyed)
   .map(([wallet, a, n, balance, sources, ref, k]) => new Credit(wallet, a, n, balance, sources, ref, k));
-const debit = fc
-  .tuple(walletRef, asset, debitAmount, fc.boolean(), debitSources, subjectChoice, reference, keyed)
-  .map(([wallet, a, n, pending, balances, destination, ref, k]) => new Debit(wallet, a, n, pending, balances, destination, ref, k));
+const debitWith = (
+  wallet: fc.Arbitrary<WalletRef>,
+  amount: fc.Arbitrary<bigint>,
+  currency: fc.Arbitrary<(typeof ASSETS)[number]>,
+  sources: fc.Arbitrary<BalancesChoice>,
+  destination: fc.Arbitrary<SubjectChoice>,
+) =>
+  fc
+    .tuple(wallet, currency, amount, fc.boolean(), sources, destination, reference, keyed)
+    .map(([wallet, a, n, pending, balances, to, ref, k]) => new Debit(wallet, a, n, pending, balances, to, ref, k));
+const debit = debitWith(walletRef, debitAmount, asset, debitSources, subjectChoice);
+/**
+ * In a group, debits mostly take USD from the two wallets every run funds, from main or
+ * `"*"`, to a destination that exists, and are often large: so that together they compete
+ * for (and would overdraw) the same funds, and the order decides who gets them.
+ */
+const groupDebit = debitWith(
+  fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: walletRef }),
+  fc.oneof({ weight: 1, arbitrary: debitAmount }, { weight: 2, arbitrary: fc.bigInt(100n, 700n) }),
+  fc.oneof({ weight: 8, arbitrary: fc.constant(ASSETS[0]) }, { weight: 1, arbitrary: fc.constant(ASSETS[1]) }),
+  fc.oneof({ weight: 3, arbitrary: fc.constant('none' as const) }, { weight: 3, arbitrary: fc.constant('wildcard' as const) }, { weight: 1, arbitrary: debitSources }),
+  fc.oneof(
+    { weight: 2, arbitrary: fc.constantFrom<SubjectChoice>({ kind: 'world' }, { kind: 'bank' }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('wallet' as const), wallet: fc.nat(7), balance: fc.constant(null) }) },
+    { weight: 1, arbitrary: subjectChoice },
+  ),
+);
+/** In a group, settlements mostly go for the newest two holds, so that they race for the same hold. */
+const groupHold: fc.Arbitrary<HoldRef> = fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: holdRef });
+const groupConfirm = fc
+  .tuple(groupHold, fc.option(fc.bigInt(0n, 60n), { nil: undefined }), fc.option(fc.boolean(), { nil: undefined }), keyed)
+  .map(([hold, n, final, k]) => new Confirm(hold, n, final, k));
+const groupVoid = fc.tuple(groupHold, keyed).map(([hold, k]) => new Void(hold, k));
 const confirm = fc
   .tuple(holdRef, fc.option(fc.bigInt(0n, 60n), { nil: undefined }), fc.option(fc.boolean(), { nil: undefined }), keyed)
   .map(([hold, n, final, k]) => new Confirm(hold, n, final, k));
@@ -665,10 +717,10 @@ const voidHold = fc.tuple(holdRef, keyed).map(([hold, k]) => new Void(hold, k));
 /** Weighted towards debits and settlements, which compete for the same funds and holds. */
 const member: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 1, arbitrary: createBalance },
-  { weight: 3, arbitrary: credit },
-  { weight: 5, arbitrary: debit },
-  { weight: 2, arbitrary: confirm },
-  { weight: 1, arbitrary: voidHold },
+  { weight: 2, arbitrary: credit },
+  { weight: 8, arbitrary: groupDebit },
+  { weight: 3, arbitrary: groupConfirm },
+  { weight: 2, arbitrary: groupVoid },
 );
 /** 2–5 members (≤ 120 serial orders), and now and then a same-key copy or two. */
 const concurrent = fc
@@ -692,7 +744,7 @@ suite('model-based: random command sequences against Coffer and a pure model', (
   it(`${RUNS} random sequences of up to ${COMMANDS} commands → after every step Coffer shows exactly the model's state, invariants hold`, { timeout: Math.max(600_000, RUNS * COMMANDS * 1_000) }, async (t) => {
     t.diagnostic(`fast-check seed ${SEED}; reproduce with FC_SEED=${SEED}${PATH ? ` FC_PATH=${PATH}` : ''}${REPLAY_PATH ? ` FC_REPLAY_PATH=${REPLAY_PATH}` : ''}`);
     tally.clear();
-    Object.assign(groups, { run: 0, batched: 0, largestBatch: 0, orders: 0 });
+    Object.assign(groups, { run: 0, batched: 0, contested: 0, largestBatch: 0, orders: 0 });
     let run = 0;
     // The suite's database, shared by all runs; each run is a separate ledger with an app of its own.
     const shared = { ...h().db, close: async () => {} };
@@ -730,7 +782,8 @@ suite('model-based: random command sequences against Coffer and a pure model', (
     );
     t.diagnostic(`steps run: ${[...tally].sort().map(([outcome, count]) => `${outcome} ${count}`).join(', ')}`);
     t.diagnostic(
-      `concurrent groups: ${groups.run}, ${groups.batched} of them with a batch of more than one command; largest batch ${groups.largestBatch}; ` +
+      `concurrent groups: ${groups.run}, ${groups.batched} of them with a batch of more than one command, ${groups.contested} where the order changed the answers; ` +
+        `largest batch ${groups.largestBatch}; ` +
         `${groups.orders} serial orders explained the answers`,
     );
     // Preconditions, so that the concurrent coverage cannot pass vacuously: groups ran (in any

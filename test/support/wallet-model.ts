@@ -2,7 +2,9 @@
  * A small, pure, in-memory model of Coffer's money rules, for the model-based property test
  * (test/model.test.ts). It is written from the README's rules, not from src/: given the state
  * and a command, it says what Coffer must answer (a status and error code, or the postings
- * it makes) and what every wallet, balance, hold and summary must show afterwards.
+ * it makes) and what every wallet, balance, hold and summary must show afterwards, and which
+ * ledger transactions (postings and reference, in order) every wallet and the ledger list.
+ * `clone()` lets the test try every serial order of a concurrent group of commands.
  *
  * Time is counted in half-hour units since the run began; the test sets every expiry on an
  * odd unit and moves the clock by whole hours, so "expired" never depends on how long the
