@@ -4,8 +4,26 @@
  * account or other wallets, debits immediate and pending on main, `"*"` or named lists to
  * any destination, confirms (partial, full, final), voids, references, clock moves, keyed
  * retries and key conflicts — and runs each against Coffer over HTTP and against the pure
- * model in support/wallet-model.ts. After every step, every wallet's summary, every hold and
- * the list of holds must equal the model's, and the ledger invariants must hold.
+ * model in support/wallet-model.ts.
+ *
+ * Concurrent groups: a step may send 2–5 mutations at once (plus, now and then, same-key
+ * copies of some), in one tick, so that the committer (idempotency/runner.ts) puts them in
+ * one batch — one database transaction — whenever it can. Coffer may apply them in any
+ * order, so the oracle tries every serial order (≤ 120): it keeps those in which the model
+ * gives each member the answer Coffer gave, then takes the one whose resulting state is
+ * exactly what Coffer shows (the transaction lists reveal the order); none fitting is a
+ * failure. Same-key copies must answer what their original answered, exactly one of a key's
+ * requests not being a replay. Group members lean towards large debits from the funded
+ * wallets and settlements of the newest holds, so that they compete for the same funds and
+ * holds. The run asserts that groups ran and that some batch held more than one command,
+ * and prints how many groups shared a batch and how many were contested (order changed the
+ * answers).
+ *
+ * After every step, every wallet's summary, every hold and the list of holds, every
+ * wallet's transactions (GET /transactions?walletID=, all pages: those touching its main,
+ * named balances or holds' accounts, newest first) and the whole ledger's transactions must
+ * equal the model's — each transaction's postings (source, destination, asset, amount, in
+ * order) and reference; ids must be strictly descending — and the ledger invariants must hold.
  *
  * Each run gets a ledger of its own (a new app on the suite's database), so runs do not see
  * each other. A failure prints its seed, its path and the shrunk counterexample, whose
@@ -19,11 +37,12 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { formatInstant, type Instant } from '../src/domain/time.ts';
 import { findViolations } from '../src/storage/invariants.ts';
-import { expectStatus, startHarness, suite, type Harness, type Request, type Response } from './support/harness.ts';
-import { MAIN, WalletModel, WORLD, type ModelBalance, type Refusal, type Subject } from './support/wallet-model.ts';
+import { expectStatus, startHarness, suite, type Harness, type ParsedJson, type Request, type Response } from './support/harness.ts';
+import { MAIN, WalletModel, WORLD, type ModelBalance, type ModelTransaction, type Refusal, type Subject } from './support/wallet-model.ts';
 
 const RUNS = Number(process.env.FC_RUNS ?? 25);
 const COMMANDS = Number(process.env.FC_COMMANDS ?? 50);
@@ -48,7 +67,8 @@ interface KeyedRequest {
 }
 
 interface State {
-  readonly money: WalletModel;
+  /** Replaced, not mutated, after a concurrent group: by the serial order that explains what Coffer did. */
+  money: WalletModel;
   readonly keyed: KeyedRequest[];
 }
 
@@ -64,12 +84,21 @@ function expiryText(r: Real, unit: number): string {
   return formatInstant(r.origin + BigInt(unit) * HALF_HOUR_MICROS);
 }
 
+/** The request with a fresh Idempotency-Key when keyed. */
+function withFreshKey(r: Real, request: Request, keyed: boolean): Request {
+  return keyed ? { ...request, headers: { ...request.headers, 'idempotency-key': `step-${r.keys++}` } } : request;
+}
+
+/** Remembers a keyed request and its first answer, for Retry and Conflict. */
+function remember(s: State, request: Request, response: Response): void {
+  const key = request.headers?.['idempotency-key'];
+  if (key !== undefined) s.keyed.push({ key, request, status: response.status, text: response.text });
+}
+
 async function send(s: State, r: Real, request: Request, keyed: boolean): Promise<Response> {
-  if (!keyed) return r.h.call(request);
-  const key = `step-${r.keys++}`;
-  const withKey = { ...request, headers: { ...request.headers, 'idempotency-key': key } };
-  const response = await r.h.call(withKey);
-  s.keyed.push({ key, request: withKey, status: response.status, text: response.text });
+  const sent = withFreshKey(r, request, keyed);
+  const response = await r.h.call(sent);
+  remember(s, sent, response);
   return response;
 }
 
@@ -84,10 +113,51 @@ function nonZero(amounts: Record<string, bigint>): Record<string, bigint> {
   return Object.fromEntries(Object.entries(amounts).filter(([, amount]) => amount !== 0n));
 }
 
-async function expectSameState(s: State, r: Real): Promise<void> {
-  for (const [index, wallet] of s.money.wallets.entries()) {
+/** Every item of a list route, page by page (100 a page, following `next`). */
+async function listAll(r: Real, path: string, query: string): Promise<ParsedJson[]> {
+  const items: ParsedJson[] = [];
+  let url = `${path}?pageSize=100${query}`;
+  for (;;) {
+    const cursor = expectStatus(await r.h.get(url), 200).body.cursor;
+    items.push(...cursor.data);
+    if (!cursor.hasMore) return items;
+    assert.equal(typeof cursor.next, 'string', `${url}: hasMore without next`);
+    url = `${path}?cursor=${encodeURIComponent(cursor.next)}`;
+  }
+}
+
+/** What the test compares: every wallet's summary and transactions, every hold, and the whole ledger's transactions. */
+interface Observable {
+  readonly summaries: unknown[];
+  /** Holds in listing (creation) order, each as GET /holds/{id} shows it. */
+  readonly holds: unknown[];
+  /** The ledger's transactions, newest first, as postings and reference. */
+  readonly transactions: unknown[];
+  /** Each wallet's transactions (GET /transactions?walletID=), newest first. */
+  readonly walletTransactions: unknown[][];
+}
+
+/** Transactions newest first: ids strictly descending, the run's ledger, never reverted, no metadata; kept: postings and reference. */
+function transactionsView(r: Real, listed: ParsedJson[], what: string): unknown[] {
+  for (const [index, t] of listed.entries()) {
+    if (index > 0) assert.ok(t.id < listed[index - 1].id, `${what}: ids newest first, got ${listed[index - 1].id} then ${t.id}`);
+    assert.equal(t.ledger, r.ledger, what);
+    assert.equal(t.reverted, false, what);
+    assert.deepEqual(t.metadata, {}, what);
+  }
+  return listed.map((t) => ({
+    postings: t.postings.map((p: ParsedJson) => ({ source: p.source, destination: p.destination, asset: p.asset, amount: p.amount })),
+    reference: t.reference ?? null,
+  }));
+}
+
+/** Reads Coffer's observable state, for the wallets the model knows. */
+async function observe(s: State, r: Real): Promise<Observable> {
+  const summaries: unknown[] = [];
+  const walletTransactions: unknown[][] = [];
+  for (const wallet of s.money.wallets) {
     const data = expectStatus(await r.h.get(`/wallets/${wallet.id}/summary`), 200).body.data;
-    const actual = {
+    summaries.push({
       balances: data.balances.map((b: { name: string; expiresAt: string | null; priority: bigint; assets: Record<string, bigint> }) => ({
         ...b,
         assets: nonZero(b.assets),
@@ -96,58 +166,111 @@ async function expectSameState(s: State, r: Real): Promise<void> {
       expiredFunds: nonZero(data.expiredFunds),
       expirableFunds: nonZero(data.expirableFunds),
       holdFunds: nonZero(data.holdFunds),
-    };
-    const model = s.money.summary(wallet.id);
-    const expected = { ...model, balances: model.balances.map((b) => ({ ...b, expiresAt: b.expiresAt === null ? null : expiryText(r, b.expiresAt) })) };
-    assert.deepEqual(actual, expected, `summary of wallet #${index} ${wallet.id} at clock unit ${s.money.now}`);
+    });
+    walletTransactions.push(transactionsView(r, await listAll(r, '/transactions', `&walletID=${wallet.id}`), `transactions of wallet ${wallet.id}`));
   }
-  const listed = expectStatus(await r.h.get('/holds?pageSize=100'), 200).body.cursor.data.map((hold: { id: string }) => hold.id);
-  assert.deepEqual(listed, s.money.holds.map((hold) => hold.id), 'holds, in creation order');
-  for (const hold of s.money.holds) {
-    const data = expectStatus(await r.h.get(`/holds/${hold.id}`), 200).body.data;
+  const holds: unknown[] = [];
+  for (const listed of await listAll(r, '/holds', '')) holds.push(expectStatus(await r.h.get(`/holds/${listed.id}`), 200).body.data);
+  const transactions = transactionsView(r, await listAll(r, '/transactions', ''), 'transactions');
+  return { summaries, holds, transactions, walletTransactions };
+}
+
+/** What the model says Coffer must show. */
+function expected(model: WalletModel, r: Real): Observable {
+  const transaction = (t: ModelTransaction) => ({ postings: t.postings.map((p) => ({ ...p })), reference: t.reference });
+  return {
+    summaries: model.wallets.map((wallet) => {
+      const summary = model.summary(wallet.id);
+      return { ...summary, balances: summary.balances.map((b) => ({ ...b, expiresAt: b.expiresAt === null ? null : expiryText(r, b.expiresAt) })) };
+    }),
+    holds: model.holds.map((hold) => ({
+      id: hold.id,
+      walletID: hold.walletId,
+      destination: hold.destination,
+      asset: hold.asset,
+      metadata: {},
+      description: '',
+      originalAmount: hold.original,
+      remaining: hold.remaining,
+    })),
+    transactions: [...model.transactions].reverse().map(transaction),
+    walletTransactions: model.wallets.map((wallet) => model.walletTransactions(wallet.id).map(transaction)),
+  };
+}
+
+function assertSame(actual: Observable, model: WalletModel, r: Real, context = ''): void {
+  const wanted = expected(model, r);
+  for (const [index, wallet] of model.wallets.entries()) {
+    assert.deepEqual(actual.summaries[index], wanted.summaries[index], `${context}summary of wallet #${index} ${wallet.id} at clock unit ${model.now}`);
     assert.deepEqual(
-      data,
-      {
-        id: hold.id,
-        walletID: hold.walletId,
-        destination: hold.destination,
-        asset: hold.asset,
-        metadata: {},
-        description: '',
-        originalAmount: hold.original,
-        remaining: hold.remaining,
-      },
-      `hold ${hold.id}`,
+      actual.walletTransactions[index],
+      wanted.walletTransactions[index],
+      `${context}transactions of wallet #${index} ${wallet.id} (${actual.walletTransactions[index]!.length} listed, ${wanted.walletTransactions[index]!.length} expected)`,
     );
   }
+  assert.deepEqual(actual.holds, wanted.holds, `${context}holds, in creation order`);
+  assert.deepEqual(actual.transactions, wanted.transactions, `${context}the ledger's transactions, newest first`);
+}
+
+async function expectSameState(s: State, r: Real): Promise<void> {
+  assertSame(await observe(s, r), s.money, r);
   assert.deepEqual(await findViolations(r.h.db), [], 'ledger invariants');
 }
 
 /** How many steps of each kind ran, and how many of them Coffer refused: printed, to show the runs are not vacuous. */
 const tally = new Map<string, number>();
+const count = (outcome: string) => tally.set(outcome, (tally.get(outcome) ?? 0) + 1);
+/** Concurrent groups: how many ran, how many of them shared a batch, and the largest batch seen. */
+const groups = { run: 0, batched: 0, contested: 0, largestBatch: 0, orders: 0 };
+
+/** Returned by a step that already compared the whole state (a concurrent group chooses its order by it). */
+const COMPARED: unique symbol = Symbol('compared');
 
 /** Every step acts, then compares the whole observable state with the model. */
 abstract class Step implements fc.AsyncCommand<State, Real> {
   abstract check(s: Readonly<State>): boolean;
   /** Sends the command and checks its answer against the model's decision; a refusal returns its code. */
-  abstract act(s: State, r: Real): Promise<void | string>;
+  abstract act(s: State, r: Real): Promise<void | string | typeof COMPARED>;
   abstract toString(): string;
   async run(s: State, r: Real): Promise<void> {
     const refused = await this.act(s, r);
-    const outcome = `${this.constructor.name} ${typeof refused === 'string' ? refused : 'ok'}`;
-    tally.set(outcome, (tally.get(outcome) ?? 0) + 1);
+    if (refused === COMPARED) {
+      assert.deepEqual(await findViolations(r.h.db), [], 'ledger invariants');
+      return;
+    }
+    count(`${this.constructor.name} ${typeof refused === 'string' ? refused : 'ok'}`);
     await expectSameState(s, r);
+  }
+}
+
+/** A mutation prepared against the state before it is sent: its request, and how to judge Coffer's answer. */
+interface Prepared {
+  readonly request: Request;
+  /**
+   * Checks the answer against `model`'s decision for this command and advances `model` by it;
+   * throws when they differ; a refusal returns its code.
+   */
+  judge(model: WalletModel, response: Response): void | string;
+}
+
+/** A command that goes through the committer: run alone, or as a member of a concurrent group. */
+abstract class Mutation extends Step {
+  abstract readonly keyed: boolean;
+  abstract prepare(s: Readonly<State>, r: Real): Prepared;
+  async act(s: State, r: Real) {
+    const prepared = this.prepare(s, r);
+    return prepared.judge(s.money, await send(s, r, prepared.request, this.keyed));
   }
 }
 
 type WalletRef = number | 'ghost';
 type SubjectChoice = { kind: 'world' } | { kind: 'bank' } | { kind: 'wallet'; wallet: WalletRef; balance: number | null };
 
-function walletId(s: State, ref: WalletRef): string {
+function walletId(s: Readonly<State>, ref: WalletRef): string {
   return ref === 'ghost' ? GHOST : s.money.wallets[ref % s.money.wallets.length]!.id;
 }
 
-function subject(s: State, choice: SubjectChoice): Subject {
+function subject(s: Readonly<State>, choice: SubjectChoice): Subject {
   if (choice.kind === 'world') return { type: 'ACCOUNT', identifier: WORLD };
   if (choice.kind === 'bank') return { type: 'ACCOUNT', identifier: 'bank' };
   const identifier = walletId(s, choice.wallet);
@@ -181,7 +304,7 @@ class CreateWallet extends Step {
   }
 }
 
-class CreateBalance extends Step {
+class CreateBalance extends Mutation {
   constructor(
     readonly wallet: number,
     readonly name: (typeof CREATABLE)[number],
@@ -195,21 +318,25 @@ class CreateBalance extends Step {
   check(s: Readonly<State>) {
     return s.money.wallets.length > 0;
   }
-  async act(s: State, r: Real) {
+  prepare(s: Readonly<State>, r: Real): Prepared {
     const id = walletId(s, this.wallet);
     const balance: ModelBalance = { name: this.name, expiresAt: this.expiresIn === null ? null : s.money.now + this.expiresIn, priority: this.priority };
     const expiresAt = balance.expiresAt === null ? null : expiryText(r, balance.expiresAt);
-    const response = await send(s, r, { method: 'POST', url: `/wallets/${id}/balances`, body: { name: this.name, expiresAt, priority: this.priority } }, this.keyed);
-    const decision = s.money.createBalance(id, balance);
-    if (!decision.ok) return expectRefusal(response, decision, this.toString());
-    assert.deepEqual(expectStatus(response, 201).body.data, { name: this.name, expiresAt, priority: this.priority });
+    return {
+      request: { method: 'POST', url: `/wallets/${id}/balances`, body: { name: this.name, expiresAt, priority: this.priority } },
+      judge: (model, response) => {
+        const decision = model.createBalance(id, balance);
+        if (!decision.ok) return expectRefusal(response, decision, this.toString());
+        assert.deepEqual(expectStatus(response, 201).body.data, { name: this.name, expiresAt, priority: this.priority });
+      },
+    };
   }
   toString() {
     return `createBalance(wallet ${this.wallet}, ${this.name}, expiresIn ${this.expiresIn}, priority ${this.priority}${this.keyed ? ', keyed' : ''})`;
   }
 }
 
-class Credit extends Step {
+class Credit extends Mutation {
   constructor(
     readonly wallet: WalletRef,
     readonly asset: (typeof ASSETS)[number],
@@ -224,7 +351,7 @@ class Credit extends Step {
   check(s: Readonly<State>) {
     return s.money.wallets.length > 0;
   }
-  async act(s: State, r: Real) {
+  prepare(s: Readonly<State>): Prepared {
     const id = walletId(s, this.wallet);
     const sources = this.sources.map((choice) => subject(s, choice));
     const balance = BALANCE_NAMES[this.balance]!;
@@ -234,10 +361,14 @@ class Credit extends Step {
       ...(sources.length > 0 ? { sources } : {}),
       ...(this.reference !== undefined ? { reference: this.reference } : {}),
     };
-    const response = await send(s, r, { method: 'POST', url: `/wallets/${id}/credit`, body }, this.keyed);
-    const decision = s.money.credit({ walletId: id, asset: this.asset, amount: this.amount, balance, sources, reference: this.reference });
-    if (!decision.ok) return expectRefusal(response, decision, this.toString());
-    expectStatus(response, 204);
+    return {
+      request: { method: 'POST', url: `/wallets/${id}/credit`, body },
+      judge: (model, response) => {
+        const decision = model.credit({ walletId: id, asset: this.asset, amount: this.amount, balance, sources, reference: this.reference });
+        if (!decision.ok) return expectRefusal(response, decision, this.toString());
+        expectStatus(response, 204);
+      },
+    };
   }
   toString() {
     return `credit(${show(this)})`;
@@ -246,7 +377,7 @@ class Credit extends Step {
 
 type BalancesChoice = 'none' | 'wildcard' | number[];
 
-class Debit extends Step {
+class Debit extends Mutation {
   constructor(
     readonly wallet: WalletRef,
     readonly asset: (typeof ASSETS)[number],
@@ -262,7 +393,7 @@ class Debit extends Step {
   check(s: Readonly<State>) {
     return s.money.wallets.length > 0;
   }
-  async act(s: State, r: Real) {
+  prepare(s: Readonly<State>): Prepared {
     const id = walletId(s, this.wallet);
     const balances = this.balances === 'none' ? [] : this.balances === 'wildcard' ? ['*'] : this.balances.map((i) => BALANCE_NAMES[i]!);
     const destination = subject(s, this.destination);
@@ -273,16 +404,20 @@ class Debit extends Step {
       ...(this.destination.kind !== 'world' ? { destination } : {}),
       ...(this.reference !== undefined ? { reference: this.reference } : {}),
     };
-    const response = await send(s, r, { method: 'POST', url: `/wallets/${id}/debit`, body }, this.keyed);
-    const plan = s.money.planDebit({ walletId: id, asset: this.asset, amount: this.amount, pending: this.pending, balances, destination, reference: this.reference });
-    if (!plan.ok) return expectRefusal(response, plan, this.toString());
-    if (!this.pending) {
-      expectStatus(response, 204);
-      return s.money.applyDebit(plan.value, null);
-    }
-    const hold = expectStatus(response, 201).body.data;
-    assert.deepEqual({ ...hold, id: undefined }, { id: undefined, walletID: id, destination, asset: this.asset, metadata: {}, description: '' });
-    s.money.applyDebit(plan.value, hold.id);
+    return {
+      request: { method: 'POST', url: `/wallets/${id}/debit`, body },
+      judge: (model, response) => {
+        const plan = model.planDebit({ walletId: id, asset: this.asset, amount: this.amount, pending: this.pending, balances, destination, reference: this.reference });
+        if (!plan.ok) return expectRefusal(response, plan, this.toString());
+        if (!this.pending) {
+          expectStatus(response, 204);
+          return model.applyDebit(plan.value, null);
+        }
+        const hold = expectStatus(response, 201).body.data;
+        assert.deepEqual({ ...hold, id: undefined }, { id: undefined, walletID: id, destination, asset: this.asset, metadata: {}, description: '' });
+        model.applyDebit(plan.value, hold.id);
+      },
+    };
   }
   toString() {
     return `debit(${show(this)})`;
@@ -292,12 +427,12 @@ class Debit extends Step {
 type HoldRef = number | 'ghost';
 
 /** Counted from the newest hold, which is the one most likely to be still open. */
-function holdId(s: State, ref: HoldRef): string {
+function holdId(s: Readonly<State>, ref: HoldRef): string {
   const { holds } = s.money;
   return ref === 'ghost' || holds.length === 0 ? GHOST : holds[holds.length - 1 - (ref % holds.length)]!.id;
 }
 
-class Confirm extends Step {
+class Confirm extends Mutation {
   constructor(
     readonly hold: HoldRef,
     readonly amount: bigint | undefined,
@@ -309,21 +444,24 @@ class Confirm extends Step {
   check(s: Readonly<State>) {
     return s.money.holds.length > 0 || this.hold === 'ghost';
   }
-  async act(s: State, r: Real) {
+  prepare(s: Readonly<State>): Prepared {
     const id = holdId(s, this.hold);
     const body = { ...(this.amount !== undefined ? { amount: this.amount } : {}), ...(this.final !== undefined ? { final: this.final } : {}) };
-    const request: Request = Object.keys(body).length > 0 ? { method: 'POST', url: `/holds/${id}/confirm`, body } : { method: 'POST', url: `/holds/${id}/confirm` };
-    const response = await send(s, r, request, this.keyed);
-    const decision = s.money.confirm(id, this.amount, this.final ?? false);
-    if (!decision.ok) return expectRefusal(response, decision, this.toString());
-    expectStatus(response, 204);
+    return {
+      request: Object.keys(body).length > 0 ? { method: 'POST', url: `/holds/${id}/confirm`, body } : { method: 'POST', url: `/holds/${id}/confirm` },
+      judge: (model, response) => {
+        const decision = model.confirm(id, this.amount, this.final ?? false);
+        if (!decision.ok) return expectRefusal(response, decision, this.toString());
+        expectStatus(response, 204);
+      },
+    };
   }
   toString() {
     return `confirm(${show(this)})`;
   }
 }
 
-class Void extends Step {
+class Void extends Mutation {
   constructor(
     readonly hold: HoldRef,
     readonly keyed: boolean,
@@ -333,12 +471,16 @@ class Void extends Step {
   check(s: Readonly<State>) {
     return s.money.holds.length > 0 || this.hold === 'ghost';
   }
-  async act(s: State, r: Real) {
+  prepare(s: Readonly<State>): Prepared {
     const id = holdId(s, this.hold);
-    const response = await send(s, r, { method: 'POST', url: `/holds/${id}/void` }, this.keyed);
-    const decision = s.money.void(id);
-    if (!decision.ok) return expectRefusal(response, decision, this.toString());
-    expectStatus(response, 204);
+    return {
+      request: { method: 'POST', url: `/holds/${id}/void` },
+      judge: (model, response) => {
+        const decision = model.void(id);
+        if (!decision.ok) return expectRefusal(response, decision, this.toString());
+        expectStatus(response, 204);
+      },
+    };
   }
   toString() {
     return `void(${show(this)})`;
@@ -358,6 +500,103 @@ class AdvanceClock extends Step {
   }
   toString() {
     return `advanceClock(${this.hours}h)`;
+  }
+}
+
+const factorial = (n: number): number => (n <= 1 ? 1 : n * factorial(n - 1));
+
+/** A serial order of a group's members that explains their answers: the model after it, and each member's outcome in that order. */
+interface SerialOrder {
+  readonly model: WalletModel;
+  readonly outcomes: readonly (readonly [member: number, outcome: string])[];
+}
+
+/** Every serial order of `members` in which the model gives each the answer Coffer gave; `reasons` samples why the others failed. */
+function serialOrders(model: WalletModel, members: readonly Prepared[], responses: readonly Response[], reasons: string[]): SerialOrder[] {
+  const found: SerialOrder[] = [];
+  const extend = (current: WalletModel, outcomes: SerialOrder['outcomes']) => {
+    if (outcomes.length === members.length) return void found.push({ model: current, outcomes });
+    for (const [index, member] of members.entries()) {
+      if (outcomes.some(([done]) => done === index)) continue;
+      const next = current.clone();
+      let outcome: void | string;
+      try {
+        outcome = member.judge(next, responses[index]!);
+      } catch (error) {
+        if (reasons.length < 20) reasons.push(`after [${outcomes.map(([done]) => done).join(', ')}], member ${index}: ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      extend(next, [...outcomes, [index, typeof outcome === 'string' ? outcome : 'ok']]);
+    }
+  };
+  extend(model, []);
+  return found;
+}
+
+/**
+ * Several mutations sent at once (in one tick, so that the committer gathers them into one
+ * batch — one database transaction — when it can), some of them again under the same
+ * Idempotency-Key. Coffer may apply them in any order, so the oracle tries every serial
+ * order: it keeps those in which the model gives every member the answer Coffer gave, then
+ * takes the one whose whole state (summaries, holds, transactions, their order) is the one
+ * Coffer shows. A same-key copy answers exactly what its original answered, and of a key's
+ * requests exactly one is not a replay.
+ */
+class Concurrent extends Step {
+  constructor(
+    readonly members: Mutation[],
+    /** Members (by index, modulo) sent once more with the same key and body. */
+    readonly copies: number[],
+  ) {
+    super();
+  }
+  check(s: Readonly<State>) {
+    return this.members.every((member) => member.check(s));
+  }
+  async act(s: State, r: Real): Promise<typeof COMPARED> {
+    const prepared = this.members.map((member) => member.prepare(s, r));
+    const copied = this.copies.map((index) => index % prepared.length);
+    const requests = prepared.map((member, index) => withFreshKey(r, member.request, this.members[index]!.keyed || copied.includes(index)));
+    const all = [...requests, ...copied.map((index) => requests[index]!)];
+    const before = r.h.batchSizes.length;
+    const responses = await Promise.all(all.map((request) => r.h.call(request)));
+    const batches = r.h.batchSizes.slice(before);
+    groups.run++;
+    if (batches.some((size) => size > 1)) groups.batched++;
+    groups.largestBatch = Math.max(groups.largestBatch, ...batches);
+    all.forEach((request, index) => remember(s, request, responses[index]!));
+
+    const what = () => `${this} answered ${show(all.map((request, index) => `${request.method} ${request.url} → ${responses[index]!.status} ${responses[index]!.text}`))}`;
+    for (const [copy, index] of copied.entries()) {
+      const original = responses[index]!;
+      const again = responses[prepared.length + copy]!;
+      assert.equal(again.status, original.status, `same-key copy of member ${index}: ${what()}`);
+      assert.equal(again.text, original.text, `same-key copy of member ${index} answers the same body: ${what()}`);
+    }
+    for (const index of new Set(copied)) {
+      const answers = [index, ...copied.flatMap((of, copy) => (of === index ? [prepared.length + copy] : []))];
+      const executed = answers.filter((at) => responses[at]!.headers['idempotent-replayed'] !== 'true');
+      assert.equal(executed.length, 1, `of member ${index}'s same-key requests exactly one executes: ${what()}`);
+    }
+
+    const reasons: string[] = [];
+    const orders = serialOrders(s.money, prepared, responses, reasons);
+    assert.ok(orders.length > 0, `no serial order of the group explains its answers: ${what()}\n${reasons.join('\n')}`);
+    groups.orders += orders.length;
+    // Contested: the order mattered, some serial order would have given other answers.
+    if (orders.length < factorial(prepared.length)) groups.contested++;
+    const actual = await observe(s, r);
+    const chosen = orders.find((order) => isDeepStrictEqual(expected(order.model, r), actual));
+    // None fits: show how Coffer differs from the first order that explains the answers.
+    if (!chosen) assertSame(actual, orders[0]!.model, r, `(none of the ${orders.length} serial orders explaining the answers fits; the first) ${what()}: `);
+    const { model, outcomes } = chosen ?? orders[0]!;
+    for (const [index, outcome] of outcomes) count(`  concurrent ${this.members[index]!.constructor.name} ${outcome}`);
+    count(`Concurrent(${this.members.length}+${this.copies.length}) ${batches.some((size) => size > 1) ? 'batched' : 'not batched'}`);
+    s.money = model;
+    return COMPARED;
+  }
+  toString() {
+    return `concurrent([${this.members.map(String).join(', ')}], copies ${show(this.copies)})`;
   }
 }
 
@@ -432,36 +671,80 @@ const reference = fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { w
 const keyed = fc.boolean();
 const holdRef: fc.Arbitrary<HoldRef> = fc.oneof({ weight: 10, arbitrary: fc.constant(0) }, { weight: 10, arbitrary: fc.nat(15) }, { weight: 1, arbitrary: fc.constant('ghost' as const) });
 
+const createBalance = fc
+  .tuple(fc.nat(7), fc.constantFrom(...CREATABLE), fc.option(fc.constantFrom(-1, 1, 3, 5), { nil: null }), fc.bigInt(-1n, 2n), keyed)
+  .map(([wallet, name, expiresIn, priority, k]) => new CreateBalance(wallet, name, expiresIn, priority, k));
+const credit = fc
+  .tuple(walletRef, asset, creditAmount, balanceIndex, creditSources, reference, keyed)
+  .map(([wallet, a, n, balance, sources, ref, k]) => new Credit(wallet, a, n, balance, sources, ref, k));
+const debitWith = (
+  wallet: fc.Arbitrary<WalletRef>,
+  amount: fc.Arbitrary<bigint>,
+  currency: fc.Arbitrary<(typeof ASSETS)[number]>,
+  sources: fc.Arbitrary<BalancesChoice>,
+  destination: fc.Arbitrary<SubjectChoice>,
+) =>
+  fc
+    .tuple(wallet, currency, amount, fc.boolean(), sources, destination, reference, keyed)
+    .map(([wallet, a, n, pending, balances, to, ref, k]) => new Debit(wallet, a, n, pending, balances, to, ref, k));
+const debit = debitWith(walletRef, debitAmount, asset, debitSources, subjectChoice);
+/**
+ * In a group, debits mostly take USD from the two wallets every run funds, from main or
+ * `"*"`, to a destination that exists, and are often large: so that together they compete
+ * for (and would overdraw) the same funds, and the order decides who gets them.
+ */
+const groupDebit = debitWith(
+  fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: walletRef }),
+  fc.oneof({ weight: 1, arbitrary: debitAmount }, { weight: 2, arbitrary: fc.bigInt(100n, 700n) }),
+  fc.oneof({ weight: 8, arbitrary: fc.constant(ASSETS[0]) }, { weight: 1, arbitrary: fc.constant(ASSETS[1]) }),
+  fc.oneof({ weight: 3, arbitrary: fc.constant('none' as const) }, { weight: 3, arbitrary: fc.constant('wildcard' as const) }, { weight: 1, arbitrary: debitSources }),
+  fc.oneof(
+    { weight: 2, arbitrary: fc.constantFrom<SubjectChoice>({ kind: 'world' }, { kind: 'bank' }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('wallet' as const), wallet: fc.nat(7), balance: fc.constant(null) }) },
+    { weight: 1, arbitrary: subjectChoice },
+  ),
+);
+/** In a group, settlements mostly go for the newest two holds, so that they race for the same hold. */
+const groupHold: fc.Arbitrary<HoldRef> = fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: holdRef });
+const groupConfirm = fc
+  .tuple(groupHold, fc.option(fc.bigInt(0n, 60n), { nil: undefined }), fc.option(fc.boolean(), { nil: undefined }), keyed)
+  .map(([hold, n, final, k]) => new Confirm(hold, n, final, k));
+const groupVoid = fc.tuple(groupHold, keyed).map(([hold, k]) => new Void(hold, k));
+const confirm = fc
+  .tuple(holdRef, fc.option(fc.bigInt(0n, 60n), { nil: undefined }), fc.option(fc.boolean(), { nil: undefined }), keyed)
+  .map(([hold, n, final, k]) => new Confirm(hold, n, final, k));
+const voidHold = fc.tuple(holdRef, keyed).map(([hold, k]) => new Void(hold, k));
+/** Weighted towards debits and settlements, which compete for the same funds and holds. */
+const member: fc.Arbitrary<Mutation> = fc.oneof(
+  { weight: 1, arbitrary: createBalance },
+  { weight: 2, arbitrary: credit },
+  { weight: 8, arbitrary: groupDebit },
+  { weight: 3, arbitrary: groupConfirm },
+  { weight: 2, arbitrary: groupVoid },
+);
+/** 2–5 members (≤ 120 serial orders), and now and then a same-key copy or two. */
+const concurrent = fc
+  .tuple(fc.array(member, { minLength: 2, maxLength: 5 }), fc.oneof({ weight: 3, arbitrary: fc.constant<number[]>([]) }, { weight: 1, arbitrary: fc.array(fc.nat(4), { minLength: 1, maxLength: 2 }) }))
+  .map(([members, copies]) => new Concurrent(members, copies));
+
 const commands = [
   keyed.map((k) => new CreateWallet(k)),
-  fc
-    .tuple(fc.nat(7), fc.constantFrom(...CREATABLE), fc.option(fc.constantFrom(-1, 1, 3, 5), { nil: null }), fc.bigInt(-1n, 2n), keyed)
-    .map(([wallet, name, expiresIn, priority, k]) => new CreateBalance(wallet, name, expiresIn, priority, k)),
-  ...Array.from({ length: 4 }, () =>
-    fc
-      .tuple(walletRef, asset, creditAmount, balanceIndex, creditSources, reference, keyed)
-      .map(([wallet, a, n, balance, sources, ref, k]) => new Credit(wallet, a, n, balance, sources, ref, k)),
-  ),
-  ...Array.from({ length: 4 }, () =>
-    fc
-      .tuple(walletRef, asset, debitAmount, fc.boolean(), debitSources, subjectChoice, reference, keyed)
-      .map(([wallet, a, n, pending, balances, destination, ref, k]) => new Debit(wallet, a, n, pending, balances, destination, ref, k)),
-  ),
-  ...Array.from({ length: 2 }, () =>
-    fc
-      .tuple(holdRef, fc.option(fc.bigInt(0n, 60n), { nil: undefined }), fc.option(fc.boolean(), { nil: undefined }), keyed)
-      .map(([hold, n, final, k]) => new Confirm(hold, n, final, k)),
-  ),
-  fc.tuple(holdRef, keyed).map(([hold, k]) => new Void(hold, k)),
+  createBalance,
+  ...Array.from({ length: 4 }, () => credit),
+  ...Array.from({ length: 4 }, () => debit),
+  ...Array.from({ length: 2 }, () => confirm),
+  voidHold,
   fc.integer({ min: 1, max: 3 }).map((hours) => new AdvanceClock(hours)),
   fc.nat(50).map((index) => new Retry(index)),
   fc.nat(50).map((index) => new Conflict(index)),
+  ...Array.from({ length: 3 }, () => concurrent),
 ];
 
 suite('model-based: random command sequences against Coffer and a pure model', (h) => {
   it(`${RUNS} random sequences of up to ${COMMANDS} commands → after every step Coffer shows exactly the model's state, invariants hold`, { timeout: Math.max(600_000, RUNS * COMMANDS * 1_000) }, async (t) => {
     t.diagnostic(`fast-check seed ${SEED}; reproduce with FC_SEED=${SEED}${PATH ? ` FC_PATH=${PATH}` : ''}${REPLAY_PATH ? ` FC_REPLAY_PATH=${REPLAY_PATH}` : ''}`);
     tally.clear();
+    Object.assign(groups, { run: 0, batched: 0, contested: 0, largestBatch: 0, orders: 0 });
     let run = 0;
     // The suite's database, shared by all runs; each run is a separate ledger with an app of its own.
     const shared = { ...h().db, close: async () => {} };
@@ -498,5 +781,14 @@ suite('model-based: random command sequences against Coffer and a pure model', (
       { numRuns: RUNS, seed: SEED, ...(PATH !== undefined ? { path: PATH } : {}) },
     );
     t.diagnostic(`steps run: ${[...tally].sort().map(([outcome, count]) => `${outcome} ${count}`).join(', ')}`);
+    t.diagnostic(
+      `concurrent groups: ${groups.run}, ${groups.batched} of them with a batch of more than one command, ${groups.contested} where the order changed the answers; ` +
+        `largest batch ${groups.largestBatch}; ` +
+        `${groups.orders} serial orders explained the answers`,
+    );
+    // Preconditions, so that the concurrent coverage cannot pass vacuously: groups ran (in any
+    // full-size soak), and their requests did meet in one batch.
+    if (REPLAY_PATH === undefined && RUNS >= 10) assert.ok(groups.run > 0, 'no concurrent group ran');
+    if (groups.run > 0) assert.ok(groups.largestBatch > 1, `no concurrent group shared a batch (${groups.run} groups)`);
   });
 });

@@ -2,7 +2,9 @@
  * A small, pure, in-memory model of Coffer's money rules, for the model-based property test
  * (test/model.test.ts). It is written from the README's rules, not from src/: given the state
  * and a command, it says what Coffer must answer (a status and error code, or the postings
- * it makes) and what every wallet, balance, hold and summary must show afterwards.
+ * it makes) and what every wallet, balance, hold and summary must show afterwards, and which
+ * ledger transactions (postings and reference, in order) every wallet and the ledger list.
+ * `clone()` lets the test try every serial order of a concurrent group of commands.
  *
  * Time is counted in half-hour units since the run began; the test sets every expiry on an
  * odd unit and moves the clock by whole hours, so "expired" never depends on how long the
@@ -48,6 +50,12 @@ export interface ModelHold {
   readonly destinationAddress: string;
   /** What each source gave, in posting order: a void refunds them in this order. */
   readonly sources: readonly Portion[];
+}
+
+/** A ledger transaction the model expects Coffer to have written: its postings in order, and its reference. */
+export interface ModelTransaction {
+  readonly postings: readonly Posting[];
+  readonly reference: string | null;
 }
 
 export type Refusal = { readonly ok: false; readonly status: number; readonly errorCode: string };
@@ -112,6 +120,37 @@ export class WalletModel {
   readonly holds: ModelHold[] = [];
   private readonly amounts = new Map<string, bigint>();
   private readonly references = new Set<string>();
+  /** Every transaction posted, oldest first. */
+  readonly transactions: ModelTransaction[] = [];
+
+  /** A deep copy, to try a command (or an order of concurrent commands) without touching this model. */
+  clone(): WalletModel {
+    const copy = new WalletModel();
+    copy.now = this.now;
+    for (const wallet of this.wallets) copy.wallets.push({ id: wallet.id, balances: [...wallet.balances] });
+    for (const hold of this.holds) copy.holds.push({ ...hold });
+    for (const [key, amount] of this.amounts) copy.amounts.set(key, amount);
+    for (const reference of this.references) copy.references.add(reference);
+    copy.transactions.push(...this.transactions);
+    return copy;
+  }
+
+  /**
+   * The wallet whose account `address` is: `wallets:holds:{holdId}` is its hold's wallet's,
+   * `wallets:{walletId}:{balance}` is that wallet's; any other address is no wallet's.
+   */
+  owner(address: string): string | null {
+    const hold = /^wallets:holds:(.+)$/.exec(address);
+    if (hold) return this.hold(hold[1]!)?.walletId ?? null;
+    const balance = /^wallets:(.+):[^:]+$/.exec(address);
+    return balance ? balance[1]! : null;
+  }
+
+  /** The transactions touching any of a wallet's accounts (main, named balances, its holds'), newest first. */
+  walletTransactions(walletId: string): ModelTransaction[] {
+    const mine = (address: string) => address !== WORLD && this.owner(address) === walletId;
+    return this.transactions.filter((t) => t.postings.some((p) => mine(p.source) || mine(p.destination))).reverse();
+  }
 
   balanceOf(address: string, asset: string): bigint {
     return this.amounts.get(`${address} ${asset}`) ?? 0n;
@@ -192,6 +231,7 @@ export class WalletModel {
       }
     }
     if (reference !== undefined) this.references.add(reference);
+    this.transactions.push({ postings: [...postings], reference: reference ?? null });
   }
 
   credit(input: CreditInput): Decision<Posting[]> {
