@@ -39,7 +39,7 @@ import { fingerprint } from '../idempotency/fingerprint.ts';
 import { provenRolledBack, type Database } from '../storage/database.ts';
 import { batchConflict } from '../storage/effects.ts';
 import type { WalletCommand } from './command.ts';
-import { commitBatch as commitInTransaction, type Entry, type Outcome, type RunResult } from './commit-batch.ts';
+import { commitBatch, type Entry, type Outcome, type RunResult } from './commit-batch.ts';
 
 export type { Outcome, RunResult } from './commit-batch.ts';
 
@@ -108,16 +108,16 @@ export function createCommitter(options: CommitterOptions) {
   const queue: Entry[] = [];
   let committers = 0;
 
-  /** Runs one batch in one transaction; the answer for every entry once it committed. */
-  function commitBatch(batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
-    return db.transaction(async (tx) => commitInTransaction(tx, ledger, clock(), batch));
+  /** Runs one batch in its own transaction; the answer for every entry once it committed. */
+  function commit(batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
+    return db.transaction(async (tx) => commitBatch(tx, ledger, clock(), batch));
   }
 
   /** Commits a batch and answers its callers; on failure, recovers by the rule above. */
   async function runBatch(batch: readonly Entry[]): Promise<void> {
     let answers: Map<Entry, RunResult>;
     try {
-      answers = await commitBatch(batch);
+      answers = await commit(batch);
     } catch (error) {
       report(() => options.onBatchFailed?.(batchConflict(error) ?? (provenRolledBack(error) ? 'other' : 'unknown')));
       if (!provenRolledBack(error)) {
@@ -153,7 +153,7 @@ export function createCommitter(options: CommitterOptions) {
     for (let attempt = firstError === undefined ? 0 : 1; attempt < SOLO_ATTEMPTS_MAX; attempt++) {
       if (error !== undefined && !mayRetry(entry, error)) break;
       try {
-        const answers = await commitBatch([entry]);
+        const answers = await commit([entry]);
         entry.resolve(answers.get(entry)!);
         report(() => options.onBatch?.(1));
         return;
