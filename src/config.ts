@@ -4,6 +4,7 @@
  * reads process.env. `SETTINGS` is the list of every variable with its default: loadConfig
  * takes its defaults from there, and a test holds docs/configuration.md's table to it.
  */
+import { ConfigError } from './domain/errors.ts';
 import { DEFAULT_LIMITS, type Limits } from './domain/limits.ts';
 import { parseRetention } from './idempotency/retention.ts';
 
@@ -69,8 +70,6 @@ export interface Config {
   readonly idempotencyRetentionMicros: bigint | null;
   readonly limits: Limits;
 }
-
-export class ConfigError extends Error {}
 
 type Env = Readonly<Record<string, string | undefined>>;
 

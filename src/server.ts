@@ -5,7 +5,8 @@
  * `npm start` (src/main.ts) and `coffer serve` both come here.
  */
 import { Worker } from 'node:worker_threads';
-import { ConfigError, type Config } from './config.ts';
+import type { Config } from './config.ts';
+import { ConfigError } from './domain/errors.ts';
 import { instantFromDate } from './domain/time.ts';
 import { buildApp } from './http/app.ts';
 import { startPurge } from './idempotency/retention.ts';

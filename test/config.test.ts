@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, SETTINGS, type SettingName } from '../src/config.ts';
+import { loadConfig, SETTINGS, type SettingName } from '../src/config.ts';
+import { ConfigError } from '../src/domain/errors.ts';
 import { DEFAULT_URL } from '../src/client/index.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));

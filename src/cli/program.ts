@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { CofferConnectionError, CofferError, DEFAULT_URL } from '../client/index.ts';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../domain/errors.ts';
 import { isUnavailable } from '../http/errors.ts';
 import { DatabaseUnreachable } from '../storage/open.ts';
 import { moneyCommands } from './money-commands.ts';

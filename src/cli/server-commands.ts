@@ -4,7 +4,8 @@
  * one of these runs, so the everyday commands start fast.
  */
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, SETTINGS } from '../config.ts';
+import { loadConfig, SETTINGS } from '../config.ts';
+import { ConfigError } from '../domain/errors.ts';
 import { write, writeJsonValue } from './output.ts';
 
 /** The settings and their defaults, for `serve --help`: the same table docs/configuration.md shows. */

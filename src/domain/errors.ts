@@ -51,6 +51,13 @@ export class ClientError extends Error {
   }
 }
 
+/**
+ * A setting the operator gave that cannot work (an environment variable, the data folder, the
+ * database URL, the port): the process stops with one line naming it, exit code 2. It lives
+ * here, not in config.ts, because storage raises it too and imports nothing above itself.
+ */
+export class ConfigError extends Error {}
+
 /** A broken invariant: a programmer error. It crashes the command (500), never a route's business. */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`assertion failed: ${message}`);

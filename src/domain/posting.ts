@@ -19,6 +19,20 @@ export interface VolumeDelta {
   readonly output: bigint;
 }
 
+/** A volume row: one (account, asset) pair, the unit every balance lock takes. */
+export interface VolumeKey {
+  readonly address: string;
+  readonly asset: string;
+  /**
+   * For a hold's account, the hold's wallet: the one owner an address cannot tell by itself.
+   * Every other account's wallet follows from its address (`accountWallet` in storage/volumes.ts).
+   */
+  readonly holdWalletId?: string;
+}
+
+/** Balances of locked volume rows, by `volumeKey(address, asset)`. */
+export type LockedBalances = Map<string, bigint>;
+
 export function volumeKey(address: string, asset: string): string {
   return `${address}\u0000${asset}`;
 }

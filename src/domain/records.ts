@@ -40,3 +40,12 @@ export interface Transaction {
   readonly metadata: Metadata;
   readonly postings: readonly Posting[];
 }
+
+/** A transaction a command posts, before storage numbers it. */
+export interface NewTransaction {
+  readonly timestamp: Instant;
+  readonly insertedAt: Instant;
+  readonly reference?: string;
+  readonly metadata: Metadata;
+  readonly postings: readonly Posting[];
+}

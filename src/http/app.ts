@@ -13,7 +13,7 @@ import type { Database } from '../storage/database.ts';
 import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
-import { createRunner, type BatchFailure } from '../idempotency/runner.ts';
+import { createCommitter, type BatchFailure } from '../committer/committer.ts';
 import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
@@ -160,7 +160,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     ledger: options.ledger,
     limits: options.limits,
     schemas: buildSchemas(options.limits),
-    run: createRunner({
+    run: createCommitter({
       db: options.db,
       ledger: options.ledger,
       clock,

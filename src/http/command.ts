@@ -1,12 +1,12 @@
 /**
- * Glue between a route and the command runner: the Idempotency-Key header, body parsing
+ * Glue between a route and the committer: the Idempotency-Key header, body parsing
  * against a schema, rendering a use case's result as the stored HTTP outcome, and sending
  * an executed, replayed or conflicting run back to the client.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { ClientError, type Refusal, type Result } from '../domain/errors.ts';
-import type { Outcome, RunResult } from '../idempotency/runner.ts';
+import type { Outcome, RunResult } from '../committer/committer.ts';
 import { idempotencyConflicts, idempotencyReplays } from '../metrics.ts';
 import { errorReply } from './errors.ts';
 import { writeJson } from './json.ts';

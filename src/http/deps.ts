@@ -1,6 +1,6 @@
 /** What every route module is given. */
 import type { Limits } from '../domain/limits.ts';
-import type { Runner } from '../idempotency/runner.ts';
+import type { Committer } from '../committer/committer.ts';
 import type { QueryContext } from '../wallets/query-context.ts';
 import type { Schemas } from './schemas.ts';
 
@@ -8,6 +8,6 @@ export interface RouteDeps {
   readonly ledger: string;
   readonly limits: Limits;
   readonly schemas: Schemas;
-  readonly run: Runner;
+  readonly run: Committer;
   readonly query: QueryContext;
 }

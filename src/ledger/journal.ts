@@ -5,9 +5,8 @@
  * refused transaction changes nothing. Storage writes the journal in a few statements.
  */
 import { assert, ok, refused, type Result } from '../domain/errors.ts';
-import { volumeDeltas, volumeKey, type VolumeDelta } from '../domain/posting.ts';
-import type { NewTransaction } from '../storage/transactions.ts';
-import type { LockedBalances } from '../storage/volumes.ts';
+import { volumeDeltas, volumeKey, type LockedBalances, type VolumeDelta } from '../domain/posting.ts';
+import type { NewTransaction } from '../domain/records.ts';
 
 export class Journal {
   readonly transactions: NewTransaction[] = [];

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, wr
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../domain/errors.ts';
 
 /**
  * Creates the folder (and its parents) if needed and checks that it is a folder this process

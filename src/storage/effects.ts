@@ -6,13 +6,12 @@
  * Nothing here reads a result: every statement is deferred (storage/database.ts), so the
  * committer waits once for all of them and COMMIT. A unique value taken concurrently (a wallet,
  * balance or hold id, a transaction reference) fails its INSERT, which rolls the whole batch
- * back; the runner sees SQLSTATE 23505 and retries (see `batchConflict`). Every statement
+ * back; the committer sees SQLSTATE 23505 and retries (see `batchConflict`). Every statement
  * states how many rows it must change (`defer`'s `expectedRows`): a write that disagrees with
  * its plan rolls the batch back and fails loudly instead of committing a ledger the plan
  * did not describe.
  */
-import type { Journal } from '../ledger/journal.ts';
-import type { Effects } from '../wallets/batch.ts';
+import type { BatchWrites, JournalWrites } from '../domain/batch.ts';
 import type { Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
 import { outcomesParams, outcomesUpsert, storeOutcomes } from './idempotency-keys.ts';
@@ -37,7 +36,7 @@ export function batchConflict(error: unknown): 'unique' | 'deadlock' | undefined
   return undefined;
 }
 
-function writeWallets(tx: Transaction, ledger: string, effects: Effects): void {
+function writeWallets(tx: Transaction, ledger: string, effects: BatchWrites): void {
   if (effects.wallets.length === 0 && effects.balances.length === 0) return;
   const wallets = effects.wallets;
   const balances = effects.balances;
@@ -66,7 +65,7 @@ function writeWallets(tx: Transaction, ledger: string, effects: Effects): void {
   );
 }
 
-function writeMetadataPatches(tx: Transaction, ledger: string, effects: Effects): void {
+function writeMetadataPatches(tx: Transaction, ledger: string, effects: BatchWrites): void {
   if (effects.metadataPatches.size === 0) return;
   const patches = [...effects.metadataPatches].sort(([a], [b]) => (a < b ? -1 : 1));
   tx.defer(
@@ -94,7 +93,7 @@ export interface OutcomeRow {
  * It must be planned with its parameters (see storage/database.ts): the volume UPDATE …
  * FROM unnest(…) is a join, and a plan made without the batch's size scans the whole table.
  */
-function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcomes: readonly OutcomeRow[], claimedAt: Instant): boolean {
+function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, outcomes: readonly OutcomeRow[], claimedAt: Instant): boolean {
   const transactions = journal.transactions;
   if (transactions.length === 0) return false;
   const postings = transactions.flatMap((transaction, index) =>
@@ -144,7 +143,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: Journal, outcome
   return true;
 }
 
-function writeHolds(tx: Transaction, ledger: string, effects: Effects): void {
+function writeHolds(tx: Transaction, ledger: string, effects: BatchWrites): void {
   const holds = effects.holds;
   if (holds.length > 0) {
     tx.defer(
@@ -187,7 +186,7 @@ function writeHolds(tx: Transaction, ledger: string, effects: Effects): void {
  * Removes the volume rows (and account rows) the batch created for commands that were then
  * refused: no posting touched them, and a refused command must leave nothing behind.
  */
-function removeUnusedRows(tx: Transaction, ledger: string, journal: Journal, created: CreatedRows): void {
+function removeUnusedRows(tx: Transaction, ledger: string, journal: JournalWrites, created: CreatedRows): void {
   if (created.volumes.length === 0) return;
   const touched = new Set(journal.volumeDeltas().map((delta) => volumeKey(delta.address, delta.asset)));
   const unused = created.volumes.filter((row) => !touched.has(volumeKey(row.address, row.asset)));
@@ -209,7 +208,7 @@ function removeUnusedRows(tx: Transaction, ledger: string, journal: Journal, cre
 export function writeEffects(
   tx: Transaction,
   ledger: string,
-  effects: Effects,
+  effects: BatchWrites,
   outcomes: readonly OutcomeRow[],
   claimedAt: Instant,
   created: CreatedRows,

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../domain/errors.ts';
 import { lockDataDir, prepareDataDir } from './data-dir.ts';
 import { openPglite, openPostgres, type Database } from './database.ts';
 

@@ -7,15 +7,15 @@
  * does not change under them: wallets, balances and holds are never deleted, a balance's
  * expiry and priority never change, and amounts are read from the locked volume rows, not
  * from here. A reference taken meanwhile by another process makes the batch's insert fail,
- * and the batch is retried (idempotency/runner.ts).
+ * and the batch is retried (committer/committer.ts).
  */
 import type { Balance } from '../domain/balance.ts';
+import type { Reads, Snapshot } from '../domain/batch.ts';
 import type { Hold, Wallet } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import type { Reads, Snapshot } from '../wallets/batch.ts';
 import type { Queryable } from './database.ts';
-import { volumeKey } from '../domain/posting.ts';
-import { lockOrder, type LockedBalances } from './volumes.ts';
+import { volumeKey, type LockedBalances } from '../domain/posting.ts';
+import { lockOrder } from './volumes.ts';
 import { holdJson, toHold, type HoldRow } from './holds.ts';
 import type { KeyClaim } from './idempotency-keys.ts';
 import { amountColumn, instantColumn, instantParam, tsText } from './sql.ts';

@@ -1,17 +1,7 @@
 /** SQL for `transactions` and `postings`: the ledger's journal. */
 import type { Metadata, Transaction } from '../domain/records.ts';
-import type { Posting } from '../domain/posting.ts';
-import type { Instant } from '../domain/time.ts';
 import type { Queryable } from './database.ts';
 import { amountColumn, instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
-
-export interface NewTransaction {
-  readonly timestamp: Instant;
-  readonly insertedAt: Instant;
-  readonly reference?: string;
-  readonly metadata: Metadata;
-  readonly postings: readonly Posting[];
-}
 
 export interface TransactionFilter {
   readonly walletId?: string;

@@ -1,25 +1,15 @@
 /**
  * SQL for `accounts` and `volumes`. The rows a command will touch are created if missing and
  * locked in one statement, in (address, asset) order, so concurrent commands wait for each
- * other without a cycle (but for the one case `batchConcurrency` in idempotency/runner.ts
+ * other without a cycle (but for the one case `batchConcurrency` in committer/committer.ts
  * describes, which PostgreSQL breaks and the committer retries); 'world' is unbounded and
  * has no row, so it is never a point of contention.
  */
-import { compareVolumeKeys, volumeKey } from '../domain/posting.ts';
+import { compareVolumeKeys, volumeKey, type LockedBalances, type VolumeKey } from '../domain/posting.ts';
 import { accountOwner, isUnbounded } from '../domain/chart.ts';
 import { assert } from '../domain/errors.ts';
 import type { Queryable } from './database.ts';
 import { amountColumn } from './sql.ts';
-
-export interface VolumeKey {
-  readonly address: string;
-  readonly asset: string;
-  /**
-   * For a hold's account, the hold's wallet: the one owner an address cannot tell by itself.
-   * Every other account's wallet follows from its address (`accountWallet`).
-   */
-  readonly holdWalletId?: string;
-}
 
 /**
  * The wallet an account row belongs to, so that the wallet's transaction list finds the
@@ -33,9 +23,6 @@ export function accountWallet(key: VolumeKey): string | null {
   assert(key.holdWalletId !== undefined, `the lock of hold account ${key.address} must name the hold's wallet`);
   return key.holdWalletId;
 }
-
-/** Balances by `volumeKey(address, asset)`. */
-export type LockedBalances = Map<string, bigint>;
 
 export interface LockedVolumes {
   readonly balances: LockedBalances;

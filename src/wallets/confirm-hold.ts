@@ -4,7 +4,7 @@
  */
 import { balanceAddress, MAIN } from '../domain/chart.ts';
 import { confirmHold as settleConfirm } from '../domain/hold.ts';
-import type { WalletCommand } from './batch.ts';
+import type { WalletCommand } from '../committer/command.ts';
 import { settleHold } from './settle-hold.ts';
 
 export interface ConfirmHoldInput {

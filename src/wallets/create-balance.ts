@@ -1,7 +1,7 @@
 /** Create a named balance on a wallet. `main` exists from the start and cannot be created. */
 import type { Balance } from '../domain/balance.ts';
 import { ok, refused } from '../domain/errors.ts';
-import type { WalletCommand } from './batch.ts';
+import type { WalletCommand } from '../committer/command.ts';
 
 export interface CreateBalanceInput {
   readonly walletId: string;

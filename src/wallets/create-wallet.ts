@@ -1,7 +1,7 @@
 /** Create a wallet: its row and its implicit `main` balance, which never expires. */
 import { ok, refused } from '../domain/errors.ts';
 import type { Metadata, Wallet } from '../domain/records.ts';
-import type { WalletCommand } from './batch.ts';
+import type { WalletCommand } from '../committer/command.ts';
 
 export interface CreateWalletInput {
   readonly name: string;

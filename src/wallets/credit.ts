@@ -9,7 +9,8 @@ import type { Monetary } from '../domain/money.ts';
 import { drain } from '../domain/posting.ts';
 import type { Metadata, Subject } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import { expectLock, type WalletCommand } from './batch.ts';
+import { expectLock } from '../domain/batch.ts';
+import type { WalletCommand } from '../committer/command.ts';
 import { readSubject, resolveSubject, type ResolvedSubject } from './subjects.ts';
 
 export interface CreditInput {

@@ -7,7 +7,7 @@ import { balanceAddress, holdAddress, MAIN } from '../domain/chart.ts';
 import { ok, refused, type Result } from '../domain/errors.ts';
 import type { HoldState, Settlement } from '../domain/hold.ts';
 import type { Hold } from '../domain/records.ts';
-import type { Effects, WalletCommand } from './batch.ts';
+import type { Effects, WalletCommand } from '../committer/command.ts';
 
 function holdState(hold: Hold, effects: Effects): HoldState {
   const address = holdAddress(hold.id);

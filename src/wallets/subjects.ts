@@ -7,7 +7,7 @@
 import { balanceAddress, isReservedAddress, MAIN } from '../domain/chart.ts';
 import { ok, refused, type Result } from '../domain/errors.ts';
 import type { Subject } from '../domain/records.ts';
-import { expectLock, type Reads, type Snapshot } from './batch.ts';
+import { expectLock, type Reads, type Snapshot } from '../domain/batch.ts';
 
 export interface ResolvedSubject {
   readonly address: string;

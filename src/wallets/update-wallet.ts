@@ -1,7 +1,7 @@
 /** Patch a wallet: merge metadata keys into it (existing keys overwritten; none deleted). */
 import { ok, refused } from '../domain/errors.ts';
 import type { Metadata } from '../domain/records.ts';
-import type { WalletCommand } from './batch.ts';
+import type { WalletCommand } from '../committer/command.ts';
 
 export interface UpdateWalletInput {
   readonly walletId: string;

@@ -1,7 +1,8 @@
 /**
- * The command runner: every mutation runs here, and with group commit many of them share
- * ONE database transaction that holds all of their effects and, for requests that carry an
- * Idempotency-Key, their stored outcomes.
+ * The committer: every mutation runs here, and with group commit many of them share ONE
+ * database transaction that holds all of their effects and, for requests that carry an
+ * Idempotency-Key, their stored outcomes. This file owns the queue and the failure rule;
+ * commit-batch.ts is one batch's transaction, step by step.
  *
  * Concurrent commands queue. A committer takes everything queued (up to `batchSizeMax`),
  * and in one transaction: claims the batch's keys in key order (a concurrent holder of a
@@ -32,32 +33,21 @@
  * into this path: answers are settled before the metrics hooks run, and the hooks' own
  * failures are swallowed.
  */
-import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
-import { provenRolledBack, type Database } from '../storage/database.ts';
-import { storedOutcomes } from '../storage/idempotency-keys.ts';
-import { lockOrder, lockVolumes } from '../storage/volumes.ts';
-import { claimAndLoad } from '../storage/snapshot.ts';
-import { volumeKey } from '../domain/posting.ts';
-import { batchConflict, writeEffects, type OutcomeRow } from '../storage/effects.ts';
-import type { Instant } from '../domain/time.ts';
 import type { Result } from '../domain/errors.ts';
-import { Effects, emptyReads, type ApplyContext, type Plan, type WalletCommand } from '../wallets/batch.ts';
-import { fingerprint } from './fingerprint.ts';
+import type { Instant } from '../domain/time.ts';
+import { fingerprint } from '../idempotency/fingerprint.ts';
+import { provenRolledBack, type Database } from '../storage/database.ts';
+import { batchConflict } from '../storage/effects.ts';
+import type { WalletCommand } from './command.ts';
+import { commitBatch, type Entry, type Outcome, type RunResult } from './commit-batch.ts';
 
-/** Namespace of Coffer's key-derived ids (UUIDv5). Changing it changes every derived id. */
-const ID_NAMESPACE = '0b6f2d6e-4e2a-4f3a-9f0a-2b9c1d8e7a31';
+export type { Outcome, RunResult } from './commit-batch.ts';
 
 /**
  * Attempts of a command alone after its batch failed on a concurrently taken unique value
  * (or, for a keyed command, with its commit's outcome unknown).
  */
 const SOLO_ATTEMPTS_MAX = 3;
-
-/** What an HTTP answer is made of, rendered by the http layer and stored byte for byte. */
-export interface Outcome {
-  readonly status: number;
-  readonly body: string | null;
-}
 
 export interface Command<Value> {
   readonly operation: string;
@@ -68,17 +58,10 @@ export interface Command<Value> {
   render(result: Result<Value>): Outcome;
 }
 
-export type RunResult =
-  | { readonly kind: 'executed'; readonly outcome: Outcome }
-  | { readonly kind: 'replayed'; readonly outcome: Outcome }
-  | { readonly kind: 'conflict'; readonly message: string }
-  /** COMMIT was sent and not answered, and the command has no key to find its outcome by. */
-  | { readonly kind: 'unknown'; readonly message: string };
-
 /** Why a batch failed: a concurrent unique value or lock cycle, anything else, or an unanswered COMMIT. */
 export type BatchFailure = 'unique' | 'deadlock' | 'other' | 'unknown';
 
-export interface RunnerOptions {
+export interface CommitterOptions {
   readonly db: Database;
   readonly ledger: string;
   readonly clock: () => Instant;
@@ -101,21 +84,6 @@ export interface RunnerOptions {
   readonly onBatchFailed?: (reason: BatchFailure) => void;
 }
 
-interface Entry {
-  readonly key: string | undefined;
-  readonly fingerprint: string;
-  readonly operation: string;
-  // The command's value type is erased in the queue; `render` takes what `apply` returned.
-  readonly command: WalletCommand<unknown>;
-  readonly render: (result: Result<unknown>) => Outcome;
-  readonly resolve: (result: RunResult) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-function conflict(key: string, operation: string): RunResult {
-  return { kind: 'conflict', message: `Idempotency-Key ${JSON.stringify(key)} was already used for a different request (${operation})` };
-}
-
 const UNKNOWN_UNKEYED =
   'the database connection was lost while committing: this request may or may not have been applied. ' +
   'Check before repeating it; a request sent with an Idempotency-Key is safe to retry';
@@ -132,23 +100,7 @@ function report(hook: (() => void) | undefined): void {
   }
 }
 
-function applyContext(key: string | undefined, now: Instant): ApplyContext {
-  const ids = new Map<string, string>();
-  return {
-    now,
-    idsDerived: key !== undefined,
-    newId: (kind) => {
-      let id = ids.get(kind);
-      if (id === undefined) {
-        id = key !== undefined ? uuidv5(`${kind}:${key}`, ID_NAMESPACE) : uuidv7();
-        ids.set(kind, id);
-      }
-      return id;
-    },
-  };
-}
-
-export function createRunner(options: RunnerOptions) {
+export function createCommitter(options: CommitterOptions) {
   const { db, ledger, clock } = options;
   const batchSizeMax = options.batchSizeMax ?? 256;
   const batchWaitMs = options.batchWaitMs ?? 0;
@@ -156,85 +108,16 @@ export function createRunner(options: RunnerOptions) {
   const queue: Entry[] = [];
   let committers = 0;
 
-  /** Runs one batch in one transaction; the answer for every entry once it committed. */
-  function commitBatch(batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
-    return db.transaction(async (tx) => {
-      const now = clock();
-      const answers = new Map<Entry, RunResult>();
-      // Same key twice in the batch: the first owns it, the others follow its outcome.
-      const owners = new Map<string, Entry>();
-      const followers: Entry[] = [];
-      for (const entry of batch) {
-        if (entry.key === undefined) continue;
-        if (owners.has(entry.key)) followers.push(entry);
-        else owners.set(entry.key, entry);
-      }
-      // Reads are named for every command, before knowing which keys replay: a replayed
-      // command's reads are loaded for nothing, and the claim costs no extra round trip.
-      const contexts = new Map(batch.map((entry) => [entry, applyContext(entry.key, now)]));
-      const reads = emptyReads();
-      for (const entry of batch) entry.command.reads(reads, contexts.get(entry)!);
-      const claims = [...owners.values()].map((e) => ({ key: e.key!, operation: e.operation, fingerprint: e.fingerprint }));
-      const { claimed, snapshot, locked: expected } = await claimAndLoad(tx, ledger, claims, now, reads);
-      const stored = await storedOutcomes(tx, ledger, claims.map((claim) => claim.key).filter((key) => !claimed.has(key)));
-      const executing: Entry[] = [];
-      for (const entry of batch) {
-        if (entry.key === undefined) executing.push(entry);
-        else if (owners.get(entry.key) === entry) {
-          const previous = stored.get(entry.key);
-          if (!previous) executing.push(entry);
-          else if (previous.fingerprint !== entry.fingerprint) answers.set(entry, conflict(entry.key, previous.operation));
-          else answers.set(entry, { kind: 'replayed', outcome: { status: previous.status, body: previous.response } });
-        }
-      }
-      const outcomes: OutcomeRow[] = [];
-      const settle = (entry: Entry, result: Result<unknown>) => {
-        const outcome = entry.render(result);
-        answers.set(entry, { kind: 'executed', outcome });
-        if (entry.key !== undefined) {
-          outcomes.push({ key: entry.key, operation: entry.operation, fingerprint: entry.fingerprint, status: outcome.status, response: outcome.body });
-        }
-      };
-      const plans = new Map<Entry, Plan<unknown>>();
-      for (const entry of executing) {
-        const planned = entry.command.plan(snapshot, contexts.get(entry)!);
-        if (planned.ok) plans.set(entry, planned.value);
-        else settle(entry, planned);
-      }
-      // The rows the plans need beyond those locked with the snapshot: rows that did not exist
-      // yet, or all of them when a command could not name its rows (Reads.locksUnknown).
-      const unexpected = [...plans.values()].flatMap((plan) => plan.locks).filter((key) => !expected.has(volumeKey(key.address, key.asset)));
-      const locked = await lockVolumes(tx, ledger, unexpected);
-      for (const [key, balance] of expected) locked.balances.set(key, balance);
-      // Every row a plan will change must be locked now; a plan naming one that is not is a
-      // bug, and the batch rolls back rather than write what no lock protected.
-      for (const plan of plans.values()) {
-        for (const key of lockOrder(plan.locks)) {
-          if (!locked.balances.has(volumeKey(key.address, key.asset))) {
-            throw new Error(`a plan changes ${key.address} ${key.asset}, which the batch did not lock`);
-          }
-        }
-      }
-      const effects = new Effects(snapshot, locked.balances);
-      for (const [entry, plan] of plans) settle(entry, plan.apply(effects));
-      writeEffects(tx, ledger, effects, outcomes, now, locked.created);
-
-      for (const follower of followers) {
-        const owner = owners.get(follower.key!)!;
-        const answer = answers.get(owner)!;
-        if (follower.fingerprint !== owner.fingerprint) answers.set(follower, conflict(follower.key!, owner.operation));
-        else if (answer.kind === 'conflict' || answer.kind === 'unknown') answers.set(follower, answer);
-        else answers.set(follower, { kind: 'replayed', outcome: answer.outcome });
-      }
-      return answers;
-    });
+  /** Runs one batch in its own transaction; the answer for every entry once it committed. */
+  function commit(batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
+    return db.transaction(async (tx) => commitBatch(tx, ledger, clock(), batch));
   }
 
   /** Commits a batch and answers its callers; on failure, recovers by the rule above. */
   async function runBatch(batch: readonly Entry[]): Promise<void> {
     let answers: Map<Entry, RunResult>;
     try {
-      answers = await commitBatch(batch);
+      answers = await commit(batch);
     } catch (error) {
       report(() => options.onBatchFailed?.(batchConflict(error) ?? (provenRolledBack(error) ? 'other' : 'unknown')));
       if (!provenRolledBack(error)) {
@@ -270,7 +153,7 @@ export function createRunner(options: RunnerOptions) {
     for (let attempt = firstError === undefined ? 0 : 1; attempt < SOLO_ATTEMPTS_MAX; attempt++) {
       if (error !== undefined && !mayRetry(entry, error)) break;
       try {
-        const answers = await commitBatch([entry]);
+        const answers = await commit([entry]);
         entry.resolve(answers.get(entry)!);
         report(() => options.onBatch?.(1));
         return;
@@ -315,4 +198,4 @@ export function createRunner(options: RunnerOptions) {
   };
 }
 
-export type Runner = ReturnType<typeof createRunner>;
+export type Committer = ReturnType<typeof createCommitter>;

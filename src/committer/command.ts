@@ -1,6 +1,6 @@
 /**
  * The shape every wallet command takes, so that many commands can run in ONE database
- * transaction (group commit, see idempotency/committer.ts) with a fixed number of
+ * transaction (group commit, see committer.ts and commit-batch.ts) with a fixed number of
  * statements however many commands there are:
  *
  *   1. `reads`  — the wallets, holds and references the command needs are named, and the
@@ -23,51 +23,14 @@
  * the commands applied before it; an entity created in the same batch is not visible to the
  * others (they are ordered before its creation), except for uniqueness checks.
  */
-import { MAIN } from '../domain/chart.ts';
 import type { Balance } from '../domain/balance.ts';
+import type { BatchWrites, NewBalance, Reads, Snapshot } from '../domain/batch.ts';
+import { MAIN } from '../domain/chart.ts';
 import type { Result } from '../domain/errors.ts';
-import { Journal } from '../ledger/journal.ts';
+import type { LockedBalances, VolumeKey } from '../domain/posting.ts';
 import type { Hold, Metadata, Wallet } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
-import type { LockedBalances, VolumeKey } from '../storage/volumes.ts';
-import { volumeKey } from '../domain/posting.ts';
-
-export interface Reads {
-  readonly wallets: Set<string>;
-  readonly holds: Set<string>;
-  readonly references: Set<string>;
-  /**
-   * Volume rows the commands will lock, by `volumeKey`, named before the snapshot so that
-   * they are locked with it. Rows that exist are locked there; rows still missing are created
-   * and locked after planning.
-   */
-  readonly volumes: Map<string, VolumeKey>;
-  /**
-   * Set by a command that cannot name its rows before the snapshot (a hold's settlement, a
-   * wildcard debit). Its batch then locks every row after planning, in one sorted step: a
-   * batch that locked some rows first and others later could wait, holding the first, for a
-   * row another batch holds while that one waits for one of the first (PostgreSQL detects
-   * such a cycle only after deadlock_timeout, a second).
-   */
-  locksUnknown: boolean;
-}
-
-export function emptyReads(): Reads {
-  return { wallets: new Set(), holds: new Set(), references: new Set(), volumes: new Map(), locksUnknown: false };
-}
-
-export function expectLock(reads: Reads, key: VolumeKey): void {
-  reads.volumes.set(volumeKey(key.address, key.asset), key);
-}
-
-/** The database as loaded for the batch, before any of its commands. */
-export interface Snapshot {
-  readonly wallets: ReadonlyMap<string, Wallet>;
-  /** Balances of every loaded wallet, `main` included, by name. */
-  readonly balances: ReadonlyMap<string, ReadonlyMap<string, Balance>>;
-  readonly holds: ReadonlyMap<string, Hold>;
-  readonly usedReferences: ReadonlySet<string>;
-}
+import { Journal } from '../ledger/journal.ts';
 
 export interface ApplyContext {
   readonly now: Instant;
@@ -77,10 +40,10 @@ export interface ApplyContext {
   readonly idsDerived: boolean;
 }
 
-/** Everything a batch will write, accumulated command by command. */
-export class Effects {
+/** Everything a batch will write, accumulated command by command; storage writes it (storage/effects.ts). */
+export class Effects implements BatchWrites {
   readonly wallets: Wallet[] = [];
-  readonly balances: { walletId: string; balance: Balance; createdAt: Instant }[] = [];
+  readonly balances: NewBalance[] = [];
   readonly metadataPatches = new Map<string, Record<string, string>>();
   readonly holds: Hold[] = [];
   readonly holdRemaining = new Map<string, bigint>();

@@ -1,0 +1,29 @@
+/**
+ * The ids a command creates (a wallet's, a hold's). With an Idempotency-Key they derive from
+ * it (UUIDv5), so every run of a keyed request names the same entity — and a command that
+ * sees `idsDerived` checks whether that entity exists already, for when the key's record was
+ * purged. Without a key they are random (UUIDv7). A command that asks for one kind twice
+ * gets one id.
+ */
+import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
+import type { Instant } from '../domain/time.ts';
+import type { ApplyContext } from './command.ts';
+
+/** Namespace of Coffer's key-derived ids (UUIDv5). Changing it changes every derived id. */
+const ID_NAMESPACE = '0b6f2d6e-4e2a-4f3a-9f0a-2b9c1d8e7a31';
+
+export function applyContext(key: string | undefined, now: Instant): ApplyContext {
+  const ids = new Map<string, string>();
+  return {
+    now,
+    idsDerived: key !== undefined,
+    newId: (kind) => {
+      let id = ids.get(kind);
+      if (id === undefined) {
+        id = key !== undefined ? uuidv5(`${kind}:${key}`, ID_NAMESPACE) : uuidv7();
+        ids.set(kind, id);
+      }
+      return id;
+    },
+  };
+}
