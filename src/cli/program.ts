@@ -4,6 +4,7 @@
  * COFFER_URL, else http://127.0.0.1:8080. Output is for people by default, one JSON value
  * with --json. Exit codes say what happened, so scripts can branch on them (EXIT_CODES).
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { CofferConnectionError, CofferError, DEFAULT_URL } from '../client/index.ts';
@@ -39,11 +40,15 @@ Exit codes:
   4  coffer verify found a broken ledger invariant (the report says which)
  70  a bug in coffer (the stack is printed)`;
 
+/** This package's version, from package.json (`coffer --version`). */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('Coffer: wallets with their own double-entry ledger')
+    .version(VERSION, '-V, --version', "print coffer's version and exit")
     .addOption(new Option('--url <url>', 'the Coffer server').env('COFFER_URL').default(DEFAULT_URL))
-    .option('--json', 'print one JSON value (amounts as exact integers) instead of text')
+    .option('--json', 'print one JSON object instead of text: {"data": …, "idempotencyKey": …} (lists add "next"); amounts as exact integers')
     .exitOverride()
     .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError('(add --help for usage)')
