@@ -255,23 +255,31 @@ describe('cli', () => {
   it('exit codes: 1 refused by the server, 2 wrong command line or configuration, 3 no answer', async () => {
     const port = await freePort();
     const id = json(await coffer(['--json', 'wallets', 'create'], env)).data.id as string;
-    const [notFound, poor, notFoundJson, badAmount, unknown, missing, nobody, badPort, badDatabase] = await Promise.all([
+    const [notFound, poor, notFoundJson, badAmount, unknown, missing, nobody, badPort, badDatabase, lostCredit, lostCreditJson] = await Promise.all([
       coffer(['wallets', 'get', 'no-such-wallet'], env),
       coffer(['debit', id, '5', 'USD/2'], env),
-      coffer(['--json', 'holds', 'void', 'no-such-hold'], env),
+      coffer(['--json', 'holds', 'void', 'no-such-hold', '--idempotency-key', `void-${id}`], env),
       coffer(['credit', id, '1.50', 'USD/2'], env),
       coffer(['wallets', 'delete'], env),
       coffer(['credit', id], env),
       coffer(['--url', `http://127.0.0.1:${port}`, 'wallets', 'list'], env),
       coffer(['serve'], { ...database, PORT: 'eighty' }),
       coffer(['migrate'], { DATABASE_URL: 'mysql://somewhere' }),
+      coffer(['--url', `http://127.0.0.1:${port}`, 'credit', id, '5', 'USD/2'], env),
+      coffer(['--url', `http://127.0.0.1:${port}`, '--json', 'credit', id, '5', 'USD/2', '--idempotency-key', `lost-${id}`], env),
     ]);
     assert.equal(notFound.code, 1);
     assert.match(notFound.stderr, /^coffer: NOT_FOUND: wallet no-such-wallet not found \(HTTP 404, request \S+\)$/m);
     assert.equal(poor.code, 1);
     assert.match(poor.stderr, /INSUFFICIENT_FUND/);
     assert.equal(notFoundJson.code, 1);
-    assert.equal(JSON.parse(notFoundJson.stderr).errorCode, 'NOT_FOUND');
+    assert.deepEqual({ ...JSON.parse(notFoundJson.stderr), requestId: 'r' }, { status: 404, errorCode: 'NOT_FOUND', errorMessage: 'hold no-such-hold not found', requestId: 'r', idempotencyKey: `void-${id}` });
+    assert.doesNotMatch(notFound.stderr, /idempotency-key/, 'a read sent no key');
+    assert.equal(lostCredit.code, 3);
+    assert.match(lostCredit.stderr, /^coffer: retry safely with --idempotency-key [0-9a-f-]{36} \(the command runs at most once\)$/m, 'a mutation with no answer says the key to retry with');
+    assert.equal(lostCreditJson.code, 3);
+    assert.deepEqual(JSON.parse(lostCreditJson.stderr).idempotencyKey, `lost-${id}`);
+    assert.equal(JSON.parse(lostCreditJson.stderr).errorCode, null);
     assert.equal(badAmount.code, 2);
     assert.match(badAmount.stderr, /integer of minor units/);
     assert.equal(unknown.code, 2);

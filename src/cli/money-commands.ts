@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import type { Coffer, ExpandedHold, Hold, ListHoldsQuery, Metadata, Page, Subject } from '../client/index.ts';
 import { amountArgument, collect, collectSubject, metadataEntry, subjectArgument } from './arguments.ts';
-import { contextOf, idempotencyKeyOption, keyOf } from './context.ts';
+import { contextOf, idempotencyKeyOption, keyOf, sendWithKey } from './context.ts';
 import { fields, metadataText, pageText, subjectText, write, writeJson, writeJsonList } from './output.ts';
 import { fetchList, pageOptions } from './wallet-commands.ts';
 
@@ -89,7 +89,7 @@ function creditCommand(program: Command): void {
     const { coffer, json } = contextOf(command);
     const idempotencyKey = keyOf(options);
     const balance = options.balance ?? 'main';
-    await coffer.credit(walletId, { amount: { asset, amount }, balance, ...(options.source ? { sources: options.source } : {}), ...moveBody(options) }, { idempotencyKey });
+    await sendWithKey(idempotencyKey, (sent) => coffer.credit(walletId, { amount: { asset, amount }, balance, ...(options.source ? { sources: options.source } : {}), ...moveBody(options) }, sent));
     if (json) writeJson(null, idempotencyKey);
     else write(`credited ${amount} ${asset} to wallet ${walletId} (${balance})\n${fields([['idempotency-key', idempotencyKey]])}`);
   });
@@ -117,18 +117,15 @@ function debitCommand(program: Command): void {
     ) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      const hold = await coffer.debit(
-        walletId,
-        {
-          amount: { asset, amount },
-          pending: options.pending === true,
-          ...(options.balance ? { balances: options.balance } : {}),
-          ...(options.destination ? { destination: options.destination } : {}),
-          ...(options.description !== undefined ? { description: options.description } : {}),
-          ...moveBody(options),
-        },
-        { idempotencyKey },
-      );
+      const request = {
+        amount: { asset, amount },
+        pending: options.pending === true,
+        ...(options.balance ? { balances: options.balance } : {}),
+        ...(options.destination ? { destination: options.destination } : {}),
+        ...(options.description !== undefined ? { description: options.description } : {}),
+        ...moveBody(options),
+      };
+      const hold = await sendWithKey(idempotencyKey, (sent) => coffer.debit(walletId, request, sent));
       if (json) writeJson(hold ?? null, idempotencyKey);
       else if (hold) write(`${amount} ${asset} on hold\n${fields([...holdFields(hold), ['idempotency-key', idempotencyKey]])}`);
       else write(`debited ${amount} ${asset} from wallet ${walletId}\n${fields([['idempotency-key', idempotencyKey]])}`);
@@ -189,7 +186,7 @@ function holdsCommand(program: Command): void {
     .action(async (id: string, options: { amount?: bigint; final?: boolean; idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      await coffer.confirmHold(id, { ...(options.amount !== undefined ? { amount: options.amount } : {}), final: options.final === true }, { idempotencyKey });
+      await sendWithKey(idempotencyKey, (sent) => coffer.confirmHold(id, { ...(options.amount !== undefined ? { amount: options.amount } : {}), final: options.final === true }, sent));
       // The server answers 204: JSON says so; people also see what remains (one more read).
       if (json) return writeJson(null, idempotencyKey);
       const hold = await coffer.getHold(id);
@@ -204,7 +201,7 @@ function holdsCommand(program: Command): void {
     .action(async (id: string, options: { idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      await coffer.voidHold(id, { idempotencyKey });
+      await sendWithKey(idempotencyKey, (sent) => coffer.voidHold(id, sent));
       if (json) writeJson(null, idempotencyKey);
       else write(`voided hold ${id}\n${fields([['idempotency-key', idempotencyKey]])}`);
     });

@@ -13,6 +13,7 @@ import { isUnavailable } from '../http/errors.ts';
 import { DatabaseUnreachable } from '../storage/open.ts';
 import { moneyCommands } from './money-commands.ts';
 import { serverCommands } from './server-commands.ts';
+import { keyOfFailure } from './context.ts';
 import { CannotVerify, VerificationFailed, verifyCommand } from './verify-command.ts';
 import { walletCommands } from './wallet-commands.ts';
 
@@ -71,13 +72,20 @@ function report(error: unknown, json: boolean): Outcome {
     // Commander has printed the problem (or the help) already.
     return { code: error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage, line: '' };
   }
+  // A mutation that failed says which Idempotency-Key it sent: retrying with it is safe.
+  const idempotencyKey = keyOfFailure(error);
+  const retry = idempotencyKey === null ? '' : `\ncoffer: retry safely with --idempotency-key ${idempotencyKey} (the command runs at most once)`;
   if (error instanceof CofferError) {
-    const details = { status: error.status, errorCode: error.errorCode, errorMessage: error.errorMessage, requestId: error.requestId };
+    const details = { status: error.status, errorCode: error.errorCode, errorMessage: error.errorMessage, requestId: error.requestId ?? null, idempotencyKey };
     const code = error.status >= 400 && error.status < 500 ? EXIT_CODES.refused : EXIT_CODES.unavailable;
     if (json) return { code, line: JSON.stringify(details) };
-    return { code, line: `coffer: ${error.errorCode}: ${error.errorMessage} (HTTP ${error.status}${error.requestId ? `, request ${error.requestId}` : ''})` };
+    // A refusal is the key's stored answer (a retry replays it); only a failure is worth retrying.
+    return { code, line: `coffer: ${error.errorCode}: ${error.errorMessage} (HTTP ${error.status}${error.requestId ? `, request ${error.requestId}` : ''})${code === EXIT_CODES.unavailable ? retry : ''}` };
   }
-  if (error instanceof CofferConnectionError) return { code: EXIT_CODES.unavailable, line: `coffer: ${error.message}` };
+  if (error instanceof CofferConnectionError) {
+    if (json) return { code: EXIT_CODES.unavailable, line: JSON.stringify({ status: null, errorCode: null, errorMessage: error.message, requestId: null, idempotencyKey }) };
+    return { code: EXIT_CODES.unavailable, line: `coffer: ${error.message}${retry}` };
+  }
   if (error instanceof VerificationFailed) return { code: EXIT_CODES.verifyFailed, line: `coffer verify: ${error.message}` };
   if (error instanceof CannotVerify) return { code: EXIT_CODES.usage, line: `coffer verify: could not verify: ${error.message}` };
   if (error instanceof ConfigError) return { code: EXIT_CODES.usage, line: `coffer: ${error.message}` };

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { all, type Balance, type ListTransactionsQuery, type ListWalletsQuery, type Metadata, type Page, type PageQuery, type Transaction, type Wallet } from '../client/index.ts';
 import { metadataEntry, pageSizeArgument, priorityArgument } from './arguments.ts';
 import { amounts, fields, metadataText, pageText, table, write, writeJson, writeJsonList } from './output.ts';
-import { contextOf, idempotencyKeyOption, keyOf } from './context.ts';
+import { contextOf, idempotencyKeyOption, keyOf, sendWithKey } from './context.ts';
 
 interface ListOptions {
   pageSize?: number;
@@ -70,10 +70,8 @@ function walletsCommand(program: Command): void {
     .action(async (options: { name?: string; metadata?: Metadata; idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      const wallet = await coffer.createWallet(
-        { ...(options.name !== undefined ? { name: options.name } : {}), ...(options.metadata ? { metadata: options.metadata } : {}) },
-        { idempotencyKey },
-      );
+      const request = { ...(options.name !== undefined ? { name: options.name } : {}), ...(options.metadata ? { metadata: options.metadata } : {}) };
+      const wallet = await sendWithKey(idempotencyKey, (sent) => coffer.createWallet(request, sent));
       if (json) writeJson(wallet, idempotencyKey);
       else write(`${walletText(wallet)}\n${fields([['idempotency-key', idempotencyKey]])}`);
     });
@@ -152,11 +150,8 @@ function balancesCommand(program: Command): void {
     .action(async (id: string, name: string, options: { expiresAt?: string; priority?: bigint; idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      const balance = await coffer.createBalance(
-        id,
-        { name, ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}), ...(options.priority !== undefined ? { priority: options.priority } : {}) },
-        { idempotencyKey },
-      );
+      const request = { name, ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}), ...(options.priority !== undefined ? { priority: options.priority } : {}) };
+      const balance = await sendWithKey(idempotencyKey, (sent) => coffer.createBalance(id, request, sent));
       if (json) writeJson(balance, idempotencyKey);
       else write(`${table(['NAME', 'EXPIRES', 'PRIORITY'], [balanceRow(balance)])}\n\n${fields([['idempotency-key', idempotencyKey]])}`);
     });
