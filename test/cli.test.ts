@@ -5,7 +5,7 @@
  * scripts, help everywhere, and exit codes that say what happened.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -66,7 +66,7 @@ describe('cli', () => {
   it('coffer migrate: applies the migrations once, then reports the database up to date', async () => {
     const first = ok(await coffer(['migrate'], database));
     assert.match(first.stdout, /^applied migrations \d+(, \d+)*\n$/);
-    assert.deepEqual(json(await coffer(['migrate', '--json'], database)), { applied: [] });
+    assert.deepEqual(json(await coffer(['migrate', '--json'], database)), { data: { applied: [] }, idempotencyKey: null });
   });
 
   it('coffer serve: serves the API on the configured port (the server every test below talks to)', async () => {
@@ -77,7 +77,10 @@ describe('cli', () => {
   });
 
   it('--help everywhere: every command explains itself and exits 0; serve --help lists every setting', async () => {
-    const commands = [[], ['wallets'], ['wallets', 'create'], ['wallets', 'list'], ['wallets', 'get'], ['credit'], ['debit'], ['holds'], ['holds', 'confirm'], ['holds', 'void'], ['summary'], ['balances', 'create'], ['transactions', 'list'], ['migrate']];
+    const commands = [
+      [], ['wallets'], ['wallets', 'create'], ['wallets', 'list'], ['wallets', 'get'], ['credit'], ['debit'], ['holds'], ['holds', 'list'], ['holds', 'get'], ['holds', 'confirm'], ['holds', 'void'],
+      ['summary'], ['balances', 'create'], ['balances', 'list'], ['balances', 'get'], ['transactions', 'list'], ['migrate'], ['verify'],
+    ];
     const runs = await Promise.all(commands.map((command) => coffer([...command, '--help'])));
     runs.forEach((run, index) => {
       ok(run);
@@ -95,20 +98,20 @@ describe('cli', () => {
     assert.match(created.stdout, /^id {8}[0-9a-f-]{36}$/m);
     assert.match(created.stdout, /^metadata {2}customer=42$/m);
     const wallet = json(await coffer(['--json', 'wallets', 'create', '--name', 'bob'], env));
-    const id = wallet.id as string;
+    const id = wallet.data.id as string;
 
     const credited = json(await coffer(['credit', id, String(U128_MAX), 'USD/2', '--json', '--metadata', 'why=topup'], env));
-    assert.equal(credited.credited.amount, U128_MAX, 'exact in JSON output');
+    assert.equal(credited.data, null, 'a credit answers 204');
     assert.match(credited.idempotencyKey, /^[0-9a-f-]{36}$/);
     const held = json(await coffer(['debit', id, '2500', 'USD/2', '--pending', '--description', 'ride 7', '--json'], env));
-    const hold = held.hold.id as string;
-    assert.equal(held.hold.description, 'ride 7');
+    const hold = held.data.id as string;
+    assert.equal(held.data.description, 'ride 7');
     const confirmed = ok(await coffer(['holds', 'confirm', hold, '--amount', '2000', '--final'], env));
     assert.match(confirmed.stdout, /^remaining {8}0$/m);
     ok(await coffer(['debit', id, '1', 'USD/2', '--balance', '*', '--destination', 'account:merchants:7'], env));
 
     const summary = json(await coffer(['summary', id, '--json'], env));
-    assert.equal(summary.availableFunds['USD/2'], U128_MAX - 2001n);
+    assert.equal(summary.data.availableFunds['USD/2'], U128_MAX - 2001n, 'exact in JSON output');
     const table = ok(await coffer(['summary', id], env)).stdout;
     assert.match(table, /^BALANCE +EXPIRES +PRIORITY +AMOUNTS$/m);
     assert.match(table, new RegExp(`^main +- +0 +${U128_MAX - 2001n} USD/2$`, 'm'));
@@ -118,44 +121,165 @@ describe('cli', () => {
     assert.match(list[0]!, /^ID +NAME +CREATED +MAIN +METADATA$/);
     assert.ok(list.some((line) => line.startsWith(id) && line.includes(' bob ')));
     const holds = ok(await coffer(['holds', 'list', '--wallet', id], env)).stdout;
-    assert.match(holds, new RegExp(`^${hold} +${id} +USD/2 +world +ride 7$`, 'm'));
+    assert.match(holds, /^ID +WALLET +ASSET +AMOUNT +REMAINING +STATUS +DESTINATION +DESCRIPTION$/m);
+    assert.match(holds, new RegExp(`^${hold} +${id} +USD/2 +2500 +0 +closed +world +ride 7$`, 'm'));
     const transactions = json(await coffer(['transactions', 'list', '--wallet', id, '--all', '--json'], env));
     assert.equal(transactions.data.length, 4, 'credit, hold, confirm (with the final return), debit');
     const page = ok(await coffer(['transactions', 'list', '--wallet', id, '--page-size', '2'], env)).stdout;
     assert.match(page, /^more: coffer transactions list --wallet \S+ --cursor \S+$/m);
 
     ok(await coffer(['balances', 'create', id, 'promo', '--priority', '3', '--expires-at', '2999-01-01T00:00:00Z'], env));
-    assert.deepEqual(json(await coffer(['balances', 'get', id, 'promo', '--json'], env)), { name: 'promo', expiresAt: '2999-01-01T00:00:00Z', priority: 3n, assets: {} });
+    assert.deepEqual(json(await coffer(['balances', 'get', id, 'promo', '--json'], env)), {
+      data: { name: 'promo', expiresAt: '2999-01-01T00:00:00Z', priority: 3n, assets: {} },
+      idempotencyKey: null,
+    });
+  });
+
+  it('coffer --version (and -V) prints the version in package.json', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) assert.equal(ok(await coffer([flag])).stdout, `${version}\n`);
+  });
+
+  it('--json: every command prints one envelope, {data, idempotencyKey}, lists add next', async () => {
+    /** Runs a command with --json and checks the envelope; returns its data. */
+    async function envelope(args: readonly string[], kind: 'mutation' | 'read' | 'list'): Promise<ParsedJson> {
+      const out = json(await coffer(['--json', ...args], env));
+      const label = args.join(' ');
+      assert.deepEqual(Object.keys(out).sort(), kind === 'list' ? ['data', 'idempotencyKey', 'next'] : ['data', 'idempotencyKey'], label);
+      if (kind === 'mutation') assert.match(out.idempotencyKey, /^[0-9a-f-]{36}$/, `${label}: the key it sent`);
+      else assert.equal(out.idempotencyKey, null, `${label}: a read sends no key`);
+      if (kind === 'list') {
+        assert.ok(Array.isArray(out.data), `${label}: data is an array`);
+        assert.ok(out.next === null || typeof out.next === 'string', `${label}: next is a cursor or null`);
+      }
+      return out.data;
+    }
+
+    const wallet = await envelope(['wallets', 'create', '--name', 'shapes'], 'mutation');
+    const id = wallet.id as string;
+    assert.equal(wallet.name, 'shapes', 'wallets create: the wallet');
+    assert.equal((await envelope(['wallets', 'get', id], 'read')).id, id, 'wallets get: the wallet');
+    assert.ok((await envelope(['wallets', 'list', '--name', 'shapes'], 'list')).some((w: ParsedJson) => w.id === id));
+
+    assert.deepEqual(await envelope(['balances', 'create', id, 'gift', '--priority', '2'], 'mutation'), { name: 'gift', expiresAt: null, priority: 2n }, 'balances create: the balance');
+    assert.deepEqual(await envelope(['balances', 'get', id, 'gift'], 'read'), { name: 'gift', expiresAt: null, priority: 2n, assets: {} });
+    assert.deepEqual((await envelope(['balances', 'list', id], 'list')).map((b: ParsedJson) => b.name), ['gift', 'main']);
+
+    assert.equal(await envelope(['credit', id, '1000', 'USD/2'], 'mutation'), null, 'credit: 204');
+    assert.equal(await envelope(['debit', id, '10', 'USD/2'], 'mutation'), null, 'immediate debit: 204');
+    const hold = await envelope(['debit', id, '300', 'USD/2', '--pending'], 'mutation');
+    assert.deepEqual(Object.keys(hold).sort(), ['asset', 'description', 'destination', 'id', 'metadata', 'walletID'], 'debit --pending: the hold');
+    const other = await envelope(['debit', id, '200', 'USD/2', '--pending'], 'mutation');
+    const got = await envelope(['holds', 'get', hold.id], 'read');
+    assert.equal(got.originalAmount, 300n);
+    assert.equal(got.remaining, 300n);
+    assert.equal((await envelope(['holds', 'list', '--wallet', id], 'list')).length, 2);
+    assert.equal(await envelope(['holds', 'confirm', hold.id, '--amount', '100'], 'mutation'), null, 'confirm: 204');
+    assert.equal(await envelope(['holds', 'void', other.id], 'mutation'), null, 'void: 204');
+
+    const summary = await envelope(['summary', id], 'read');
+    assert.deepEqual(summary.availableFunds, { 'USD/2': 690n });
+    assert.deepEqual(summary.holdFunds, { 'USD/2': 200n });
+    assert.equal((await envelope(['transactions', 'list', '--wallet', id], 'list')).length, 6, 'credit, debit, two holds, confirm, void');
+  });
+
+  it('holds list: amount, remaining and status for each hold; --open and --closed filter; JSON has the amounts', async () => {
+    const id = json(await coffer(['--json', 'wallets', 'create'], env)).data.id as string;
+    ok(await coffer(['credit', id, '1000', 'USD/2'], env));
+    const hold = async (amount: string) => json(await coffer(['--json', 'debit', id, amount, 'USD/2', '--pending'], env)).data.id as string;
+    const [open, partial, confirmed, voided, finalized] = [await hold('100'), await hold('200'), await hold('300'), await hold('50'), await hold('70')];
+    ok(await coffer(['holds', 'confirm', partial, '--amount', '50'], env));
+    ok(await coffer(['holds', 'confirm', confirmed], env));
+    ok(await coffer(['holds', 'void', voided], env));
+    ok(await coffer(['holds', 'confirm', finalized, '--amount', '7', '--final'], env));
+
+    const text = ok(await coffer(['holds', 'list', '--wallet', id], env)).stdout;
+    const row = (hold: string, amount: number, remaining: number, status: string) => new RegExp(`^${hold} +${id} +USD/2 +${amount} +${remaining} +${status} +world +-$`, 'm');
+    assert.match(text, row(open, 100, 100, 'open'));
+    assert.match(text, row(partial, 200, 150, 'open'));
+    assert.match(text, row(confirmed, 300, 0, 'closed'));
+    assert.match(text, row(voided, 50, 0, 'closed'));
+    assert.match(text, row(finalized, 70, 0, 'closed'));
+
+    const listed = async (...flags: string[]) => (json(await coffer(['--json', 'holds', 'list', '--wallet', id, ...flags], env)).data as ParsedJson[]).map((h) => [h.id, h.originalAmount, h.remaining]);
+    assert.deepEqual(await listed('--open'), [[open, 100n, 100n], [partial, 200n, 150n]]);
+    assert.deepEqual(await listed('--closed'), [[confirmed, 300n, 0n], [voided, 50n, 0n], [finalized, 70n, 0n]]);
+    assert.equal((await listed()).length, 5);
+    const openText = ok(await coffer(['holds', 'list', '--wallet', id, '--open'], env)).stdout;
+    assert.doesNotMatch(openText, /closed/);
+    // A page filtered to nothing still says where the next one is.
+    const firstPage = ok(await coffer(['holds', 'list', '--wallet', id, '--closed', '--page-size', '2'], env)).stdout;
+    assert.match(firstPage, /^\(none\)\n\nmore: coffer holds list --closed --cursor \S+$/m);
+    const both = await coffer(['holds', 'list', '--open', '--closed'], env);
+    assert.equal(both.code, 2, 'open and closed together is a usage error');
+  });
+
+  it('--all follows the cursors on every list command: every item, no next page', async () => {
+    const name = `all-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) ids.push(json(await coffer(['--json', 'wallets', 'create', '--name', name], env)).data.id as string);
+    const id = ids[0]!;
+    for (const balance of ['b1', 'b2', 'b3', 'b4']) ok(await coffer(['balances', 'create', id, balance], env));
+    ok(await coffer(['credit', id, '100', 'USD/2'], env));
+    for (let i = 0; i < 4; i += 1) ok(await coffer(['debit', id, '1', 'USD/2', '--pending'], env));
+    const lists: [string[], number][] = [
+      [['wallets', 'list', '--name', name], 5],
+      [['balances', 'list', id], 5],
+      [['holds', 'list', '--wallet', id], 4],
+      [['transactions', 'list', '--wallet', id], 5],
+    ];
+    for (const [args, count] of lists) {
+      const page = json(await coffer(['--json', ...args, '--page-size', '2'], env));
+      assert.equal(page.data.length, 2, args.join(' '));
+      assert.equal(typeof page.next, 'string', `${args.join(' ')}: a next page`);
+      const every = json(await coffer(['--json', ...args, '--page-size', '2', '--all'], env));
+      assert.equal(every.data.length, count, `${args.join(' ')} --all: every item`);
+      assert.equal(every.next, null, `${args.join(' ')} --all: no next page`);
+      assert.equal(new Set(every.data.map((item: ParsedJson) => item.id ?? item.name)).size, count, 'no item twice');
+      const rest = json(await coffer(['--json', ...args, '--cursor', page.next, '--all'], env));
+      assert.equal(rest.data.length, count - 2, `${args.join(' ')} --cursor … --all: the rest`);
+      const text = ok(await coffer([...args, '--page-size', '2', '--all'], env)).stdout;
+      assert.doesNotMatch(text, /^more:/m, `${args.join(' ')} --all: no "more:" line`);
+    }
   });
 
   it('--idempotency-key: the same command twice moves the money once', async () => {
-    const id = json(await coffer(['--json', 'wallets', 'create'], env)).id as string;
+    const id = json(await coffer(['--json', 'wallets', 'create'], env)).data.id as string;
     const args = ['credit', id, '700', 'EUR/2', '--idempotency-key', `cli-${id}`];
     const [first, second] = [ok(await coffer(args, env)), ok(await coffer(args, env))];
     assert.equal(second.stdout, first.stdout);
-    assert.deepEqual(json(await coffer(['--json', 'wallets', 'get', id], env)).balances.main.assets, { 'EUR/2': 700n });
+    assert.deepEqual(json(await coffer(['--json', ...args], env)), { data: null, idempotencyKey: `cli-${id}` }, 'the key given is the key reported');
+    assert.deepEqual(json(await coffer(['--json', 'wallets', 'get', id], env)).data.balances.main.assets, { 'EUR/2': 700n });
   });
 
   it('exit codes: 1 refused by the server, 2 wrong command line or configuration, 3 no answer', async () => {
     const port = await freePort();
-    const id = json(await coffer(['--json', 'wallets', 'create'], env)).id as string;
-    const [notFound, poor, notFoundJson, badAmount, unknown, missing, nobody, badPort, badDatabase] = await Promise.all([
+    const id = json(await coffer(['--json', 'wallets', 'create'], env)).data.id as string;
+    const [notFound, poor, notFoundJson, badAmount, unknown, missing, nobody, badPort, badDatabase, lostCredit, lostCreditJson] = await Promise.all([
       coffer(['wallets', 'get', 'no-such-wallet'], env),
       coffer(['debit', id, '5', 'USD/2'], env),
-      coffer(['--json', 'holds', 'void', 'no-such-hold'], env),
+      coffer(['--json', 'holds', 'void', 'no-such-hold', '--idempotency-key', `void-${id}`], env),
       coffer(['credit', id, '1.50', 'USD/2'], env),
       coffer(['wallets', 'delete'], env),
       coffer(['credit', id], env),
       coffer(['--url', `http://127.0.0.1:${port}`, 'wallets', 'list'], env),
       coffer(['serve'], { ...database, PORT: 'eighty' }),
       coffer(['migrate'], { DATABASE_URL: 'mysql://somewhere' }),
+      coffer(['--url', `http://127.0.0.1:${port}`, 'credit', id, '5', 'USD/2'], env),
+      coffer(['--url', `http://127.0.0.1:${port}`, '--json', 'credit', id, '5', 'USD/2', '--idempotency-key', `lost-${id}`], env),
     ]);
     assert.equal(notFound.code, 1);
     assert.match(notFound.stderr, /^coffer: NOT_FOUND: wallet no-such-wallet not found \(HTTP 404, request \S+\)$/m);
     assert.equal(poor.code, 1);
     assert.match(poor.stderr, /INSUFFICIENT_FUND/);
     assert.equal(notFoundJson.code, 1);
-    assert.equal(JSON.parse(notFoundJson.stderr).errorCode, 'NOT_FOUND');
+    assert.deepEqual({ ...JSON.parse(notFoundJson.stderr), requestId: 'r' }, { status: 404, errorCode: 'NOT_FOUND', errorMessage: 'hold no-such-hold not found', requestId: 'r', idempotencyKey: `void-${id}` });
+    assert.doesNotMatch(notFound.stderr, /idempotency-key/, 'a read sent no key');
+    assert.equal(lostCredit.code, 3);
+    assert.match(lostCredit.stderr, /^coffer: retry safely with --idempotency-key [0-9a-f-]{36} \(the command runs at most once\)$/m, 'a mutation with no answer says the key to retry with');
+    assert.equal(lostCreditJson.code, 3);
+    assert.deepEqual(JSON.parse(lostCreditJson.stderr).idempotencyKey, `lost-${id}`);
+    assert.equal(JSON.parse(lostCreditJson.stderr).errorCode, null);
     assert.equal(badAmount.code, 2);
     assert.match(badAmount.stderr, /integer of minor units/);
     assert.equal(unknown.code, 2);
@@ -167,5 +291,10 @@ describe('cli', () => {
     assert.match(badPort.stderr, /^coffer: PORT must be an integer from 0 to 65535, got "eighty"$/m);
     assert.equal(badDatabase.code, 2);
     assert.match(badDatabase.stderr, /DATABASE_URL must be a postgres/);
+  });
+
+  it('coffer verify --json (server stopped, as PGlite needs): the same envelope', async () => {
+    await server?.kill('SIGTERM');
+    assert.deepEqual(json(await coffer(['verify', '--json'], database)), { data: { ok: true, violations: [] }, idempotencyKey: null });
   });
 });

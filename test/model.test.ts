@@ -7,7 +7,7 @@
  * model in support/wallet-model.ts.
  *
  * Concurrent groups: a step may send 2–5 mutations at once (plus, now and then, same-key
- * copies of some), in one tick, so that the committer (idempotency/runner.ts) puts them in
+ * copies of some), in one tick, so that the committer (src/committer/) puts them in
  * one batch — one database transaction — whenever it can. Coffer may apply them in any
  * order, so the oracle tries every serial order (≤ 120): it keeps those in which the model
  * gives each member the answer Coffer gave, then takes the one whose resulting state is

@@ -26,6 +26,16 @@ interface LogLine {
   readonly [key: string]: unknown;
 }
 
+/** A log destination that parses each line into `into`. */
+function collect(into: LogLine[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) into.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+}
+
 describe('logs', () => {
   let db: Database;
   let drop: () => Promise<void>;
@@ -66,7 +76,7 @@ describe('logs', () => {
     assert.deepEqual(mine.map((line) => line.msg), ['incoming request', 'request completed']);
 
     for (const bad of ['x'.repeat(129), 'two words', '']) {
-      const answer = await app.inject({ method: 'GET', url: '/_info', headers: { 'x-request-id': bad } });
+      const answer = await app.inject({ method: 'GET', url: '/wallets', headers: { 'x-request-id': bad } });
       const id = String(answer.headers['x-request-id']);
       assert.match(id, UUID_V7, `replaces ${JSON.stringify(bad)}`);
       assert.equal(linesOf(id).length, 2);
@@ -102,6 +112,45 @@ describe('logs', () => {
     assert.deepEqual(text.filter((line) => line.includes(secret)), [], 'no secret in any line');
     const completed = lines.filter((line) => line.msg === 'request completed');
     assert.ok(completed.every((line) => typeof line.responseTime === 'number'));
+  });
+
+  it('probes (/_healthcheck, /_info, /metrics, also under /api/wallets) log nothing at info; at debug they log their request lines', async () => {
+    const probes = ['/_healthcheck', '/_info', '/metrics', '/api/wallets/_healthcheck', '/api/wallets/_info'];
+    for (const [index, url] of probes.entries()) {
+      const answer = await app.inject({ method: 'GET', url, headers: { 'x-request-id': `probe-${index}` } });
+      assert.equal(answer.statusCode, 200, url);
+      assert.deepEqual(linesOf(`probe-${index}`), [], `${url} is not logged at info`);
+    }
+    // The same app at debug: each probe has its two request lines, at debug (20).
+    const debugLines: LogLine[] = [];
+    const debug = buildApp({ db, ledger: 'logs', limits: DEFAULT_LIMITS, logger: { level: 'debug', stream: collect(debugLines) } });
+    try {
+      for (const url of probes) await debug.inject({ method: 'GET', url, headers: { 'x-request-id': `debug${url}` } });
+      for (const url of probes) {
+        const mine = debugLines.filter((line) => line.requestId === `debug${url}`);
+        assert.deepEqual(mine.map((line) => [line.level, line.msg]), [[20, 'incoming request'], [20, 'request completed']], url);
+      }
+    } finally {
+      await debug.close();
+    }
+  });
+
+  it('a failed health check (the database does not answer) is still logged at info', async () => {
+    const gone = await backends()[0]!.open();
+    const logged: LogLine[] = [];
+    const failing = buildApp({ db: gone.db, ledger: 'logs', limits: DEFAULT_LIMITS, logger: { level: 'info', stream: collect(logged) } });
+    try {
+      await gone.db.close();
+      const answer = await failing.inject({ method: 'GET', url: '/_healthcheck', headers: { 'x-request-id': 'health-down' } });
+      assert.equal(answer.statusCode, 503);
+      const completed = logged.filter((line) => line.requestId === 'health-down' && line.msg === 'request completed');
+      assert.equal(completed.length, 1);
+      assert.equal(completed[0]!.level, 30);
+      assert.deepEqual(completed[0]!.res, { statusCode: 503 });
+    } finally {
+      await failing.close();
+      await gone.drop();
+    }
   });
 
   it('a server failure is logged at error level with its request id; the client gets a generic message', async () => {

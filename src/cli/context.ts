@@ -22,3 +22,21 @@ export function keyOf(options: { idempotencyKey?: string }): string {
 export function idempotencyKeyOption(): Option {
   return new Option('--idempotency-key <key>', 'a retry with the same key replays the first answer instead of running again (default: a new key, printed)');
 }
+
+/** The key each failed mutation sent: the error report prints it, since a retry with it is safe. */
+const keysOfFailures = new WeakMap<object, string>();
+
+/** Sends a mutation with its key; if it fails, the failure remembers the key (see keyOfFailure). */
+export async function sendWithKey<T>(idempotencyKey: string, send: (options: { idempotencyKey: string }) => Promise<T>): Promise<T> {
+  try {
+    return await send({ idempotencyKey });
+  } catch (error) {
+    if (typeof error === 'object' && error !== null) keysOfFailures.set(error, idempotencyKey);
+    throw error;
+  }
+}
+
+/** The Idempotency-Key the failed mutation sent, or null (a read, or a failure before anything was sent). */
+export function keyOfFailure(error: unknown): string | null {
+  return typeof error === 'object' && error !== null ? (keysOfFailures.get(error) ?? null) : null;
+}

@@ -1,9 +1,9 @@
 /** `coffer credit`, `coffer debit [--pending]`, `coffer holds list|get|confirm|void`: moving money. */
-import type { Command } from 'commander';
-import type { ExpandedHold, Hold, ListHoldsQuery, Metadata, Subject } from '../client/index.ts';
+import { Option, type Command } from 'commander';
+import type { Coffer, ExpandedHold, Hold, ListHoldsQuery, Metadata, Page, Subject } from '../client/index.ts';
 import { amountArgument, collect, collectSubject, metadataEntry, subjectArgument } from './arguments.ts';
-import { contextOf, idempotencyKeyOption, keyOf } from './context.ts';
-import { fields, metadataText, pageText, subjectText, write, writeJsonValue } from './output.ts';
+import { contextOf, idempotencyKeyOption, keyOf, sendWithKey } from './context.ts';
+import { fields, metadataText, pageText, subjectText, write, writeJson, writeJsonList } from './output.ts';
 import { fetchList, pageOptions } from './wallet-commands.ts';
 
 interface MoveOptions {
@@ -24,8 +24,32 @@ function holdFields(hold: Hold): [string, string][] {
   ];
 }
 
+/** A hold is closed when nothing remains on it: confirmed in full, confirmed with --final, or voided. */
+type HoldStatus = 'open' | 'closed';
+
+function holdStatus(hold: ExpandedHold): HoldStatus {
+  return hold.remaining === 0n ? 'closed' : 'open';
+}
+
 function expandedHoldText(hold: ExpandedHold): string {
-  return fields([...holdFields(hold), ['original', String(hold.originalAmount)], ['remaining', String(hold.remaining)], ['status', hold.remaining === 0n ? 'closed' : 'open']]);
+  return fields([...holdFields(hold), ['original', String(hold.originalAmount)], ['remaining', String(hold.remaining)], ['status', holdStatus(hold)]]);
+}
+
+/** Holds fetched at once by `holds list`: the list has no amounts, so each hold is read with GET /holds/{id}. */
+const HOLD_READS_IN_FLIGHT = 8;
+
+/** The page's holds with their amounts (GET /holds/{id} each, a few at a time), in the page's order. */
+async function expandHolds(coffer: Coffer, holds: readonly Hold[]): Promise<ExpandedHold[]> {
+  const expanded: ExpandedHold[] = new Array<ExpandedHold>(holds.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < holds.length) {
+      const index = next++;
+      expanded[index] = await coffer.getHold(holds[index]!.id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HOLD_READS_IN_FLIGHT, holds.length) }, worker));
+  return expanded;
 }
 
 function moveBody(options: MoveOptions) {
@@ -65,8 +89,8 @@ function creditCommand(program: Command): void {
     const { coffer, json } = contextOf(command);
     const idempotencyKey = keyOf(options);
     const balance = options.balance ?? 'main';
-    await coffer.credit(walletId, { amount: { asset, amount }, balance, ...(options.source ? { sources: options.source } : {}), ...moveBody(options) }, { idempotencyKey });
-    if (json) writeJsonValue({ credited: { walletId, balance, asset, amount }, idempotencyKey });
+    await sendWithKey(idempotencyKey, (sent) => coffer.credit(walletId, { amount: { asset, amount }, balance, ...(options.source ? { sources: options.source } : {}), ...moveBody(options) }, sent));
+    if (json) writeJson(null, idempotencyKey);
     else write(`credited ${amount} ${asset} to wallet ${walletId} (${balance})\n${fields([['idempotency-key', idempotencyKey]])}`);
   });
 }
@@ -93,19 +117,16 @@ function debitCommand(program: Command): void {
     ) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      const hold = await coffer.debit(
-        walletId,
-        {
-          amount: { asset, amount },
-          pending: options.pending === true,
-          ...(options.balance ? { balances: options.balance } : {}),
-          ...(options.destination ? { destination: options.destination } : {}),
-          ...(options.description !== undefined ? { description: options.description } : {}),
-          ...moveBody(options),
-        },
-        { idempotencyKey },
-      );
-      if (json) writeJsonValue(hold ? { hold, idempotencyKey } : { debited: { walletId, asset, amount }, idempotencyKey });
+      const request = {
+        amount: { asset, amount },
+        pending: options.pending === true,
+        ...(options.balance ? { balances: options.balance } : {}),
+        ...(options.destination ? { destination: options.destination } : {}),
+        ...(options.description !== undefined ? { description: options.description } : {}),
+        ...moveBody(options),
+      };
+      const hold = await sendWithKey(idempotencyKey, (sent) => coffer.debit(walletId, request, sent));
+      if (json) writeJson(hold ?? null, idempotencyKey);
       else if (hold) write(`${amount} ${asset} on hold\n${fields([...holdFields(hold), ['idempotency-key', idempotencyKey]])}`);
       else write(`debited ${amount} ${asset} from wallet ${walletId}\n${fields([['idempotency-key', idempotencyKey]])}`);
     },
@@ -118,15 +139,30 @@ function holdsCommand(program: Command): void {
   pageOptions(
     holds
       .command('list')
-      .description('list holds in creation order, closed ones included')
+      .description('list holds in creation order with their amounts and status (open, or closed: nothing remains)')
       .option('--wallet <wallet-id>', "only this wallet's holds")
-      .option('--metadata <key=value>', 'only holds with this metadata entry (repeatable)', metadataEntry),
-  ).action(async (options: { wallet?: string; metadata?: Metadata; pageSize?: number; cursor?: string; all?: boolean }, command: Command) => {
+      .option('--metadata <key=value>', 'only holds with this metadata entry (repeatable)', metadataEntry)
+      .addOption(new Option('--open', 'only open holds (something remains to confirm or void)').conflicts('closed'))
+      .addOption(new Option('--closed', 'only closed holds (confirmed in full, final or voided)')),
+  ).action(async (options: { wallet?: string; metadata?: Metadata; open?: boolean; closed?: boolean; pageSize?: number; cursor?: string; all?: boolean }, command: Command) => {
     const { coffer, json } = contextOf(command);
     const query = { ...(options.wallet !== undefined ? { walletID: options.wallet } : {}), ...(options.metadata ? { metadata: options.metadata } : {}) };
-    const page = await fetchList((q: ListHoldsQuery) => coffer.listHolds(q), query, options);
-    if (json) writeJsonValue(page);
-    else write(pageText(page, ['ID', 'WALLET', 'ASSET', 'DESTINATION', 'DESCRIPTION'], (h) => [h.id, h.walletID, h.asset, subjectText(h.destination), h.description || '-'], 'coffer holds list'));
+    const listed = await fetchList((q: ListHoldsQuery) => coffer.listHolds(q), query, options);
+    const status: HoldStatus | undefined = options.open ? 'open' : options.closed ? 'closed' : undefined;
+    // The server filters by wallet and metadata; the status is known once each hold is read, so
+    // --open/--closed filter each page here (a page may show fewer holds than --page-size).
+    const holds = (await expandHolds(coffer, listed.data)).filter((hold) => status === undefined || holdStatus(hold) === status);
+    const page: Page<ExpandedHold> = { ...listed, data: holds };
+    if (json) return writeJsonList(page);
+    const again = `coffer holds list${status ? ` --${status}` : ''}`;
+    write(
+      pageText(
+        page,
+        ['ID', 'WALLET', 'ASSET', 'AMOUNT', 'REMAINING', 'STATUS', 'DESTINATION', 'DESCRIPTION'],
+        (h) => [h.id, h.walletID, h.asset, String(h.originalAmount), String(h.remaining), holdStatus(h), subjectText(h.destination), h.description || '-'],
+        again,
+      ),
+    );
   });
 
   holds
@@ -136,7 +172,7 @@ function holdsCommand(program: Command): void {
     .action(async (id: string, _options: unknown, command: Command) => {
       const { coffer, json } = contextOf(command);
       const hold = await coffer.getHold(id);
-      if (json) writeJsonValue(hold);
+      if (json) writeJson(hold);
       else write(expandedHoldText(hold));
     });
 
@@ -150,10 +186,11 @@ function holdsCommand(program: Command): void {
     .action(async (id: string, options: { amount?: bigint; final?: boolean; idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      await coffer.confirmHold(id, { ...(options.amount !== undefined ? { amount: options.amount } : {}), final: options.final === true }, { idempotencyKey });
+      await sendWithKey(idempotencyKey, (sent) => coffer.confirmHold(id, { ...(options.amount !== undefined ? { amount: options.amount } : {}), final: options.final === true }, sent));
+      // The server answers 204: JSON says so; people also see what remains (one more read).
+      if (json) return writeJson(null, idempotencyKey);
       const hold = await coffer.getHold(id);
-      if (json) writeJsonValue({ hold, idempotencyKey });
-      else write(`confirmed hold ${id}\n${fields([['remaining', String(hold.remaining)], ['idempotency-key', idempotencyKey]])}`);
+      write(`confirmed hold ${id}\n${fields([['remaining', String(hold.remaining)], ['idempotency-key', idempotencyKey]])}`);
     });
 
   holds
@@ -164,8 +201,8 @@ function holdsCommand(program: Command): void {
     .action(async (id: string, options: { idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      await coffer.voidHold(id, { idempotencyKey });
-      if (json) writeJsonValue({ voided: id, idempotencyKey });
+      await sendWithKey(idempotencyKey, (sent) => coffer.voidHold(id, sent));
+      if (json) writeJson(null, idempotencyKey);
       else write(`voided hold ${id}\n${fields([['idempotency-key', idempotencyKey]])}`);
     });
 }

@@ -10,8 +10,30 @@ export function write(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-export function writeJsonValue(value: unknown): void {
+function writeJsonValue(value: unknown): void {
   write(stringify(value, null, 2) ?? 'null');
+}
+
+/**
+ * What every command prints with --json: one object, the same envelope everywhere.
+ * `data` is the resource the server answered (null for a 204: credit, an immediate debit,
+ * confirm, void); `idempotencyKey` is the key the command sent (null for a read); a list
+ * adds `next`, the cursor of the following page (null on the last page and with --all).
+ */
+export interface JsonEnvelope {
+  readonly data: unknown;
+  readonly idempotencyKey: string | null;
+  readonly next?: string | null;
+}
+
+/** A single answer: the resource (or null for a 204), and the idempotency key sent, if any. */
+export function writeJson(data: unknown, idempotencyKey: string | null = null): void {
+  writeJsonValue({ data: data ?? null, idempotencyKey } satisfies JsonEnvelope);
+}
+
+/** A list: its items, and the cursor for the next page (null when there is none). */
+export function writeJsonList<Item>(page: Page<Item>): void {
+  writeJsonValue({ data: page.data, idempotencyKey: null, next: page.hasMore && page.next !== undefined ? page.next : null } satisfies JsonEnvelope);
 }
 
 function clean(text: string): string {
@@ -55,8 +77,8 @@ export function subjectText(subject: Subject): string {
 
 /** A table of one page, and how to ask for the next one. */
 export function pageText<Item>(page: Page<Item>, headers: readonly string[], row: (item: Item) => readonly string[], again: string): string {
-  if (page.data.length === 0) return '(none)';
-  const lines = [table(headers, page.data.map(row))];
+  // A page filtered here (holds list --open) can be empty and still have a next one.
+  const lines = [page.data.length === 0 ? '(none)' : table(headers, page.data.map(row))];
   if (page.hasMore && page.next !== undefined) lines.push('', `more: ${again} --cursor ${page.next}`);
   return lines.join('\n');
 }

@@ -4,6 +4,7 @@
  * COFFER_URL, else http://127.0.0.1:8080. Output is for people by default, one JSON value
  * with --json. Exit codes say what happened, so scripts can branch on them (EXIT_CODES).
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { CofferConnectionError, CofferError, DEFAULT_URL } from '../client/index.ts';
@@ -12,6 +13,7 @@ import { isUnavailable } from '../http/errors.ts';
 import { DatabaseUnreachable } from '../storage/open.ts';
 import { moneyCommands } from './money-commands.ts';
 import { serverCommands } from './server-commands.ts';
+import { keyOfFailure } from './context.ts';
 import { CannotVerify, VerificationFailed, verifyCommand } from './verify-command.ts';
 import { walletCommands } from './wallet-commands.ts';
 
@@ -39,11 +41,15 @@ Exit codes:
   4  coffer verify found a broken ledger invariant (the report says which)
  70  a bug in coffer (the stack is printed)`;
 
+/** This package's version, from package.json (`coffer --version`). */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('Coffer: wallets with their own double-entry ledger')
+    .version(VERSION, '-V, --version', "print coffer's version and exit")
     .addOption(new Option('--url <url>', 'the Coffer server').env('COFFER_URL').default(DEFAULT_URL))
-    .option('--json', 'print one JSON value (amounts as exact integers) instead of text')
+    .option('--json', 'print one JSON object instead of text: {"data": …, "idempotencyKey": …} (lists add "next"); amounts as exact integers')
     .exitOverride()
     .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError('(add --help for usage)')
@@ -66,13 +72,20 @@ function report(error: unknown, json: boolean): Outcome {
     // Commander has printed the problem (or the help) already.
     return { code: error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage, line: '' };
   }
+  // A mutation that failed says which Idempotency-Key it sent: retrying with it is safe.
+  const idempotencyKey = keyOfFailure(error);
+  const retry = idempotencyKey === null ? '' : `\ncoffer: retry safely with --idempotency-key ${idempotencyKey} (the command runs at most once)`;
   if (error instanceof CofferError) {
-    const details = { status: error.status, errorCode: error.errorCode, errorMessage: error.errorMessage, requestId: error.requestId };
+    const details = { status: error.status, errorCode: error.errorCode, errorMessage: error.errorMessage, requestId: error.requestId ?? null, idempotencyKey };
     const code = error.status >= 400 && error.status < 500 ? EXIT_CODES.refused : EXIT_CODES.unavailable;
     if (json) return { code, line: JSON.stringify(details) };
-    return { code, line: `coffer: ${error.errorCode}: ${error.errorMessage} (HTTP ${error.status}${error.requestId ? `, request ${error.requestId}` : ''})` };
+    // A refusal is the key's stored answer (a retry replays it); only a failure is worth retrying.
+    return { code, line: `coffer: ${error.errorCode}: ${error.errorMessage} (HTTP ${error.status}${error.requestId ? `, request ${error.requestId}` : ''})${code === EXIT_CODES.unavailable ? retry : ''}` };
   }
-  if (error instanceof CofferConnectionError) return { code: EXIT_CODES.unavailable, line: `coffer: ${error.message}` };
+  if (error instanceof CofferConnectionError) {
+    if (json) return { code: EXIT_CODES.unavailable, line: JSON.stringify({ status: null, errorCode: null, errorMessage: error.message, requestId: null, idempotencyKey }) };
+    return { code: EXIT_CODES.unavailable, line: `coffer: ${error.message}${retry}` };
+  }
   if (error instanceof VerificationFailed) return { code: EXIT_CODES.verifyFailed, line: `coffer verify: ${error.message}` };
   if (error instanceof CannotVerify) return { code: EXIT_CODES.usage, line: `coffer verify: could not verify: ${error.message}` };
   if (error instanceof ConfigError) return { code: EXIT_CODES.usage, line: `coffer: ${error.message}` };

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { loadConfig, SETTINGS } from '../config.ts';
 import { ConfigError } from '../domain/errors.ts';
-import { write, writeJsonValue } from './output.ts';
+import { write, writeJson } from './output.ts';
 
 /** The settings and their defaults, for `serve --help`: the same table docs/configuration.md shows. */
 function settingsHelp(): string {
@@ -45,7 +45,7 @@ export function serverCommands(program: Command): void {
     .addHelpText('after', settingsHelp())
     .action(async (_options, command: Command) => {
       const applied = await migrateDatabase();
-      if (command.optsWithGlobals<{ json?: boolean }>().json === true) writeJsonValue({ applied });
+      if (command.optsWithGlobals<{ json?: boolean }>().json === true) writeJson({ applied });
       else write(applied.length > 0 ? `applied migrations ${applied.join(', ')}` : 'database is up to date');
     });
 }

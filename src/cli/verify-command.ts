@@ -12,7 +12,7 @@ import { loadConfig } from '../config.ts';
 import { isUnavailable } from '../http/errors.ts';
 import { checkSchemaVersion, SchemaTooNew } from '../storage/migrations.ts';
 import { databaseSetting, openDatabase } from '../storage/open.ts';
-import { write, writeJsonValue } from './output.ts';
+import { write, writeJson } from './output.ts';
 import { verifyDatabase } from './verify.ts';
 
 /** Thrown after the report is printed; the program turns it into exit code 4. */
@@ -56,7 +56,7 @@ export function verifyCommand(program: Command): void {
       } finally {
         await db.close();
       }
-      if (command.optsWithGlobals<{ json?: boolean }>().json === true) writeJsonValue({ ok: verification.ok, violations: verification.violations });
+      if (command.optsWithGlobals<{ json?: boolean }>().json === true) writeJson({ ok: verification.ok, violations: verification.violations });
       else write(verification.report.trimEnd());
       if (!verification.ok) throw new VerificationFailed(verification.violations.length);
     });

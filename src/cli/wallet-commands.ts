@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { all, type Balance, type ListTransactionsQuery, type ListWalletsQuery, type Metadata, type Page, type PageQuery, type Transaction, type Wallet } from '../client/index.ts';
 import { metadataEntry, pageSizeArgument, priorityArgument } from './arguments.ts';
-import { amounts, fields, metadataText, pageText, table, write, writeJsonValue } from './output.ts';
-import { contextOf, idempotencyKeyOption, keyOf } from './context.ts';
+import { amounts, fields, metadataText, pageText, table, write, writeJson, writeJsonList } from './output.ts';
+import { contextOf, idempotencyKeyOption, keyOf, sendWithKey } from './context.ts';
 
 interface ListOptions {
   pageSize?: number;
@@ -11,20 +11,23 @@ interface ListOptions {
   all?: boolean;
 }
 
-/** `--page-size`, `--cursor` and `--all` on a list command. */
+/**
+ * `--page-size`, `--cursor` and `--all` on every list command. `--all` means one thing
+ * everywhere: follow the cursors and list every page (from --cursor's page, if given).
+ */
 export function pageOptions(command: Command): Command {
   return command
-    .option('--page-size <n>', 'items per page (1 to 100; default 15)', pageSizeArgument)
-    .option('--cursor <token>', 'the page a previous list pointed to with "more:"')
-    .option('--all', 'every page, not just one');
+    .option('--page-size <n>', 'items per page (1 to 100; default 15; with --all, items per request, default 100)', pageSizeArgument)
+    .option('--cursor <token>', 'start at the page a previous list pointed to ("more:" in text, "next" in JSON)')
+    .option('--all', 'follow the cursors: list every page, not just one');
 }
 
-/** One page, or with --all every item in one list. */
+/** One page, or with --all every item of every page in one list (no next page). */
 export async function fetchList<Item, Q extends PageQuery>(list: (query: Q) => Promise<Page<Item>>, query: Q, options: ListOptions): Promise<Page<Item>> {
   const pageQuery = { ...query, ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}), ...(options.cursor !== undefined ? { cursor: options.cursor } : {}) };
   if (!options.all) return list(pageQuery);
   const items: Item[] = [];
-  for await (const item of all(list, { ...pageQuery, pageSize: 100 })) items.push(item);
+  for await (const item of all(list, { ...pageQuery, pageSize: options.pageSize ?? 100 })) items.push(item);
   return { pageSize: items.length, hasMore: false, data: items };
 }
 
@@ -67,11 +70,9 @@ function walletsCommand(program: Command): void {
     .action(async (options: { name?: string; metadata?: Metadata; idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      const wallet = await coffer.createWallet(
-        { ...(options.name !== undefined ? { name: options.name } : {}), ...(options.metadata ? { metadata: options.metadata } : {}) },
-        { idempotencyKey },
-      );
-      if (json) writeJsonValue(wallet);
+      const request = { ...(options.name !== undefined ? { name: options.name } : {}), ...(options.metadata ? { metadata: options.metadata } : {}) };
+      const wallet = await sendWithKey(idempotencyKey, (sent) => coffer.createWallet(request, sent));
+      if (json) writeJson(wallet, idempotencyKey);
       else write(`${walletText(wallet)}\n${fields([['idempotency-key', idempotencyKey]])}`);
     });
 
@@ -85,7 +86,7 @@ function walletsCommand(program: Command): void {
     const { coffer, json } = contextOf(command);
     const query = { expand: 'balances' as const, ...(options.name !== undefined ? { name: options.name } : {}), ...(options.metadata ? { metadata: options.metadata } : {}) };
     const page = await fetchList((q: ListWalletsQuery) => coffer.listWallets(q), query, options);
-    if (json) writeJsonValue(page);
+    if (json) writeJsonList(page);
     else write(pageText(page, ['ID', 'NAME', 'CREATED', 'MAIN', 'METADATA'], (w) => [w.id, w.name || '-', w.createdAt, amounts(w.balances.main.assets), metadataText(w.metadata)], 'coffer wallets list'));
   });
 
@@ -96,7 +97,7 @@ function walletsCommand(program: Command): void {
     .action(async (id: string, _options: unknown, command: Command) => {
       const { coffer, json } = contextOf(command);
       const wallet = await coffer.getWallet(id);
-      if (json) writeJsonValue(wallet);
+      if (json) writeJson(wallet);
       else write(walletText(wallet));
     });
 }
@@ -109,7 +110,7 @@ function summaryCommand(program: Command): void {
     .action(async (id: string, _options: unknown, command: Command) => {
       const { coffer, json } = contextOf(command);
       const summary = await coffer.walletSummary(id);
-      if (json) return writeJsonValue(summary);
+      if (json) return writeJson(summary);
       const rows = summary.balances.map((balance) => [...balanceRow(balance), amounts(balance.assets)]);
       write(
         [
@@ -133,7 +134,7 @@ function balancesCommand(program: Command): void {
     async (id: string, options: ListOptions, command: Command) => {
       const { coffer, json } = contextOf(command);
       const page = await fetchList((q) => coffer.listBalances(id, q), {}, options);
-      if (json) writeJsonValue(page);
+      if (json) writeJsonList(page);
       else write(pageText(page, ['NAME', 'EXPIRES', 'PRIORITY'], balanceRow, `coffer balances list ${id}`));
     },
   );
@@ -149,12 +150,9 @@ function balancesCommand(program: Command): void {
     .action(async (id: string, name: string, options: { expiresAt?: string; priority?: bigint; idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      const balance = await coffer.createBalance(
-        id,
-        { name, ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}), ...(options.priority !== undefined ? { priority: options.priority } : {}) },
-        { idempotencyKey },
-      );
-      if (json) writeJsonValue(balance);
+      const request = { name, ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}), ...(options.priority !== undefined ? { priority: options.priority } : {}) };
+      const balance = await sendWithKey(idempotencyKey, (sent) => coffer.createBalance(id, request, sent));
+      if (json) writeJson(balance, idempotencyKey);
       else write(`${table(['NAME', 'EXPIRES', 'PRIORITY'], [balanceRow(balance)])}\n\n${fields([['idempotency-key', idempotencyKey]])}`);
     });
 
@@ -166,7 +164,7 @@ function balancesCommand(program: Command): void {
     .action(async (id: string, name: string, _options: unknown, command: Command) => {
       const { coffer, json } = contextOf(command);
       const balance = await coffer.getBalance(id, name);
-      if (json) writeJsonValue(balance);
+      if (json) writeJson(balance);
       else write(fields([['name', balance.name], ['expires', balance.expiresAt ?? '-'], ['priority', String(balance.priority)], ['amounts', amounts(balance.assets)]]));
     });
 }
@@ -181,7 +179,7 @@ function transactionsCommand(program: Command): void {
   ).action(async (options: ListOptions & { wallet?: string }, command: Command) => {
     const { coffer, json } = contextOf(command);
     const page = await fetchList((q: ListTransactionsQuery) => coffer.listTransactions(q), options.wallet !== undefined ? { walletID: options.wallet } : {}, options);
-    if (json) writeJsonValue(page);
+    if (json) writeJsonList(page);
     else write(pageText(page, ['ID', 'TIMESTAMP', 'POSTINGS', 'REFERENCE'], transactionRow, `coffer transactions list${options.wallet ? ` --wallet ${options.wallet}` : ''}`));
   });
 }

@@ -5,7 +5,7 @@
  * log line and answer, Prometheus metrics per route, the OpenAPI document and its
  * reference page, and server timeouts set explicitly (Node leaves some at "never").
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { loadConfig, type Timeouts } from '../config.ts';
@@ -19,6 +19,7 @@ import { errorReply, replyForConnectionError, replyForError } from './errors.ts'
 import { parseJson, unstorableText } from './json.ts';
 import { ClientError } from '../domain/errors.ts';
 import { buildOpenApi } from './openapi.ts';
+import type { OperationId } from './operations.ts';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
 import { buildSchemas } from './schemas.ts';
 import type { RouteDeps } from './deps.ts';
@@ -69,6 +70,32 @@ function answerConnectionError(error: Error & { code?: string }, socket: Socket)
   socket.destroy(error);
 }
 
+/** Probes a load balancer or a scraper sends every few seconds: their request lines are logged at debug, not info. */
+const PROBE_OPERATIONS: ReadonlySet<OperationId> = new Set<OperationId>(['getHealth', 'getServerInfo', 'getMetrics']);
+
+function isProbe(request: FastifyRequest): boolean {
+  const operationId = (request.routeOptions?.config as { operationId?: OperationId } | undefined)?.operationId;
+  return operationId !== undefined && PROBE_OPERATIONS.has(operationId);
+}
+
+/**
+ * Fastify's request lines ("incoming request", "request completed"), except for probes
+ * (`/_healthcheck`, `/_info`, `/metrics`, also under /api/wallets): those go out at debug,
+ * so a health check every few seconds does not fill the info log. A probe answered with a
+ * 5xx (the database is down) is still logged at info, and its errors at error.
+ */
+class RequestLogController extends LogController {
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (!isProbe(request)) return super.incomingRequest(request, reply, metadata);
+    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (error || !isProbe(request) || reply.statusCode >= 500) return super.requestCompleted(error, request, reply, metadata);
+    if (!this.isLogDisabled(request)) reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 /** Requests that match no route share one metrics label, so a scan cannot blow up the series. */
 const UNMATCHED_ROUTE = 'unmatched';
 
@@ -103,7 +130,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     genReqId: requestIdOf,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new RequestLogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: BODY_BYTES_MAX,
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,
