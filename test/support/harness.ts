@@ -121,6 +121,8 @@ export interface Harness {
   readonly clock: Clock;
   /** Size of every batch the committer ran, in order. */
   readonly batchSizes: number[];
+  /** Why each failed batch failed (its commands were then retried alone, or answered 503). */
+  readonly batchFailures: string[];
   call(request: Request): Promise<Response>;
   get(url: string): Promise<Response>;
   post(url: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
@@ -134,7 +136,14 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger'): Pr
   await migrate(db);
   const clock = new Clock();
   const batchSizes: number[] = [];
-  const app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, clock: clock.now, batch: { onBatch: (size) => batchSizes.push(size) } });
+  const batchFailures: string[] = [];
+  const app = buildApp({
+    db,
+    ledger,
+    limits: DEFAULT_LIMITS,
+    clock: clock.now,
+    batch: { onBatch: (size) => batchSizes.push(size), onBatchFailed: (reason) => batchFailures.push(reason) },
+  });
   await app.ready();
   const call = async (request: Request): Promise<Response> => {
     const headers: Record<string, string> = { ...request.headers };
@@ -152,6 +161,7 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger'): Pr
     backend: backend.name,
     db,
     batchSizes,
+    batchFailures,
     app,
     clock,
     call,
