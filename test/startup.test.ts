@@ -18,7 +18,7 @@ import { freePort, runCommand, type Run } from './support/server-process.ts';
 
 const SERVE_COMMANDS = {
   'npm start (src/main.ts)': ['--import', 'tsx', 'src/main.ts'],
-  'coffer serve': ['bin/coffer.js', 'serve'],
+  'coffer serve': ['--import', 'tsx', 'src/cli/index.ts', 'serve'],
 } as const;
 
 /** Runs a command with only the given settings on top of the test's environment; returns the run and its duration. */
@@ -92,17 +92,17 @@ describe('start-up failures', () => {
   }
 
   it('coffer migrate: a schema newer than this Coffer → exit 2, not "up to date"', { timeout: 30_000 }, async () => {
-    const result = await run(['bin/coffer.js', 'migrate'], { DATA_DIR: newerDir });
+    const result = await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATA_DIR: newerDir });
     expectRefusal(result, 2, /newer than this Coffer's/, false);
     assert.doesNotMatch(result.stdout, /up to date/);
   });
 
   it('coffer migrate: DATA_DIR under /proc → exit 2 at once', { timeout: 30_000 }, async () => {
-    expectRefusal(await run(['bin/coffer.js', 'migrate'], { DATA_DIR: '/proc/coffer-data' }), 2, /DATA_DIR "\/proc\/coffer-data"/, false);
+    expectRefusal(await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATA_DIR: '/proc/coffer-data' }), 2, /DATA_DIR "\/proc\/coffer-data"/, false);
   });
 
   it('coffer migrate: connection refused → exit 3', { timeout: 30_000 }, async () => {
-    expectRefusal(await run(['bin/coffer.js', 'migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres' }), 3, /DATABASE_URL .* does not answer/, false);
+    expectRefusal(await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres' }), 3, /DATABASE_URL .* does not answer/, false);
   });
 });
 
@@ -113,7 +113,7 @@ if (serverUrl) {
     missing.pathname = '/coffer_no_such_database';
 
     it('DATABASE_URL names a database that does not exist → exit 2 from npm start, coffer serve and coffer migrate', { timeout: 60_000 }, async () => {
-      for (const args of [...Object.values(SERVE_COMMANDS), ['bin/coffer.js', 'migrate']]) {
+      for (const args of [...Object.values(SERVE_COMMANDS), ['--import', 'tsx', 'src/cli/index.ts', 'migrate']]) {
         expectRefusal(await run(args, { DATABASE_URL: missing.toString() }), 2, /DATABASE_URL .*\/coffer_no_such_database names a database that does not exist/, args.length === 3 || args[1] === 'serve');
       }
     });
@@ -121,7 +121,7 @@ if (serverUrl) {
     it('a schema newer than this Coffer → exit 2 from npm start and coffer migrate', { timeout: 60_000 }, async () => {
       const fresh = await freshPostgresDatabase(serverUrl);
       try {
-        const migrated = await run(['bin/coffer.js', 'migrate'], { DATABASE_URL: fresh.url });
+        const migrated = await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATABASE_URL: fresh.url });
         assert.equal(migrated.code, 0, migrated.stderr);
         const pg = (await import('pg')).default;
         const client = new pg.Client({ connectionString: fresh.url });
@@ -129,7 +129,7 @@ if (serverUrl) {
         await client.query("INSERT INTO coffer_migrations (version, name) VALUES ($1, 'from the future')", [SCHEMA_VERSION + 1]);
         await client.end();
         expectRefusal(await run(SERVE_COMMANDS['npm start (src/main.ts)'], { DATABASE_URL: fresh.url }), 2, /DATABASE_URL .*: the database's schema is at version/, true);
-        expectRefusal(await run(['bin/coffer.js', 'migrate'], { DATABASE_URL: fresh.url }), 2, /newer than this Coffer's/, false);
+        expectRefusal(await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATABASE_URL: fresh.url }), 2, /newer than this Coffer's/, false);
       } finally {
         await fresh.drop();
       }
