@@ -6,10 +6,12 @@
  * migrate` refuses a database that a newer Coffer migrated.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { openPglite } from '../src/storage/database.ts';
 import { migrate, SCHEMA_VERSION } from '../src/storage/migrations.ts';
@@ -136,3 +138,38 @@ if (serverUrl) {
     });
   });
 }
+
+describe('start-up progress', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'coffer-progress-'));
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  /** Starts `npm start`'s command at LOG_LEVEL info, returns the log messages up to "coffer is serving", then stops it. */
+  async function messagesUntilServing(dataDir: string): Promise<string[]> {
+    const child = spawn(process.execPath, SERVE_COMMANDS['npm start (src/main.ts)'], {
+      cwd: new URL('../', import.meta.url),
+      env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(await freePort()), LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const messages: string[] = [];
+    try {
+      for await (const line of createInterface({ input: child.stdout! })) {
+        messages.push((JSON.parse(line) as { msg: string }).msg);
+        if (messages.at(-1) === 'coffer is serving') break;
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    return messages;
+  }
+
+  it('a first start says it initialises the new data folder, then opens, migrates and serves; later starts do not initialise', { timeout: 120_000 }, async () => {
+    const dataDir = join(folder, 'data');
+    const first = await messagesUntilServing(dataDir);
+    assert.match(first[0]!, /^initialising a new data folder, DATA_DIR ".*" \(first start only/);
+    assert.deepEqual(first.slice(1).filter((msg) => !msg.startsWith('Server listening')), [`opening DATA_DIR ${JSON.stringify(dataDir)}`, 'migrating the schema', 'coffer is serving']);
+    const again = await messagesUntilServing(dataDir);
+    assert.deepEqual(again.filter((msg) => !msg.startsWith('Server listening')), [`opening DATA_DIR ${JSON.stringify(dataDir)}`, 'migrating the schema', 'coffer is serving']);
+  });
+});
