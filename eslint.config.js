@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'scratch/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'dist/', 'data/', 'scratch/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -14,7 +14,7 @@ export default tseslint.config(
       parserOptions: {
         // Types come from tsconfig.json (src, test, bench); the few files outside it get a default project.
         projectService: {
-          allowDefaultProject: ['eslint.config.js', 'bin/coffer.js', 'scripts/*.ts', 'src/storage/pglite-initdb.mjs'],
+          allowDefaultProject: ['eslint.config.js', 'bin/coffer.js', 'scripts/*.ts', 'scripts/*.js', 'src/storage/pglite-initdb.mjs'],
         },
         tsconfigRootDir: import.meta.dirname,
       },

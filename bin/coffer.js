@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-// The `coffer` command. Coffer runs its TypeScript through tsx (there is no build step), so
-// this launcher registers tsx and then loads the CLI; it works straight after `npm ci`.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/index.ts');
+// The `coffer` command: loads the CLI compiled into dist/ (`npm ci` builds it; `npm run build`
+// after changing src/). The tests run src/cli/index.ts through tsx instead.
+await import('../dist/cli/index.js');

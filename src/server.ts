@@ -4,6 +4,7 @@
  * SHUTDOWN_TIMEOUT_MS whatever hangs, and a second signal ends it at once.
  * `npm start` (src/main.ts) and `coffer serve` both come here.
  */
+import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from './config.ts';
 import { ConfigError } from './domain/errors.ts';
@@ -19,6 +20,8 @@ const PURGE_INTERVAL_MS = 60_000;
 const LOG_BUFFER_MAX = 16 * 1024 * 1024;
 /** What the shutdown deadline leaves the watchdog: the process exits by itself before it fires. */
 const WATCHDOG_MARGIN_MS = 250;
+/** Pino's level numbers, for the start-up lines written before Fastify's logger exists. */
+const LOG_LEVEL_NUMBERS: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 
 /**
  * The log's destination. Pino's default writes stdout synchronously and retries while the
@@ -36,8 +39,15 @@ export async function serve(config: Config): Promise<void> {
   // A reader gone (EPIPE) costs the log lines, not the server (the CLI's handler would exit).
   process.stdout.removeAllListeners('error');
   process.stdout.on('error', () => {});
-  const db = await openDatabase(config);
+  // Before Fastify's logger exists: pino-style lines at level info, so a slow first start is not silent.
+  const progress = (msg: string) => {
+    if ((LOG_LEVEL_NUMBERS[config.logLevel] ?? Infinity) <= 30) {
+      logStream.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, hostname: hostname(), msg })}\n`);
+    }
+  };
+  const db = await openDatabase(config, progress);
   try {
+    progress('migrating the schema');
     await migrate(db);
   } catch (error) {
     await db.close().catch(() => {});

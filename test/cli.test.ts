@@ -20,7 +20,7 @@ const U128_MAX = (1n << 128n) - 1n;
 
 /** Runs `coffer …` in the project folder, as `npx coffer …` would. */
 function coffer(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return runCommand(process.execPath, ['bin/coffer.js', ...args], { ...process.env, ...env });
+  return runCommand(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { ...process.env, ...env });
 }
 
 function ok(run: Run): Run {
@@ -70,7 +70,7 @@ describe('cli', () => {
   });
 
   it('coffer serve: serves the API on the configured port (the server every test below talks to)', async () => {
-    server = await startServer(database, 60_000, ['bin/coffer.js', 'serve']);
+    server = await startServer(database, 60_000, ['--import', 'tsx', 'src/cli/index.ts', 'serve']);
     env = { COFFER_URL: server.url };
     const info = json(await coffer(['--json', 'wallets', 'list'], env));
     assert.deepEqual(info.data, []);

@@ -1,5 +1,5 @@
 /**
- * The typed client (`coffer/client`, imported by package name as a user would): every
+ * The typed client (`coffer/client`; its sources here, test/package.test.ts imports the built package by name): every
  * route over a real socket on both backends, amounts as exact bigint both ways, typed
  * errors, and retries that reuse one Idempotency-Key so a lost answer never moves money
  * twice — proven through a proxy that drops answers and fails on purpose.
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { z } from 'zod';
-import { all, Coffer, CofferConnectionError, CofferError, type BalanceWithAssets, type ErrorCode, type ExpandedHold, type Hold, type Summary, type Transaction, type Wallet } from 'coffer/client';
+import { all, Coffer, CofferConnectionError, CofferError, type BalanceWithAssets, type ErrorCode, type ExpandedHold, type Hold, type Summary, type Transaction, type Wallet } from '../src/client/index.ts';
 import type { ErrorCode as CatalogCode } from '../src/domain/errors.ts';
 import type { OPERATIONS, OperationId } from '../src/http/operations.ts';
 import type { balanceWithAssetsResponse, expandedHoldResponse, holdResponse, summaryResponse, transactionResponse, walletResponse } from '../src/http/response-schemas.ts';

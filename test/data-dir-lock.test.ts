@@ -39,9 +39,9 @@ describe('one data folder, one process', () => {
     assert.equal(wallet.status, 201);
     const [npmStart, serve, migrate, verify] = await Promise.all([
       runWithFolder(['--import', 'tsx', 'src/main.ts']),
-      runWithFolder(['bin/coffer.js', 'serve']),
-      runWithFolder(['bin/coffer.js', 'migrate']),
-      runWithFolder(['bin/coffer.js', 'verify']),
+      runWithFolder(['--import', 'tsx', 'src/cli/index.ts', 'serve']),
+      runWithFolder(['--import', 'tsx', 'src/cli/index.ts', 'migrate']),
+      runWithFolder(['--import', 'tsx', 'src/cli/index.ts', 'verify']),
     ]);
     for (const run of [npmStart, serve, migrate, verify]) expectBusy(run, first.child.pid);
     assert.equal((await send(first.url, 'GET', '/wallets?name=kept')).status, 200);
@@ -80,6 +80,6 @@ describe('one data folder, one process', () => {
     const wallets = JSON.parse((await send(second.url, 'GET', '/wallets?name=kept')).text).cursor.data;
     assert.equal(wallets.length, 1);
     // And it holds the folder in turn.
-    expectBusy(await runWithFolder(['bin/coffer.js', 'migrate']), second.child.pid);
+    expectBusy(await runWithFolder(['--import', 'tsx', 'src/cli/index.ts', 'migrate']), second.child.pid);
   });
 });

@@ -53,6 +53,7 @@ const RUN_ELSEWHERE: readonly [RegExp, string][] = [
   [/^npm ci && npm (start|test)\b/, '.ci/run (npm ci, then npm test; the server is started by the tests)'],
   [/^(TEST_DATABASE_URL=\S+ )?npm test\b/, '.ci/run'],
   [/^bash \.ci\/run\b/, 'CI itself'],
+  [/^npm ci && npm prune --omit=dev && npm start\b/, 'test/package.test.ts (a production install without development dependencies, then serve)'],
   [/^DATABASE_URL=postgres:\S+ npm (start|run verify)\b/, 'test/startup.test.ts, test/verify.test.ts (a server and verify on PostgreSQL)'],
   [/^npm run (verify|migrate)\b/, 'test/verify.test.ts, test/cli.test.ts'],
   [/^(\$ )?(export COFFER_URL=|coffer )/, 'test/cli.test.ts (every command; transcripts are illustrations of its output)'],

@@ -6,10 +6,12 @@
  * migrate` refuses a database that a newer Coffer migrated.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { openPglite } from '../src/storage/database.ts';
 import { migrate, SCHEMA_VERSION } from '../src/storage/migrations.ts';
@@ -18,7 +20,7 @@ import { freePort, runCommand, type Run } from './support/server-process.ts';
 
 const SERVE_COMMANDS = {
   'npm start (src/main.ts)': ['--import', 'tsx', 'src/main.ts'],
-  'coffer serve': ['bin/coffer.js', 'serve'],
+  'coffer serve': ['--import', 'tsx', 'src/cli/index.ts', 'serve'],
 } as const;
 
 /** Runs a command with only the given settings on top of the test's environment; returns the run and its duration. */
@@ -92,17 +94,17 @@ describe('start-up failures', () => {
   }
 
   it('coffer migrate: a schema newer than this Coffer → exit 2, not "up to date"', { timeout: 30_000 }, async () => {
-    const result = await run(['bin/coffer.js', 'migrate'], { DATA_DIR: newerDir });
+    const result = await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATA_DIR: newerDir });
     expectRefusal(result, 2, /newer than this Coffer's/, false);
     assert.doesNotMatch(result.stdout, /up to date/);
   });
 
   it('coffer migrate: DATA_DIR under /proc → exit 2 at once', { timeout: 30_000 }, async () => {
-    expectRefusal(await run(['bin/coffer.js', 'migrate'], { DATA_DIR: '/proc/coffer-data' }), 2, /DATA_DIR "\/proc\/coffer-data"/, false);
+    expectRefusal(await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATA_DIR: '/proc/coffer-data' }), 2, /DATA_DIR "\/proc\/coffer-data"/, false);
   });
 
   it('coffer migrate: connection refused → exit 3', { timeout: 30_000 }, async () => {
-    expectRefusal(await run(['bin/coffer.js', 'migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres' }), 3, /DATABASE_URL .* does not answer/, false);
+    expectRefusal(await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres' }), 3, /DATABASE_URL .* does not answer/, false);
   });
 });
 
@@ -113,7 +115,7 @@ if (serverUrl) {
     missing.pathname = '/coffer_no_such_database';
 
     it('DATABASE_URL names a database that does not exist → exit 2 from npm start, coffer serve and coffer migrate', { timeout: 60_000 }, async () => {
-      for (const args of [...Object.values(SERVE_COMMANDS), ['bin/coffer.js', 'migrate']]) {
+      for (const args of [...Object.values(SERVE_COMMANDS), ['--import', 'tsx', 'src/cli/index.ts', 'migrate']]) {
         expectRefusal(await run(args, { DATABASE_URL: missing.toString() }), 2, /DATABASE_URL .*\/coffer_no_such_database names a database that does not exist/, args.length === 3 || args[1] === 'serve');
       }
     });
@@ -121,7 +123,7 @@ if (serverUrl) {
     it('a schema newer than this Coffer → exit 2 from npm start and coffer migrate', { timeout: 60_000 }, async () => {
       const fresh = await freshPostgresDatabase(serverUrl);
       try {
-        const migrated = await run(['bin/coffer.js', 'migrate'], { DATABASE_URL: fresh.url });
+        const migrated = await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATABASE_URL: fresh.url });
         assert.equal(migrated.code, 0, migrated.stderr);
         const pg = (await import('pg')).default;
         const client = new pg.Client({ connectionString: fresh.url });
@@ -129,7 +131,7 @@ if (serverUrl) {
         await client.query("INSERT INTO coffer_migrations (version, name) VALUES ($1, 'from the future')", [SCHEMA_VERSION + 1]);
         await client.end();
         expectRefusal(await run(SERVE_COMMANDS['npm start (src/main.ts)'], { DATABASE_URL: fresh.url }), 2, /DATABASE_URL .*: the database's schema is at version/, true);
-        expectRefusal(await run(['bin/coffer.js', 'migrate'], { DATABASE_URL: fresh.url }), 2, /newer than this Coffer's/, false);
+        expectRefusal(await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATABASE_URL: fresh.url }), 2, /newer than this Coffer's/, false);
       } finally {
         await fresh.drop();
       }
@@ -138,3 +140,38 @@ if (serverUrl) {
 } else {
   postgresSkipped('start-up failures on a PostgreSQL server');
 }
+
+describe('start-up progress', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'coffer-progress-'));
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  /** Starts `npm start`'s command at LOG_LEVEL info, returns the log messages up to "coffer is serving", then stops it. */
+  async function messagesUntilServing(dataDir: string): Promise<string[]> {
+    const child = spawn(process.execPath, SERVE_COMMANDS['npm start (src/main.ts)'], {
+      cwd: new URL('../', import.meta.url),
+      env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(await freePort()), LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const messages: string[] = [];
+    try {
+      for await (const line of createInterface({ input: child.stdout! })) {
+        messages.push((JSON.parse(line) as { msg: string }).msg);
+        if (messages.at(-1) === 'coffer is serving') break;
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    return messages;
+  }
+
+  it('a first start says it initialises the new data folder, then opens, migrates and serves; later starts do not initialise', { timeout: 120_000 }, async () => {
+    const dataDir = join(folder, 'data');
+    const first = await messagesUntilServing(dataDir);
+    assert.match(first[0]!, /^initialising a new data folder, DATA_DIR ".*" \(first start only/);
+    assert.deepEqual(first.slice(1).filter((msg) => !msg.startsWith('Server listening')), [`opening DATA_DIR ${JSON.stringify(dataDir)}`, 'migrating the schema', 'coffer is serving']);
+    const again = await messagesUntilServing(dataDir);
+    assert.deepEqual(again.filter((msg) => !msg.startsWith('Server listening')), [`opening DATA_DIR ${JSON.stringify(dataDir)}`, 'migrating the schema', 'coffer is serving']);
+  });
+});

@@ -231,7 +231,7 @@ function runVerify(env: Record<string, string>, viaNpm = false): Promise<Run> {
   delete inherited.DATA_DIR;
   return viaNpm
     ? runCommand('npm', ['run', '--silent', 'verify'], { ...inherited, ...env })
-    : runCommand(process.execPath, ['bin/coffer.js', 'verify'], { ...inherited, ...env });
+    : runCommand(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'verify'], { ...inherited, ...env });
 }
 
 interface CliTarget {

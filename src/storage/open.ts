@@ -22,11 +22,19 @@ export interface OpenOptions {
 /** The configured PostgreSQL server does not answer (refused, unresolvable, timed out): retrying may help. */
 export class DatabaseUnreachable extends Error {}
 
-export async function openDatabase(options: OpenOptions): Promise<Database> {
-  if (options.databaseUrl !== undefined) return openPostgresChecked(options.databaseUrl, options);
+/** `progress` hears what start-up is doing, for the server's log (a first start takes seconds). */
+export async function openDatabase(options: OpenOptions, progress: (message: string) => void = () => {}): Promise<Database> {
+  if (options.databaseUrl !== undefined) {
+    progress(`opening ${databaseSetting(options)}`);
+    return openPostgresChecked(options.databaseUrl, options);
+  }
   prepareDataDir(options.dataDir);
   await lockDataDir(options.dataDir);
-  initialisePglite(options.dataDir);
+  if (!existsSync(join(options.dataDir, 'PG_VERSION'))) {
+    progress(`initialising a new data folder, ${databaseSetting(options)} (first start only, several seconds)`);
+    initialisePglite(options.dataDir);
+  }
+  progress(`opening ${databaseSetting(options)}`);
   return openPglite(options.dataDir);
 }
 

@@ -25,7 +25,7 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** `npm start`'s command; `['bin/coffer.js', 'serve']` starts it as the CLI does. */
+/** `npm start`'s command; `['--import', 'tsx', 'src/cli/index.ts', 'serve']` starts it as the CLI does. */
 const NPM_START = ['--import', 'tsx', 'src/main.ts'];
 
 /** `wrapper` is a program that runs the server as its command (`['strace', …]`), if any. */
