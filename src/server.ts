@@ -4,6 +4,7 @@
  * SHUTDOWN_TIMEOUT_MS whatever hangs, and a second signal ends it at once.
  * `npm start` (src/main.ts) and `coffer serve` both come here.
  */
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from './config.ts';
@@ -45,6 +46,9 @@ export async function serve(config: Config): Promise<void> {
       logStream.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, hostname: hostname(), msg })}\n`);
     }
   };
+  // HOST and PORT are tried before the database is opened (on a first start, initialised):
+  // a bad address fails in a moment, not after that work. The real listen reports it too.
+  await tryListen(config);
   const db = await openDatabase(config, progress);
   try {
     progress('migrating the schema');
@@ -116,6 +120,20 @@ function startWatchdog(ms: number): void {
     setTimeout(() => process.kill(workerData.pid, 'SIGKILL'), workerData.ms);`;
   // execArgv: [] keeps tsx's loader out of the thread: it starts in milliseconds.
   new Worker(code, { eval: true, workerData: { pid: process.pid, ms }, execArgv: [] }).unref();
+}
+
+/** Binds HOST:PORT and lets go at once; throws what `app.listen` would, as `listenError`. */
+async function tryListen(config: Config): Promise<void> {
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host: config.host, port: config.port, exclusive: true }, () => resolve());
+    });
+  } catch (error) {
+    throw listenError(error, config);
+  }
+  await new Promise((resolve) => probe.close(resolve));
 }
 
 /** Why the listener could not start, as a bad setting (exit code 2) naming HOST or PORT. */

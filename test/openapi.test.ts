@@ -105,7 +105,7 @@ describe('openapi: the document', () => {
     assert.equal(ids.size, operations.length);
   });
 
-  it('errors: the document, the README and the catalog list the same codes, and every code is emitted somewhere in src', () => {
+  it('errors: the document, docs/api.md and the catalog list the same codes, and every code is emitted somewhere in src', () => {
     const schemas = object(object(documentJson().components, 'components').schemas, 'schemas');
     const errorCode = object(object(object(schemas.ErrorResponse, 'ErrorResponse').properties, 'properties').errorCode, 'errorCode');
     assert.deepEqual([...(errorCode.enum as string[])].sort(), [...ERROR_CODES].sort(), 'ErrorResponse.errorCode enum = catalog');

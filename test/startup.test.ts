@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +92,19 @@ describe('start-up failures', () => {
       });
     }
   }
+
+  it('HOST and PORT are refused before the data folder is made or the database opened', { timeout: 30_000 }, async () => {
+    for (const [settings, setting] of [
+      [{ PORT: String(takenPort) }, /PORT \d+ is already in use/],
+      [{ HOST: '192.0.2.1' }, /HOST 192\.0\.2\.1 is not an address of this machine/],
+    ] as const) {
+      const untouched = join(folder, `untouched-${settings.PORT ?? 'host'}`);
+      const started = Date.now();
+      expectRefusal(await run(SERVE_COMMANDS['npm start (src/main.ts)'], { DATA_DIR: untouched, ...settings }), 2, setting, true);
+      assert.equal(existsSync(untouched), false, 'no data folder was made');
+      assert.ok(Date.now() - started < 10_000);
+    }
+  });
 
   it('coffer migrate: a schema newer than this Coffer → exit 2, not "up to date"', { timeout: 30_000 }, async () => {
     const result = await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATA_DIR: newerDir });

@@ -1,6 +1,6 @@
 /**
  * A small, pure, in-memory model of Coffer's money rules, for the model-based property test
- * (test/model.test.ts). It is written from the README's rules, not from src/: given the state
+ * (test/model.test.ts). It is written from the documented rules (docs/api.md), not from src/: given the state
  * and a command, it says what Coffer must answer (a status and error code, or the postings
  * it makes) and what every wallet, balance, hold and summary must show afterwards, and which
  * ledger transactions (postings and reference, in order) every wallet and the ledger list.
