@@ -52,7 +52,7 @@ const SOLO_ATTEMPTS_MAX = 3;
 export interface Command<Value> {
   readonly operation: string;
   readonly params: Record<string, string>;
-  /** The body with defaults applied: the fingerprint's input. */
+  /** The request in its canonical form (http/canonical.ts): the fingerprint's input, so spelling out a default changes nothing. */
   readonly body: unknown;
   readonly command: WalletCommand<Value>;
   render(result: Result<Value>): Outcome;
