@@ -6,7 +6,7 @@
  * released the lock and a new server starts on the folder with the first one's data.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -45,6 +45,15 @@ describe('one data folder, one process', () => {
     ]);
     for (const run of [npmStart, serve, migrate, verify]) expectBusy(run, first.child.pid);
     assert.equal((await send(first.url, 'GET', '/wallets?name=kept')).status, 200);
+  });
+
+  it("the flock holder is outside the server's process group: a terminal's Ctrl-C stops the server, not its lock", () => {
+    const server = servers[0]!;
+    const children = readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    const groupOf = (pid: string | number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2];
+    const flock = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('flock'));
+    assert.ok(flock, 'the server holds the folder through a flock child');
+    assert.notEqual(groupOf(flock), groupOf(server.child.pid!));
   });
 
   it('the lock belongs to the folder: refused from another network namespace and through a bind-mounted alias', { timeout: 120_000 }, async () => {

@@ -101,6 +101,9 @@ function flockFolder(path: string): Promise<ChildProcess | undefined> {
   const file = join(path, 'coffer.lock');
   const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(FLOCK_BUSY), file, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'ignore'],
+    // A process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group) must
+    // stop the server gracefully, not kill the lock's holder under it.
+    detached: true,
   });
   return new Promise((resolve, reject) => {
     let output = '';
