@@ -53,8 +53,11 @@ for (let i = 0; i < runs; i += 1) {
     rmSync(parent, { recursive: true, force: true });
   }
 }
-const show = (ms: number[]) => ms.map((m) => `${(m / 1000).toFixed(2)} s`).join(', ');
-const median = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]! / 1000;
-console.log(`command: ${command.join(' ')}`);
-console.log(`fresh data folder:    median ${median(fresh).toFixed(2)} s (${show(fresh)})`);
-console.log(`existing data folder: median ${median(existing).toFixed(2)} s (${show(existing)})`);
+// Milliseconds as integers (no float formatting), printed like bench/run.ts prints its table.
+const show = (ms: number[]) => ms.map((m) => `${Math.round(m)} ms`).join(', ');
+const median = (ms: number[]) => Math.round([...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]!);
+process.stdout.write(
+  `command: ${command.join(' ')}\n` +
+    `fresh data folder:    median ${median(fresh)} ms (${show(fresh)})\n` +
+    `existing data folder: median ${median(existing)} ms (${show(existing)})\n`,
+);
