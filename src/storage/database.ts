@@ -73,7 +73,9 @@ function markRolledBack(error: unknown): unknown {
  * aborted and cannot commit. Not a lost connection (no answer), not a FATAL or PANIC (the
  * session or the server died, maybe after writing the commit record: a PANIC in the WAL
  * flush of COMMIT leaves it to crash recovery), not a Node error whose errno code merely
- * looks like a SQLSTATE (EROFS, EPIPE).
+ * looks like a SQLSTATE (EROFS, EPIPE). node-postgres exposes only the localized severity
+ * (`S`): on a server with non-English messages a refusal reads as unknown, which costs an
+ * unkeyed command a 503, never a second execution.
  */
 function refusedByServer(error: unknown): boolean {
   return (error instanceof pg.DatabaseError || error instanceof messages.DatabaseError) && error.severity === 'ERROR';
