@@ -5,9 +5,10 @@
  * table verifies. `coffer keys rotate` adds a key: tokens signed by the old one keep working
  * until they expire, and the old key is deleted once no live token can carry it.
  *
- * A process keeps the keys in memory. A token naming a kid it has not seen makes it read the
- * table again (at most once per RELOAD_INTERVAL_MS), so a key added by another process or the
- * CLI is picked up at its first token.
+ * A process keeps the keys in memory and reads the table again, at most once per
+ * RELOAD_INTERVAL_MS, when it issues a token or meets a kid it has not seen: a key added by
+ * another process or the CLI signs that process's tokens within a second, and verifies at
+ * its first token.
  */
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
@@ -69,7 +70,8 @@ export class KeyRing {
 
   /** The key new tokens are signed with; creates the first one when the table is empty. */
   async signingKey(): Promise<SigningKey> {
-    if (this.signing === null) await this.reload(true);
+    // Read again when older than a second: a key rotated by the CLI or another process signs from then on.
+    await this.reload(this.signing === null);
     if (this.signing === null) {
       await addSigningKey(this.db, await newSigningKey(this.clock()));
       await this.reload(true);
