@@ -12,7 +12,8 @@ export interface Context {
 /** The client and output mode a command runs with, from the global options. */
 export function contextOf(command: Command): Context {
   const options = command.optsWithGlobals<{ url: string; json?: boolean; clientId?: string; clientSecret?: string }>();
-  const credentials = options.clientId !== undefined || options.clientSecret !== undefined ? { clientId: options.clientId ?? '', clientSecret: options.clientSecret ?? '' } : {};
+  // An empty variable is an unset one (`COFFER_CLIENT_ID= coffer …`).
+  const credentials = options.clientId || options.clientSecret ? { clientId: options.clientId ?? '', clientSecret: options.clientSecret ?? '' } : {};
   if ('clientId' in credentials && (!credentials.clientId || !credentials.clientSecret)) {
     throw new ConfigError('--client-id and --client-secret (COFFER_CLIENT_ID, COFFER_CLIENT_SECRET) go together');
   }
