@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../domain/principal.ts';
 import { InvalidToken, type Auth } from '../auth/index.ts';
 import { authRefusals, rateLimited } from '../metrics.ts';
-import { errorReply } from './errors.ts';
+import { errorReply, type ErrorReply } from './errors.ts';
 import { OPERATIONS, requiredScopes, type Operation } from './operations.ts';
 
 declare module 'fastify' {
@@ -34,9 +34,8 @@ function quoted(text: string): string {
   return `"${text.replace(/["\\]/g, '')}"`;
 }
 
-function refuse(reply: FastifyReply, code: 'UNAUTHORIZED' | 'FORBIDDEN', challenge: string, message: string, reason: string): FastifyReply {
-  authRefusals.inc({ status: code === 'UNAUTHORIZED' ? '401' : '403', reason });
-  const answer = errorReply(code, message);
+function refuse(reply: FastifyReply, answer: ErrorReply, challenge: string, reason: string): FastifyReply {
+  authRefusals.inc({ status: String(answer.status), reason });
   return reply.code(answer.status).header('www-authenticate', challenge).type('application/json').send(answer.body);
 }
 
@@ -60,21 +59,22 @@ async function guard(auth: Auth, request: FastifyRequest, reply: FastifyReply): 
   const token = bearerToken(header);
   if (token === null) {
     const message = header === undefined ? 'a bearer token is required: Authorization: Bearer <token> (POST /oauth/token issues one)' : 'the Authorization header is not "Bearer <token>"';
-    return refuse(reply, 'UNAUTHORIZED', `Bearer ${REALM}`, message, header === undefined ? 'missing' : 'malformed');
+    return refuse(reply, errorReply('UNAUTHORIZED', message), `Bearer ${REALM}`, header === undefined ? 'missing' : 'malformed');
   }
   let principal: Principal;
   try {
     principal = await auth.authenticate(token);
   } catch (error) {
     if (!(error instanceof InvalidToken)) throw error;
-    return refuse(reply, 'UNAUTHORIZED', `Bearer ${REALM}, error="invalid_token", error_description=${quoted(error.message)}`, error.message, 'invalid_token');
+    return refuse(reply, errorReply('UNAUTHORIZED', error.message), `Bearer ${REALM}, error="invalid_token", error_description=${quoted(error.message)}`, 'invalid_token');
   }
   // A client is limited whatever it asks for, so a scan of forbidden routes costs it too.
   const taken = await auth.takeClientRequest(principal.clientId);
   if (!taken.allowed) return tooManyRequests(reply, taken.retryAfterSeconds, 'client');
   if (!scopes.some((scope) => principal.scopes.includes(scope))) {
     const needed = scopes.join(' or ');
-    return refuse(reply, 'FORBIDDEN', `Bearer ${REALM}, error="insufficient_scope", scope=${quoted(scopes.join(' '))}`, `this operation needs the scope ${needed}`, 'insufficient_scope');
+    const challenge = `Bearer ${REALM}, error="insufficient_scope", scope=${quoted(scopes.join(' '))}`;
+    return refuse(reply, errorReply('FORBIDDEN', `this operation needs the scope ${needed}`), challenge, 'insufficient_scope');
   }
   request.principal = principal;
   // Every later log line of the request (its completion included) names the client.

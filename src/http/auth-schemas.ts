@@ -9,6 +9,7 @@ import { SCOPES, type Scope } from '../domain/principal.ts';
 import { parseInstant } from '../domain/time.ts';
 import { CLIENT_NAME_PATTERN } from '../auth/clients.ts';
 import { ERROR_CODES } from '../domain/errors.ts';
+import { integer } from './schemas.ts';
 
 const dateTime = z
   .string()
@@ -24,23 +25,27 @@ const scopeList = z
   .transform((scopes): Scope[] => [...new Set(scopes)].sort())
   .meta({ description: `Scopes granted: an array, or one space-separated string; of ${SCOPES.join(', ')}`, examples: [['wallets:read', 'wallets:write']] });
 
-export const createClientRequest = z.strictObject({
-  name: z.string({ error: 'name must be a string' }).regex(CLIENT_NAME_PATTERN, { error: 'name must be 1 to 128 printable ASCII characters' }),
-  scopes: scopeList,
-});
+export const createClientRequest = z
+  .strictObject({
+    name: z.string({ error: 'name must be a string' }).regex(CLIENT_NAME_PATTERN, { error: 'name must be 1 to 128 printable ASCII characters' }),
+    scopes: scopeList,
+  })
+  .meta({ examples: [{ name: 'checkout service', scopes: ['wallets:read', 'wallets:write'] }] });
 
 /** RFC 6749 §4.4.2; the credentials may come as HTTP Basic instead (§2.3.1). */
-export const tokenRequest = z.object({
-  grant_type: z.string({ error: 'grant_type is required' }).meta({ examples: ['client_credentials'] }),
-  client_id: z.string().optional(),
-  client_secret: z.string().optional(),
-  scope: z.string().optional().meta({ description: "Space-separated; a subset of the client's scopes (absent: all of them)" }),
-});
+export const tokenRequest = z
+  .object({
+    grant_type: z.string({ error: 'grant_type is required' }).meta({ description: 'client_credentials' }),
+    client_id: z.string().optional(),
+    client_secret: z.string().optional(),
+    scope: z.string().optional().meta({ description: "Space-separated; a subset of the client's scopes (absent: all of them)" }),
+  })
+  .meta({ examples: [{ grant_type: 'client_credentials', client_id: 'cof_ci_…', client_secret: 'cof_cs_…', scope: 'wallets:read' }] });
 
 export const tokenResponse = z.strictObject({
   access_token: z.string(),
   token_type: z.literal('Bearer'),
-  expires_in: z.number().int().positive().meta({ description: 'Seconds' }),
+  expires_in: integer('expires_in', 1n, 86_400n, 'int64').meta({ description: 'Seconds' }),
   scope: z.string(),
 });
 
