@@ -65,8 +65,22 @@ describe('auth in a real server [pglite]', () => {
     const admin = await createClient('operator', 'admin wallets:read wallets:write', env);
     assert.match(admin.clientSecret, /^cof_cs_/);
     assert.deepEqual(admin.scopes, ['admin', 'wallets:read', 'wallets:write']);
+    // The other client commands, on the database: rotate a secret, revoke, rotate the signing key.
+    const old = await createClient('old', 'wallets:read', env);
+    const rotated = await coffer(['clients', 'rotate-secret', old.clientId, '--json'], env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const renewed = JSON.parse(rotated.stdout) as Created;
+    assert.equal(renewed.clientId, old.clientId);
+    assert.notEqual(renewed.clientSecret, old.clientSecret);
+    assert.equal((await coffer(['clients', 'revoke', old.clientId], env)).code, 0);
+    assert.equal((await coffer(['clients', 'rotate-secret', old.clientId], env)).code, 2, 'a revoked client has no secret to rotate');
+    const key = await coffer(['keys', 'rotate', '--json'], env);
+    assert.equal(key.code, 0, key.stderr);
+    const kid = (JSON.parse(key.stdout) as { data: { kid: string } }).data.kid;
     const listed = await coffer(['clients', 'list', '--json'], env);
-    assert.ok(!listed.stdout.includes(admin.clientSecret), 'a list never prints a secret');
+    assert.ok(!listed.stdout.includes(admin.clientSecret) && !listed.stdout.includes(renewed.clientSecret), 'a list never prints a secret');
+    const clients = (JSON.parse(listed.stdout) as { data: { clientId: string; revokedAt: string | null }[] }).data;
+    assert.deepEqual(clients.map((c) => [c.clientId, c.revokedAt !== null]), [[admin.clientId, false], [old.clientId, true]]);
     const lines: string[] = [];
     const server = await startServer({ ...env, AUTH: 'required', LOG_LEVEL: 'trace' }, 60_000, undefined, [], lines);
     const secrets = new Set<string>([admin.clientSecret]);
@@ -74,6 +88,10 @@ describe('auth in a real server [pglite]', () => {
       assert.equal((await get(server.url, '/wallets')).status, 401);
       const adminToken = await token(server.url, admin);
       secrets.add(adminToken);
+      assert.equal(JSON.parse(Buffer.from(adminToken.split('.')[0]!, 'base64url').toString()).kid, kid, 'signed with the key the CLI added');
+      secrets.add(old.clientSecret);
+      secrets.add(renewed.clientSecret);
+      assert.equal((await fetch(`${server.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=client_credentials&client_id=${old.clientId}&client_secret=${renewed.clientSecret}` })).status, 401, 'revoked by the CLI');
       const basic = `Basic ${Buffer.from(`${admin.clientId}:${admin.clientSecret}`).toString('base64')}`;
       secrets.add(basic);
       const viaBasic = await fetch(`${server.url}/api/auth/oauth/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
