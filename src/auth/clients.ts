@@ -7,7 +7,7 @@
 import type { Instant } from '../domain/time.ts';
 import type { Scope } from '../domain/principal.ts';
 import type { Queryable } from '../storage/database.ts';
-import { findClient, insertClient, listClients, replaceSecret, revokeClient, type ClientRecord } from '../storage/auth-clients.ts';
+import { findClient, insertClient, listClients, publicClient, replaceSecret, revokeClient, type ClientRecord } from '../storage/auth-clients.ts';
 import { hashSecret, newClientId, newClientSecret, secretMatches } from './secrets.ts';
 
 export type { ClientRecord } from '../storage/auth-clients.ts';
@@ -50,6 +50,5 @@ export async function clientOfCredentials(q: Queryable, clientId: string, client
   const client = await findClient(q, clientId);
   const matches = await secretMatches(clientSecret, client?.secretHash ?? null);
   if (client === null || !matches || client.revokedAt !== null) return null;
-  const { secretHash: _secretHash, ...record } = client;
-  return record;
+  return publicClient(client);
 }

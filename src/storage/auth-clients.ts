@@ -54,8 +54,15 @@ function toClient(row: ClientRow): ClientCredentials {
 
 /** Drops the hash: what every reader but the token endpoint gets. */
 export function publicClient(client: ClientCredentials): ClientRecord {
-  const { secretHash: _secretHash, ...record } = client;
-  return record;
+  return {
+    id: client.id,
+    name: client.name,
+    scopes: client.scopes,
+    createdAt: client.createdAt,
+    secretRotatedAt: client.secretRotatedAt,
+    revokedAt: client.revokedAt,
+    secretGeneration: client.secretGeneration,
+  };
 }
 
 export interface NewClient {
