@@ -320,6 +320,12 @@ for (const backend of backends()) {
       assert.equal(keys[0].kid, rotated.kid);
       assert.equal(keys[0].retiredAt, null);
       assert.notEqual(keys[1].retiredAt, null, 'the old key is retired: it verifies, it no longer signs');
+      // A day on (the longest token lifetime), the next rotation deletes the old key; the one it retires now stays.
+      h.clock.advance(25 * 3600);
+      expectStatus(await h.call({ method: 'POST', url: '/auth/keys/rotate', headers: bearer(await a.token(await a.client(['admin']))) }), 201);
+      const after = (await h.get('/.well-known/jwks.json')).body.keys.map((key: { kid: string }) => key.kid);
+      assert.ok(!after.includes(jwtHeader(old).kid) && after.includes(rotated.kid), after.join(', '));
+      assertRefused(await h.call({ method: 'GET', url: '/wallets', headers: bearer(old) }), 401, 'a token of a deleted key (expired too)');
     });
 
     it('revocation: the revoking process refuses the token at once; another process within a second', async () => {

@@ -46,12 +46,18 @@ export async function newSigningKey(now: Instant): Promise<Omit<SigningKeyRecord
   };
 }
 
-/** Adds a new signing key (the old ones retire: they verify, no longer sign) and deletes keys retired more than `tokenTtlMicros` ago. */
-export async function rotateSigningKey(q: Queryable, now: Instant, tokenTtlMicros: bigint): Promise<{ kid: string; pruned: string[] }> {
+/**
+ * How long a retired key is kept: the longest token lifetime AUTH_TOKEN_TTL allows (24 h), not
+ * the configured one, since the CLI that rotates may not run with the servers' settings.
+ */
+export const RETIRED_KEY_KEPT_MICROS = 86_400_000_000n;
+
+/** Adds a new signing key (the old ones retire: they verify, no longer sign) and deletes keys retired more than a day ago. */
+export async function rotateSigningKey(q: Queryable, now: Instant): Promise<{ kid: string; pruned: string[] }> {
   const key = await newSigningKey(now);
   await addSigningKey(q, key);
-  // A retired key signed its last token at retirement; after a token lifetime no live token carries it.
-  const pruned = await pruneRetiredKeys(q, now - tokenTtlMicros);
+  // A retired key signed its last token at retirement; a day later no live token carries it.
+  const pruned = await pruneRetiredKeys(q, now - RETIRED_KEY_KEPT_MICROS);
   return { kid: key.kid, pruned };
 }
 

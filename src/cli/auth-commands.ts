@@ -120,9 +120,8 @@ function keysCommand(program: Command): void {
         import('../storage/signing-keys.ts'),
         import('../http/routes/auth.ts'),
       ]);
-      const ttlMicros = BigInt(loadConfig().auth.tokenTtlSeconds) * 1_000_000n;
       const key = await withDatabase(async (db) => {
-        const { kid } = await rotateSigningKey(db, now(), ttlMicros);
+        const { kid } = await rotateSigningKey(db, now());
         return (await listSigningKeys(db)).find((candidate) => candidate.kid === kid)!;
       });
       if (json(command)) return writeJson(signingKeyView(key));

@@ -377,7 +377,7 @@ export const OPERATIONS = {
     method: 'POST',
     path: '/auth/keys/rotate',
     summary: 'Add a signing key: new tokens carry its kid; old keys verify until their tokens expire',
-    description: 'Takes no body. Keys retired more than AUTH_TOKEN_TTL ago are deleted.',
+    description: 'Takes no body. Keys retired more than 24 hours ago (the longest AUTH_TOKEN_TTL) are deleted.',
     tag: 'auth',
     mount: 'root',
     scopes: ['admin'],

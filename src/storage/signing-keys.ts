@@ -1,7 +1,7 @@
 /**
  * SQL for `auth_signing_keys`: the keys that sign access tokens. The newest live key signs;
  * every key still in the table verifies, so tokens signed before a rotation keep working
- * until they expire. A key retired longer ago than the longest token lifetime can sign no
+ * until they expire. A key retired longer ago than the longest token lifetime carries no
  * live token, and `pruneRetiredKeys` deletes it.
  */
 import type { Instant } from '../domain/time.ts';

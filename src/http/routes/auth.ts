@@ -201,7 +201,7 @@ export function authRoutes(app: FastifyInstance, auth: Auth, db: Queryable, cloc
 
   route(app, 'rotateSigningKey', async (request, reply) => {
     noBody(request.body);
-    const { kid } = await rotateSigningKey(db, clock(), BigInt(auth.settings.tokenTtlSeconds) * 1_000_000n);
+    const { kid } = await rotateSigningKey(db, clock());
     auth.keys.invalidate();
     const key = (await listSigningKeys(db)).find((candidate) => candidate.kid === kid)!;
     request.log.info({ kid }, 'signing key rotated');
