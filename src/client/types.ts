@@ -21,6 +21,9 @@ export interface Monetary {
 
 export type Subject = { type: 'ACCOUNT'; identifier: string } | { type: 'WALLET'; identifier: string; balance?: string };
 
+/** `frozen`: money may come in, never leave; `closed`: read only, for good. */
+export type WalletStatus = 'active' | 'frozen' | 'closed';
+
 export interface Wallet {
   id: string;
   name: string;
@@ -28,17 +31,27 @@ export interface Wallet {
   createdAt: string;
   ledger: string;
   balances: { main: { expiresAt: null; priority: bigint; assets: AssetAmounts } };
+  status: WalletStatus;
+  /** When the status last changed; null while it never has. */
+  statusChangedAt: string | null;
+  /** Who changed it (the API client, once auth is on); null when unknown. */
+  statusChangedBy: string | null;
 }
 
 export interface Balance {
   name: string;
   expiresAt: string | null;
   priority: bigint;
+  /** Overdraft limit per asset (the balance may go down to minus it); absent when none. */
+  overdraft?: AssetAmounts;
 }
 
 export interface BalanceWithAssets extends Balance {
   assets: AssetAmounts;
 }
+
+/** `open` includes partially confirmed holds; an open hold past its `expiresAt` is `expired`. */
+export type HoldStatus = 'open' | 'confirmed' | 'voided' | 'expired';
 
 export interface Hold {
   id: string;
@@ -47,6 +60,9 @@ export interface Hold {
   asset: string;
   metadata: Metadata;
   description: string;
+  /** When the hold expires and is voided; null = never. */
+  expiresAt: string | null;
+  status: HoldStatus;
 }
 
 export interface ExpandedHold extends Hold {
@@ -102,7 +118,18 @@ export interface CreateBalanceRequest {
   name: string;
   expiresAt?: string | Date | null;
   priority?: bigint;
+  /** Overdraft limit per asset, e.g. `{ 'USD/2': 5000n }`. */
+  overdraft?: AssetAmounts;
 }
+
+export interface UpdateBalanceRequest {
+  /** Limits per asset to set (0n removes one); assets not named keep theirs. */
+  overdraft?: AssetAmounts;
+  priority?: bigint;
+  /** A new expiry; null removes it. Not for `main`. */
+  expiresAt?: string | Date | null;
+}
+
 
 export interface DebitRequest {
   amount: Monetary;
@@ -116,6 +143,8 @@ export interface DebitRequest {
   description?: string;
   reference?: string;
   timestamp?: string | Date;
+  /** A pending debit only: when the hold expires (and is voided); default: the server's HOLD_DEFAULT_TTL, or never. */
+  expiresAt?: string | Date;
 }
 
 export interface CreditRequest {
@@ -151,6 +180,8 @@ export interface ListWalletsQuery extends PageQuery {
 export interface ListHoldsQuery extends PageQuery {
   walletID?: string;
   metadata?: Metadata;
+  /** Only holds with this status now. */
+  status?: HoldStatus;
 }
 
 export interface ListTransactionsQuery extends PageQuery {

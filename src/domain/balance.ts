@@ -14,6 +14,11 @@ export interface Balance {
   readonly name: string;
   readonly expiresAt: Instant | null;
   readonly priority: bigint;
+  /**
+   * Overdraft limits per asset, as reads show them. They live on the balance's volume rows,
+   * where every funds check reads them under lock; a batch's snapshot leaves this out.
+   */
+  readonly overdraft?: ReadonlyMap<string, bigint>;
 }
 
 export function isExpired(balance: Balance, now: Instant): boolean {

@@ -1,21 +1,27 @@
 /** SQL for the `balances` table: a wallet's named balances, `main` included. */
 import type { Balance } from '../domain/balance.ts';
 import type { Queryable } from './database.ts';
-import { instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+import { amountColumn, instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
 
 interface BalanceRow {
   name: string;
   expires_at: string | null;
   priority: bigint;
+  overdraft: Record<string, string> | null;
 }
 
-const COLUMNS = `name, ${tsText('expires_at')} AS expires_at, priority`;
+// A balance's overdraft limits are on its volume rows, at the address domain/chart.ts
+// balanceAddress builds: 'wallets:{walletId}:{name}'.
+const COLUMNS = `name, ${tsText('expires_at')} AS expires_at, priority,
+  (SELECT json_object_agg(v.asset, v.overdraft::text ORDER BY v.asset) FROM volumes v
+   WHERE v.ledger = balances.ledger AND v.address = 'wallets:' || balances.wallet_id || ':' || balances.name AND v.overdraft <> 0) AS overdraft`;
 
 function toBalance(row: BalanceRow): Balance {
   return {
     name: row.name,
     expiresAt: row.expires_at === null ? null : instantColumn(row.expires_at),
     priority: BigInt(row.priority),
+    overdraft: new Map(Object.entries(row.overdraft ?? {}).map(([asset, limit]) => [asset, amountColumn(limit)])),
   };
 }
 

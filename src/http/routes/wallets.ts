@@ -56,7 +56,8 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
       operation: 'updateWallet',
       params: { id: walletId },
       body: canonicalUpdateWallet(body),
-      command: updateWallet({ walletId, metadata: body.metadata }),
+      // changedBy: the caller's principal, once auth (src/auth) puts one on the request; unknown until then.
+      command: updateWallet({ walletId, metadata: body.metadata ?? {}, status: body.status, changedBy: null }),
       render: (result) => render(result, noContent),
     });
     return sendRun(reply, outcome);
