@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type AppOptions } from '../../src/http/app.ts';
 import { parseJson } from '../../src/http/json.ts';
 import { openPglite, openPostgres, type Database } from '../../src/storage/database.ts';
 import { migrate } from '../../src/storage/migrations.ts';
@@ -131,7 +131,12 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(backend: Backend, ledger = 'test-ledger'): Promise<Harness> {
+/**
+ * The app over a fresh database of `backend`. Its hold expiry sweeper runs no loop unless
+ * `options` asks for one: a test expires holds with `h.app.holdSweeper.sweep()`, at the
+ * movable clock's now.
+ */
+export async function startHarness(backend: Backend, ledger = 'test-ledger', options: Partial<AppOptions> = {}): Promise<Harness> {
   const { db, drop } = await backend.open();
   await migrate(db);
   const clock = new Clock();
@@ -143,6 +148,8 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger'): Pr
     limits: DEFAULT_LIMITS,
     clock: clock.now,
     batch: { onBatch: (size) => batchSizes.push(size), onBatchFailed: (reason) => batchFailures.push(reason) },
+    holdSweepIntervalMs: null,
+    ...options,
   });
   await app.ready();
   const call = async (request: Request): Promise<Response> => {
@@ -226,12 +233,12 @@ export function isoIn(h: Harness, seconds: number): string {
  * invariants are checked after every test. Without TEST_DATABASE_URL, `${name} [postgres]` is
  * reported as skipped.
  */
-export function suite(name: string, body: (h: () => Harness) => void): void {
+export function suite(name: string, body: (h: () => Harness) => void, options: Partial<AppOptions> = {}): void {
   for (const backend of backends()) {
     describe(`${name} [${backend.name}]`, () => {
       let harness: Harness | undefined;
       before(async () => {
-        harness = await startHarness(backend);
+        harness = await startHarness(backend, 'test-ledger', options);
       });
       after(async () => {
         await harness?.close();
