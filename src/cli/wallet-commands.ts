@@ -39,8 +39,7 @@ function walletText(wallet: Wallet): string {
     ['ledger', wallet.ledger],
     ['metadata', metadataText(wallet.metadata)],
     ['main', amounts(wallet.balances.main.assets)],
-    ['status', wallet.status],
-    ['status changed', wallet.statusChangedAt === null ? '-' : `${wallet.statusChangedAt}${wallet.statusChangedBy !== null ? ` by ${wallet.statusChangedBy}` : ''}`],
+    ['status', `${wallet.status}${wallet.statusChangedAt === null ? '' : ` since ${wallet.statusChangedAt}${wallet.statusChangedBy !== null ? ` (by ${wallet.statusChangedBy})` : ''}`}`],
   ]);
 }
 
