@@ -112,7 +112,7 @@ export async function listHolds(q: Queryable, ledger: string, page: PageQuery<Ho
 export const SWEEP_LEASE_MICROS = 10_000_000n;
 
 /**
- * Claims up to `limit` open holds due at `now` (soonest first) for this process's sweeper:
+ * Claims up to `limit` open holds due at `now` (soonest first, then oldest) for this process's sweeper:
  * rows another transaction holds are skipped (`FOR UPDATE SKIP LOCKED`), and a claimed row
  * is leased for SWEEP_LEASE_MICROS, so sweepers in other processes pass over it meanwhile. It
  * never waits for a lock. The lease only spares duplicate work: each expiry runs as a command
@@ -121,15 +121,18 @@ export const SWEEP_LEASE_MICROS = 10_000_000n;
  */
 export async function claimDueHolds(q: Queryable, ledger: string, now: Instant, limit: number): Promise<string[]> {
   const rows = await q.query<{ id: string }>(
-    `UPDATE holds AS h SET sweep_lease_until = $4::timestamptz
-     WHERE h.ledger = $1 AND h.id IN (
-       SELECT id FROM holds
-       WHERE ledger = $1 AND status = 'open' AND expires_at <= $2::timestamptz
-         AND (sweep_lease_until IS NULL OR sweep_lease_until <= $2::timestamptz)
-       ORDER BY expires_at LIMIT $3
-       FOR UPDATE SKIP LOCKED
+    `WITH claimed AS (
+       UPDATE holds AS h SET sweep_lease_until = $4::timestamptz
+       WHERE h.ledger = $1 AND h.id IN (
+         SELECT id FROM holds
+         WHERE ledger = $1 AND status = 'open' AND expires_at <= $2::timestamptz
+           AND (sweep_lease_until IS NULL OR sweep_lease_until <= $2::timestamptz)
+         ORDER BY expires_at, seq LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       )
+       RETURNING h.id, h.expires_at, h.seq
      )
-     RETURNING h.id`,
+     SELECT id FROM claimed ORDER BY expires_at, seq`,
     [ledger, instantParam(now), limit, instantParam(now + SWEEP_LEASE_MICROS)],
   );
   return rows.map((row) => row.id);
