@@ -14,7 +14,7 @@ import { openPostgres } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { findViolations } from '../src/storage/invariants.ts';
 import { parseJson } from '../src/http/json.ts';
-import { formatInstant, instantFromDate } from '../src/domain/time.ts';
+import { formatInstant, instantFromDate, parseInstant } from '../src/domain/time.ts';
 import {
   balanceOf,
   createBalance,
@@ -201,8 +201,8 @@ suite(
       const before = h().clock.now();
       const defaulted = await hold(h(), w, 10n);
       const after = h().clock.now();
-      const expiresAt = parseJson(json(defaulted.expiresAt)) as string;
-      assert.ok(expiresAt >= formatInstant(before + 900_000_000n) && expiresAt <= formatInstant(after + 900_000_000n), `15 minutes from the debit: ${expiresAt}`);
+      const expiresAt = parseInstant(defaulted.expiresAt as string)!;
+      assert.ok(expiresAt >= before + 900_000_000n && expiresAt <= after + 900_000_000n, `15 minutes from the debit: ${defaulted.expiresAt}`);
       const own = isoIn(h(), 60);
       assert.equal((await hold(h(), w, 10n, { expiresAt: own })).expiresAt, own);
       h().clock.advance(901);

@@ -53,7 +53,7 @@ function canonicalOverdraft(limits: Readonly<Record<string, bigint>> | undefined
 }
 
 export function canonicalCreateBalance(body: Body<'createBalance'>): unknown {
-  const overdraft = canonicalOverdraft(body.overdraft)!;
+  const overdraft = canonicalOverdraft(body.overdraft) ?? {};
   return { name: body.name, expiresAt: body.expiresAt, priority: body.priority, overdraft: Object.keys(overdraft).length > 0 ? overdraft : undefined };
 }
 

@@ -169,7 +169,9 @@ export function buildSchemas(limits: Limits) {
     name: balanceName.refine((name) => name !== MAIN, { error: 'balance name main is reserved' }),
     expiresAt: timestamp.nullish().transform((instant) => instant ?? null),
     priority: integer('priority', INT64_MIN, INT64_MAX).default(0n),
-    overdraft: overdraft.nullish().transform((limits) => limits ?? {}),
+    // Absent stays absent (not `{}`): the parsed body of a request without limits is what it
+    // always was, so its Idempotency-Key fingerprint is too (canonical.ts).
+    overdraft: overdraft.nullish().transform((limits) => limits ?? undefined),
   });
 
   const updateBalance = z

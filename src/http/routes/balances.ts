@@ -15,8 +15,8 @@ import { balanceView, balanceWithAssetsView, cursorView } from '../views.ts';
 import { route } from '../operations.ts';
 
 /** A new balance's limits: an asset at 0 has none. */
-function limitsOf(overdraft: Readonly<Record<string, bigint>>): Map<string, bigint> {
-  return new Map(Object.entries(overdraft).filter(([, limit]) => limit !== 0n));
+function limitsOf(overdraft: Readonly<Record<string, bigint>> | undefined): Map<string, bigint> {
+  return new Map(Object.entries(overdraft ?? {}).filter(([, limit]) => limit !== 0n));
 }
 
 export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
