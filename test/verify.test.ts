@@ -69,6 +69,22 @@ suite('coffer verify', (h) => {
     assert.match(verification.report, /^coffer verify: ok — all 6 ledger invariants hold \(\d+ transactions, \d+ account volumes, 2 holds\)\n$/);
   });
 
+  it('a closed wallet that holds money (status forced in SQL, with its history row) → wallet-status only', async () => {
+    const { alice } = await built();
+    await h().db.query("UPDATE wallets SET status = 'closed' WHERE id = $1", [alice]);
+    await h().db.query(
+      "INSERT INTO wallet_status_changes (ledger, wallet_id, previous_status, status, changed_at) VALUES ('test-ledger', $1, 'active', 'closed', now())",
+      [alice],
+    );
+    try {
+      assert.deepEqual(await rulesBroken(h().db), ['wallet-status']);
+      assert.match((await verifyDatabase(h().db)).report, new RegExp(`wallet-status: 1\\n {2}test-ledger wallet ${alice}: closed but holds wallets:${alice}:main`));
+    } finally {
+      await h().db.query('DELETE FROM wallet_status_changes WHERE wallet_id = $1', [alice]);
+      await h().db.query("UPDATE wallets SET status = 'active' WHERE id = $1", [alice]);
+    }
+  });
+
   it('money created from nothing (a volume raised, no posting) → sum-per-asset (and volumes-match-postings)', async () => {
     const { alice } = await built();
     const main = balanceAddress(alice, 'main');
