@@ -225,7 +225,7 @@ export const OPERATIONS = {
     body: { schema: 'UpdateHoldRequest', required: true },
     idempotent: true,
     responses: { 204: { description: 'Updated' } },
-    errors: errors(BODY, KEYED, ['HOLD_CLOSED', 'HOLD_EXPIRED', 'NOT_FOUND'], SERVER),
+    errors: errors(BODY, KEYED, ['HOLD_CLOSED', 'HOLD_EXPIRED', 'NOT_FOUND', 'WALLET_CLOSED'], SERVER),
   },
   confirmHold: {
     method: 'POST',

@@ -445,6 +445,8 @@ export class WalletModel {
   moveExpiry(holdId: string, expiresAt: number | null): Decision<null> {
     const hold = this.hold(holdId);
     if (!hold) return refuse(404, 'NOT_FOUND');
+    const closed = this.change(hold.walletId);
+    if (closed) return closed;
     if (this.holdStatus(hold) === 'expired') return refuse(400, 'HOLD_EXPIRED');
     if (hold.status !== 'open') return refuse(400, 'HOLD_CLOSED');
     if (expiresAt !== null && expiresAt <= this.now) return validation;
