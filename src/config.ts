@@ -32,6 +32,7 @@ export const SETTINGS = {
   BATCH_WAIT_MS: { default: '0', meaning: 'group commit: how long a batch waits to fill before it starts; 0 = as soon as a committer is free' },
   BATCH_CONCURRENCY: { default: '2', meaning: 'group commit: batches in flight at once on PostgreSQL (PGlite always runs one)' },
   IDEMPOTENCY_RETENTION: { default: undefined, meaning: 'purge stored idempotency outcomes older than this; unset = forever' },
+  HOLD_DEFAULT_TTL: { default: undefined, meaning: 'a pending debit without expiresAt expires this long after it is made; unset = never' },
   METADATA_KEYS_MAX: { default: String(DEFAULT_LIMITS.metadataKeysMax), meaning: 'metadata keys per object' },
   METADATA_KEY_LENGTH_MAX: { default: String(DEFAULT_LIMITS.metadataKeyLengthMax), meaning: 'characters per metadata key' },
   METADATA_VALUE_LENGTH_MAX: { default: String(DEFAULT_LIMITS.metadataValueLengthMax), meaning: 'characters per metadata value' },
@@ -75,6 +76,8 @@ export interface Config {
   readonly batchConcurrency: number;
   /** How long idempotency outcomes are kept, in microseconds; null = forever. */
   readonly idempotencyRetentionMicros: bigint | null;
+  /** How long a hold made without expiresAt lives, in microseconds; null = until settled. */
+  readonly holdDefaultTtlMicros: bigint | null;
   readonly limits: Limits;
   readonly auth: AuthConfig;
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
@@ -188,6 +191,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (retentionText !== undefined && idempotencyRetentionMicros === null) {
     throw new ConfigError(`IDEMPOTENCY_RETENTION must be a positive duration such as 90s, 30m, 72h or 7d, got ${JSON.stringify(retentionText)}`);
   }
+  const ttlText = text(env, 'HOLD_DEFAULT_TTL');
+  const holdDefaultTtlMicros = ttlText === undefined ? null : parseRetention(ttlText);
+  if (ttlText !== undefined && holdDefaultTtlMicros === null) {
+    throw new ConfigError(`HOLD_DEFAULT_TTL must be a positive duration such as 90s, 30m, 72h or 7d, got ${JSON.stringify(ttlText)}`);
+  }
   const host = text(env, 'HOST') ?? '';
   if (!/^[A-Za-z0-9.:_-]{1,255}$/.test(host)) throw new ConfigError(`HOST must be a host name or IP address, got ${JSON.stringify(host)}`);
   return Object.freeze({
@@ -204,6 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
     batchWaitMs: integer(env, 'BATCH_WAIT_MS', 0, 1_000),
     batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 1, 64),
     idempotencyRetentionMicros,
+    holdDefaultTtlMicros,
     limits: Object.freeze({
       metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', 1, 10_000),
       metadataKeyLengthMax: integer(env, 'METADATA_KEY_LENGTH_MAX', 1, 10_000),

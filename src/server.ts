@@ -1,6 +1,6 @@
 /**
- * Serving: open the database, migrate, listen. SIGTERM/SIGINT stop accepting, let in-flight
- * requests finish, then close the database cleanly; the process is gone within
+ * Serving: open the database, migrate, listen (the app runs the hold expiry sweeper). SIGTERM/SIGINT
+ * stop the sweeper and accepting, let in-flight requests finish, then close the database cleanly; the process is gone within
  * SHUTDOWN_TIMEOUT_MS whatever hangs, and a second signal ends it at once.
  * `npm start` (src/main.ts) and `coffer serve` both come here.
  */
@@ -66,6 +66,7 @@ export async function serve(config: Config): Promise<void> {
     logger: { level: config.logLevel, stream: logStream },
     auth: config.auth,
     trustProxy: config.trustProxy,
+    holdDefaultTtlMicros: config.holdDefaultTtlMicros,
     batch: {
       sizeMax: config.batchSizeMax,
       waitMs: config.batchWaitMs,

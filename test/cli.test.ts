@@ -113,20 +113,30 @@ describe('cli', () => {
     const summary = json(await coffer(['summary', id, '--json'], env));
     assert.equal(summary.data.availableFunds['USD/2'], U128_MAX - 2001n, 'exact in JSON output');
     const table = ok(await coffer(['summary', id], env)).stdout;
-    assert.match(table, /^BALANCE +EXPIRES +PRIORITY +AMOUNTS$/m);
-    assert.match(table, new RegExp(`^main +- +0 +${U128_MAX - 2001n} USD/2$`, 'm'));
+    assert.match(table, /^BALANCE +EXPIRES +PRIORITY +OVERDRAFT +AMOUNTS$/m);
+    assert.match(table, new RegExp(`^main +- +0 +- +${U128_MAX - 2001n} USD/2$`, 'm'));
     assert.match(table, /^available +\d+ USD\/2$/m);
 
     const list = ok(await coffer(['wallets', 'list'], env)).stdout.split('\n');
     assert.match(list[0]!, /^ID +NAME +CREATED +MAIN +METADATA$/);
     assert.ok(list.some((line) => line.startsWith(id) && line.includes(' bob ')));
     const holds = ok(await coffer(['holds', 'list', '--wallet', id], env)).stdout;
-    assert.match(holds, /^ID +WALLET +ASSET +AMOUNT +REMAINING +STATUS +DESTINATION +DESCRIPTION$/m);
-    assert.match(holds, new RegExp(`^${hold} +${id} +USD/2 +2500 +0 +closed +world +ride 7$`, 'm'));
+    assert.match(holds, /^ID +WALLET +ASSET +AMOUNT +REMAINING +STATUS +EXPIRES +DESTINATION +DESCRIPTION$/m);
+    assert.match(holds, new RegExp(`^${hold} +${id} +USD/2 +2500 +0 +confirmed +- +world +ride 7$`, 'm'));
     const transactions = json(await coffer(['transactions', 'list', '--wallet', id, '--all', '--json'], env));
     assert.equal(transactions.data.length, 4, 'credit, hold, confirm (with the final return), debit');
     const page = ok(await coffer(['transactions', 'list', '--wallet', id, '--page-size', '2'], env)).stdout;
     assert.match(page, /^more: coffer transactions list --wallet \S+ --cursor \S+$/m);
+
+    assert.match(ok(await coffer(['wallets', 'freeze', id], env)).stdout, /^wallet \S+ is frozen$/m);
+    const refused = await coffer(['debit', id, '1', 'USD/2'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /WALLET_FROZEN/);
+    assert.match(ok(await coffer(['wallets', 'get', id], env)).stdout, /^status {4}frozen since \S+$/m);
+    ok(await coffer(['wallets', 'unfreeze', id], env));
+    const closing = json(await coffer(['--json', 'wallets', 'create'], env)).data.id as string;
+    assert.equal(json(await coffer(['--json', 'wallets', 'close', closing], env)).data, null);
+    assert.equal(json(await coffer(['--json', 'wallets', 'get', closing], env)).data.status, 'closed');
 
     ok(await coffer(['balances', 'create', id, 'promo', '--priority', '3', '--expires-at', '2999-01-01T00:00:00Z'], env));
     assert.deepEqual(json(await coffer(['balances', 'get', id, 'promo', '--json'], env)), {
@@ -168,7 +178,7 @@ describe('cli', () => {
     assert.equal(await envelope(['credit', id, '1000', 'USD/2'], 'mutation'), null, 'credit: 204');
     assert.equal(await envelope(['debit', id, '10', 'USD/2'], 'mutation'), null, 'immediate debit: 204');
     const hold = await envelope(['debit', id, '300', 'USD/2', '--pending'], 'mutation');
-    assert.deepEqual(Object.keys(hold).sort(), ['asset', 'description', 'destination', 'id', 'metadata', 'walletID'], 'debit --pending: the hold');
+    assert.deepEqual(Object.keys(hold).sort(), ['asset', 'description', 'destination', 'expiresAt', 'id', 'metadata', 'status', 'walletID'], 'debit --pending: the hold');
     const other = await envelope(['debit', id, '200', 'USD/2', '--pending'], 'mutation');
     const got = await envelope(['holds', 'get', hold.id], 'read');
     assert.equal(got.originalAmount, 300n);
@@ -183,7 +193,7 @@ describe('cli', () => {
     assert.equal((await envelope(['transactions', 'list', '--wallet', id], 'list')).length, 6, 'credit, debit, two holds, confirm, void');
   });
 
-  it('holds list: amount, remaining and status for each hold; --open and --closed filter; JSON has the amounts', async () => {
+  it('holds list: amount, remaining, status and expiry for each hold; --status, --open and --closed filter; JSON has the amounts', async () => {
     const id = json(await coffer(['--json', 'wallets', 'create'], env)).data.id as string;
     ok(await coffer(['credit', id, '1000', 'USD/2'], env));
     const hold = async (amount: string) => json(await coffer(['--json', 'debit', id, amount, 'USD/2', '--pending'], env)).data.id as string;
@@ -194,19 +204,22 @@ describe('cli', () => {
     ok(await coffer(['holds', 'confirm', finalized, '--amount', '7', '--final'], env));
 
     const text = ok(await coffer(['holds', 'list', '--wallet', id], env)).stdout;
-    const row = (hold: string, amount: number, remaining: number, status: string) => new RegExp(`^${hold} +${id} +USD/2 +${amount} +${remaining} +${status} +world +-$`, 'm');
+    const row = (hold: string, amount: number, remaining: number, status: string) => new RegExp(`^${hold} +${id} +USD/2 +${amount} +${remaining} +${status} +- +world +-$`, 'm');
     assert.match(text, row(open, 100, 100, 'open'));
     assert.match(text, row(partial, 200, 150, 'open'));
-    assert.match(text, row(confirmed, 300, 0, 'closed'));
-    assert.match(text, row(voided, 50, 0, 'closed'));
-    assert.match(text, row(finalized, 70, 0, 'closed'));
+    assert.match(text, row(confirmed, 300, 0, 'confirmed'));
+    assert.match(text, row(voided, 50, 0, 'voided'));
+    assert.match(text, row(finalized, 70, 0, 'confirmed'));
 
     const listed = async (...flags: string[]) => (json(await coffer(['--json', 'holds', 'list', '--wallet', id, ...flags], env)).data as ParsedJson[]).map((h) => [h.id, h.originalAmount, h.remaining]);
     assert.deepEqual(await listed('--open'), [[open, 100n, 100n], [partial, 200n, 150n]]);
     assert.deepEqual(await listed('--closed'), [[confirmed, 300n, 0n], [voided, 50n, 0n], [finalized, 70n, 0n]]);
+    assert.deepEqual(await listed('--status', 'open'), [[open, 100n, 100n], [partial, 200n, 150n]]);
+    assert.deepEqual(await listed('--status', 'voided'), [[voided, 50n, 0n]]);
+    assert.equal((await coffer(['holds', 'list', '--status', 'shut'], env)).code, 2, 'an unknown status is a usage error');
     assert.equal((await listed()).length, 5);
-    const openText = ok(await coffer(['holds', 'list', '--wallet', id, '--open'], env)).stdout;
-    assert.doesNotMatch(openText, /closed/);
+    const openText = ok(await coffer(['holds', 'list', '--wallet', id, '--status', 'open'], env)).stdout;
+    assert.doesNotMatch(openText, /confirmed|voided/);
     // A page filtered to nothing still says where the next one is.
     const firstPage = ok(await coffer(['holds', 'list', '--wallet', id, '--closed', '--page-size', '2'], env)).stdout;
     assert.match(firstPage, /^\(none\)\n\nmore: coffer holds list --closed --cursor \S+$/m);

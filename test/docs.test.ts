@@ -104,7 +104,9 @@ describe('docs', () => {
       assert.equal(code, 0, `round ${round} failed:\n${output}`);
       assert.ok(output.includes(summary), `round ${round} prints the documented summary:\n${output}`);
       assert.match(output, /^Idempotent-Replayed: true\r?$/im, 'the repeated credit is a replay');
-      assert.equal(output.match(/^204$/gm)?.length, 2, 'credit and confirm answer 204');
+      assert.equal(output.match(/^204$/gm)?.length, 5, 'credit, confirm, freeze, unfreeze and the overdraft answer 204');
+      assert.match(output, /"expiresAt":"2099-01-01T00:00:00Z","status":"open"/, 'the expiring hold');
+      assert.match(output, /^\{"errorCode":"WALLET_FROZEN"/m, 'the frozen wallet refuses the debit');
       outputs.push(output);
     }
     // The second round is all replays: the same wallet, the same transactions.

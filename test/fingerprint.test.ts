@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
-import { canonicalConfirmHold, canonicalCreateBalance, canonicalCreateWallet, canonicalCredit, canonicalDebit } from '../src/http/canonical.ts';
+import { canonicalConfirmHold, canonicalCreateBalance, canonicalCreateWallet, canonicalCredit, canonicalDebit, canonicalUpdateWallet } from '../src/http/canonical.ts';
 import { parseJson } from '../src/http/json.ts';
 import { buildSchemas } from '../src/http/schemas.ts';
 import { fingerprint } from '../src/idempotency/fingerprint.ts';
@@ -62,6 +62,22 @@ const GROUPS: readonly Group[] = [
     status: 204,
     same: [body('{"metadata":{"a":"1","b":"2"}}'), body('{"metadata":{"b":"2","a":"1"}}')],
     different: [differ('{"metadata":{"a":"1"}}'), { url: (c) => `/wallets/${c.other}`, body: body('{"metadata":{"a":"1","b":"2"}}') }],
+  },
+  {
+    name: 'update wallet: a status, metadata absent or empty',
+    method: 'PATCH',
+    url: (c) => `/wallets/${c.other}`,
+    status: 204,
+    same: [body('{"status":"frozen"}'), body('{"status":"frozen","metadata":{}}'), body('{"metadata":{},"status":"frozen"}')],
+    different: [differ('{"status":"active"}'), differ('{"metadata":{}}'), differ('{"status":"frozen","metadata":{"a":"1"}}')],
+  },
+  {
+    name: 'create balance: an overdraft of 0 is none',
+    method: 'POST',
+    url: (c) => `/wallets/${c.wallet}/balances`,
+    status: 201,
+    same: [body('{"name":"b1"}'), body('{"name":"b1","overdraft":{}}'), body('{"name":"b1","overdraft":{"USD/2":0}}'), body('{"name":"b1","overdraft":null}')],
+    different: [differ('{"name":"b1","overdraft":{"USD/2":1}}')],
   },
   {
     name: 'create balance: defaults',
@@ -306,6 +322,7 @@ describe('fingerprints of requests spelled with their defaults left out', () => 
     const cases: [string, string, (raw: string) => [unknown, unknown]][] = [
       ['createWallet', '{}', (raw) => { const b = schemas.createWallet.parse(parseJson(raw)); return [b, canonicalCreateWallet(b)]; }],
       ['createBalance', '{"name":"b1"}', (raw) => { const b = schemas.createBalance.parse(parseJson(raw)); return [b, canonicalCreateBalance(b)]; }],
+      ['updateWallet', '{"metadata":{"a":"1"}}', (raw) => { const b = schemas.updateWallet.parse(parseJson(raw)); return [b, canonicalUpdateWallet(b)]; }],
       ['debitWallet', `{${USD}}`, (raw) => { const b = schemas.debit.parse(parseJson(raw)); return [b, canonicalDebit(b)]; }],
       ['debitWallet', `{${USD},"pending":true,"destination":{"type":"WALLET","identifier":"o"}}`, (raw) => { const b = schemas.debit.parse(parseJson(raw)); return [b, canonicalDebit(b)]; }],
       ['creditWallet', `{${USD}}`, (raw) => { const b = schemas.credit.parse(parseJson(raw)); return [b, canonicalCredit(b)]; }],

@@ -31,7 +31,7 @@ import {
   type Response,
 } from './support/harness.ts';
 
-const TABLES = ['wallets', 'balances', 'accounts', 'volumes', 'transactions', 'postings', 'holds', 'idempotency_keys', 'auth_clients', 'auth_signing_keys'];
+const TABLES = ['wallets', 'balances', 'accounts', 'volumes', 'transactions', 'postings', 'holds', 'idempotency_keys', 'auth_clients', 'auth_signing_keys', 'wallet_status_changes'];
 
 /** Every row of every table, as text: two equal snapshots mean nothing was written. */
 async function snapshot(db: Queryable): Promise<string> {
@@ -83,7 +83,7 @@ interface Route {
   readonly unkeyed?: boolean;
 }
 
-/** The routes of the API tables (docs/api.md): 15 wallet routes, the two system routes, and the auth routes. */
+/** The routes of the API tables (docs/api.md): 17 wallet routes, the two system routes, and the auth routes. */
 const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/wallets', list: true },
   { method: 'POST', path: '/wallets', body: () => ({ name: 'x', metadata: { a: 'b' } }) },
@@ -93,10 +93,12 @@ const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/wallets/{id}/balances', list: true },
   { method: 'POST', path: '/wallets/{id}/balances', body: () => ({ name: 'fresh', expiresAt: null, priority: 0n }) },
   { method: 'GET', path: '/wallets/{id}/balances/{balanceName}' },
+  { method: 'PATCH', path: '/wallets/{id}/balances/{balanceName}', body: () => ({ priority: 3n }) },
   { method: 'POST', path: '/wallets/{id}/debit', body: () => ({ amount: { asset: 'USD/2', amount: 1n } }) },
   { method: 'POST', path: '/wallets/{id}/credit', body: () => ({ amount: { asset: 'USD/2', amount: 1n } }) },
   { method: 'GET', path: '/holds', list: true },
   { method: 'GET', path: '/holds/{holdID}' },
+  { method: 'PATCH', path: '/holds/{holdID}', body: () => ({ expiresAt: null }) },
   { method: 'POST', path: '/holds/{holdID}/confirm', body: () => ({ amount: 1n, final: false }) },
   { method: 'POST', path: '/holds/{holdID}/void', body: () => ({}) },
   { method: 'GET', path: '/transactions', list: true },
@@ -253,6 +255,21 @@ function subjects(f: Fixtures): string[] {
 }
 
 /** Field name → hostile raw JSON values, per body route. Paths with dots reach into objects. */
+/** Overdraft limits that are not `{asset: integer 0 … 2^128 − 1}`, or name too many assets. */
+const OVERDRAFTS = [
+  '[]',
+  '"5000"',
+  '5000',
+  '{"usd":1}',
+  '{"USD/2":-1}',
+  '{"USD/2":"1"}',
+  '{"USD/2":1.5}',
+  '{"USD/2":340282366920938463463374607431768211456}',
+  '{"USD/2":null}',
+  '{"":1}',
+  json(Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`A${i}`, 1n]))),
+];
+
 function fieldCorpus(route: Route, f: Fixtures): Record<string, string[]> {
   const moneyFields = {
     amount: ['"100"', '[1]', 'null', '1', '{"asset":"USD/2"}', '{"amount":1}', '{"asset":"USD/2","amount":1,"amount":2}'],
@@ -266,18 +283,28 @@ function fieldCorpus(route: Route, f: Fixtures): Record<string, string[]> {
     case '/wallets':
       return { name: ['1', '[]', '{}', 'true', json('n'.repeat(257)), '"a\\u0000"', '"\\udfff"'], metadata: METADATA };
     case '/wallets/{id}':
-      return { metadata: [...METADATA, 'null'] };
+      return { metadata: [...METADATA, 'null'], status: ['"FROZEN"', '"deleted"', '""', '1', 'null', '[]', '{}', '"closed"'] };
     case '/wallets/{id}/balances':
       return {
         name: [...NAMES, '"main"', '"promo"'],
         expiresAt: TIMESTAMPS,
         priority: ['"1"', '1.5', '9223372036854775808', '-9223372036854775809', 'null', '[]'],
+        overdraft: OVERDRAFTS,
       };
+    case '/wallets/{id}/balances/{balanceName}':
+      return {
+        overdraft: OVERDRAFTS,
+        expiresAt: TIMESTAMPS,
+        priority: ['"1"', '1.5', '9223372036854775808', '-9223372036854775809', 'null', '[]'],
+      };
+    case '/holds/{holdID}':
+      return { expiresAt: [...TIMESTAMPS, '"2020-01-01T00:00:00Z"'] };
     case '/wallets/{id}/debit':
       return {
         ...moneyFields,
         'amount.amount': [...NUMBERS, '340282366920938463463374607431768211455'],
         pending: ['"true"', '1', 'null', '[]'],
+        expiresAt: [...TIMESTAMPS, '"2999-01-01T00:00:00Z"'],
         description: ['1', '[]', json('d'.repeat(4097)), '"\\u0000"'],
         destination: subjects(f),
         balances: [
@@ -436,6 +463,9 @@ function corpus(route: Route, prefix: string, f: Fixtures): Request[] {
     ];
     if (route.path === '/holds' || route.path === '/transactions') {
       queries.push('walletID=' + 'w'.repeat(256), 'walletID=%00');
+    }
+    if (route.path === '/holds') {
+      queries.push('status=closed', 'status=OPEN', 'status=%00', `status=${encodeURIComponent(SQL[0]!)}`, `cursor=${cursor({ s: 1, f: { status: 'closed' } })}`);
     }
     if (route.path === '/wallets' || route.path === '/holds') {
       queries.push(

@@ -3,7 +3,9 @@
  * wallets and balances (expiring or not, with priorities), credits from world, an outside
  * account or other wallets, debits immediate and pending on main, `"*"` or named lists to
  * any destination, confirms (partial, full, final), voids, references, clock moves, keyed
- * retries and key conflicts — and runs each against Coffer over HTTP and against the pure
+ * retries and key conflicts; holds with an expiry (moved by PATCH /holds/{id}) and sweeps that
+ * expire the due ones, on the movable clock; freezing, unfreezing and closing wallets;
+ * overdraft limits on balances — and runs each against Coffer over HTTP and against the pure
  * model in support/wallet-model.ts.
  *
  * Concurrent groups: a step may send 2–5 mutations at once (plus, now and then, same-key
@@ -42,7 +44,7 @@ import fc from 'fast-check';
 import { formatInstant, type Instant } from '../src/domain/time.ts';
 import { findViolations } from '../src/storage/invariants.ts';
 import { expectStatus, startHarness, suite, type Harness, type ParsedJson, type Request, type Response } from './support/harness.ts';
-import { MAIN, WalletModel, WORLD, type ModelBalance, type ModelTransaction, type Refusal, type Subject } from './support/wallet-model.ts';
+import { MAIN, WalletModel, WORLD, type ModelBalance, type ModelTransaction, type Refusal, type Subject, type WalletStatus } from './support/wallet-model.ts';
 
 const RUNS = Number(process.env.FC_RUNS ?? 25);
 const COMMANDS = Number(process.env.FC_COMMANDS ?? 50);
@@ -126,8 +128,9 @@ async function listAll(r: Real, path: string, query: string): Promise<ParsedJson
   }
 }
 
-/** What the test compares: every wallet's summary and transactions, every hold, and the whole ledger's transactions. */
+/** What the test compares: every wallet's status, summary and transactions, every hold, and the whole ledger's transactions. */
 interface Observable {
+  readonly statuses: unknown[];
   readonly summaries: unknown[];
   /** Holds in listing (creation) order, each as GET /holds/{id} shows it. */
   readonly holds: unknown[];
@@ -154,8 +157,10 @@ function transactionsView(r: Real, listed: ParsedJson[], what: string): unknown[
 /** Reads Coffer's observable state, for the wallets the model knows. */
 async function observe(s: State, r: Real): Promise<Observable> {
   const summaries: unknown[] = [];
+  const statuses: unknown[] = [];
   const walletTransactions: unknown[][] = [];
   for (const wallet of s.money.wallets) {
+    statuses.push(expectStatus(await r.h.get(`/wallets/${wallet.id}`), 200).body.data.status);
     const data = expectStatus(await r.h.get(`/wallets/${wallet.id}/summary`), 200).body.data;
     summaries.push({
       balances: data.balances.map((b: { name: string; expiresAt: string | null; priority: bigint; assets: Record<string, bigint> }) => ({
@@ -172,13 +177,14 @@ async function observe(s: State, r: Real): Promise<Observable> {
   const holds: unknown[] = [];
   for (const listed of await listAll(r, '/holds', '')) holds.push(expectStatus(await r.h.get(`/holds/${listed.id}`), 200).body.data);
   const transactions = transactionsView(r, await listAll(r, '/transactions', ''), 'transactions');
-  return { summaries, holds, transactions, walletTransactions };
+  return { statuses, summaries, holds, transactions, walletTransactions };
 }
 
 /** What the model says Coffer must show. */
 function expected(model: WalletModel, r: Real): Observable {
   const transaction = (t: ModelTransaction) => ({ postings: t.postings.map((p) => ({ ...p })), reference: t.reference });
   return {
+    statuses: model.wallets.map((wallet) => wallet.status),
     summaries: model.wallets.map((wallet) => {
       const summary = model.summary(wallet.id);
       return { ...summary, balances: summary.balances.map((b) => ({ ...b, expiresAt: b.expiresAt === null ? null : expiryText(r, b.expiresAt) })) };
@@ -190,6 +196,8 @@ function expected(model: WalletModel, r: Real): Observable {
       asset: hold.asset,
       metadata: {},
       description: '',
+      expiresAt: hold.expiresAt === null ? null : expiryText(r, hold.expiresAt),
+      status: model.holdStatus(hold),
       originalAmount: hold.original,
       remaining: hold.remaining,
     })),
@@ -200,6 +208,7 @@ function expected(model: WalletModel, r: Real): Observable {
 
 function assertSame(actual: Observable, model: WalletModel, r: Real, context = ''): void {
   const wanted = expected(model, r);
+  assert.deepEqual(actual.statuses, wanted.statuses, `${context}wallet statuses`);
   for (const [index, wallet] of model.wallets.entries()) {
     assert.deepEqual(actual.summaries[index], wanted.summaries[index], `${context}summary of wallet #${index} ${wallet.id} at clock unit ${model.now}`);
     assert.deepEqual(
@@ -296,6 +305,9 @@ class CreateWallet extends Step {
       createdAt: undefined,
       ledger: r.ledger,
       balances: { main: { expiresAt: null, priority: 0n, assets: {} } },
+      status: 'active',
+      statusChangedAt: null,
+      statusChangedBy: null,
     });
     s.money.addWallet(data.id);
   }
@@ -387,34 +399,41 @@ class Debit extends Mutation {
     readonly destination: SubjectChoice,
     readonly reference: string | undefined,
     readonly keyed: boolean,
+    /** A pending debit's expiry, in half-hour units from now (odd; negative = in the past), or none. */
+    readonly expiresIn: number | null = null,
   ) {
     super();
   }
   check(s: Readonly<State>) {
     return s.money.wallets.length > 0;
   }
-  prepare(s: Readonly<State>): Prepared {
+  prepare(s: Readonly<State>, r: Real): Prepared {
     const id = walletId(s, this.wallet);
     const balances = this.balances === 'none' ? [] : this.balances === 'wildcard' ? ['*'] : this.balances.map((i) => BALANCE_NAMES[i]!);
     const destination = subject(s, this.destination);
+    const expiresAt = this.pending && this.expiresIn !== null ? s.money.now + this.expiresIn : undefined;
     const body = {
       amount: { asset: this.asset, amount: this.amount },
       ...(this.pending ? { pending: true } : {}),
       ...(this.balances !== 'none' ? { balances } : {}),
       ...(this.destination.kind !== 'world' ? { destination } : {}),
       ...(this.reference !== undefined ? { reference: this.reference } : {}),
+      ...(expiresAt !== undefined ? { expiresAt: expiryText(r, expiresAt) } : {}),
     };
     return {
       request: { method: 'POST', url: `/wallets/${id}/debit`, body },
       judge: (model, response) => {
-        const plan = model.planDebit({ walletId: id, asset: this.asset, amount: this.amount, pending: this.pending, balances, destination, reference: this.reference });
+        const plan = model.planDebit({ walletId: id, asset: this.asset, amount: this.amount, pending: this.pending, balances, destination, reference: this.reference, expiresAt });
         if (!plan.ok) return expectRefusal(response, plan, this.toString());
         if (!this.pending) {
           expectStatus(response, 204);
           return model.applyDebit(plan.value, null);
         }
         const hold = expectStatus(response, 201).body.data;
-        assert.deepEqual({ ...hold, id: undefined }, { id: undefined, walletID: id, destination, asset: this.asset, metadata: {}, description: '' });
+        assert.deepEqual(
+          { ...hold, id: undefined },
+          { id: undefined, walletID: id, destination, asset: this.asset, metadata: {}, description: '', expiresAt: expiresAt === undefined ? null : expiryText(r, expiresAt), status: 'open' },
+        );
         model.applyDebit(plan.value, hold.id);
       },
     };
@@ -484,6 +503,109 @@ class Void extends Mutation {
   }
   toString() {
     return `void(${show(this)})`;
+  }
+}
+
+/** PATCH /wallets/{id} `{status}`: freeze, unfreeze or close. */
+class SetStatus extends Mutation {
+  constructor(
+    readonly wallet: WalletRef,
+    readonly status: WalletStatus,
+    readonly keyed: boolean,
+  ) {
+    super();
+  }
+  check(s: Readonly<State>) {
+    return s.money.wallets.length > 0;
+  }
+  prepare(s: Readonly<State>): Prepared {
+    const id = walletId(s, this.wallet);
+    return {
+      request: { method: 'PATCH', url: `/wallets/${id}`, body: { status: this.status } },
+      judge: (model, response) => {
+        const decision = model.setStatus(id, this.status);
+        if (!decision.ok) return expectRefusal(response, decision, this.toString());
+        expectStatus(response, 204);
+      },
+    };
+  }
+  toString() {
+    return `setStatus(${show(this)})`;
+  }
+}
+
+/** PATCH /wallets/{id}/balances/{name} `{overdraft: {asset: limit}}`. */
+class SetOverdraft extends Mutation {
+  constructor(
+    readonly wallet: WalletRef,
+    readonly balance: number,
+    readonly asset: (typeof ASSETS)[number],
+    readonly limit: bigint,
+    readonly keyed: boolean,
+  ) {
+    super();
+  }
+  check(s: Readonly<State>) {
+    return s.money.wallets.length > 0;
+  }
+  prepare(s: Readonly<State>): Prepared {
+    const id = walletId(s, this.wallet);
+    const name = BALANCE_NAMES[this.balance]!;
+    return {
+      request: { method: 'PATCH', url: `/wallets/${id}/balances/${name}`, body: { overdraft: { [this.asset]: this.limit } } },
+      judge: (model, response) => {
+        const decision = model.setOverdraft(id, name, this.asset, this.limit);
+        if (!decision.ok) return expectRefusal(response, decision, this.toString());
+        expectStatus(response, 204);
+      },
+    };
+  }
+  toString() {
+    return `setOverdraft(${show(this)})`;
+  }
+}
+
+/** PATCH /holds/{id} `{expiresAt}`: a new expiry (odd units from now; negative = past) or none. */
+class MoveExpiry extends Mutation {
+  constructor(
+    readonly hold: HoldRef,
+    readonly expiresIn: number | null,
+    readonly keyed: boolean,
+  ) {
+    super();
+  }
+  check(s: Readonly<State>) {
+    return s.money.holds.length > 0 || this.hold === 'ghost';
+  }
+  prepare(s: Readonly<State>, r: Real): Prepared {
+    const id = holdId(s, this.hold);
+    const expiresAt = this.expiresIn === null ? null : s.money.now + this.expiresIn;
+    return {
+      request: { method: 'PATCH', url: `/holds/${id}`, body: { expiresAt: expiresAt === null ? null : expiryText(r, expiresAt) } },
+      judge: (model, response) => {
+        const decision = model.moveExpiry(id, expiresAt);
+        if (!decision.ok) return expectRefusal(response, decision, this.toString());
+        expectStatus(response, 204);
+      },
+    };
+  }
+  toString() {
+    return `moveExpiry(${show(this)})`;
+  }
+}
+
+/** One turn of the hold expiry sweeper, at the clock's now: every due hold is voided, once. */
+class Sweep extends Step {
+  check() {
+    return true;
+  }
+  async act(s: State, r: Real) {
+    const expired = await r.h.app.holdSweeper.sweep();
+    assert.equal(expired, s.money.sweep(), 'holds the sweep expired');
+    return expired > 0 ? undefined : 'nothing due';
+  }
+  toString() {
+    return 'sweep()';
   }
 }
 
@@ -677,6 +799,8 @@ const createBalance = fc
 const credit = fc
   .tuple(walletRef, asset, creditAmount, balanceIndex, creditSources, reference, keyed)
   .map(([wallet, a, n, balance, sources, ref, k]) => new Credit(wallet, a, n, balance, sources, ref, k));
+/** A pending debit's expiry: mostly 1–5 half-hours ahead, else none, now and then in the past (a 400). */
+const expiresIn = fc.oneof({ weight: 2, arbitrary: fc.constant(null) }, { weight: 4, arbitrary: fc.constantFrom(1, 3, 5) }, { weight: 1, arbitrary: fc.constant(-1) });
 const debitWith = (
   wallet: fc.Arbitrary<WalletRef>,
   amount: fc.Arbitrary<bigint>,
@@ -685,8 +809,8 @@ const debitWith = (
   destination: fc.Arbitrary<SubjectChoice>,
 ) =>
   fc
-    .tuple(wallet, currency, amount, fc.boolean(), sources, destination, reference, keyed)
-    .map(([wallet, a, n, pending, balances, to, ref, k]) => new Debit(wallet, a, n, pending, balances, to, ref, k));
+    .tuple(wallet, currency, amount, fc.boolean(), sources, destination, reference, keyed, expiresIn)
+    .map(([wallet, a, n, pending, balances, to, ref, k, expiry]) => new Debit(wallet, a, n, pending, balances, to, ref, k, expiry));
 const debit = debitWith(walletRef, debitAmount, asset, debitSources, subjectChoice);
 /**
  * In a group, debits mostly take USD from the two wallets every run funds, from main or
@@ -714,6 +838,16 @@ const confirm = fc
   .tuple(holdRef, fc.option(fc.bigInt(0n, 60n), { nil: undefined }), fc.option(fc.boolean(), { nil: undefined }), keyed)
   .map(([hold, n, final, k]) => new Confirm(hold, n, final, k));
 const voidHold = fc.tuple(holdRef, keyed).map(([hold, k]) => new Void(hold, k));
+/** Freezing and unfreezing come up more than closing, which most wallets refuse (they hold money). */
+const setStatus = fc
+  .tuple(walletRef, fc.oneof({ weight: 3, arbitrary: fc.constantFrom<WalletStatus>('frozen', 'active') }, { weight: 1, arbitrary: fc.constant<WalletStatus>('closed') }), keyed)
+  .map(([wallet, status, k]) => new SetStatus(wallet, status, k));
+const setOverdraft = fc
+  .tuple(walletRef, balanceIndex, asset, fc.oneof({ weight: 3, arbitrary: fc.bigInt(0n, 300n) }, { weight: 1, arbitrary: fc.constant(0n) }), keyed)
+  .map(([wallet, balance, a, limit, k]) => new SetOverdraft(wallet, balance, a, limit, k));
+const moveExpiry = fc
+  .tuple(holdRef, fc.oneof({ weight: 3, arbitrary: fc.constantFrom(1, 3) }, { weight: 1, arbitrary: fc.constantFrom(null, -1) }), keyed)
+  .map(([hold, expiry, k]) => new MoveExpiry(hold, expiry, k));
 /** Weighted towards debits and settlements, which compete for the same funds and holds. */
 const member: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 1, arbitrary: createBalance },
@@ -721,6 +855,8 @@ const member: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 8, arbitrary: groupDebit },
   { weight: 3, arbitrary: groupConfirm },
   { weight: 2, arbitrary: groupVoid },
+  { weight: 1, arbitrary: setStatus },
+  { weight: 1, arbitrary: setOverdraft },
 );
 /** 2–5 members (≤ 120 serial orders), and now and then a same-key copy or two. */
 const concurrent = fc
@@ -734,6 +870,10 @@ const commands = [
   ...Array.from({ length: 4 }, () => debit),
   ...Array.from({ length: 2 }, () => confirm),
   voidHold,
+  setStatus,
+  ...Array.from({ length: 2 }, () => setOverdraft),
+  moveExpiry,
+  ...Array.from({ length: 3 }, () => fc.constant(new Sweep())),
   fc.integer({ min: 1, max: 3 }).map((hours) => new AdvanceClock(hours)),
   fc.nat(50).map((index) => new Retry(index)),
   fc.nat(50).map((index) => new Conflict(index)),
@@ -757,7 +897,7 @@ suite('model-based: random command sequences against Coffer and a pure model', (
           const state: State = { money: new WalletModel(), keyed: [] };
           const real: Real = { h: harness, ledger, origin, keys: 0 };
           // Every run starts with two funded wallets, one with a lasting and an expiring named
-          // balance, so that most random debits find money to move.
+          // balance, so that most random debits find money to move, and an expiring hold.
           const world: SubjectChoice[] = [];
           for (const step of [
             new CreateWallet(false),
@@ -769,6 +909,8 @@ suite('model-based: random command sequences against Coffer and a pure model', (
             new Credit(0, 'USD/2', 200n, 2, world, undefined, false),
             new Credit(1, 'USD/2', 500n, 0, world, undefined, false),
             new Credit(1, 'EUR', 100n, 0, world, undefined, false),
+            // A hold that expires an hour and a half in: a run that moves the clock and sweeps meets it.
+            new Debit(1, 'USD/2', 50n, true, 'none', { kind: 'world' }, undefined, false, 3),
           ]) {
             await step.act(state, real);
           }

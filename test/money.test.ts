@@ -219,7 +219,7 @@ suite('money', (h) => {
       201,
     );
     const hold = response.body.data;
-    assert.deepEqual(Object.keys(hold), ['id', 'walletID', 'destination', 'asset', 'metadata', 'description']);
+    assert.deepEqual(Object.keys(hold), ['id', 'walletID', 'destination', 'asset', 'metadata', 'description', 'expiresAt', 'status']);
     assert.equal(hold.walletID, id);
     assert.deepEqual(hold.destination, { type: 'ACCOUNT', identifier: 'merchant:1' });
     assert.equal(hold.asset, 'USD/2');

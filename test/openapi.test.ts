@@ -20,7 +20,7 @@ import { buildSchemas } from '../src/http/schemas.ts';
 import { ERROR_CODES, type ErrorCode } from '../src/domain/errors.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { VERSION } from '../src/http/routes/system.ts';
-import { backends, startHarness, suite, type Harness, type Request, type Response } from './support/harness.ts';
+import { backends, isoIn, startHarness, suite, type Harness, type Request, type Response } from './support/harness.ts';
 
 const ROOT = new URL('../', import.meta.url);
 /**
@@ -319,6 +319,11 @@ suite('openapi: answers match the document', (harness) => {
     await call('listBalances', { method: 'GET', url: '/wallets/missing/balances' });
     await call('getBalance', { method: 'GET', url: `/wallets/${wallet}/balances/promo` });
     await call('getBalance', { method: 'GET', url: `/wallets/${wallet}/balances/none` });
+    await call('updateBalance', { method: 'PATCH', url: `/wallets/${wallet}/balances/main`, body: { overdraft: { 'USD/2': 10n } } });
+    await call('updateBalance', { method: 'PATCH', url: `/wallets/${wallet}/balances/promo`, body: { priority: 3, expiresAt: null } });
+    await call('updateBalance', { method: 'PATCH', url: `/wallets/${wallet}/balances/main`, body: { priority: 3 } });
+    await call('updateBalance', { method: 'PATCH', url: `/wallets/${wallet}/balances/none`, body: { priority: 3 } });
+    await call('getBalance', { method: 'GET', url: `/wallets/${wallet}/balances/main` });
     const big = (1n << 128n) - 1n;
     await call('creditWallet', { method: 'POST', url: `/wallets/${wallet}/credit`, body: { amount: { asset: 'USD/2', amount: big }, reference: 'doc-ref' } });
     await call('creditWallet', { method: 'POST', url: `/wallets/${wallet}/credit`, body: { amount: { asset: 'USD/2', amount: 1n }, reference: 'doc-ref' } });
@@ -350,6 +355,37 @@ suite('openapi: answers match the document', (harness) => {
     await call('voidHold', { method: 'POST', url: `/holds/${other}/void` });
     await call('voidHold', { method: 'POST', url: `/holds/${other}/void` });
     await call('voidHold', { method: 'POST', url: '/holds/missing/void' });
+    await call('getHolds', { method: 'GET', url: '/holds?status=open' });
+    await call('getHolds', { method: 'GET', url: '/holds?status=shut' });
+    await call('updateHold', { method: 'PATCH', url: `/holds/${other}`, body: { expiresAt: '2000-01-01T00:00:00Z' } });
+    await call('updateHold', { method: 'PATCH', url: '/holds/missing', body: { expiresAt: null } });
+    const lapsing = (
+      await call('debitWallet', { method: 'POST', url: `/wallets/${wallet}/debit`, body: { amount: { asset: 'USD/2', amount: 1n }, pending: true, expiresAt: isoIn(harness(), 60) } })
+    ).body.data.id as string;
+    await call('updateHold', { method: 'PATCH', url: `/holds/${lapsing}`, body: { expiresAt: isoIn(harness(), 3600) } });
+    await call('updateHold', { method: 'PATCH', url: `/holds/${lapsing}`, body: { expiresAt: isoIn(harness(), -3600) } });
+    await call('updateHold', { method: 'PATCH', url: `/holds/${lapsing}`, body: { expiresAt: isoIn(harness(), 60) } });
+    const frozenHold = (await call('debitWallet', { method: 'POST', url: `/wallets/${payer}/debit`, body: { amount: { asset: 'USD/2', amount: 0n }, pending: true } })).body.data.id as string;
+    harness().clock.advance(61);
+    await call('getHold', { method: 'GET', url: `/holds/${lapsing}` });
+    await call('confirmHold', { method: 'POST', url: `/holds/${lapsing}/confirm` });
+    await call('updateHold', { method: 'PATCH', url: `/holds/${lapsing}`, body: { expiresAt: null } });
+    await call('voidHold', { method: 'POST', url: `/holds/${lapsing}/void` });
+    await call('updateWallet', { method: 'PATCH', url: `/wallets/${payer}`, body: { status: 'frozen' } });
+    await call('getWallet', { method: 'GET', url: `/wallets/${payer}` });
+    await call('debitWallet', { method: 'POST', url: `/wallets/${payer}/debit`, body: { amount: { asset: 'USD/2', amount: 1n } } });
+    await call('creditWallet', { method: 'POST', url: `/wallets/${wallet}/credit`, body: { amount: { asset: 'USD/2', amount: 1n }, sources: [{ type: 'WALLET', identifier: payer }] } });
+    await call('confirmHold', { method: 'POST', url: `/holds/${frozenHold}/confirm` });
+    await call('voidHold', { method: 'POST', url: `/holds/${frozenHold}/void` });
+    const closing = (await call('createWallet', { method: 'POST', url: '/wallets', body: {} })).body.data.id as string;
+    await call('updateWallet', { method: 'PATCH', url: `/wallets/${payer}`, body: { status: 'closed' } });
+    await call('updateWallet', { method: 'PATCH', url: `/wallets/${closing}`, body: { status: 'closed' } });
+    await call('updateWallet', { method: 'PATCH', url: `/wallets/${closing}`, body: { status: 'active' } });
+    await call('creditWallet', { method: 'POST', url: `/wallets/${closing}/credit`, body: { amount: { asset: 'USD/2', amount: 1n } } });
+    await call('debitWallet', { method: 'POST', url: `/wallets/${closing}/debit`, body: { amount: { asset: 'USD/2', amount: 0n } } });
+    await call('createBalance', { method: 'POST', url: `/wallets/${closing}/balances`, body: { name: 'late' } });
+    await call('updateBalance', { method: 'PATCH', url: `/wallets/${closing}/balances/main`, body: { overdraft: { 'USD/2': 1n } } });
+    await call('getWallet', { method: 'GET', url: `/wallets/${closing}` });
     await call('getTransactions', { method: 'GET', url: `/transactions?walletID=${wallet}&pageSize=2` });
     await call('getTransactions', { method: 'GET', url: '/transactions?pageSize=x' });
     await call('getServerInfo', { method: 'GET', url: '/_info' });
@@ -378,7 +414,7 @@ suite('openapi: answers match the document', (harness) => {
     await call('listSigningKeys', { method: 'GET', url: '/auth/keys' });
 
     for (const [id, operation] of operations) {
-      for (const status of Object.keys(operation.responses)) assert.ok(seen.has(`${id} ${status}`), `exercised ${id} ${status}`);
+      for (const status of Object.keys(operation.responses)) assert.ok(seen.has(`${id} ${status}`), `exercised ${id} ${status}: ${[...seen].filter((s) => s.startsWith(id)).join(', ')}`);
     }
     const errorsSeen = new Set([...seen].map((entry) => Number(entry.split(' ')[1])).filter((status) => status >= 400));
     for (const status of [400, 404, 409, 413, 415]) assert.ok(errorsSeen.has(status), `exercised an error ${status}`);

@@ -47,13 +47,13 @@ async function rulesBroken(db: Database): Promise<string[]> {
   return [...new Set(verification.violations.map((violation) => violation.rule))].sort();
 }
 
-/** Drops the CHECK constraint that keeps volumes non-negative, for the duration of `body`. */
+/** Drops the CHECK constraint that keeps volumes within their overdraft limit, for the duration of `body`. */
 async function withoutNonNegativeCheck(db: Queryable, body: () => Promise<void>): Promise<void> {
-  await db.exec('ALTER TABLE volumes DROP CONSTRAINT volumes_not_negative');
+  await db.exec('ALTER TABLE volumes DROP CONSTRAINT volumes_within_overdraft');
   try {
     await body();
   } finally {
-    await db.exec('ALTER TABLE volumes ADD CONSTRAINT volumes_not_negative CHECK (input >= output)');
+    await db.exec('ALTER TABLE volumes ADD CONSTRAINT volumes_within_overdraft CHECK (input - output + overdraft >= 0)');
   }
 }
 
@@ -66,7 +66,23 @@ suite('coffer verify', (h) => {
     const verification = await verifyDatabase(h().db);
     assert.equal(verification.ok, true, verification.report);
     assert.deepEqual(verification.violations, []);
-    assert.match(verification.report, /^coffer verify: ok — all 5 ledger invariants hold \(\d+ transactions, \d+ account volumes, 2 holds\)\n$/);
+    assert.match(verification.report, /^coffer verify: ok — all 6 ledger invariants hold \(\d+ transactions, \d+ account volumes, 2 holds\)\n$/);
+  });
+
+  it('a closed wallet that holds money (status forced in SQL, with its history row) → wallet-status only', async () => {
+    const { alice } = await built();
+    await h().db.query("UPDATE wallets SET status = 'closed' WHERE id = $1", [alice]);
+    await h().db.query(
+      "INSERT INTO wallet_status_changes (ledger, wallet_id, previous_status, status, changed_at) VALUES ('test-ledger', $1, 'active', 'closed', now())",
+      [alice],
+    );
+    try {
+      assert.deepEqual(await rulesBroken(h().db), ['wallet-status']);
+      assert.match((await verifyDatabase(h().db)).report, new RegExp(`wallet-status: 1\\n {2}test-ledger wallet ${alice}: closed but holds wallets:${alice}:main`));
+    } finally {
+      await h().db.query('DELETE FROM wallet_status_changes WHERE wallet_id = $1', [alice]);
+      await h().db.query("UPDATE wallets SET status = 'active' WHERE id = $1", [alice]);
+    }
   });
 
   it('money created from nothing (a volume raised, no posting) → sum-per-asset (and volumes-match-postings)', async () => {
@@ -120,7 +136,7 @@ suite('coffer verify', (h) => {
     }
   });
 
-  it('a wallet overdrawn by a balanced transaction (CHECK dropped) → no-negative-balance only', async () => {
+  it('a wallet overdrawn past its limit by a balanced transaction (CHECK dropped) → within-overdraft only', async () => {
     const { bob } = await built();
     const main = balanceAddress(bob, 'main');
     await withoutNonNegativeCheck(h().db, async () => {
@@ -138,8 +154,11 @@ suite('coffer verify', (h) => {
       );
       await h().db.query(`UPDATE volumes SET output = output + $2::numeric WHERE address = $1 AND asset = 'USD/2'`, [main, overdraft.toString()]);
       try {
-        assert.deepEqual(await rulesBroken(h().db), ['no-negative-balance']);
-        assert.match((await verifyDatabase(h().db)).report, new RegExp(`no-negative-balance: 1\\n {2}test-ledger ${main} USD/2: balance -25\\n`));
+        assert.deepEqual(await rulesBroken(h().db), ['within-overdraft']);
+        assert.match((await verifyDatabase(h().db)).report, new RegExp(`within-overdraft: 1\\n {2}test-ledger ${main} USD/2: balance -25, overdraft limit 0\\n`));
+        await h().db.query(`UPDATE volumes SET overdraft = 25 WHERE address = $1 AND asset = 'USD/2'`, [main]);
+        assert.deepEqual(await rulesBroken(h().db), [], 'within a limit of 25, -25 breaks nothing');
+        await h().db.query(`UPDATE volumes SET overdraft = 0 WHERE address = $1 AND asset = 'USD/2'`, [main]);
       } finally {
         await h().db.query(`UPDATE volumes SET output = output - $2::numeric WHERE address = $1 AND asset = 'USD/2'`, [main, overdraft.toString()]);
         await h().db.query('DELETE FROM postings WHERE transaction_id = $1', [id]);
@@ -209,12 +228,14 @@ suite('coffer verify', (h) => {
       await h().db.query(`UPDATE volumes SET output = input + 3 WHERE address = $1 AND asset = 'EUR'`, [main]);
       await h().db.query('UPDATE holds SET remaining = remaining + 1 WHERE id = $1', [openHold]);
       await h().db.query('UPDATE accounts SET wallet_id = NULL WHERE address = $1', [main]);
+      await h().db.query("UPDATE wallets SET status = 'frozen' WHERE id = $1", [alice]);
       try {
         const verification = await verifyDatabase(h().db);
-        assert.deepEqual(await rulesBroken(h().db), ['account-wallet', 'hold-remaining', 'no-negative-balance', 'sum-per-asset', 'volumes-match-postings']);
+        assert.deepEqual(await rulesBroken(h().db), ['account-wallet', 'hold-remaining', 'sum-per-asset', 'volumes-match-postings', 'wallet-status', 'within-overdraft']);
         const headings = verification.report.split('\n').filter((line) => /^[a-z-]+: \d+$/.test(line));
-        assert.deepEqual(headings, ['sum-per-asset: 1', 'volumes-match-postings: 1', 'no-negative-balance: 1', 'hold-remaining: 1', 'account-wallet: 1']);
+        assert.deepEqual(headings, ['sum-per-asset: 1', 'volumes-match-postings: 1', 'within-overdraft: 1', 'hold-remaining: 1', 'account-wallet: 1', 'wallet-status: 1']);
       } finally {
+        await h().db.query("UPDATE wallets SET status = 'active' WHERE id = $1", [alice]);
         await h().db.query(`UPDATE volumes SET output = 0 WHERE address = $1 AND asset = 'EUR'`, [main]);
         await h().db.query('UPDATE holds SET remaining = remaining - 1 WHERE id = $1', [openHold]);
         await h().db.query('UPDATE accounts SET wallet_id = $2 WHERE address = $1', [main, alice]);
@@ -285,7 +306,7 @@ for (const target of cliTargets) {
 
         const sound = await runVerify(env, true);
         assert.equal(sound.code, 0, sound.stderr);
-        assert.match(sound.stdout, /^coffer verify: ok — all 5 ledger invariants hold/);
+        assert.match(sound.stdout, /^coffer verify: ok — all 6 ledger invariants hold/);
 
         const db = await open();
         await db.query(`UPDATE volumes SET input = input + 1 WHERE address = $1 AND asset = 'USD/2'`, [balanceAddress(alice, 'main')]);

@@ -44,3 +44,18 @@ export function subjectArgument(text: string): Subject {
 export function collectSubject(text: string, previous: Subject[] | undefined): Subject[] {
   return [...(previous ?? []), subjectArgument(text)];
 }
+
+/** `--overdraft USD/2=5000`, repeatable: an overdraft limit per asset (0 removes one). */
+export function overdraftEntry(text: string, previous: Record<string, bigint> | undefined): Record<string, bigint> {
+  const split = text.lastIndexOf('=');
+  const limit = text.slice(split + 1);
+  if (split < 1 || !/^\d{1,60}$/.test(limit)) throw new InvalidArgumentError('an overdraft is <asset>=<limit in minor units>, e.g. USD/2=5000');
+  return { ...previous, [text.slice(0, split)]: BigInt(limit) };
+}
+
+const HOLD_STATUSES = ['open', 'confirmed', 'voided', 'expired'];
+
+export function holdStatusArgument(text: string): 'open' | 'confirmed' | 'voided' | 'expired' {
+  if (!HOLD_STATUSES.includes(text)) throw new InvalidArgumentError(`a hold status is one of ${HOLD_STATUSES.join(', ')}`);
+  return text as 'open' | 'confirmed' | 'voided' | 'expired';
+}

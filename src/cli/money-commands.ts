@@ -1,7 +1,7 @@
 /** `coffer credit`, `coffer debit [--pending]`, `coffer holds list|get|confirm|void`: moving money. */
 import { Option, type Command } from 'commander';
-import type { Coffer, ExpandedHold, Hold, ListHoldsQuery, Metadata, Page, Subject } from '../client/index.ts';
-import { amountArgument, collect, collectSubject, metadataEntry, subjectArgument } from './arguments.ts';
+import type { Coffer, ExpandedHold, Hold, HoldStatus, ListHoldsQuery, Metadata, Page, Subject } from '../client/index.ts';
+import { amountArgument, collect, collectSubject, holdStatusArgument, metadataEntry, subjectArgument } from './arguments.ts';
 import { contextOf, idempotencyKeyOption, keyOf, sendWithKey } from './context.ts';
 import { fields, metadataText, pageText, subjectText, write, writeJson, writeJsonList } from './output.ts';
 import { fetchList, pageOptions } from './wallet-commands.ts';
@@ -21,18 +21,13 @@ function holdFields(hold: Hold): [string, string][] {
     ['destination', subjectText(hold.destination)],
     ['description', hold.description || '-'],
     ['metadata', metadataText(hold.metadata)],
+    ['expires', hold.expiresAt ?? '-'],
+    ['status', hold.status],
   ];
 }
 
-/** A hold is closed when nothing remains on it: confirmed in full, confirmed with --final, or voided. */
-type HoldStatus = 'open' | 'closed';
-
-function holdStatus(hold: ExpandedHold): HoldStatus {
-  return hold.remaining === 0n ? 'closed' : 'open';
-}
-
 function expandedHoldText(hold: ExpandedHold): string {
-  return fields([...holdFields(hold), ['original', String(hold.originalAmount)], ['remaining', String(hold.remaining)], ['status', holdStatus(hold)]]);
+  return fields([...holdFields(hold), ['original', String(hold.originalAmount)], ['remaining', String(hold.remaining)]]);
 }
 
 /** Holds fetched at once by `holds list`: the list has no amounts, so each hold is read with GET /holds/{id}. */
@@ -106,13 +101,14 @@ function debitCommand(program: Command): void {
       .option('--pending', 'create a hold to confirm or void later, instead of debiting at once')
       .option('--balance <name>', 'a source balance, spent in the order given (repeatable; "*" = all, expiring first; default main)', collect)
       .option('--destination <subject>', 'world (default), account:<address>, wallet:<id> or wallet:<id>:<balance>', subjectArgument)
-      .option('--description <text>', "the hold's description"),
+      .option('--description <text>', "the hold's description")
+      .option('--expires-at <date>', "with --pending: the RFC 3339 date-time at which the hold expires and is voided (default: the server's HOLD_DEFAULT_TTL, or never)"),
   ).action(
     async (
       walletId: string,
       amount: bigint,
       asset: string,
-      options: MoveOptions & { pending?: boolean; balance?: string[]; destination?: Subject; description?: string },
+      options: MoveOptions & { pending?: boolean; balance?: string[]; destination?: Subject; description?: string; expiresAt?: string },
       command: Command,
     ) => {
       const { coffer, json } = contextOf(command);
@@ -123,6 +119,7 @@ function debitCommand(program: Command): void {
         ...(options.balance ? { balances: options.balance } : {}),
         ...(options.destination ? { destination: options.destination } : {}),
         ...(options.description !== undefined ? { description: options.description } : {}),
+        ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}),
         ...moveBody(options),
       };
       const hold = await sendWithKey(idempotencyKey, (sent) => coffer.debit(walletId, request, sent));
@@ -134,36 +131,46 @@ function debitCommand(program: Command): void {
 }
 
 function holdsCommand(program: Command): void {
-  const holds = program.command('holds').description('pending debits: list, show, confirm, void');
+  const holds = program.command('holds').description('pending debits: list, show, confirm, void, move their expiry');
 
   pageOptions(
     holds
       .command('list')
-      .description('list holds in creation order with their amounts and status (open, or closed: nothing remains)')
+      .description('list holds in creation order with their amounts and status (open, confirmed, voided, expired)')
       .option('--wallet <wallet-id>', "only this wallet's holds")
       .option('--metadata <key=value>', 'only holds with this metadata entry (repeatable)', metadataEntry)
-      .addOption(new Option('--open', 'only open holds (something remains to confirm or void)').conflicts('closed'))
-      .addOption(new Option('--closed', 'only closed holds (confirmed in full, final or voided)')),
-  ).action(async (options: { wallet?: string; metadata?: Metadata; open?: boolean; closed?: boolean; pageSize?: number; cursor?: string; all?: boolean }, command: Command) => {
-    const { coffer, json } = contextOf(command);
-    const query = { ...(options.wallet !== undefined ? { walletID: options.wallet } : {}), ...(options.metadata ? { metadata: options.metadata } : {}) };
-    const listed = await fetchList((q: ListHoldsQuery) => coffer.listHolds(q), query, options);
-    const status: HoldStatus | undefined = options.open ? 'open' : options.closed ? 'closed' : undefined;
-    // The server filters by wallet and metadata; the status is known once each hold is read, so
-    // --open/--closed filter each page here (a page may show fewer holds than --page-size).
-    const holds = (await expandHolds(coffer, listed.data)).filter((hold) => status === undefined || holdStatus(hold) === status);
-    const page: Page<ExpandedHold> = { ...listed, data: holds };
-    if (json) return writeJsonList(page);
-    const again = `coffer holds list${status ? ` --${status}` : ''}`;
-    write(
-      pageText(
-        page,
-        ['ID', 'WALLET', 'ASSET', 'AMOUNT', 'REMAINING', 'STATUS', 'DESTINATION', 'DESCRIPTION'],
-        (h) => [h.id, h.walletID, h.asset, String(h.originalAmount), String(h.remaining), holdStatus(h), subjectText(h.destination), h.description || '-'],
-        again,
-      ),
-    );
-  });
+      .addOption(new Option('--status <status>', 'only holds with this status now: open, confirmed, voided or expired').argParser(holdStatusArgument).conflicts(['open', 'closed']))
+      .addOption(new Option('--open', 'only open holds (the same as --status open)').conflicts('closed'))
+      .addOption(new Option('--closed', 'only settled holds: confirmed, voided or expired')),
+  ).action(
+    async (
+      options: { wallet?: string; metadata?: Metadata; status?: HoldStatus; open?: boolean; closed?: boolean; pageSize?: number; cursor?: string; all?: boolean },
+      command: Command,
+    ) => {
+      const { coffer, json } = contextOf(command);
+      const status = options.status ?? (options.open ? 'open' : undefined);
+      const query = {
+        ...(options.wallet !== undefined ? { walletID: options.wallet } : {}),
+        ...(options.metadata ? { metadata: options.metadata } : {}),
+        ...(status !== undefined ? { status } : {}),
+      };
+      const listed = await fetchList((q: ListHoldsQuery) => coffer.listHolds(q), query, options);
+      // The server filters by wallet, metadata and status; --closed (three statuses) filters
+      // each page here (such a page may show fewer holds than --page-size).
+      const holds = (await expandHolds(coffer, listed.data)).filter((hold) => !options.closed || hold.status !== 'open');
+      const page: Page<ExpandedHold> = { ...listed, data: holds };
+      if (json) return writeJsonList(page);
+      const again = `coffer holds list${status ? ` --status ${status}` : options.closed ? ' --closed' : ''}`;
+      write(
+        pageText(
+          page,
+          ['ID', 'WALLET', 'ASSET', 'AMOUNT', 'REMAINING', 'STATUS', 'EXPIRES', 'DESTINATION', 'DESCRIPTION'],
+          (h) => [h.id, h.walletID, h.asset, String(h.originalAmount), String(h.remaining), h.status, h.expiresAt ?? '-', subjectText(h.destination), h.description || '-'],
+          again,
+        ),
+      );
+    },
+  );
 
   holds
     .command('get')
@@ -191,6 +198,20 @@ function holdsCommand(program: Command): void {
       if (json) return writeJson(null, idempotencyKey);
       const hold = await coffer.getHold(id);
       write(`confirmed hold ${id}\n${fields([['remaining', String(hold.remaining)], ['idempotency-key', idempotencyKey]])}`);
+    });
+
+  holds
+    .command('expire-at')
+    .description("move an open hold's expiry")
+    .argument('<hold-id>')
+    .argument('<date>', 'an RFC 3339 date-time after now, or "never"')
+    .addOption(idempotencyKeyOption())
+    .action(async (id: string, date: string, options: { idempotencyKey?: string }, command: Command) => {
+      const { coffer, json } = contextOf(command);
+      const idempotencyKey = keyOf(options);
+      await sendWithKey(idempotencyKey, (sent) => coffer.updateHold(id, { expiresAt: date === 'never' ? null : date }, sent));
+      if (json) writeJson(null, idempotencyKey);
+      else write(`hold ${id} expires ${date === 'never' ? 'never' : `at ${date}`}\n${fields([['idempotency-key', idempotencyKey]])}`);
     });
 
   holds

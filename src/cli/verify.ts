@@ -1,5 +1,5 @@
 /**
- * `coffer verify`: checks a database against the ledger's invariants (the five rules of
+ * `coffer verify`: checks a database against the ledger's invariants (the six rules of
  * storage/invariants.ts). All of them are read in one REPEATABLE READ, READ ONLY
  * transaction — one snapshot — so it is safe against a PostgreSQL server that is serving
  * traffic: a transfer committing between two queries cannot look like a broken rule, and
@@ -25,7 +25,7 @@ export interface Verification {
   readonly report: string;
 }
 
-export const RULES: readonly Violation['rule'][] = ['sum-per-asset', 'volumes-match-postings', 'no-negative-balance', 'hold-remaining', 'account-wallet'];
+export const RULES: readonly Violation['rule'][] = ['sum-per-asset', 'volumes-match-postings', 'within-overdraft', 'hold-remaining', 'account-wallet', 'wallet-status'];
 
 /** A corrupt database can break a rule on millions of rows; the report shows this many per rule. */
 const DETAILS_PER_RULE_MAX = 50;

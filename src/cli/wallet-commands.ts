@@ -1,7 +1,7 @@
 /** `coffer wallets …`, `coffer balances …`, `coffer summary`, `coffer transactions list`: reading and shaping wallets. */
 import type { Command } from 'commander';
-import { all, type Balance, type ListTransactionsQuery, type ListWalletsQuery, type Metadata, type Page, type PageQuery, type Transaction, type Wallet } from '../client/index.ts';
-import { metadataEntry, pageSizeArgument, priorityArgument } from './arguments.ts';
+import { all, type Balance, type ListTransactionsQuery, type ListWalletsQuery, type Metadata, type Page, type PageQuery, type Transaction, type Wallet, type WalletStatus } from '../client/index.ts';
+import { metadataEntry, overdraftEntry, pageSizeArgument, priorityArgument } from './arguments.ts';
 import { amounts, fields, metadataText, pageText, table, write, writeJson, writeJsonList } from './output.ts';
 import { contextOf, idempotencyKeyOption, keyOf, sendWithKey } from './context.ts';
 
@@ -39,12 +39,22 @@ function walletText(wallet: Wallet): string {
     ['ledger', wallet.ledger],
     ['metadata', metadataText(wallet.metadata)],
     ['main', amounts(wallet.balances.main.assets)],
+    ['status', `${wallet.status}${wallet.statusChangedAt === null ? '' : ` since ${wallet.statusChangedAt}${wallet.statusChangedBy !== null ? ` (by ${wallet.statusChangedBy})` : ''}`}`],
   ]);
 }
 
 function balanceRow(balance: Balance): string[] {
-  return [balance.name, balance.expiresAt ?? '-', String(balance.priority)];
+  return [balance.name, balance.expiresAt ?? '-', String(balance.priority), balance.overdraft ? amounts(balance.overdraft) : '-'];
 }
+
+const BALANCE_HEADERS = ['NAME', 'EXPIRES', 'PRIORITY', 'OVERDRAFT'];
+
+/** `wallets freeze|unfreeze|close`: the status each sets, and what it means. */
+const STATUS_COMMANDS: readonly { name: string; status: WalletStatus; description: string; done: string }[] = [
+  { name: 'freeze', status: 'frozen', description: 'freeze a wallet: money may still come in (credits, voids, expiry), none may leave', done: 'frozen' },
+  { name: 'unfreeze', status: 'active', description: 'make a frozen wallet active again', done: 'active' },
+  { name: 'close', status: 'closed', description: 'close a wallet for good: it must hold nothing (every balance and hold at zero); it then only answers reads', done: 'closed' },
+];
 
 function transactionRow(transaction: Transaction): string[] {
   const postings = transaction.postings.map((p) => `${p.source} -> ${p.destination} ${p.amount} ${p.asset}`).join('; ');
@@ -59,7 +69,7 @@ export function walletCommands(program: Command): void {
 }
 
 function walletsCommand(program: Command): void {
-  const wallets = program.command('wallets').description('create, list and show wallets');
+  const wallets = program.command('wallets').description('create, list and show wallets; freeze, unfreeze or close one');
 
   wallets
     .command('create')
@@ -100,6 +110,21 @@ function walletsCommand(program: Command): void {
       if (json) writeJson(wallet);
       else write(walletText(wallet));
     });
+
+  for (const change of STATUS_COMMANDS) {
+    wallets
+      .command(change.name)
+      .description(change.description)
+      .argument('<wallet-id>')
+      .addOption(idempotencyKeyOption())
+      .action(async (id: string, options: { idempotencyKey?: string }, command: Command) => {
+        const { coffer, json } = contextOf(command);
+        const idempotencyKey = keyOf(options);
+        await sendWithKey(idempotencyKey, (sent) => coffer.setWalletStatus(id, change.status, sent));
+        if (json) writeJson(null, idempotencyKey);
+        else write(`wallet ${id} is ${change.done}\n${fields([['idempotency-key', idempotencyKey]])}`);
+      });
+  }
 }
 
 function summaryCommand(program: Command): void {
@@ -114,7 +139,7 @@ function summaryCommand(program: Command): void {
       const rows = summary.balances.map((balance) => [...balanceRow(balance), amounts(balance.assets)]);
       write(
         [
-          table(['BALANCE', 'EXPIRES', 'PRIORITY', 'AMOUNTS'], rows),
+          table(['BALANCE', 'EXPIRES', 'PRIORITY', 'OVERDRAFT', 'AMOUNTS'], rows),
           '',
           fields([
             ['available', amounts(summary.availableFunds)],
@@ -135,7 +160,7 @@ function balancesCommand(program: Command): void {
       const { coffer, json } = contextOf(command);
       const page = await fetchList((q) => coffer.listBalances(id, q), {}, options);
       if (json) writeJsonList(page);
-      else write(pageText(page, ['NAME', 'EXPIRES', 'PRIORITY'], balanceRow, `coffer balances list ${id}`));
+      else write(pageText(page, BALANCE_HEADERS, balanceRow, `coffer balances list ${id}`));
     },
   );
 
@@ -146,15 +171,45 @@ function balancesCommand(program: Command): void {
     .argument('<name>', 'letters, digits, _ and -; not main')
     .option('--expires-at <date>', 'RFC 3339 date-time after which the balance is not spent')
     .option('--priority <n>', 'spending order with "*" (lower first; default 0)', priorityArgument)
+    .option('--overdraft <asset=limit>', 'let the balance go down to minus limit in that asset (repeatable)', overdraftEntry)
     .addOption(idempotencyKeyOption())
-    .action(async (id: string, name: string, options: { expiresAt?: string; priority?: bigint; idempotencyKey?: string }, command: Command) => {
+    .action(async (id: string, name: string, options: { expiresAt?: string; priority?: bigint; overdraft?: Record<string, bigint>; idempotencyKey?: string }, command: Command) => {
       const { coffer, json } = contextOf(command);
       const idempotencyKey = keyOf(options);
-      const request = { name, ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}), ...(options.priority !== undefined ? { priority: options.priority } : {}) };
+      const request = {
+        name,
+        ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}),
+        ...(options.priority !== undefined ? { priority: options.priority } : {}),
+        ...(options.overdraft ? { overdraft: options.overdraft } : {}),
+      };
       const balance = await sendWithKey(idempotencyKey, (sent) => coffer.createBalance(id, request, sent));
       if (json) writeJson(balance, idempotencyKey);
-      else write(`${table(['NAME', 'EXPIRES', 'PRIORITY'], [balanceRow(balance)])}\n\n${fields([['idempotency-key', idempotencyKey]])}`);
+      else write(`${table(BALANCE_HEADERS, [balanceRow(balance)])}\n\n${fields([['idempotency-key', idempotencyKey]])}`);
     });
+
+  balances
+    .command('update')
+    .description("change a balance's overdraft limits, priority or expiry (main: overdraft only)")
+    .argument('<wallet-id>')
+    .argument('<name>')
+    .option('--overdraft <asset=limit>', 'set the limit in that asset; 0 removes it (repeatable; other assets keep theirs)', overdraftEntry)
+    .option('--priority <n>', 'spending order with "*" (lower first)', priorityArgument)
+    .option('--expires-at <date>', 'a new RFC 3339 expiry, or "never" to remove it')
+    .addOption(idempotencyKeyOption())
+    .action(
+      async (id: string, name: string, options: { overdraft?: Record<string, bigint>; priority?: bigint; expiresAt?: string; idempotencyKey?: string }, command: Command) => {
+        const { coffer, json } = contextOf(command);
+        const idempotencyKey = keyOf(options);
+        const request = {
+          ...(options.overdraft ? { overdraft: options.overdraft } : {}),
+          ...(options.priority !== undefined ? { priority: options.priority } : {}),
+          ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt === 'never' ? null : options.expiresAt } : {}),
+        };
+        await sendWithKey(idempotencyKey, (sent) => coffer.updateBalance(id, name, request, sent));
+        if (json) writeJson(null, idempotencyKey);
+        else write(`updated balance ${name} of wallet ${id}\n${fields([['idempotency-key', idempotencyKey]])}`);
+      },
+    );
 
   balances
     .command('get')
@@ -165,7 +220,17 @@ function balancesCommand(program: Command): void {
       const { coffer, json } = contextOf(command);
       const balance = await coffer.getBalance(id, name);
       if (json) writeJson(balance);
-      else write(fields([['name', balance.name], ['expires', balance.expiresAt ?? '-'], ['priority', String(balance.priority)], ['amounts', amounts(balance.assets)]]));
+      else {
+        write(
+          fields([
+            ['name', balance.name],
+            ['expires', balance.expiresAt ?? '-'],
+            ['priority', String(balance.priority)],
+            ['overdraft', balance.overdraft ? amounts(balance.overdraft) : '-'],
+            ['amounts', amounts(balance.assets)],
+          ]),
+        );
+      }
     });
 }
 

@@ -35,7 +35,9 @@ import type {
   ServerInfo,
   Summary,
   Transaction,
+  UpdateBalanceRequest,
   Wallet,
+  WalletStatus,
 } from './types.ts';
 
 export { CofferConnectionError, CofferError, type CofferErrorCode } from './errors.ts';
@@ -119,6 +121,11 @@ export class Coffer {
     await this.mutate('PATCH', `/wallets/${segment(id)}`, { metadata }, options);
   }
 
+  /** `frozen`: money may come in, never leave; `closed`: read only, for good (every balance and hold must be at zero); `active` again after frozen. */
+  async setWalletStatus(id: string, status: WalletStatus, options: MutationOptions = {}): Promise<void> {
+    await this.mutate('PATCH', `/wallets/${segment(id)}`, { status }, options);
+  }
+
   async walletSummary(id: string, options?: CallOptions): Promise<Summary> {
     return data(await this.get(`/wallets/${segment(id)}/summary`, {}, options));
   }
@@ -136,11 +143,21 @@ export class Coffer {
     return data(await this.get(`/wallets/${segment(walletId)}/balances/${segment(name)}`, {}, options));
   }
 
+  /** Changes a balance's overdraft limits, priority or expiry (`main`: overdraft only). */
+  async updateBalance(walletId: string, name: string, request: UpdateBalanceRequest, options: MutationOptions = {}): Promise<void> {
+    const body = { ...request, ...(request.expiresAt !== undefined ? { expiresAt: instant(request.expiresAt) } : {}) };
+    await this.mutate('PATCH', `/wallets/${segment(walletId)}/balances/${segment(name)}`, body, options);
+  }
+
   /** Debits at once (resolves to undefined) or, with `pending: true`, puts the amount on hold (resolves to the hold). */
   debit(walletId: string, request: DebitRequest & { pending: true }, options?: MutationOptions): Promise<Hold>;
   debit(walletId: string, request: DebitRequest, options?: MutationOptions): Promise<Hold | undefined>;
   async debit(walletId: string, request: DebitRequest, options: MutationOptions = {}): Promise<Hold | undefined> {
-    const body = { ...request, ...(request.timestamp !== undefined ? { timestamp: instant(request.timestamp) } : {}) };
+    const body = {
+      ...request,
+      ...(request.timestamp !== undefined ? { timestamp: instant(request.timestamp) } : {}),
+      ...(request.expiresAt !== undefined ? { expiresAt: instant(request.expiresAt) } : {}),
+    };
     const answer = await this.mutate('POST', `/wallets/${segment(walletId)}/debit`, body, options);
     return answer === undefined ? undefined : data<Hold>(answer);
   }
@@ -156,6 +173,11 @@ export class Coffer {
 
   async getHold(id: string, options?: CallOptions): Promise<ExpandedHold> {
     return data(await this.get(`/holds/${segment(id)}`, {}, options));
+  }
+
+  /** Moves an open hold's expiry; null removes it. */
+  async updateHold(id: string, request: { expiresAt: string | Date | null }, options: MutationOptions = {}): Promise<void> {
+    await this.mutate('PATCH', `/holds/${segment(id)}`, { expiresAt: instant(request.expiresAt) }, options);
   }
 
   /** Sends `amount` (default: all that remains) to the hold's destination; `final` returns the rest to main. */

@@ -21,6 +21,9 @@ export interface Monetary {
 
 export type Subject = { type: 'ACCOUNT'; identifier: string } | { type: 'WALLET'; identifier: string; balance?: string };
 
+/** `frozen`: money may come in, never leave; `closed`: read only, for good. */
+export type WalletStatus = 'active' | 'frozen' | 'closed';
+
 export interface Wallet {
   id: string;
   name: string;
@@ -30,6 +33,11 @@ export interface Wallet {
   balances: { main: { expiresAt: null; priority: bigint; assets: AssetAmounts } };
   /** The API client that created it; absent when the server ran without auth. */
   createdBy?: string;
+  status: WalletStatus;
+  /** When the status last changed; null while it never has. */
+  statusChangedAt: string | null;
+  /** The API client that changed it last; null when auth was off or it never changed. */
+  statusChangedBy: string | null;
 }
 
 export interface Balance {
@@ -38,11 +46,16 @@ export interface Balance {
   priority: bigint;
   /** The API client that created it; absent when the server ran without auth. */
   createdBy?: string;
+  /** Overdraft limit per asset (the balance may go down to minus it); absent when none. */
+  overdraft?: AssetAmounts;
 }
 
 export interface BalanceWithAssets extends Balance {
   assets: AssetAmounts;
 }
+
+/** `open` includes partially confirmed holds; an open hold past its `expiresAt` is `expired`. */
+export type HoldStatus = 'open' | 'confirmed' | 'voided' | 'expired';
 
 export interface Hold {
   id: string;
@@ -53,6 +66,9 @@ export interface Hold {
   description: string;
   /** The API client that created it; absent when the server ran without auth. */
   createdBy?: string;
+  /** When the hold expires and is voided; null = never. */
+  expiresAt: string | null;
+  status: HoldStatus;
 }
 
 export interface ExpandedHold extends Hold {
@@ -110,7 +126,18 @@ export interface CreateBalanceRequest {
   name: string;
   expiresAt?: string | Date | null;
   priority?: bigint;
+  /** Overdraft limit per asset, e.g. `{ 'USD/2': 5000n }`. */
+  overdraft?: AssetAmounts;
 }
+
+export interface UpdateBalanceRequest {
+  /** Limits per asset to set (0n removes one); assets not named keep theirs. */
+  overdraft?: AssetAmounts;
+  priority?: bigint;
+  /** A new expiry; null removes it. Not for `main`. */
+  expiresAt?: string | Date | null;
+}
+
 
 export interface DebitRequest {
   amount: Monetary;
@@ -124,6 +151,8 @@ export interface DebitRequest {
   description?: string;
   reference?: string;
   timestamp?: string | Date;
+  /** A pending debit only: when the hold expires (and is voided); default: the server's HOLD_DEFAULT_TTL, or never. */
+  expiresAt?: string | Date;
 }
 
 export interface CreditRequest {
@@ -159,6 +188,8 @@ export interface ListWalletsQuery extends PageQuery {
 export interface ListHoldsQuery extends PageQuery {
   walletID?: string;
   metadata?: Metadata;
+  /** Only holds with this status now. */
+  status?: HoldStatus;
 }
 
 export interface ListTransactionsQuery extends PageQuery {

@@ -24,11 +24,11 @@
  * others (they are ordered before its creation), except for uniqueness checks.
  */
 import type { Balance } from '../domain/balance.ts';
-import type { BatchWrites, NewBalance, Reads, Snapshot } from '../domain/batch.ts';
-import { MAIN } from '../domain/chart.ts';
+import type { AccountBalance, BalancePatch, BatchWrites, NewBalance, OverdraftChange, Reads, Snapshot } from '../domain/batch.ts';
+import { accountOwner, MAIN } from '../domain/chart.ts';
 import type { Result } from '../domain/errors.ts';
-import type { LockedBalances, VolumeKey } from '../domain/posting.ts';
-import type { Hold, Metadata, Wallet } from '../domain/records.ts';
+import { volumeKey, type LockedBalances, type LockedOverdrafts, type VolumeKey } from '../domain/posting.ts';
+import type { Hold, HoldStatus, Metadata, StatusChange, Wallet, WalletStatus } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
 import { Journal } from '../ledger/journal.ts';
 
@@ -49,15 +49,86 @@ export class Effects implements BatchWrites {
   readonly metadataPatches = new Map<string, Record<string, string>>();
   readonly holds: Hold[] = [];
   readonly holdRemaining = new Map<string, bigint>();
+  readonly holdStatuses = new Map<string, HoldStatus>();
+  readonly holdExpiries = new Map<string, Instant | null>();
+  readonly statusChanges: { walletId: string; previous: WalletStatus; change: StatusChange }[] = [];
+  readonly balancePatches = new Map<string, BalancePatch>();
+  readonly overdrafts = new Map<string, OverdraftChange>();
   readonly journal: Journal;
   private readonly createdWallets = new Set<string>();
   private readonly createdBalances = new Set<string>();
+  private readonly statuses = new Map<string, WalletStatus>();
 
   constructor(
     private readonly snapshot: Snapshot,
     locked: LockedBalances,
+    overdrafts: LockedOverdrafts = new Map(),
   ) {
-    this.journal = new Journal(locked, snapshot.usedReferences);
+    this.journal = new Journal(locked, snapshot.usedReferences, overdrafts);
+  }
+
+  /** A loaded wallet's status as this batch has left it so far (commands before this one may have changed it). */
+  walletStatus(id: string): WalletStatus | undefined {
+    return this.statuses.get(id) ?? this.snapshot.wallets.get(id)?.status;
+  }
+
+  changeStatus(walletId: string, change: StatusChange): void {
+    const previous = this.walletStatus(walletId);
+    if (previous === undefined) throw new Error(`wallet ${walletId} was not loaded`);
+    this.statuses.set(walletId, change.status);
+    this.statusChanges.push({ walletId, previous, change });
+  }
+
+  /** A loaded hold as this batch has left it so far: its status and expiry after earlier commands. */
+  hold(hold: Hold): Hold {
+    const status = this.holdStatuses.get(hold.id) ?? hold.status;
+    const expiresAt = this.holdExpiries.has(hold.id) ? this.holdExpiries.get(hold.id)! : hold.expiresAt;
+    return { ...hold, status, expiresAt };
+  }
+
+  settleHold(holdId: string, remaining: bigint, status: HoldStatus): void {
+    this.holdRemaining.set(holdId, remaining);
+    this.holdStatuses.set(holdId, status);
+  }
+
+  moveHoldExpiry(holdId: string, expiresAt: Instant | null): void {
+    this.holdExpiries.set(holdId, expiresAt);
+  }
+
+  patchBalance(patch: BalancePatch): void {
+    this.balancePatches.set(`${patch.walletId}\u0000${patch.name}`, patch);
+  }
+
+  /** A locked row's new overdraft limit; the caller checked that its balance is within it. */
+  setOverdraft(address: string, asset: string, overdraft: bigint): void {
+    this.journal.setOverdraft(address, asset, overdraft);
+    this.overdrafts.set(volumeKey(address, asset), { address, asset, overdraft });
+  }
+
+  /**
+   * Every account of a closing wallet whose balance is not zero, after the commands this
+   * batch applied so far: the balances read under the wallet's exclusive lock
+   * (`Snapshot.walletAccounts`) plus what this batch has posted on its accounts.
+   */
+  walletAccounts(walletId: string): AccountBalance[] {
+    const accounts = this.snapshot.walletAccounts.get(walletId);
+    if (accounts === undefined) throw new Error(`the accounts of wallet ${walletId} were not read: name it in Reads.closing`);
+    const balances = new Map(accounts.map((account) => [volumeKey(account.address, account.asset), account]));
+    for (const delta of this.journal.volumeDeltas()) {
+      if (this.accountWallet(delta.address) !== walletId) continue;
+      const key = volumeKey(delta.address, delta.asset);
+      const before = balances.get(key)?.balance ?? 0n;
+      balances.set(key, { address: delta.address, asset: delta.asset, balance: before + delta.input - delta.output });
+    }
+    return [...balances.values()].filter((account) => account.balance !== 0n);
+  }
+
+  /** The wallet an account belongs to: by its address, or for a hold's account by the hold (loaded or new). */
+  private accountWallet(address: string): string | null {
+    const owner = accountOwner(address);
+    if (owner === null) return null;
+    if ('walletId' in owner) return owner.walletId;
+    return this.snapshot.holds.get(owner.holdId)?.walletId ?? this.holds.find((hold) => hold.id === owner.holdId)?.walletId ?? null;
   }
 
   walletExists(id: string): boolean {

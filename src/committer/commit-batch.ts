@@ -4,9 +4,11 @@
  *
  *   partitionKeys    same key twice in the batch: the first owns it, the others follow it
  *   nameReads        every command names what it reads (wallets, holds, references, rows)
- *   claimAndLoad     (storage) claims the owners' keys in key order, loads the snapshot and
- *                    locks the named volume rows that exist, sorted: the statement BEGIN
- *                    travels with
+ *   claimAndLoad     (storage) claims the owners' keys in key order, locks the named wallets
+ *                    and holds, loads the snapshot and locks the named volume rows that
+ *                    exist, sorted: the statement BEGIN travels with
+ *   readClosing      (storage) for a batch that may close a wallet: its accounts' balances,
+ *                    read again now that the wallet is locked
  *   answerStoredKeys a key used before replays its stored outcome, or is refused (409)
  *   planCommands     each remaining command checks itself against the snapshot
  *   lockRemaining    creates and locks, sorted, the rows the plans need beyond those locked
@@ -20,12 +22,12 @@
  */
 import { emptyReads, type Reads, type Snapshot } from '../domain/batch.ts';
 import type { Result } from '../domain/errors.ts';
-import { volumeKey, type LockedBalances } from '../domain/posting.ts';
+import { volumeKey, type LockedBalances, type LockedOverdrafts } from '../domain/posting.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Transaction } from '../storage/database.ts';
 import { writeEffects, type OutcomeRow } from '../storage/effects.ts';
 import { storedOutcomes, type KeyClaim } from '../storage/idempotency-keys.ts';
-import { claimAndLoad } from '../storage/snapshot.ts';
+import { claimAndLoad, readWalletAccounts } from '../storage/snapshot.ts';
 import { lockOrder, lockVolumes, type LockedVolumes } from '../storage/volumes.ts';
 import { Effects, type ApplyContext, type Plan, type WalletCommand } from './command.ts';
 import { applyContext } from './ids.ts';
@@ -66,13 +68,15 @@ export async function commitBatch(tx: Transaction, ledger: string, now: Instant,
   const contexts = new Map(batch.map((entry) => [entry, applyContext(entry.key, now, entry.createdBy)]));
   const reads = nameReads(batch, contexts);
   const claims = keyClaims(keys);
-  const { claimed, snapshot, locked: expected } = await claimAndLoad(tx, ledger, claims, now, reads);
+  const loaded = await claimAndLoad(tx, ledger, claims, now, reads);
+  const { claimed, locked: expected } = loaded;
+  const snapshot = await readClosing(tx, ledger, reads, loaded.snapshot);
   const answers = new Answers();
   const executing = await answerStoredKeys(tx, ledger, batch, keys, claims, claimed, answers);
   const plans = planCommands(executing, snapshot, contexts, answers);
-  const locked = await lockRemaining(tx, ledger, plans, expected);
+  const locked = await lockRemaining(tx, ledger, plans, expected, loaded.overdrafts);
   assertLocksCover(plans, locked.balances);
-  const effects = applyCommands(plans, snapshot, locked.balances, answers);
+  const effects = applyCommands(plans, snapshot, locked.balances, locked.overdrafts, answers);
   writeEffects(tx, ledger, effects, answers.outcomes, now, locked.created);
   answerFollowers(keys, answers);
   return answers.byEntry;
@@ -123,6 +127,17 @@ function nameReads(batch: readonly Entry[], contexts: ReadonlyMap<Entry, ApplyCo
   const reads = emptyReads();
   for (const entry of batch) entry.command.reads(reads, contexts.get(entry)!);
   return reads;
+}
+
+/**
+ * A command that may close a wallet needs the balance of every account of it, read after
+ * the wallet's exclusive lock was granted: the snapshot's statement began before that wait,
+ * so its view may predate the commits it waited for. No transaction can move the wallet's
+ * money now, so a plain read in a new statement is exact.
+ */
+async function readClosing(tx: Transaction, ledger: string, reads: Reads, snapshot: Snapshot): Promise<Snapshot> {
+  if (reads.closing.size === 0) return snapshot;
+  return { ...snapshot, walletAccounts: await readWalletAccounts(tx, ledger, [...reads.closing]) };
 }
 
 function keyClaims(keys: BatchKeys): KeyClaim[] {
@@ -183,10 +198,12 @@ async function lockRemaining(
   ledger: string,
   plans: ReadonlyMap<Entry, Plan<unknown>>,
   expected: LockedBalances,
+  expectedOverdrafts: LockedOverdrafts,
 ): Promise<LockedVolumes> {
   const unexpected = [...plans.values()].flatMap((plan) => plan.locks).filter((key) => !expected.has(volumeKey(key.address, key.asset)));
   const locked = await lockVolumes(tx, ledger, unexpected);
   for (const [key, balance] of expected) locked.balances.set(key, balance);
+  for (const [key, overdraft] of expectedOverdrafts) locked.overdrafts.set(key, overdraft);
   return locked;
 }
 
@@ -205,8 +222,14 @@ function assertLocksCover(plans: ReadonlyMap<Entry, Plan<unknown>>, locked: Lock
 }
 
 /** Applies the plans in order against the locked balances; each is answered with its own result. */
-function applyCommands(plans: ReadonlyMap<Entry, Plan<unknown>>, snapshot: Snapshot, locked: LockedBalances, answers: Answers): Effects {
-  const effects = new Effects(snapshot, locked);
+function applyCommands(
+  plans: ReadonlyMap<Entry, Plan<unknown>>,
+  snapshot: Snapshot,
+  locked: LockedBalances,
+  overdrafts: LockedOverdrafts,
+  answers: Answers,
+): Effects {
+  const effects = new Effects(snapshot, locked, overdrafts);
   for (const [entry, plan] of plans) answers.settle(entry, plan.apply(effects));
   return effects;
 }

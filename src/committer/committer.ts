@@ -62,7 +62,7 @@ export interface Command<Value> {
    * the client's own — the same key from two clients is two requests — and what the command
    * creates records the client as `createdBy`.
    */
-  readonly principal?: Principal | null;
+  readonly principal: Principal | null;
 }
 
 /**

@@ -16,6 +16,11 @@ export interface Balance {
   readonly priority: bigint;
   /** The API client that created it (auth on); absent when auth was off. */
   readonly createdBy?: string;
+  /**
+   * Overdraft limits per asset, as reads show them. They live on the balance's volume rows,
+   * where every funds check reads them under lock; a batch's snapshot leaves this out.
+   */
+  readonly overdraft?: ReadonlyMap<string, bigint>;
 }
 
 export function isExpired(balance: Balance, now: Instant): boolean {

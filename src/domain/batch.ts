@@ -7,7 +7,7 @@
  */
 import type { Balance } from './balance.ts';
 import { volumeKey, type VolumeDelta, type VolumeKey } from './posting.ts';
-import type { Hold, Metadata, NewTransaction, Wallet } from './records.ts';
+import type { Hold, HoldStatus, Metadata, NewTransaction, StatusChange, Wallet } from './records.ts';
 import type { Instant } from './time.ts';
 
 export interface Reads {
@@ -28,10 +28,23 @@ export interface Reads {
    * such a cycle only after deadlock_timeout, a second).
    */
   locksUnknown: boolean;
+  /**
+   * Set by a command that changes a wallet's status. Every command locks the wallets it
+   * names (and the wallets of the holds it names) with the snapshot, after the keys and
+   * before any volume row: `FOR KEY SHARE`, so money commands never wait for each other
+   * there, but `FOR UPDATE` in a batch that changes a status, so that no command moving the
+   * wallet's money runs across the change (storage/snapshot.ts).
+   */
+  walletsExclusive: boolean;
+  /**
+   * Wallets a command may close: the balances of all their accounts are read again after
+   * the wallet locks (`Snapshot.walletAccounts`), when no other transaction can move them.
+   */
+  readonly closing: Set<string>;
 }
 
 export function emptyReads(): Reads {
-  return { wallets: new Set(), holds: new Set(), references: new Set(), volumes: new Map(), locksUnknown: false };
+  return { wallets: new Set(), holds: new Set(), references: new Set(), volumes: new Map(), locksUnknown: false, walletsExclusive: false, closing: new Set() };
 }
 
 export function expectLock(reads: Reads, key: VolumeKey): void {
@@ -45,6 +58,32 @@ export interface Snapshot {
   readonly balances: ReadonlyMap<string, ReadonlyMap<string, Balance>>;
   readonly holds: ReadonlyMap<string, Hold>;
   readonly usedReferences: ReadonlySet<string>;
+  /**
+   * For each wallet in `Reads.closing`: every account of it (balances and holds) whose
+   * balance is not zero, read under the wallet's exclusive lock.
+   */
+  readonly walletAccounts: ReadonlyMap<string, readonly AccountBalance[]>;
+}
+
+export interface AccountBalance {
+  readonly address: string;
+  readonly asset: string;
+  readonly balance: bigint;
+}
+
+/** A balance's changed expiry and priority (PATCH /wallets/{id}/balances/{name}). */
+export interface BalancePatch {
+  readonly walletId: string;
+  readonly name: string;
+  readonly expiresAt: Instant | null;
+  readonly priority: bigint;
+}
+
+/** A volume row's new overdraft limit. */
+export interface OverdraftChange {
+  readonly address: string;
+  readonly asset: string;
+  readonly overdraft: bigint;
 }
 
 export interface NewBalance {
@@ -70,5 +109,14 @@ export interface BatchWrites {
   readonly holds: readonly Hold[];
   /** A hold's remaining amount after the batch, for every hold the batch created or settled. */
   readonly holdRemaining: ReadonlyMap<string, bigint>;
+  /** A hold's status after the batch, for every hold the batch settled. */
+  readonly holdStatuses: ReadonlyMap<string, HoldStatus>;
+  /** A hold's new expiry, for every hold whose expiry the batch moved. */
+  readonly holdExpiries: ReadonlyMap<string, Instant | null>;
+  /** Every wallet status change, in order (the history keeps each; the wallet row the last). */
+  readonly statusChanges: readonly { readonly walletId: string; readonly previous: string; readonly change: StatusChange }[];
+  readonly balancePatches: ReadonlyMap<string, BalancePatch>;
+  /** Overdraft limits after the batch, by `volumeKey`. */
+  readonly overdrafts: ReadonlyMap<string, OverdraftChange>;
   readonly journal: JournalWrites;
 }

@@ -28,5 +28,7 @@ export const DESCRIPTION_LENGTH_MAX = 4096;
 export const REFERENCE_LENGTH_MAX = 256;
 /** A debit may name at most this many source balances; a credit at most this many sources. */
 export const SOURCES_MAX = 64;
+/** Assets one request may set an overdraft limit for: each is a volume row locked by the command. */
+export const OVERDRAFT_ASSETS_MAX = 64;
 /** Ids in paths and filters: Coffer's ids are UUIDs; anything longer cannot exist. */
 export const ID_LENGTH_MAX = 255;

@@ -33,6 +33,9 @@ export interface VolumeKey {
 /** Balances of locked volume rows, by `volumeKey(address, asset)`. */
 export type LockedBalances = Map<string, bigint>;
 
+/** Overdraft limits of locked volume rows that have one, by `volumeKey(address, asset)`; absent = 0. */
+export type LockedOverdrafts = Map<string, bigint>;
+
 export function volumeKey(address: string, asset: string): string {
   return `${address}\u0000${asset}`;
 }
@@ -67,24 +70,43 @@ export interface Portion {
   readonly amount: bigint;
 }
 
+/** A source to drain: what it holds (`null` = unbounded, `world`) and how far below zero it may go. */
+export interface DrainSource {
+  readonly address: string;
+  readonly available: bigint | null;
+  /** The overdraft limit: the balance may end at minus this, never lower. Absent = 0. */
+  readonly overdraft?: bigint;
+}
+
 /**
- * Takes `amount` from `sources` in order, each up to what it has (`null` = unbounded).
- * Returns the portions taken, or null when the sources together cannot cover the amount.
- * A zero amount is one zero portion from the first source, so the transaction still has a
- * posting to show.
+ * Takes `amount` from `sources`, in two passes over the list: first the positive funds of
+ * every source, in order (`null` = unbounded: takes all that is left); then, only if that
+ * was not enough, each source's overdraft (down to minus its limit), in the same order. A
+ * source that gives in both passes gives one portion, in the place of its first. Returns
+ * the portions, or null when the sources together cannot cover the amount. A zero amount is
+ * one zero portion from the first source, so the transaction still has a posting to show.
  */
-export function drain(amount: bigint, sources: readonly { address: string; available: bigint | null }[]): Portion[] | null {
+export function drain(amount: bigint, sources: readonly DrainSource[]): Portion[] | null {
   const first = sources[0];
   if (!first) return null;
   if (amount === 0n) return [{ address: first.address, amount: 0n }];
-  const portions: Portion[] = [];
+  const taken = new Map<string, bigint>();
   let left = amount;
+  const take = (address: string, room: bigint) => {
+    const amountTaken = room < left ? room : left;
+    if (amountTaken <= 0n) return;
+    taken.set(address, (taken.get(address) ?? 0n) + amountTaken);
+    left -= amountTaken;
+  };
+  // What a source holds after this drain's earlier takes (a list may name an account twice).
+  const current = (source: DrainSource) => source.available! - (taken.get(source.address) ?? 0n);
   for (const source of sources) {
     if (left === 0n) break;
-    const take = source.available === null ? left : source.available < left ? source.available : left;
-    if (take <= 0n) continue;
-    portions.push({ address: source.address, amount: take });
-    left -= take;
+    take(source.address, source.available === null ? left : current(source) > 0n ? current(source) : 0n);
   }
-  return left === 0n ? portions : null;
+  for (const source of sources) {
+    if (left === 0n) break;
+    if (source.available !== null) take(source.address, current(source) + (source.overdraft ?? 0n));
+  }
+  return left === 0n ? [...taken].map(([address, portion]) => ({ address, amount: portion })) : null;
 }

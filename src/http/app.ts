@@ -13,7 +13,8 @@ import type { Database } from '../storage/database.ts';
 import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
-import { createCommitter, type BatchFailure } from '../committer/committer.ts';
+import { createCommitter, type BatchFailure, type Committer } from '../committer/committer.ts';
+import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
 import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
@@ -45,6 +46,13 @@ export interface AppOptions {
   readonly clock?: () => Instant;
   /** Absent = the defaults of src/config.ts. */
   readonly timeouts?: Timeouts;
+  /**
+   * The hold expiry sweeper's pause between turns (wallets/hold-sweeper.ts); absent = every
+   * HOLD_SWEEP_INTERVAL_MS; null = no loop (tests run turns with `app.holdSweeper.sweep()`).
+   */
+  readonly holdSweepIntervalMs?: number | null;
+  /** HOLD_DEFAULT_TTL in microseconds; absent or null = a hold without expiresAt never expires. */
+  readonly holdDefaultTtlMicros?: bigint | null;
   /** Group commit: most commands per transaction, how long a batch waits to fill, batches in flight, and observers. */
   /** Absent = auth off, with the default token lifetime and limits (the token endpoint still works). */
   readonly auth?: AuthSettings;
@@ -60,6 +68,16 @@ export interface AppOptions {
 }
 
 export const API_PREFIX = '/api/wallets';
+
+/** How often every process looks for due holds: a hold is voided within about this much of its expiry. */
+export const HOLD_SWEEP_INTERVAL_MS = 250;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The hold expiry sweeper of this app: it shares the app's committer. */
+    holdSweeper: HoldSweeper;
+  }
+}
 
 /**
  * Answers a request Node's HTTP parser refused before Fastify saw it (headers over 16 KiB,
@@ -154,6 +172,29 @@ const DEFAULT_AUTH: AuthSettings = (() => {
   return { mode: 'off', tokenTtlSeconds: config.tokenTtlSeconds, clientRate: config.clientRate, tokenRate: config.tokenRate };
 })();
 
+/**
+ * Starts the hold expiry sweeper on the app's own committer, so expiries batch with requests.
+ * It stops before the app closes (preClose: a turn in flight finishes, then in-flight
+ * requests, then the caller closes the database). Quiet: a failure is logged once, its end once.
+ */
+function startSweeper(app: FastifyInstance, options: AppOptions, run: Committer, clock: () => Instant): void {
+  const intervalMs = options.holdSweepIntervalMs === undefined ? HOLD_SWEEP_INTERVAL_MS : options.holdSweepIntervalMs;
+  const sweeper = startHoldSweeper(
+    {
+      db: options.db,
+      ledger: options.ledger,
+      clock,
+      run,
+      intervalMs: intervalMs ?? HOLD_SWEEP_INTERVAL_MS,
+      onFailure: (error) => app.log.warn({ err: error }, 'hold expiry sweep failed; retrying quietly until it works again'),
+      onRecovery: () => app.log.info('hold expiry sweep works again'),
+    },
+    intervalMs !== null,
+  );
+  app.decorate('holdSweeper', sweeper);
+  app.addHook('preClose', async () => sweeper.stop());
+}
+
 export function buildApp(options: AppOptions): FastifyInstance {
   const timeouts = options.timeouts ?? loadConfig({}).timeouts;
   const app = Fastify({
@@ -223,11 +264,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const auth = new Auth(options.db, options.auth ?? DEFAULT_AUTH, clock, options.ledger, onLimiterError);
   app.addHook('onClose', async () => auth.close());
   authHook(app, auth);
-  const deps: RouteDeps = {
-    ledger: options.ledger,
-    limits: options.limits,
-    schemas: buildSchemas(options.limits),
-    run: createCommitter({
+  const run = createCommitter({
       db: options.db,
       ledger: options.ledger,
       clock,
@@ -242,9 +279,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
         commitBatchFailures.inc({ reason });
         options.batch?.onBatchFailed?.(reason);
       },
-    }),
+  });
+  const deps: RouteDeps = {
+    ledger: options.ledger,
+    limits: options.limits,
+    schemas: buildSchemas(options.limits),
+    run,
     query: { db: options.db, ledger: options.ledger, clock },
+    holdTtl: options.holdDefaultTtlMicros ?? null,
   };
+  startSweeper(app, options, run, clock);
 
   for (const prefix of ['', API_PREFIX]) {
     app.register(

@@ -40,12 +40,30 @@ export function canonicalCreateWallet(body: Body<'createWallet'>): unknown {
   return { name: body.name, metadata: body.metadata };
 }
 
+/** Without a status, the form a metadata patch always had; with one, absent metadata is `{}`. */
 export function canonicalUpdateWallet(body: Body<'updateWallet'>): unknown {
-  return { metadata: body.metadata };
+  if (body.status === undefined) return { metadata: body.metadata };
+  return { metadata: body.metadata ?? {}, status: body.status };
+}
+
+/** Overdraft limits without the zeros (0 = none); none at all is left out. */
+function canonicalOverdraft(limits: Readonly<Record<string, bigint>> | undefined): Record<string, bigint> | undefined {
+  if (limits === undefined) return undefined;
+  return Object.fromEntries(Object.entries(limits).filter(([, limit]) => limit !== 0n));
 }
 
 export function canonicalCreateBalance(body: Body<'createBalance'>): unknown {
-  return { name: body.name, expiresAt: body.expiresAt, priority: body.priority };
+  const overdraft = canonicalOverdraft(body.overdraft) ?? {};
+  return { name: body.name, expiresAt: body.expiresAt, priority: body.priority, overdraft: Object.keys(overdraft).length > 0 ? overdraft : undefined };
+}
+
+/** A limit of 0 is kept here: on a patch it removes a limit, which is not the same as naming nothing. */
+export function canonicalUpdateBalance(body: Body<'updateBalance'>): unknown {
+  return { overdraft: body.overdraft, priority: body.priority, expiresAt: body.expiresAt };
+}
+
+export function canonicalUpdateHold(body: Body<'updateHold'>): unknown {
+  return { expiresAt: body.expiresAt };
 }
 
 export function canonicalDebit(body: Body<'debit'>): unknown {
@@ -59,6 +77,7 @@ export function canonicalDebit(body: Body<'debit'>): unknown {
     description: body.description,
     reference: body.reference,
     timestamp: body.timestamp,
+    expiresAt: body.expiresAt,
   };
 }
 

@@ -10,4 +10,6 @@ export interface RouteDeps {
   readonly schemas: Schemas;
   readonly run: Committer;
   readonly query: QueryContext;
+  /** HOLD_DEFAULT_TTL in microseconds: a pending debit without expiresAt expires this long after it runs; null = never. */
+  readonly holdTtl: bigint | null;
 }

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from '../domain/errors.ts';
+import { HOLD_STATUSES } from '../domain/records.ts';
 import { ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, type Limits } from '../domain/limits.ts';
 import { STATUS_BY_CODE } from './errors.ts';
 import { OPERATIONS, requiredScopes, type Answer, type Operation, type OperationId, type QueryName } from './operations.ts';
@@ -52,6 +53,8 @@ export function components(schemas: Schemas) {
     CreateWalletRequest: schemas.createWallet,
     UpdateWalletRequest: schemas.updateWallet,
     CreateBalanceRequest: schemas.createBalance,
+    UpdateBalanceRequest: schemas.updateBalance,
+    UpdateHoldRequest: schemas.updateHold,
     DebitWalletRequest: schemas.debit,
     CreditWalletRequest: schemas.credit,
     ConfirmHoldRequest: schemas.confirmHold,
@@ -97,9 +100,14 @@ export type ComponentName = keyof ReturnType<typeof components>;
 
 /** What each error code means, for the document's error responses. */
 export const ERROR_MEANINGS: Record<ErrorCode, string> = {
-  VALIDATION: 'the request is malformed (body, query, path or Idempotency-Key), or names a balance or wallet that does not exist',
+  VALIDATION:
+    'the request is malformed (body, query, path or Idempotency-Key), names a balance or wallet that does not exist, sets an expiry that is not in the future, ' +
+    'closes a wallet that still holds money, or sets an overdraft limit its balance is already below',
   INSUFFICIENT_FUND: 'the sources cannot cover the amount',
-  HOLD_CLOSED: 'nothing remains on the hold',
+  HOLD_CLOSED: 'the hold is settled (confirmed, voided or expired): nothing remains on it, or it expired and only the sweeper voids it',
+  HOLD_EXPIRED: 'the hold reached its expiresAt: it can no longer be confirmed or changed',
+  WALLET_FROZEN: 'the wallet is frozen: money may come in, never leave',
+  WALLET_CLOSED: 'the wallet is closed: it only answers reads',
   UNAUTHORIZED: 'no bearer token, or one that is malformed, expired, wrongly signed, signed by an unknown key or of a revoked client (auth on)',
   FORBIDDEN: "the token is valid but lacks the operation's scope",
   NOT_FOUND: 'no such wallet, balance, hold or route',
@@ -146,7 +154,7 @@ function componentSchemas(schemas: Schemas): Record<string, Json> {
       if (range) {
         json.type = 'integer';
         json.format = range.format;
-        json.minimum = marker(range.min);
+        if (range.min !== null) json.minimum = marker(range.min);
         if (range.max !== null) json.maximum = marker(range.max);
       }
       // In input mode zod drops the examples of a schema that transforms (they could be
@@ -205,6 +213,7 @@ const QUERY_PARAMETERS: Record<QueryName, Json> = {
     schema: { type: 'string', enum: ['balances'] },
   },
   walletID: { name: 'walletID', in: 'query', description: 'Only those of this wallet', schema: { type: 'string', maxLength: ID_LENGTH_MAX } },
+  status: { name: 'status', in: 'query', description: 'Only holds with this status now', schema: { type: 'string', enum: [...HOLD_STATUSES] } },
 };
 
 const HEADERS: Record<string, Json> = {

@@ -13,7 +13,7 @@ import type { ErrorCode } from '../domain/errors.ts';
 import type { Scope } from '../domain/principal.ts';
 import type { ComponentName } from './openapi.ts';
 
-export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID';
+export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID' | 'status';
 
 export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'system' | 'auth';
 
@@ -118,14 +118,16 @@ export const OPERATIONS = {
   updateWallet: {
     method: 'PATCH',
     path: '/wallets/{id}',
-    summary: "Merge metadata into a wallet's metadata",
-    description: 'Keys are added or overwritten, never deleted.',
+    summary: "Merge metadata into a wallet's metadata, or change its status",
+    description:
+      'Metadata keys are added or overwritten, never deleted. `status`: `frozen` lets money in but never out; `closed` is read only and for good, ' +
+      'and needs every balance and hold of the wallet at zero (else VALIDATION). A closed wallet takes no patch (WALLET_CLOSED).',
     tag: 'wallets',
     mount: 'api',
     body: { schema: 'UpdateWalletRequest', required: true },
     idempotent: true,
     responses: { 204: { description: 'Updated' } },
-    errors: errors(AUTH, BODY, KEYED, ['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['NOT_FOUND', 'WALLET_CLOSED'], SERVER),
   },
   getWalletSummary: {
     method: 'GET',
@@ -155,7 +157,7 @@ export const OPERATIONS = {
     body: { schema: 'CreateBalanceRequest', required: true },
     idempotent: true,
     responses: { 201: { description: 'The new balance', body: 'CreateBalanceResponse' } },
-    errors: errors(AUTH, BODY, KEYED, ['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['NOT_FOUND', 'WALLET_CLOSED'], SERVER),
   },
   getBalance: {
     method: 'GET',
@@ -165,6 +167,20 @@ export const OPERATIONS = {
     mount: 'api',
     responses: { 200: { description: 'The balance', body: 'GetBalanceResponse' } },
     errors: errors(AUTH, ['NOT_FOUND'], SERVER),
+  },
+  updateBalance: {
+    method: 'PATCH',
+    path: '/wallets/{id}/balances/{balanceName}',
+    summary: "Change a balance's overdraft limits, priority or expiry",
+    description:
+      '`overdraft` sets the limit of each asset named (0 removes it; others keep theirs); a limit the balance is already below is VALIDATION. ' +
+      '`expiresAt: null` removes the expiry. `main` takes only `overdraft`.',
+    tag: 'balances',
+    mount: 'api',
+    body: { schema: 'UpdateBalanceRequest', required: true },
+    idempotent: true,
+    responses: { 204: { description: 'Updated' } },
+    errors: errors(AUTH, BODY, KEYED, ['NOT_FOUND', 'WALLET_CLOSED'], SERVER),
   },
   debitWallet: {
     method: 'POST',
@@ -179,7 +195,7 @@ export const OPERATIONS = {
       201: { description: 'A pending debit: the hold', body: 'DebitWalletResponse' },
       204: { description: 'Debited' },
     },
-    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND', 'WALLET_FROZEN', 'WALLET_CLOSED'], SERVER),
   },
   creditWallet: {
     method: 'POST',
@@ -190,15 +206,16 @@ export const OPERATIONS = {
     body: { schema: 'CreditWalletRequest', required: true },
     idempotent: true,
     responses: { 204: { description: 'Credited' } },
-    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND', 'WALLET_FROZEN', 'WALLET_CLOSED'], SERVER),
   },
   getHolds: {
     method: 'GET',
     path: '/holds',
     summary: 'List holds in creation order, closed ones included',
+    description: '`status`: only holds with that status now (an open hold past its expiry is `expired`).',
     tag: 'holds',
     mount: 'api',
-    query: ['pageSize', 'cursor', 'walletID', 'metadata'],
+    query: ['pageSize', 'cursor', 'walletID', 'metadata', 'status'],
     responses: { 200: { description: 'A page of holds', body: 'GetHoldsResponse' } },
     errors: errors(AUTH, ['VALIDATION'], SERVER),
   },
@@ -211,6 +228,17 @@ export const OPERATIONS = {
     responses: { 200: { description: 'The hold', body: 'GetHoldResponse' } },
     errors: errors(AUTH, ['NOT_FOUND'], SERVER),
   },
+  updateHold: {
+    method: 'PATCH',
+    path: '/holds/{holdID}',
+    summary: "Move an open hold's expiry (null removes it)",
+    tag: 'holds',
+    mount: 'api',
+    body: { schema: 'UpdateHoldRequest', required: true },
+    idempotent: true,
+    responses: { 204: { description: 'Updated' } },
+    errors: errors(AUTH, BODY, KEYED, ['HOLD_CLOSED', 'HOLD_EXPIRED', 'NOT_FOUND', 'WALLET_CLOSED'], SERVER),
+  },
   confirmHold: {
     method: 'POST',
     path: '/holds/{holdID}/confirm',
@@ -220,13 +248,13 @@ export const OPERATIONS = {
     body: { schema: 'ConfirmHoldRequest', required: false },
     idempotent: true,
     responses: { 204: { description: 'Confirmed' } },
-    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'HOLD_CLOSED', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'HOLD_CLOSED', 'HOLD_EXPIRED', 'NOT_FOUND', 'WALLET_FROZEN', 'WALLET_CLOSED'], SERVER),
   },
   voidHold: {
     method: 'POST',
     path: '/holds/{holdID}/void',
     summary: 'Cancel a hold: what remains goes back to the balances it came from',
-    description: 'Takes no body; one that is sent is ignored (but must still be JSON of at most 1 MiB).',
+    description: 'Takes no body; one that is sent is ignored (but must still be JSON of at most 1 MiB). An expired hold is HOLD_CLOSED: the sweeper voids it.',
     tag: 'holds',
     mount: 'api',
     idempotent: true,

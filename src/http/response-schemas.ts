@@ -9,6 +9,7 @@ import { ERROR_CODES } from '../domain/errors.ts';
 import { BALANCE_NAME_PATTERN } from '../domain/balance.ts';
 import { PAGE_SIZE_MAX } from '../domain/limits.ts';
 import { parseInstant } from '../domain/time.ts';
+import { HOLD_STATUSES, WALLET_STATUSES } from '../domain/records.ts';
 import { asset, INT64_MAX, integer, subject } from './schemas.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -21,9 +22,14 @@ const dateTime = z
 /** Additive: the API client that created the record, present when auth was on. */
 const createdBy = z.string().optional().meta({ description: 'The API client that created it; absent when the server ran without auth' });
 const metadata = z.record(z.string(), z.string()).meta({ examples: [{ customer: '42' }] });
-/** Balances never go below zero (only `world` does, and it is not a wallet); sums may pass 2^128. */
+/** Moved and held amounts are never negative; sums may pass 2^128. */
 const amount = integer('amount', 0n, null).meta({ examples: [10000] });
-const assets = z.record(z.string(), amount).meta({ description: 'Amount per asset', examples: [{ 'USD/2': 10000 }] });
+/** A balance goes below zero only as far as its overdraft limit allows (`world` is no wallet's). */
+const signedAmount = integer('amount', null, null).meta({ examples: [10000] });
+const assets = z.record(z.string(), signedAmount).meta({ description: 'Amount per asset; negative on a balance that uses its overdraft', examples: [{ 'USD/2': 10000 }] });
+const overdraft = z
+  .record(z.string(), amount)
+  .meta({ description: 'Overdraft limit per asset: the balance may go down to minus this; absent when it has none', examples: [{ 'USD/2': 5000 }] });
 const priority = integer('priority', -(1n << 63n), INT64_MAX).meta({ examples: [0] });
 
 export const balanceResponse = z.strictObject({
@@ -31,6 +37,7 @@ export const balanceResponse = z.strictObject({
   expiresAt: dateTime.nullable(),
   priority,
   createdBy,
+  overdraft: overdraft.optional(),
 });
 
 export const balanceWithAssetsResponse = balanceResponse.extend({ assets });
@@ -45,6 +52,9 @@ export const walletResponse = z.strictObject({
     main: z.strictObject({ expiresAt: z.null(), priority, assets }).meta({ description: "The main balance; its assets are filled on reads and with expand=balances" }),
   }),
   createdBy,
+  status: z.enum(WALLET_STATUSES).meta({ description: 'active; frozen: money may come in, never leave; closed: read only, for good' }),
+  statusChangedAt: dateTime.nullable().meta({ description: 'When the status last changed; null while it never has' }),
+  statusChangedBy: z.string().nullable().meta({ description: 'The API client that changed it last; null when auth was off or it never changed' }),
 });
 
 export const holdResponse = z.strictObject({
@@ -55,6 +65,8 @@ export const holdResponse = z.strictObject({
   metadata,
   description: z.string(),
   createdBy,
+  expiresAt: dateTime.nullable().meta({ description: 'When the hold expires (it is voided then); null = never' }),
+  status: z.enum(HOLD_STATUSES).meta({ description: 'open (partially confirmed included), confirmed, voided or expired' }),
 });
 
 export const expandedHoldResponse = holdResponse.extend({

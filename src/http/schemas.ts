@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { ASSET_PATTERN, AMOUNT_MAX } from '../domain/money.ts';
 import { ADDRESS_LENGTH_MAX, ADDRESS_PATTERN, MAIN } from '../domain/chart.ts';
 import { BALANCE_NAME_PATTERN, WILDCARD } from '../domain/balance.ts';
-import { DESCRIPTION_LENGTH_MAX, ID_LENGTH_MAX, REFERENCE_LENGTH_MAX, SOURCES_MAX, type Limits } from '../domain/limits.ts';
+import { DESCRIPTION_LENGTH_MAX, ID_LENGTH_MAX, OVERDRAFT_ASSETS_MAX, REFERENCE_LENGTH_MAX, SOURCES_MAX, type Limits } from '../domain/limits.ts';
+import { WALLET_STATUSES } from '../domain/records.ts';
 import { parseInstant } from '../domain/time.ts';
 import type { Subject } from '../domain/records.ts';
 import { NonIntegerNumber } from './json.ts';
@@ -19,9 +20,9 @@ import { NonIntegerNumber } from './json.ts';
 export const INT64_MIN = -(1n << 63n);
 export const INT64_MAX = (1n << 63n) - 1n;
 
-/** How an integer check looks in JSON Schema; `max` null = unbounded. */
+/** How an integer check looks in JSON Schema; `min` or `max` null = unbounded. */
 export interface IntegerRange {
-  readonly min: bigint;
+  readonly min: bigint | null;
   readonly max: bigint | null;
   readonly format: 'bigint' | 'int64';
 }
@@ -37,9 +38,9 @@ export function integerRange(schema: z.core.$ZodType): IntegerRange | undefined 
   return integerRanges.get(schema._zod.def);
 }
 
-/** An exact integer (a bigint after lossless parsing) from `min` to `max` (null = no upper bound). */
-export function integer(what: string, min: bigint, max: bigint | null, format: IntegerRange['format'] = 'bigint') {
-  const schema = z.custom<bigint>((value) => typeof value === 'bigint' && value >= min && (max === null || value <= max), {
+/** An exact integer (a bigint after lossless parsing) from `min` to `max` (null = no bound). */
+export function integer(what: string, min: bigint | null, max: bigint | null, format: IntegerRange['format'] = 'bigint') {
+  const schema = z.custom<bigint>((value) => typeof value === 'bigint' && (min === null || value >= min) && (max === null || value <= max), {
     error: (issue) =>
       issue.input instanceof NonIntegerNumber
         ? `${what} must be an integer, got ${issue.input.text}`
@@ -81,6 +82,14 @@ const timestamp = z
     }
     return instant;
   });
+
+/** Overdraft limits: `{asset: limit}`, each limit 0 (none) … 2^128 − 1. */
+const overdraft = z
+  .record(z.string().regex(ASSET_PATTERN, { error: 'overdraft keys must be assets like USD or USD/2' }), amountSchema, {
+    error: (issue) => (issue.code === 'invalid_type' ? 'overdraft must be an object {asset: limit}' : undefined),
+  })
+  .refine((limits) => Object.keys(limits).length <= OVERDRAFT_ASSETS_MAX, { error: `overdraft may name at most ${OVERDRAFT_ASSETS_MAX} assets` })
+  .meta({ description: 'Overdraft limit per asset: the balance may go down to minus this (0 = none)', examples: [{ 'USD/2': 5000 }] });
 
 const identifier = z.string({ error: 'identifier must be a string' }).min(1, { error: 'identifier must not be empty' });
 
@@ -146,12 +155,37 @@ export function buildSchemas(limits: Limits) {
     metadata: optionalMetadata,
   });
 
-  const updateWallet = z.object({ metadata });
+  const updateWallet = z
+    .object({
+      metadata: metadata.optional(),
+      status: z
+        .enum(WALLET_STATUSES, { error: 'status must be active, frozen or closed' })
+        .optional()
+        .meta({ description: 'frozen: money may come in, never leave; closed: read only, for good (every balance and hold must be at zero)' }),
+    })
+    .refine((body) => body.metadata !== undefined || body.status !== undefined, { error: 'give metadata, status or both' });
 
   const createBalance = z.object({
     name: balanceName.refine((name) => name !== MAIN, { error: 'balance name main is reserved' }),
     expiresAt: timestamp.nullish().transform((instant) => instant ?? null),
     priority: integer('priority', INT64_MIN, INT64_MAX).default(0n),
+    // Absent stays absent (not `{}`): the parsed body of a request without limits is what it
+    // always was, so its Idempotency-Key fingerprint is too (canonical.ts).
+    overdraft: overdraft.nullish().transform((limits) => limits ?? undefined),
+  });
+
+  const updateBalance = z
+    .object({
+      overdraft: overdraft.optional(),
+      priority: integer('priority', INT64_MIN, INT64_MAX).optional(),
+      expiresAt: timestamp.nullable().optional().meta({ description: 'A new expiry; null removes it' }),
+    })
+    .refine((body) => body.overdraft !== undefined || body.priority !== undefined || body.expiresAt !== undefined, {
+      error: 'give overdraft, priority or expiresAt',
+    });
+
+  const updateHold = z.object({
+    expiresAt: timestamp.nullable().meta({ description: 'The new expiry, after now; null = never' }),
   });
 
   const debit = z
@@ -174,10 +208,14 @@ export function buildSchemas(limits: Limits) {
         .nullish()
         .transform((names) => names ?? []),
       timestamp: timestamp.optional(),
+      expiresAt: timestamp.optional().meta({ description: 'A pending debit only: when the hold expires and is voided (after now)' }),
     })
     .superRefine((body, context) => {
       if (body.pending && body.timestamp !== undefined) {
         context.addIssue({ code: 'custom', path: ['timestamp'], message: 'a pending debit cannot carry a timestamp' });
+      }
+      if (!body.pending && body.expiresAt !== undefined) {
+        context.addIssue({ code: 'custom', path: ['expiresAt'], message: 'only a pending debit (a hold) can expire' });
       }
       if (body.balances.includes(WILDCARD) && body.balances.length > 1) {
         context.addIssue({ code: 'custom', path: ['balances'], message: '"*" cannot be combined with other balance names' });
@@ -209,8 +247,10 @@ export function buildSchemas(limits: Limits) {
   return {
     metadata,
     createWallet: createWallet.meta({ examples: [{ name: 'alice', metadata: { customer: '42' } }] }),
-    updateWallet: updateWallet.meta({ examples: [{ metadata: { tier: 'gold' } }] }),
-    createBalance: createBalance.meta({ examples: [{ name: 'promo', expiresAt: '2030-01-01T00:00:00Z', priority: 1 }] }),
+    updateWallet: updateWallet.meta({ examples: [{ metadata: { tier: 'gold' } }, { status: 'frozen' }] }),
+    createBalance: createBalance.meta({ examples: [{ name: 'promo', expiresAt: '2030-01-01T00:00:00Z', priority: 1 }, { name: 'credit-line', overdraft: { 'USD/2': 5000 } }] }),
+    updateBalance: updateBalance.meta({ examples: [{ overdraft: { 'USD/2': 5000 } }, { priority: 2, expiresAt: null }] }),
+    updateHold: updateHold.meta({ examples: [{ expiresAt: '2030-01-01T00:00:00Z' }, { expiresAt: null }] }),
     debit: debit.meta({ examples: [{ amount: { asset: 'USD/2', amount: 2500 }, pending: true, description: 'ride 7', metadata: { ride: '7' } }] }),
     credit: credit.meta({ examples: [{ amount: { asset: 'USD/2', amount: 10000 }, metadata: { topup: '1' } }] }),
     confirmHold: confirmHold.meta({ examples: [{ amount: 2000, final: true }] }),

@@ -3,9 +3,10 @@
  * omitted rather than null). Amounts stay bigint; json.ts writes them as integers.
  */
 import type { Balance } from '../domain/balance.ts';
+import { holdStatus } from '../domain/hold.ts';
 import type { Hold, Transaction, Wallet } from '../domain/records.ts';
 import type { AssetAmounts, BalanceWithAssets, Summary } from '../domain/summary.ts';
-import { formatInstant } from '../domain/time.ts';
+import { formatInstant, type Instant } from '../domain/time.ts';
 import type { Page } from '../storage/sql.ts';
 
 /** `createdBy`, the API client that made a record, when there was one (auth on). */
@@ -13,7 +14,7 @@ function createdByView(record: { readonly createdBy?: string }): { createdBy?: s
   return record.createdBy !== undefined ? { createdBy: record.createdBy } : {};
 }
 
-export function assetsView(amounts: AssetAmounts): Record<string, bigint> {
+export function assetsView(amounts: ReadonlyMap<string, bigint>): Record<string, bigint> {
   return Object.fromEntries([...amounts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
@@ -26,15 +27,21 @@ export function walletView(ledger: string, wallet: Wallet, mainAssets: AssetAmou
     ledger,
     balances: { main: { expiresAt: null, priority: 0n, assets: assetsView(mainAssets) } },
     ...createdByView(wallet),
+    // Coffer's own fields, after the reference's: the status and its last change (null until one).
+    status: wallet.status,
+    statusChangedAt: wallet.statusChange === null ? null : formatInstant(wallet.statusChange.changedAt),
+    statusChangedBy: wallet.statusChange?.changedBy ?? null,
   };
 }
 
+/** A balance; `overdraft` (limits per asset) only when it has one, as optional fields are left out. */
 export function balanceView(balance: Balance) {
   return {
     name: balance.name,
     expiresAt: balance.expiresAt === null ? null : formatInstant(balance.expiresAt),
     priority: balance.priority,
     ...createdByView(balance),
+    ...(balance.overdraft !== undefined && balance.overdraft.size > 0 ? { overdraft: assetsView(balance.overdraft) } : {}),
   };
 }
 
@@ -42,7 +49,8 @@ export function balanceWithAssetsView(balance: BalanceWithAssets) {
   return { ...balanceView(balance), assets: assetsView(balance.assets) };
 }
 
-export function holdView(hold: Hold) {
+/** A hold; its `status` as seen at `now` (an open hold past its expiry shows `expired`). */
+export function holdView(hold: Hold, now: Instant) {
   const destination =
     hold.destination.type === 'WALLET' && hold.destination.balance !== undefined
       ? { type: hold.destination.type, identifier: hold.destination.identifier, balance: hold.destination.balance }
@@ -55,11 +63,13 @@ export function holdView(hold: Hold) {
     metadata: hold.metadata,
     description: hold.description,
     ...createdByView(hold),
+    expiresAt: hold.expiresAt === null ? null : formatInstant(hold.expiresAt),
+    status: holdStatus(hold, now),
   };
 }
 
-export function expandedHoldView(hold: Hold) {
-  return { ...holdView(hold), originalAmount: hold.originalAmount, remaining: hold.remaining };
+export function expandedHoldView(hold: Hold, now: Instant) {
+  return { ...holdView(hold, now), originalAmount: hold.originalAmount, remaining: hold.remaining };
 }
 
 export function summaryView(summary: Summary) {

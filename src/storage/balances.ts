@@ -1,16 +1,21 @@
 /** SQL for the `balances` table: a wallet's named balances, `main` included. */
 import type { Balance } from '../domain/balance.ts';
 import type { Queryable } from './database.ts';
-import { instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
+import { amountColumn, instantColumn, keysetPage, tsText, type Page, type PageQuery } from './sql.ts';
 
 interface BalanceRow {
   name: string;
   expires_at: string | null;
   priority: bigint;
   created_by: string | null;
+  overdraft: Record<string, string> | null;
 }
 
-const COLUMNS = `name, ${tsText('expires_at')} AS expires_at, priority, created_by`;
+// A balance's overdraft limits are on its volume rows, at the address domain/chart.ts
+// balanceAddress builds: 'wallets:{walletId}:{name}'.
+const COLUMNS = `name, ${tsText('expires_at')} AS expires_at, priority, created_by,
+  (SELECT json_object_agg(v.asset, v.overdraft::text ORDER BY v.asset) FROM volumes v
+   WHERE v.ledger = balances.ledger AND v.address = 'wallets:' || balances.wallet_id || ':' || balances.name AND v.overdraft <> 0) AS overdraft`;
 
 function toBalance(row: BalanceRow): Balance {
   return {
@@ -18,6 +23,7 @@ function toBalance(row: BalanceRow): Balance {
     expiresAt: row.expires_at === null ? null : instantColumn(row.expires_at),
     priority: BigInt(row.priority),
     ...(row.created_by !== null ? { createdBy: row.created_by } : {}),
+    overdraft: new Map(Object.entries(row.overdraft ?? {}).map(([asset, limit]) => [asset, amountColumn(limit)])),
   };
 }
 

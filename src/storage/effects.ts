@@ -18,6 +18,7 @@ import { outcomesParams, outcomesUpsert, storeOutcomes } from './idempotency-key
 import type { Instant } from '../domain/time.ts';
 import type { CreatedRows } from './volumes.ts';
 import { volumeKey } from '../domain/posting.ts';
+import { assert } from '../domain/errors.ts';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -153,10 +154,11 @@ function writeHolds(tx: Transaction, ledger: string, effects: BatchWrites): void
   if (holds.length > 0) {
     tx.defer(
       `INSERT INTO holds (ledger, id, wallet_id, asset, original_amount, remaining, destination, destination_address,
-         description, metadata, sources, created_at, created_by)
+         description, metadata, sources, created_at, created_by, expires_at, status)
        SELECT $1, x.* FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::jsonb[], $8::text[],
-         $9::text[], $10::jsonb[], $11::jsonb[], $12::timestamptz[], $13::text[])
-       AS x(id, wallet_id, asset, original_amount, remaining, destination, destination_address, description, metadata, sources, created_at, created_by)`,
+         $9::text[], $10::jsonb[], $11::jsonb[], $12::timestamptz[], $13::text[], $14::timestamptz[], $15::text[])
+       AS x(id, wallet_id, asset, original_amount, remaining, destination, destination_address, description, metadata, sources, created_at,
+         created_by, expires_at, status)`,
       [
         ledger,
         holds.map((h) => h.id),
@@ -172,6 +174,11 @@ function writeHolds(tx: Transaction, ledger: string, effects: BatchWrites): void
         holds.map((h) => JSON.stringify(h.sources.map((s) => ({ address: s.address, amount: s.amount.toString() })))),
         holds.map((h) => instantParam(h.createdAt)),
         holds.map((h) => h.createdBy ?? null),
+        holds.map((h) => {
+          const expiresAt = effects.holdExpiries.has(h.id) ? effects.holdExpiries.get(h.id)! : h.expiresAt;
+          return expiresAt === null ? null : instantParam(expiresAt);
+        }),
+        holds.map((h) => effects.holdStatuses.get(h.id) ?? h.status),
       ],
       holds.length,
     );
@@ -180,21 +187,113 @@ function writeHolds(tx: Transaction, ledger: string, effects: BatchWrites): void
   const updates = [...effects.holdRemaining].filter(([id]) => !created.has(id)).sort(([a], [b]) => (a < b ? -1 : 1));
   if (updates.length > 0) {
     tx.defer(
-      `UPDATE holds AS h SET remaining = x.remaining FROM unnest($2::text[], $3::numeric[]) AS x(id, remaining)
+      `UPDATE holds AS h SET remaining = x.remaining, status = x.status FROM unnest($2::text[], $3::numeric[], $4::text[]) AS x(id, remaining, status)
        WHERE h.ledger = $1 AND h.id = x.id`,
-      [ledger, updates.map(([id]) => id), updates.map(([, remaining]) => remaining.toString())],
+      [
+        ledger,
+        updates.map(([id]) => id),
+        updates.map(([, remaining]) => remaining.toString()),
+        updates.map(([id]) => {
+          const status = effects.holdStatuses.get(id);
+          assert(status !== undefined, `hold ${id} was settled without a status`);
+          return status;
+        }),
+      ],
       updates.length,
     );
   }
+  const expiries = [...effects.holdExpiries].filter(([id]) => !created.has(id)).sort(([a], [b]) => (a < b ? -1 : 1));
+  if (expiries.length > 0) {
+    tx.defer(
+      `UPDATE holds AS h SET expires_at = x.expires_at, sweep_lease_until = NULL
+       FROM unnest($2::text[], $3::timestamptz[]) AS x(id, expires_at) WHERE h.ledger = $1 AND h.id = x.id`,
+      [ledger, expiries.map(([id]) => id), expiries.map(([, at]) => (at === null ? null : instantParam(at)))],
+      expiries.length,
+    );
+  }
+}
+
+/** The wallets' new statuses (the last change of each) and every change, in order, in the audit trail. */
+function writeStatusChanges(tx: Transaction, ledger: string, effects: BatchWrites): void {
+  const changes = effects.statusChanges;
+  if (changes.length === 0) return;
+  const last = new Map(changes.map((change) => [change.walletId, change.change]));
+  const wallets = [...last].sort(([a], [b]) => (a < b ? -1 : 1));
+  tx.defer(
+    `UPDATE wallets AS w SET status = x.status, status_changed_at = x.changed_at, status_changed_by = x.changed_by
+     FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS x(id, status, changed_at, changed_by)
+     WHERE w.ledger = $1 AND w.id = x.id`,
+    [
+      ledger,
+      wallets.map(([id]) => id),
+      wallets.map(([, change]) => change.status),
+      wallets.map(([, change]) => instantParam(change.changedAt)),
+      wallets.map(([, change]) => change.changedBy),
+    ],
+    wallets.length,
+  );
+  tx.defer(
+    `INSERT INTO wallet_status_changes (ledger, wallet_id, previous_status, status, changed_at, changed_by)
+     SELECT $1, x.wallet_id, x.previous, x.status, x.changed_at, x.changed_by
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) WITH ORDINALITY AS x(wallet_id, previous, status, changed_at, changed_by, position)
+     ORDER BY x.position`,
+    [
+      ledger,
+      changes.map((c) => c.walletId),
+      changes.map((c) => c.previous),
+      changes.map((c) => c.change.status),
+      changes.map((c) => instantParam(c.change.changedAt)),
+      changes.map((c) => c.change.changedBy),
+    ],
+    changes.length,
+  );
+}
+
+function writeBalancePatches(tx: Transaction, ledger: string, effects: BatchWrites): void {
+  if (effects.balancePatches.size === 0) return;
+  const patches = [...effects.balancePatches.values()];
+  tx.defer(
+    `UPDATE balances AS b SET expires_at = x.expires_at, priority = x.priority
+     FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::int8[]) AS x(wallet_id, name, expires_at, priority)
+     WHERE b.ledger = $1 AND b.wallet_id = x.wallet_id AND b.name = x.name`,
+    [
+      ledger,
+      patches.map((p) => p.walletId),
+      patches.map((p) => p.name),
+      patches.map((p) => (p.expiresAt === null ? null : instantParam(p.expiresAt))),
+      patches.map((p) => p.priority.toString()),
+    ],
+    patches.length,
+  );
+}
+
+/**
+ * Overdraft limits, around the journal's volume update so that the database's check (balance
+ * at or above minus the limit) holds after every statement, not only at the end: before it,
+ * each row's limit is the larger of its old and new one; after it, the new one. The batch
+ * checked every step in memory (ledger/journal.ts), so the end state is within the new limits.
+ */
+function writeOverdrafts(tx: Transaction, ledger: string, effects: BatchWrites, stage: 'widen' | 'settle'): void {
+  if (effects.overdrafts.size === 0) return;
+  const rows = [...effects.overdrafts.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.asset < b.asset ? -1 : 1));
+  tx.defer(
+    `UPDATE volumes AS v SET overdraft = ${stage === 'widen' ? 'greatest(v.overdraft, x.overdraft)' : 'x.overdraft'}
+     FROM unnest($2::text[], $3::text[], $4::numeric[]) AS x(address, asset, overdraft)
+     WHERE v.ledger = $1 AND v.address = x.address AND v.asset = x.asset`,
+    [ledger, rows.map((r) => r.address), rows.map((r) => r.asset), rows.map((r) => r.overdraft.toString())],
+    rows.length,
+  );
 }
 
 /**
  * Removes the volume rows (and account rows) the batch created for commands that were then
  * refused: no posting touched them, and a refused command must leave nothing behind.
  */
-function removeUnusedRows(tx: Transaction, ledger: string, journal: JournalWrites, created: CreatedRows): void {
+function removeUnusedRows(tx: Transaction, ledger: string, effects: BatchWrites, created: CreatedRows): void {
   if (created.volumes.length === 0) return;
-  const touched = new Set(journal.volumeDeltas().map((delta) => volumeKey(delta.address, delta.asset)));
+  const journal = effects.journal;
+  // A row that holds an overdraft limit is kept too: it is where the limit lives.
+  const touched = new Set([...journal.volumeDeltas().map((delta) => volumeKey(delta.address, delta.asset)), ...effects.overdrafts.keys()]);
   const unused = created.volumes.filter((row) => !touched.has(volumeKey(row.address, row.asset)));
   if (unused.length === 0) return;
   const keptAddresses = new Set(created.volumes.filter((row) => touched.has(volumeKey(row.address, row.asset))).map((row) => row.address));
@@ -219,9 +318,13 @@ export function writeEffects(
   claimedAt: Instant,
   created: CreatedRows,
 ): void {
-  removeUnusedRows(tx, ledger, effects.journal, created);
+  removeUnusedRows(tx, ledger, effects, created);
   writeWallets(tx, ledger, effects);
   writeMetadataPatches(tx, ledger, effects);
+  writeStatusChanges(tx, ledger, effects);
+  writeBalancePatches(tx, ledger, effects);
   writeHolds(tx, ledger, effects);
+  writeOverdrafts(tx, ledger, effects, 'widen');
   if (!writeJournal(tx, ledger, effects.journal, outcomes, claimedAt)) storeOutcomes(tx, ledger, outcomes, claimedAt);
+  writeOverdrafts(tx, ledger, effects, 'settle');
 }

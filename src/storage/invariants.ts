@@ -3,17 +3,19 @@
  * scenario and by `coffer verify`. Each query returns the rows that break a rule.
  * 1. For every asset, all balances sum to zero ('world' derived from its postings).
  * 2. Every volume row equals the sum of its account's postings.
- * 3. No account but 'world' is below zero.
+ * 3. No account is below minus its overdraft limit (0 unless set); only 'world' is unbounded.
  * 4. A hold's remaining equals its account's balance, and never exceeds its original amount.
  * 5. Every account row belongs to the wallet its address names (domain/chart.ts
  *    accountOwner): `wallets:{id}:{balance}` to wallet id, a hold's account to the hold's
  *    wallet, any other address to none. A wallet's transaction list finds its postings
  *    through these rows, so a wrong one hides movements.
+ * 6. A wallet's status is the one its last recorded change set (active when it has none),
+ *    and a closed wallet holds nothing: every account of it (balances, holds) is at zero.
  */
 import type { Queryable } from './database.ts';
 
 export interface Violation {
-  readonly rule: 'sum-per-asset' | 'volumes-match-postings' | 'no-negative-balance' | 'hold-remaining' | 'account-wallet';
+  readonly rule: 'sum-per-asset' | 'volumes-match-postings' | 'within-overdraft' | 'hold-remaining' | 'account-wallet' | 'wallet-status';
   readonly detail: string;
 }
 
@@ -55,10 +57,13 @@ export async function findViolations(q: Queryable): Promise<Violation[]> {
     });
   }
 
-  const negative = await q.query<{ ledger: string; address: string; asset: string; balance: string }>(
-    `SELECT ledger, address, asset, (input - output)::text AS balance FROM volumes WHERE input < output AND address <> 'world'`,
+  const overdrawn = await q.query<{ ledger: string; address: string; asset: string; balance: string; overdraft: string }>(
+    `SELECT ledger, address, asset, (input - output)::text AS balance, overdraft::text AS overdraft FROM volumes
+     WHERE (input - output < -overdraft OR overdraft < 0) AND address <> 'world'`,
   );
-  for (const row of negative) violations.push({ rule: 'no-negative-balance', detail: `${row.ledger} ${row.address} ${row.asset}: balance ${row.balance}` });
+  for (const row of overdrawn) {
+    violations.push({ rule: 'within-overdraft', detail: `${row.ledger} ${row.address} ${row.asset}: balance ${row.balance}, overdraft limit ${row.overdraft}` });
+  }
 
   const holds = await q.query<{ ledger: string; id: string; remaining: string; balance: string; original_amount: string }>(
     `SELECT h.ledger, h.id, h.remaining::text AS remaining, h.original_amount::text AS original_amount,
@@ -89,6 +94,23 @@ export async function findViolations(q: Queryable): Promise<Violation[]> {
       rule: 'account-wallet',
       detail: `${row.ledger} ${row.address}: wallet ${row.wallet_id ?? 'none'}, its address names ${row.owner ?? 'none'}`,
     });
+  }
+
+  const statuses = await q.query<{ ledger: string; id: string; status: string; recorded: string | null; held: string | null }>(
+    `SELECT w.ledger, w.id, w.status, c.status AS recorded,
+       (SELECT string_agg(v.address || ' ' || v.asset || ' ' || (v.input - v.output)::text, ', ' ORDER BY v.address, v.asset)
+        FROM accounts a JOIN volumes v ON v.ledger = a.ledger AND v.address = a.address
+        WHERE w.status = 'closed' AND a.ledger = w.ledger AND a.wallet_id = w.id AND v.input <> v.output) AS held
+     FROM wallets w
+     LEFT JOIN LATERAL (SELECT status FROM wallet_status_changes s WHERE s.ledger = w.ledger AND s.wallet_id = w.id ORDER BY s.seq DESC LIMIT 1) c ON true
+     WHERE w.status <> coalesce(c.status, 'active')
+        OR (w.status = 'closed' AND EXISTS (SELECT 1 FROM accounts a JOIN volumes v ON v.ledger = a.ledger AND v.address = a.address
+                                            WHERE a.ledger = w.ledger AND a.wallet_id = w.id AND v.input <> v.output))
+     ORDER BY w.ledger, w.id`,
+  );
+  for (const row of statuses) {
+    const detail = row.held !== null ? `closed but holds ${row.held}` : `status ${row.status}, its last recorded change says ${row.recorded ?? 'active (none)'}`;
+    violations.push({ rule: 'wallet-status', detail: `${row.ledger} wallet ${row.id}: ${detail}` });
   }
   return violations;
 }

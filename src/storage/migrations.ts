@@ -202,6 +202,56 @@ const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE transactions ADD COLUMN created_by text;
     `,
   },
+  {
+    version: 6,
+    name: 'hold expiry, wallet status, overdraft limits',
+    // Holds: an expiry, a status, and the lease a sweeper takes on a due hold
+    // (storage/holds.ts claimDueHolds). Holds closed before this migration get the status
+    // their last settling transaction shows: 'confirmed' when it paid the destination,
+    // 'voided' when it only refunded the sources.
+    //
+    // Wallets: a status, its last change (the wallet view shows it) and every change in
+    // wallet_status_changes, written in the transaction that made it: the audit trail.
+    //
+    // Volumes: an overdraft limit per (account, asset); the database's own check becomes
+    // "no balance below minus its limit" (was "never below zero").
+    sql: `
+      ALTER TABLE holds
+        ADD COLUMN expires_at timestamptz,
+        ADD COLUMN status text NOT NULL DEFAULT 'open' CONSTRAINT holds_status CHECK (status IN ('open', 'confirmed', 'voided', 'expired')),
+        ADD COLUMN sweep_lease_until timestamptz;
+      UPDATE holds AS h SET status = CASE WHEN EXISTS (
+          SELECT 1 FROM postings p
+          WHERE p.ledger = h.ledger AND p.source = 'wallets:holds:' || h.id AND p.destination = h.destination_address
+            AND p.transaction_id = (SELECT max(q.transaction_id) FROM postings q WHERE q.ledger = h.ledger AND q.source = 'wallets:holds:' || h.id)
+        ) THEN 'confirmed' ELSE 'voided' END
+      WHERE h.remaining = 0 AND h.original_amount > 0;
+      CREATE INDEX holds_due ON holds (ledger, expires_at) WHERE status = 'open' AND expires_at IS NOT NULL;
+      CREATE INDEX holds_by_status ON holds (ledger, status, seq);
+
+      ALTER TABLE wallets
+        ADD COLUMN status text NOT NULL DEFAULT 'active' CONSTRAINT wallets_status CHECK (status IN ('active', 'frozen', 'closed')),
+        ADD COLUMN status_changed_at timestamptz,
+        ADD COLUMN status_changed_by text;
+      CREATE TABLE wallet_status_changes (
+        ledger          text        NOT NULL,
+        seq             bigint      GENERATED ALWAYS AS IDENTITY,
+        wallet_id       text        NOT NULL,
+        previous_status text        NOT NULL,
+        status          text        NOT NULL,
+        changed_at      timestamptz NOT NULL,
+        changed_by      text,
+        PRIMARY KEY (ledger, seq),
+        FOREIGN KEY (ledger, wallet_id) REFERENCES wallets (ledger, id)
+      );
+      CREATE INDEX wallet_status_changes_by_wallet ON wallet_status_changes (ledger, wallet_id, seq);
+
+      ALTER TABLE volumes
+        ADD COLUMN overdraft numeric NOT NULL DEFAULT 0 CONSTRAINT volumes_overdraft_not_negative CHECK (overdraft >= 0);
+      ALTER TABLE volumes DROP CONSTRAINT volumes_not_negative;
+      ALTER TABLE volumes ADD CONSTRAINT volumes_within_overdraft CHECK (input - output + overdraft >= 0);
+    `,
+  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */

@@ -1,27 +1,41 @@
 /** SQL for the `wallets` table. */
 import { balanceAddress, MAIN } from '../domain/chart.ts';
-import type { Metadata, Wallet } from '../domain/records.ts';
+import type { Metadata, Wallet, WalletStatus } from '../domain/records.ts';
 import type { Queryable } from './database.ts';
 import { instantColumn, keysetPage, metadataCondition, selectBySeq, tsText, type Page, type PageQuery } from './sql.ts';
 
-interface WalletRow {
+export interface WalletRow {
   id: string;
-  seq: bigint;
+  seq?: bigint;
   name: string;
   metadata: Metadata;
   created_at: string;
   created_by: string | null;
+  status: WalletStatus;
+  status_changed_at: string | null;
+  status_changed_by: string | null;
 }
 
-const COLUMNS = `id, seq, name, metadata, ${tsText('created_at')} AS created_at, created_by`;
+const COLUMNS = `id, seq, name, metadata, ${tsText('created_at')} AS created_at, status,
+  ${tsText('status_changed_at')} AS status_changed_at, status_changed_by, created_by`;
 
-function toWallet(row: WalletRow): Wallet {
+/** The wallet columns as JSON object entries with WalletRow's field names, for statements that return JSON. */
+export function walletJson(alias: string): string {
+  const a = alias;
+  return `'id', ${a}.id, 'name', ${a}.name, 'metadata', ${a}.metadata, 'created_at', ${tsText(`${a}.created_at`)},
+    'status', ${a}.status, 'status_changed_at', ${tsText(`${a}.status_changed_at`)}, 'status_changed_by', ${a}.status_changed_by, 'created_by', ${a}.created_by`;
+}
+
+export function toWallet(row: WalletRow): Wallet {
   return {
     id: row.id,
     name: row.name,
     metadata: row.metadata,
     createdAt: instantColumn(row.created_at),
     ...(row.created_by !== null ? { createdBy: row.created_by } : {}),
+    status: row.status,
+    statusChange:
+      row.status_changed_at === null ? null : { status: row.status, changedAt: instantColumn(row.status_changed_at), changedBy: row.status_changed_by },
   };
 }
 

@@ -23,6 +23,8 @@ export function createWallet(input: CreateWalletInput): WalletCommand<Wallet> {
             metadata: input.metadata,
             createdAt: context.now,
             ...(context.createdBy !== null ? { createdBy: context.createdBy } : {}),
+            status: 'active',
+            statusChange: null,
           };
           if (effects.walletExists(wallet.id)) {
             // Only a key-derived id can exist: the key's stored outcome was purged, the wallet was not.

@@ -3,19 +3,25 @@
  * Sources: absent or empty = [main]; ["*"] = every balance in wildcard order (see
  * domain/balance.ts); an explicit list is kept in request order and every name must exist.
  * Expired balances are skipped; when none is left the debit is INSUFFICIENT_FUND. The amount
- * is taken from the sources in order, each up to its balance. A pending debit sends the
- * funds to the hold's own account and records which source gave what, for an exact void.
+ * is taken first from the positive funds of every source, in order, then from their
+ * overdrafts, in the same order (domain/posting.ts `drain`). A pending debit sends the funds
+ * to the hold's own account and records which source gave what, for an exact void; it
+ * expires at `expiresAt` (which must be after the batch's clock), or after the server's
+ * HOLD_DEFAULT_TTL when it gives none. A frozen wallet is WALLET_FROZEN, a closed one —
+ * or a closed destination wallet — WALLET_CLOSED.
  * Everything is decided here, once, against locked rows — which is why a keyed retry can
  * replay the stored outcome even after the balance set has changed.
  */
 import { isExpired, WILDCARD, wildcardOrder, type Balance } from '../domain/balance.ts';
 import { balanceAddress, holdAddress, MAIN, WORLD } from '../domain/chart.ts';
-import { ok, refused, type Result } from '../domain/errors.ts';
+import { ok, refused, type Refusal, type Result } from '../domain/errors.ts';
 import type { Monetary } from '../domain/money.ts';
 import { drain } from '../domain/posting.ts';
 import type { Hold, Metadata, Subject } from '../domain/records.ts';
-import type { Instant } from '../domain/time.ts';
+import { formatInstant, type Instant } from '../domain/time.ts';
 import { expectLock } from '../domain/batch.ts';
+import { changeRefusal, outgoingRefusal } from '../domain/wallet-status.ts';
+import type { WalletStatus } from '../domain/records.ts';
 import type { WalletCommand } from '../committer/command.ts';
 import { readSubject, resolveSubject } from './subjects.ts';
 
@@ -29,6 +35,10 @@ export interface DebitInput {
   readonly description: string;
   readonly reference?: string;
   readonly timestamp?: Instant;
+  /** A pending debit's expiry; absent = `holdTtl` from now, or never. */
+  readonly expiresAt?: Instant;
+  /** HOLD_DEFAULT_TTL in microseconds; null = holds without an expiresAt never expire. */
+  readonly holdTtl?: bigint | null;
 }
 
 /** An immediate debit has nothing to show; a pending one shows its hold. */
@@ -46,6 +56,23 @@ function chooseSources(all: ReadonlyMap<string, Balance>, requested: readonly st
     chosen.push(balance);
   }
   return ok(chosen);
+}
+
+/** The debited wallet may pay out, and the destination wallet (if any) may receive. */
+function statusRefusal(input: DebitInput, status: (walletId: string) => WalletStatus | undefined): Refusal | null {
+  const payer = outgoingRefusal(input.walletId, status(input.walletId)!);
+  if (payer || input.destination.type !== 'WALLET') return payer;
+  const destination = status(input.destination.identifier);
+  return destination === undefined ? null : changeRefusal(input.destination.identifier, destination);
+}
+
+/** When a new hold expires: as asked (after now, checked when the debit runs), after the default TTL, or never. */
+function holdExpiry(input: DebitInput, now: Instant): Result<Instant | null> {
+  if (input.expiresAt !== undefined) {
+    if (input.expiresAt <= now) return refused('VALIDATION', `expiresAt must be in the future, got ${formatInstant(input.expiresAt)}`);
+    return ok(input.expiresAt);
+  }
+  return ok(input.holdTtl ? now + input.holdTtl : null);
 }
 
 export function debit(input: DebitInput): WalletCommand<Debited> {
@@ -71,6 +98,10 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
     },
     plan: (snapshot, context) => {
       if (!snapshot.wallets.has(input.walletId)) return refused('NOT_FOUND', `wallet ${input.walletId} not found`);
+      const early = statusRefusal(input, (id) => snapshot.wallets.get(id)?.status);
+      if (early) return { ok: false, refusal: early };
+      const expiresAt = input.pending ? holdExpiry(input, context.now) : ok(null);
+      if (!expiresAt.ok) return expiresAt;
       const chosen = chooseSources(snapshot.balances.get(input.walletId) ?? new Map(), input.balances);
       if (!chosen.ok) return chosen;
       const spendable = chosen.value.filter((balance) => !isExpired(balance, context.now));
@@ -90,7 +121,13 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
           ...addresses.map((address) => ({ address, asset })),
         ],
         apply: (effects) => {
-          const portions = drain(amount, addresses.map((address) => ({ address, available: effects.journal.balance(address, asset) })));
+          // Commands before this one in the batch may have frozen or closed a wallet.
+          const refusal = statusRefusal(input, (id) => effects.walletStatus(id));
+          if (refusal) return { ok: false, refusal };
+          const portions = drain(
+            amount,
+            addresses.map((address) => ({ address, available: effects.journal.balance(address, asset), overdraft: effects.journal.overdraft(address, asset) })),
+          );
           if (!portions) return refused('INSUFFICIENT_FUND', `wallet ${input.walletId} has less than ${amount} ${asset} in the source balances`);
           const posted = effects.journal.post({
             timestamp: input.timestamp ?? context.now,
@@ -115,6 +152,8 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
             sources: portions,
             createdAt: context.now,
             ...(context.createdBy !== null ? { createdBy: context.createdBy } : {}),
+            expiresAt: expiresAt.value,
+            status: 'open',
           };
           effects.holds.push(hold);
           return ok({ hold });

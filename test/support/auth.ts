@@ -99,7 +99,7 @@ export async function someOtherPublicKey(): Promise<Record<string, unknown>> {
   return { ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey)) };
 }
 
-const TABLES = ['wallets', 'balances', 'accounts', 'volumes', 'transactions', 'postings', 'holds', 'idempotency_keys', 'auth_clients', 'auth_signing_keys'];
+const TABLES = ['wallets', 'balances', 'accounts', 'volumes', 'transactions', 'postings', 'holds', 'idempotency_keys', 'auth_clients', 'auth_signing_keys', 'wallet_status_changes'];
 
 /** Row count and a checksum of every row of every table, in one statement: equal snapshots mean nothing was written. */
 export async function tableSnapshot(db: Queryable): Promise<Record<string, string>> {

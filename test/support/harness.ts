@@ -131,8 +131,12 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** `appOptions`: options for the app beyond the harness's own (auth, a logger). */
-export async function startHarness(backend: Backend, ledger = 'test-ledger', appOptions: Partial<AppOptions> = {}): Promise<Harness> {
+/**
+ * The app over a fresh database of `backend`. Its hold expiry sweeper runs no loop unless
+ * `options` asks for one: a test expires holds with `h.app.holdSweeper.sweep()`, at the
+ * movable clock's now.
+ */
+export async function startHarness(backend: Backend, ledger = 'test-ledger', options: Partial<AppOptions> = {}): Promise<Harness> {
   const { db, drop } = await backend.open();
   await migrate(db);
   const clock = new Clock();
@@ -141,12 +145,13 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger', app
   const app = buildApp({
     // Auth off, as the default; the token endpoint's per-address limit raised, since every inject comes from one address.
     auth: { mode: 'off', tokenTtlSeconds: 3600, clientRate: { perSecond: 1_000_000, burst: 1_000_000 }, tokenRate: { perSecond: 1_000_000, burst: 1_000_000 } },
-    ...appOptions,
     db,
     ledger,
     limits: DEFAULT_LIMITS,
     clock: clock.now,
     batch: { onBatch: (size) => batchSizes.push(size), onBatchFailed: (reason) => batchFailures.push(reason) },
+    holdSweepIntervalMs: null,
+    ...options,
   });
   await app.ready();
   const call = async (request: Request): Promise<Response> => {
@@ -230,12 +235,12 @@ export function isoIn(h: Harness, seconds: number): string {
  * invariants are checked after every test. Without TEST_DATABASE_URL, `${name} [postgres]` is
  * reported as skipped.
  */
-export function suite(name: string, body: (h: () => Harness) => void): void {
+export function suite(name: string, body: (h: () => Harness) => void, options: Partial<AppOptions> = {}): void {
   for (const backend of backends()) {
     describe(`${name} [${backend.name}]`, () => {
       let harness: Harness | undefined;
       before(async () => {
-        harness = await startHarness(backend);
+        harness = await startHarness(backend, 'test-ledger', options);
       });
       after(async () => {
         await harness?.close();

@@ -6,9 +6,14 @@
  * ledger transactions (postings and reference, in order) every wallet and the ledger list.
  * `clone()` lets the test try every serial order of a concurrent group of commands.
  *
- * Time is counted in half-hour units since the run began; the test sets every expiry on an
- * odd unit and moves the clock by whole hours, so "expired" never depends on how long the
- * test itself took (see model.test.ts).
+ * Time is counted in half-hour units since the run began; the test sets every expiry (of a
+ * balance or a hold) on an odd unit and moves the clock by whole hours, so "expired" never
+ * depends on how long the test itself took (see model.test.ts).
+ *
+ * Also modelled: holds that expire (from their expiry on they show `expired` and cannot be
+ * confirmed or voided; the money returns only when a sweep runs, as a void does), wallet
+ * status (frozen: nothing leaves; closed: only reads, only when empty) and overdraft limits
+ * (the positive funds of every source first, then the overdrafts, in the same order).
  */
 export const WORLD = 'world';
 export const MAIN = 'main';
@@ -22,10 +27,14 @@ export interface ModelBalance {
   readonly priority: bigint;
 }
 
+export type WalletStatus = 'active' | 'frozen' | 'closed';
+export type HoldStatus = 'open' | 'confirmed' | 'voided' | 'expired';
+
 export interface ModelWallet {
   readonly id: string;
   /** `main` first, then the named balances in creation order. */
   readonly balances: ModelBalance[];
+  status: WalletStatus;
 }
 
 export interface Portion {
@@ -50,6 +59,10 @@ export interface ModelHold {
   readonly destinationAddress: string;
   /** What each source gave, in posting order: a void refunds them in this order. */
   readonly sources: readonly Portion[];
+  /** Half-hour unit of expiry (odd), or null. */
+  expiresAt: number | null;
+  /** As stored: `open` until settled; the view shows `expired` once past expiresAt. */
+  status: HoldStatus;
 }
 
 /** A ledger transaction the model expects Coffer to have written: its postings in order, and its reference. */
@@ -91,6 +104,8 @@ export interface DebitInput {
   readonly balances: readonly string[];
   readonly destination: Subject;
   readonly reference?: string;
+  /** A pending debit's expiry, in half-hour units; absent = never. */
+  readonly expiresAt?: number;
 }
 
 /** A debit the model accepted: its postings go to `target`, or to the new hold's account when pending. */
@@ -101,7 +116,7 @@ export interface PlannedDebit {
 }
 
 export interface SummaryView {
-  readonly balances: { name: string; expiresAt: number | null; priority: bigint; assets: Record<string, bigint> }[];
+  readonly balances: { name: string; expiresAt: number | null; priority: bigint; overdraft?: Record<string, bigint>; assets: Record<string, bigint> }[];
   readonly availableFunds: Record<string, bigint>;
   readonly expiredFunds: Record<string, bigint>;
   readonly expirableFunds: Record<string, bigint>;
@@ -119,6 +134,8 @@ export class WalletModel {
   readonly wallets: ModelWallet[] = [];
   readonly holds: ModelHold[] = [];
   private readonly amounts = new Map<string, bigint>();
+  /** Overdraft limits by `${address} ${asset}`; absent = 0. */
+  private readonly overdrafts = new Map<string, bigint>();
   private readonly references = new Set<string>();
   /** Every transaction posted, oldest first. */
   readonly transactions: ModelTransaction[] = [];
@@ -127,9 +144,10 @@ export class WalletModel {
   clone(): WalletModel {
     const copy = new WalletModel();
     copy.now = this.now;
-    for (const wallet of this.wallets) copy.wallets.push({ id: wallet.id, balances: [...wallet.balances] });
+    for (const wallet of this.wallets) copy.wallets.push({ id: wallet.id, balances: [...wallet.balances], status: wallet.status });
     for (const hold of this.holds) copy.holds.push({ ...hold });
     for (const [key, amount] of this.amounts) copy.amounts.set(key, amount);
+    for (const [key, limit] of this.overdrafts) copy.overdrafts.set(key, limit);
     for (const reference of this.references) copy.references.add(reference);
     copy.transactions.push(...this.transactions);
     return copy;
@@ -169,12 +187,41 @@ export class WalletModel {
   }
 
   addWallet(id: string): void {
-    this.wallets.push({ id, balances: [{ name: MAIN, expiresAt: null, priority: 0n }] });
+    this.wallets.push({ id, balances: [{ name: MAIN, expiresAt: null, priority: 0n }], status: 'active' });
+  }
+
+  /** From its expiry on (the instant included), a hold is expired. */
+  isHoldExpired(hold: ModelHold): boolean {
+    return hold.expiresAt !== null && this.now >= hold.expiresAt;
+  }
+
+  /** What the hold view shows. */
+  holdStatus(hold: ModelHold): HoldStatus {
+    return hold.status === 'open' && this.isHoldExpired(hold) ? 'expired' : hold.status;
+  }
+
+  overdraftOf(address: string, asset: string): bigint {
+    return this.overdrafts.get(`${address} ${asset}`) ?? 0n;
+  }
+
+  /** Money leaving a wallet: frozen or closed refuse it. */
+  private outgoing(walletId: string): Refusal | null {
+    const status = this.wallet(walletId)?.status;
+    if (status === 'closed') return refuse(400, 'WALLET_CLOSED');
+    if (status === 'frozen') return refuse(400, 'WALLET_FROZEN');
+    return null;
+  }
+
+  /** Money arriving, or any other change: only closed refuses it. */
+  private change(walletId: string): Refusal | null {
+    return this.wallet(walletId)?.status === 'closed' ? refuse(400, 'WALLET_CLOSED') : null;
   }
 
   createBalance(walletId: string, balance: ModelBalance): Decision<ModelBalance> {
     const wallet = this.wallet(walletId);
     if (!wallet) return refuse(404, 'NOT_FOUND');
+    const closed = this.change(walletId);
+    if (closed) return closed;
     if (wallet.balances.some((existing) => existing.name === balance.name)) return validation;
     wallet.balances.push(balance);
     return { ok: true, value: balance };
@@ -189,26 +236,35 @@ export class WalletModel {
   }
 
   /**
-   * Takes `amount` from the sources in order, each up to what it held before the command
-   * (world is unbounded); a zero amount is one zero portion from the first source.
+   * Takes `amount` from the sources as they held before the command (world is unbounded): the
+   * positive funds of each, in order; then each one's overdraft, in the same order. A source
+   * that gives in both passes gives one portion, where it first gave. A zero amount is one
+   * zero portion from the first source.
    */
   private drain(amount: bigint, asset: string, sources: readonly string[]): Portion[] | null {
     if (sources.length === 0) return null;
     if (amount === 0n) return [{ address: sources[0]!, amount: 0n }];
-    const portions: Portion[] = [];
+    const taken = new Map<string, bigint>();
     let left = amount;
+    const held = (address: string) => this.balanceOf(address, asset) - (taken.get(address) ?? 0n);
+    const take = (address: string, room: bigint) => {
+      const portion = room < left ? room : left;
+      if (portion <= 0n) return;
+      taken.set(address, (taken.get(address) ?? 0n) + portion);
+      left -= portion;
+    };
     for (const address of sources) {
       if (left === 0n) break;
-      const available = address === WORLD ? left : this.balanceOf(address, asset);
-      const take = available < left ? available : left;
-      if (take <= 0n) continue;
-      portions.push({ address, amount: take });
-      left -= take;
+      take(address, address === WORLD ? left : held(address) > 0n ? held(address) : 0n);
     }
-    return left === 0n ? portions : null;
+    for (const address of sources) {
+      if (left === 0n) break;
+      if (address !== WORLD) take(address, held(address) + this.overdraftOf(address, asset));
+    }
+    return left === 0n ? [...taken].map(([address, portion]) => ({ address, amount: portion })) : null;
   }
 
-  /** The ledger's last word: no account but world may end below zero; a reference is used once. */
+  /** The ledger's last word: no account but world may end below minus its overdraft limit; a reference is used once. */
   private admit(postings: readonly Posting[], reference: string | undefined): Refusal | null {
     const net = new Map<string, bigint>();
     for (const posting of postings) {
@@ -217,7 +273,7 @@ export class WalletModel {
     }
     for (const [key, delta] of net) {
       if (key.startsWith(`${WORLD} `)) continue;
-      if ((this.amounts.get(key) ?? 0n) + delta < 0n) return insufficient;
+      if ((this.amounts.get(key) ?? 0n) + delta < -(this.overdrafts.get(key) ?? 0n)) return insufficient;
     }
     if (reference !== undefined && this.references.has(reference)) return refuse(409, 'CONFLICT');
     return null;
@@ -237,6 +293,12 @@ export class WalletModel {
   credit(input: CreditInput): Decision<Posting[]> {
     const wallet = this.wallet(input.walletId);
     if (!wallet) return refuse(404, 'NOT_FOUND');
+    const closed = this.change(wallet.id);
+    if (closed) return closed;
+    for (const subject of input.sources) {
+      const payer = subject.type === 'WALLET' ? this.outgoing(subject.identifier) : null;
+      if (payer) return payer;
+    }
     if (!wallet.balances.some((balance) => balance.name === input.balance)) return validation;
     const destination = walletAddress(wallet.id, input.balance);
     const sources: string[] = [];
@@ -268,6 +330,9 @@ export class WalletModel {
   planDebit(input: DebitInput): Decision<PlannedDebit> {
     const wallet = this.wallet(input.walletId);
     if (!wallet) return refuse(404, 'NOT_FOUND');
+    const status = this.outgoing(wallet.id) ?? (input.destination.type === 'WALLET' ? this.change(input.destination.identifier) : null);
+    if (status) return status;
+    if (input.pending && input.expiresAt !== undefined && input.expiresAt <= this.now) return validation;
     let chosen: ModelBalance[];
     if (input.balances.length === 1 && input.balances[0] === '*') {
       chosen = this.wildcardOrder(wallet.balances);
@@ -316,13 +381,18 @@ export class WalletModel {
       destination: input.destination,
       destinationAddress: plan.destinationAddress,
       sources: portions,
+      expiresAt: input.expiresAt ?? null,
+      status: 'open',
     });
   }
 
   confirm(holdId: string, amount: bigint | undefined, final: boolean): Decision<Posting[]> {
     const hold = this.hold(holdId);
     if (!hold) return refuse(404, 'NOT_FOUND');
-    if (hold.remaining === 0n) return refuse(400, 'HOLD_CLOSED');
+    const status = this.outgoing(hold.walletId) ?? (hold.destination.type === 'WALLET' ? this.change(hold.destination.identifier) : null);
+    if (status) return status;
+    if (this.holdStatus(hold) === 'expired') return refuse(400, 'HOLD_EXPIRED');
+    if (hold.status !== 'open' || hold.remaining === 0n) return refuse(400, 'HOLD_CLOSED');
     const confirmed = amount === undefined || amount === 0n ? hold.remaining : amount;
     if (confirmed > hold.remaining) return insufficient;
     const from = holdAddress(hold.id);
@@ -331,13 +401,21 @@ export class WalletModel {
     if (final && left > 0n) postings.push({ source: from, destination: walletAddress(hold.walletId, MAIN), asset: hold.asset, amount: left });
     this.post(postings, undefined);
     hold.remaining = final ? 0n : left;
+    if (hold.remaining === 0n) hold.status = 'confirmed';
     return { ok: true, value: postings };
   }
 
   void(holdId: string): Decision<Posting[]> {
     const hold = this.hold(holdId);
     if (!hold) return refuse(404, 'NOT_FOUND');
-    if (hold.remaining === 0n) return refuse(400, 'HOLD_CLOSED');
+    if (hold.status !== 'open' || hold.remaining === 0n || this.isHoldExpired(hold)) return refuse(400, 'HOLD_CLOSED');
+    this.refund(hold);
+    hold.status = 'voided';
+    return { ok: true, value: [] };
+  }
+
+  /** What remains on the hold, back to its sources in posting order, each capped at what it gave. */
+  private refund(hold: ModelHold): void {
     const postings: Posting[] = [];
     let left = hold.remaining;
     for (const source of hold.sources) {
@@ -346,9 +424,59 @@ export class WalletModel {
       postings.push({ source: holdAddress(hold.id), destination: source.address, asset: hold.asset, amount: refund });
       left -= refund;
     }
-    this.post(postings, undefined);
+    // A hold that holds nothing (a zero pending debit) moves nothing: no transaction.
+    if (postings.length > 0) this.post(postings, undefined);
     hold.remaining = 0n;
-    return { ok: true, value: postings };
+  }
+
+  /** A sweep: every open hold due now is voided, soonest expiry first, then oldest; returns how many. */
+  sweep(): number {
+    const due = this.holds.filter((hold) => hold.status === 'open' && this.isHoldExpired(hold));
+    // Stable sort: creation order among equal expiries.
+    due.sort((a, b) => a.expiresAt! - b.expiresAt!);
+    for (const hold of due) {
+      this.refund(hold);
+      hold.status = 'expired';
+    }
+    return due.length;
+  }
+
+  /** PATCH /holds/{id} `{expiresAt}`. */
+  moveExpiry(holdId: string, expiresAt: number | null): Decision<null> {
+    const hold = this.hold(holdId);
+    if (!hold) return refuse(404, 'NOT_FOUND');
+    const closed = this.change(hold.walletId);
+    if (closed) return closed;
+    if (this.holdStatus(hold) === 'expired') return refuse(400, 'HOLD_EXPIRED');
+    if (hold.status !== 'open') return refuse(400, 'HOLD_CLOSED');
+    if (expiresAt !== null && expiresAt <= this.now) return validation;
+    hold.expiresAt = expiresAt;
+    return { ok: true, value: null };
+  }
+
+  /** PATCH /wallets/{id} `{status}`: closing needs every balance and hold of the wallet at zero. */
+  setStatus(walletId: string, status: WalletStatus): Decision<null> {
+    const wallet = this.wallet(walletId);
+    if (!wallet) return refuse(404, 'NOT_FOUND');
+    if (wallet.status === 'closed') return refuse(400, 'WALLET_CLOSED');
+    if (status === 'closed') {
+      const held = [...this.amounts].some(([key, amount]) => amount !== 0n && this.owner(key.slice(0, key.lastIndexOf(' '))) === walletId);
+      if (held) return validation;
+    }
+    wallet.status = status;
+    return { ok: true, value: null };
+  }
+
+  /** PATCH /wallets/{id}/balances/{name} `{overdraft: {asset: limit}}`. */
+  setOverdraft(walletId: string, name: string, asset: string, limit: bigint): Decision<null> {
+    const wallet = this.wallet(walletId);
+    if (!wallet || !wallet.balances.some((balance) => balance.name === name)) return refuse(404, 'NOT_FOUND');
+    const closed = this.change(walletId);
+    if (closed) return closed;
+    const address = walletAddress(walletId, name);
+    if (this.balanceOf(address, asset) < -limit) return validation;
+    this.overdrafts.set(`${address} ${asset}`, limit);
+    return { ok: true, value: null };
   }
 
   summary(walletId: string): SummaryView {
@@ -371,7 +499,16 @@ export class WalletModel {
             if (balance.expiresAt !== null) add(expirable, asset, amount);
           }
         }
-        return { name: balance.name, expiresAt: balance.expiresAt, priority: balance.priority, assets: nonZero(assets) };
+        const limits = new Map<string, bigint>();
+        for (const [key, limit] of this.overdrafts) if (key.startsWith(prefix)) limits.set(key.slice(prefix.length), limit);
+        const overdraft = nonZero(limits);
+        return {
+          name: balance.name,
+          expiresAt: balance.expiresAt,
+          priority: balance.priority,
+          ...(Object.keys(overdraft).length > 0 ? { overdraft } : {}),
+          assets: nonZero(assets),
+        };
       });
     for (const hold of this.holds) if (hold.walletId === walletId) add(held, hold.asset, hold.remaining);
     return {

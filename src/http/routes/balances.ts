@@ -1,17 +1,23 @@
-/** Balance routes: list, create, get one with amounts. Debit and credit live in money.ts. */
+/** Balance routes: list, create, get one with amounts, patch. Debit and credit live in money.ts. */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { BALANCE_NAME_PATTERN } from '../../domain/balance.ts';
 import type { BalanceFilter } from '../../storage/balances.ts';
 import { createBalance } from '../../wallets/create-balance.ts';
+import { updateBalance } from '../../wallets/update-balance.ts';
 import { getBalance } from '../../wallets/get-balance.ts';
 import { listBalances } from '../../wallets/list-balances.ts';
-import { canonicalCreateBalance } from '../canonical.ts';
-import { created, idempotencyKey, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
+import { canonicalCreateBalance, canonicalUpdateBalance } from '../canonical.ts';
+import { created, idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, parsePageQuery, type QueryString } from '../query.ts';
 import { balanceView, balanceWithAssetsView, cursorView } from '../views.ts';
 import { route } from '../operations.ts';
+
+/** A new balance's limits: an asset at 0 has none. */
+function limitsOf(overdraft: Readonly<Record<string, bigint>> | undefined): Map<string, bigint> {
+  return new Map(Object.entries(overdraft ?? {}).filter(([, limit]) => limit !== 0n));
+}
 
 export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { schemas, run, query } = deps;
@@ -33,8 +39,32 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
       principal: request.principal,
       params: { id: walletId },
       body: canonicalCreateBalance(body),
-      command: createBalance({ walletId, balance: body }),
-      render: (result) => render(result, (balance) => created(balanceView(balance))),
+      command: createBalance({
+        walletId,
+        balance: { name: body.name, expiresAt: body.expiresAt, priority: body.priority },
+        overdraft: limitsOf(body.overdraft),
+      }),
+      render: (result) => render(result, ({ balance, overdraft }) => created(balanceView({ ...balance, overdraft }))),
+    });
+    return sendRun(reply, outcome);
+  });
+
+  route<{ Params: { id: string; balanceName: string } }>(app, 'updateBalance', async (request, reply) => {
+    const body = parseBody(schemas.updateBalance, request.body);
+    const { id: walletId, balanceName } = request.params;
+    const outcome = await run(idempotencyKey(request), {
+      operation: 'updateBalance',
+      principal: request.principal,
+      params: { id: walletId, balanceName },
+      body: canonicalUpdateBalance(body),
+      command: updateBalance({
+        walletId,
+        name: balanceName,
+        overdraft: new Map(Object.entries(body.overdraft ?? {})),
+        ...(body.priority !== undefined ? { priority: body.priority } : {}),
+        ...(body.expiresAt !== undefined ? { expiresAt: body.expiresAt } : {}),
+      }),
+      render: (result) => render(result, noContent),
     });
     return sendRun(reply, outcome);
   });

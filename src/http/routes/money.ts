@@ -19,8 +19,9 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
       principal: request.principal,
       params: { id: walletId },
       body: canonicalDebit(body),
-      command: debit({ ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION }),
-      render: (result) => render(result, ({ hold }) => (hold ? created(holdView(hold)) : noContent())),
+      command: debit({ ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION, holdTtl: deps.holdTtl }),
+      // A new hold is seen at the batch's clock, its creation instant.
+      render: (result) => render(result, ({ hold }) => (hold ? created(holdView(hold, hold.createdAt)) : noContent())),
     });
     return sendRun(reply, outcome);
   });

@@ -58,7 +58,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
       principal: request.principal,
       params: { id: walletId },
       body: canonicalUpdateWallet(body),
-      command: updateWallet({ walletId, metadata: body.metadata }),
+      command: updateWallet({ walletId, metadata: body.metadata ?? {}, status: body.status }),
       render: (result) => render(result, noContent),
     });
     return sendRun(reply, outcome);
