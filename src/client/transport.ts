@@ -79,7 +79,9 @@ export class Transport {
     this.retryDelayMs = options.retryDelayMs ?? 100;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.headers = options.headers ?? {};
-    this.fetch = options.fetch ?? globalThis.fetch;
+    // Called through a wrapper, not stored bare: a browser's fetch called as a method of this
+    // object throws "Illegal invocation" (Node's does not care).
+    this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
   /** Sends the request (retrying as described above) and returns the parsed body, or undefined when there is none. */
