@@ -139,9 +139,11 @@ export function ActionForm({ draft, onChange, onClose }: Props) {
             <button type="button" class="primary" disabled={status.state === 'sending'} onClick={() => void confirm()}>
               {status.state === 'sending' ? 'Sending…' : status.state === 'failed' && status.failure.unknownOutcome ? 'Retry' : `Confirm: ${spec.submitLabel}`}
             </button>
-            <button type="button" disabled={status.state === 'sending'} onClick={() => onChange({ ...draft, stage: 'edit' })}>
-              Back to edit
-            </button>
+            {spec.fields.length > 0 ? (
+              <button type="button" disabled={status.state === 'sending'} onClick={() => onChange({ ...draft, stage: 'edit' })}>
+                Back to edit
+              </button>
+            ) : null}
             <button type="button" disabled={status.state === 'sending'} onClick={() => close(null)}>
               Cancel
             </button>

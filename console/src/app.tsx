@@ -38,7 +38,9 @@ export function App() {
   }, []);
   const openAction = useCallback((kind: ActionKind, target: { walletId?: string; holdId?: string }) => {
     const initial = Object.fromEntries(ACTIONS[kind].fields.flatMap((field) => (field.initial === undefined ? [] : [[field.name, field.initial]])));
-    setDraft(openDraft(kind, target, initial));
+    const draft = openDraft(kind, target, initial);
+    // Nothing to fill in (a void): straight to what will happen.
+    setDraft(ACTIONS[kind].fields.length === 0 ? { ...draft, stage: 'review' } : draft);
   }, []);
   const context = useMemo<ConsoleContext>(() => ({ coffer: session.coffer, raw, openAction, version, report }), [session, raw, openAction, version, report]);
 
