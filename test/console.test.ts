@@ -465,6 +465,22 @@ describe('console: finding wallets', () => {
   });
 });
 
+/** A wallet with something in every part of its page: named balances (one expired), an open and a closed hold. */
+async function showcaseWallet(): Promise<string> {
+  const day = 24 * 60 * 60 * 1000;
+  const wallet = await coffer.createWallet({ name: 'acme-store', metadata: { customer: '4711', plan: 'business' } });
+  await coffer.createBalance(wallet.id, { name: 'promo', priority: 1n, expiresAt: new Date(Date.now() + 30 * day) });
+  await coffer.createBalance(wallet.id, { name: 'gift', priority: 2n, expiresAt: new Date(Date.now() - day) });
+  await coffer.credit(wallet.id, { amount: { asset: 'USD/2', amount: 125_000n } });
+  await coffer.credit(wallet.id, { amount: { asset: 'USD/2', amount: 2_000n }, balance: 'promo' });
+  await coffer.credit(wallet.id, { amount: { asset: 'USD/2', amount: 500n }, balance: 'gift' });
+  await coffer.credit(wallet.id, { amount: { asset: 'EUR/2', amount: 9_900n } });
+  const settled = await coffer.debit(wallet.id, { amount: { asset: 'USD/2', amount: 1_200n }, pending: true, description: 'order 1041' });
+  await coffer.confirmHold(settled.id, { amount: 1_000n, final: true });
+  await coffer.debit(wallet.id, { amount: { asset: 'USD/2', amount: 4_500n }, pending: true, balances: ['*'], description: 'order 1042' });
+  return wallet.id;
+}
+
 describe('console: accessible and readable at 1280 and 390 px', () => {
   for (const [label, viewport] of [
     ['1280 px', WIDE],
@@ -496,15 +512,16 @@ describe('console: accessible and readable at 1280 and 390 px', () => {
   }
 
   it('screenshots for README: the wallet list and a wallet page, from the running console', async () => {
-    const alice = (await coffer.listWallets({ name: 'alice' })).data[0]!;
+    const shop = await showcaseWallet();
     mkdirSync(IMAGES, { recursive: true });
     const { page, context } = await openConsole(WIDE);
     try {
       await page.locator('table.wallets tbody tr').first().waitFor();
       const list = await page.screenshot({ fullPage: false });
-      await page.goto(`${server.url}/console/#/wallets/${alice.id}`);
+      await page.goto(`${server.url}/console/#/wallets/${shop}`);
       await page.locator('ul.transactions > li').first().waitFor();
-      await page.locator('ul.transactions > li').nth(1).locator('summary').click();
+      await page.locator('table[data-holds="open"]').waitFor();
+      await page.locator('ul.transactions > li').first().locator('summary').click();
       const wallet = await page.screenshot({ fullPage: true });
       for (const [name, png] of [
         ['console-wallets.png', list],
