@@ -15,7 +15,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
+import { build } from 'vite';
 import { Coffer } from '../src/client/index.ts';
 import { launchChromium } from './support/browser.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
@@ -30,6 +32,9 @@ let browser: Browser;
 let coffer: Coffer;
 
 before(async () => {
+  // The console as its sources say now (the server serves dist/console): a stale build would
+  // test old code. Vite takes about a second.
+  await build({ configFile: fileURLToPath(new URL('../console/vite.config.ts', import.meta.url)) });
   dataDir = mkdtempSync(join(tmpdir(), 'coffer-console-'));
   [server, browser] = await Promise.all([startServer({ DATA_DIR: dataDir }), launchChromium()]);
   coffer = new Coffer({ url: server.url, retries: 0 });

@@ -108,6 +108,11 @@ function subjectOf(values: Values, prefix: string, problems: Record<string, stri
   return balance === '' ? { type: 'WALLET', identifier } : { type: 'WALLET', identifier, balance };
 }
 
+/** The amount checks above keep a confirmation within what remains: a negative rest is a bug here. */
+function assertNonNegative(amount: bigint): void {
+  if (amount < 0n) throw new Error(`a confirmation past what the hold has left (${amount})`);
+}
+
 function checked(problems: Record<string, string>, plan: () => Plan): Checked {
   return Object.keys(problems).length > 0 ? { ok: false, problems } : { ok: true, plan: plan() };
 }
@@ -272,18 +277,20 @@ const confirm: ActionSpec = {
     if (text !== '') {
       const parsed = parseMajor(text, hold.asset);
       if (!parsed.ok) problems.amount = parsed.reason;
+      else if (parsed.minor > hold.remaining) problems.amount = `more than the hold has left (${describeAmount(hold.remaining, hold.asset)})`;
       else minor = parsed.minor;
     }
     const final = values.final === 'true';
     return checked(problems, () => {
       const rest = hold.remaining - minor;
+      assertNonNegative(rest);
       return {
         lines: [
           `Send ${describeAmount(minor, hold.asset)} of hold ${hold.id}`,
           `to ${describeSubject(hold.destination, 'world')}.`,
           final
-            ? `Final: the rest, ${describeAmount(rest > 0n ? rest : 0n, hold.asset)}, returns to the wallet's main balance and the hold closes.`
-            : `The hold keeps ${describeAmount(rest > 0n ? rest : 0n, hold.asset)}.`,
+            ? `Final: the rest, ${describeAmount(rest, hold.asset)}, returns to the wallet's main balance and the hold closes.`
+            : `The hold keeps ${describeAmount(rest, hold.asset)}.`,
         ],
         run: async (coffer, idempotencyKey) => {
           await coffer.confirmHold(hold.id, { ...(text === '' ? {} : { amount: minor }), final }, { idempotencyKey });
