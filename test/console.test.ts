@@ -262,6 +262,37 @@ describe('console: an operator at work', () => {
     }
   });
 
+  it('create a balance, credit it, debit it at once: the balances table and the API agree', async () => {
+    const { page, context, problems } = await openConsole(WIDE, `#/wallets/${walletId}`);
+    try {
+      await page.getByRole('button', { name: 'Create balance' }).click();
+      await fillAndReview(page, { 'Balance name': 'promo', Priority: '1' });
+      assert.match((await page.getByRole('dialog').locator('.review').textContent()) ?? '', /Create balance "promo" in wallet "alice".*Priority 1; never expires/);
+      await page.getByRole('button', { name: 'Confirm: Create balance' }).click();
+      assert.match(await finish(page), /Balance "promo" created/);
+
+      await page.getByRole('button', { name: 'Credit', exact: true }).click();
+      await fillAndReview(page, { Amount: '10', 'To balance': 'promo' });
+      await page.getByRole('button', { name: 'Confirm: Credit' }).click();
+      await finish(page);
+      await page.getByRole('button', { name: 'Debit', exact: true }).click();
+      await fillAndReview(page, { Amount: '4.00', 'From balances': 'promo' });
+      assert.match((await page.getByRole('dialog').locator('.review').textContent()) ?? '', /Debit 4\.00 USD \(400 minor units of USD\/2\).*balance promo.*to world/);
+      await page.getByRole('button', { name: 'Confirm: Debit' }).click();
+      assert.match(await finish(page), /Debited 4\.00 USD/);
+
+      const promo = await coffer.getBalance(walletId, 'promo');
+      assert.equal(promo.priority, 1n);
+      assert.deepEqual(promo.assets, { 'USD/2': 600n });
+      const row = page.locator('section[aria-labelledby="balances-title"] tbody tr', { hasText: 'promo' });
+      await row.getByText('6.00 USD').waitFor();
+      assert.match((await row.textContent()) ?? '', /promo1never/);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('an API refusal is shown with its errorCode and message, and nothing moves', async () => {
     const { page, context, problems } = await openConsole(WIDE, `#/wallets/${walletId}`);
     try {
