@@ -9,6 +9,7 @@
 --     loaded, before `init` sees the arguments)
 --   wallets file: the hot wallet's id on the first line, then one funded wallet id per line.
 -- Prints one JSON line when done.
+-- BENCH_TOKEN (environment): a bearer token sent on every request, for a server with auth on.
 
 local threads = {}
 local counter = 0
@@ -20,6 +21,15 @@ function setup(thread)
 end
 
 local scenario = os.getenv("SCENARIO")
+local token = os.getenv("BENCH_TOKEN")
+local authorization = token and token ~= "" and ("Bearer " .. token) or nil
+
+-- wrk.format with the bearer token added, when there is one.
+local function format(method, path, headers, body)
+  headers = headers or {}
+  if authorization then headers["Authorization"] = authorization end
+  return wrk.format(method, path, headers, body)
+end
 local hot, wallets, prefix, sequence, holds
 
 function init(args)
@@ -48,20 +58,20 @@ local pending = '{"amount":{"asset":"USD/2","amount":1},"pending":true}'
 
 function request()
   if scenario == "debit-uniform" then
-    return wrk.format("POST", "/wallets/" .. pick() .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, debit)
+    return format("POST", "/wallets/" .. pick() .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, debit)
   elseif scenario == "debit-hot" then
-    return wrk.format("POST", "/wallets/" .. hot .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, debit)
+    return format("POST", "/wallets/" .. hot .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, debit)
   elseif scenario == "pending-confirm" then
     -- A hold made by a pending debit is confirmed by the next request this thread sends.
     local hold = table.remove(holds)
     if hold ~= nil then
-      return wrk.format("POST", "/holds/" .. hold .. "/confirm", { ["Idempotency-Key"] = key() })
+      return format("POST", "/holds/" .. hold .. "/confirm", { ["Idempotency-Key"] = key() })
     end
-    return wrk.format("POST", "/wallets/" .. pick() .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, pending)
+    return format("POST", "/wallets/" .. pick() .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, pending)
   elseif scenario == "create-wallet" then
-    return wrk.format("POST", "/wallets", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, '{"name":"bench"}')
+    return format("POST", "/wallets", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, '{"name":"bench"}')
   elseif scenario == "get-wallet" then
-    return wrk.format("GET", "/wallets/" .. pick())
+    return format("GET", "/wallets/" .. pick())
   end
   error("unknown scenario " .. tostring(scenario))
 end

@@ -3,6 +3,8 @@
 export interface Row {
   readonly backend: 'postgres' | 'pglite';
   readonly scenario: string;
+  /** Run with AUTH=required: every request carries a bearer token (BENCH_AUTH). */
+  readonly auth?: boolean;
   readonly operationsPerSecond: number;
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
@@ -49,7 +51,7 @@ export function renderTable(result: BenchResult): string {
     const base = baseline(result, row);
     const ratio = base ? `${Math.round((100 * row.operationsPerSecond) / base) / 100}×` : '';
     lines.push(
-      `| ${row.backend} | ${row.scenario} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} | ` +
+      `| ${row.backend} | ${row.scenario}${row.auth ? ' +auth' : ''} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} | ` +
         `${row.serverCpuMicrosPerRequest} | ${row.postgresCpuMicrosPerRequest ?? ''} |`,
     );
   }
@@ -67,7 +69,7 @@ export function renderChart(result: BenchResult): string {
     { label: 'pgbench uniform', value: result.pgbench.uniform, color: '#8a8a8a' },
     { label: 'pgbench hot', value: result.pgbench.hot, color: '#b5b5b5' },
     ...result.rows.map((row) => ({
-      label: `coffer ${row.backend} ${row.scenario}`,
+      label: `coffer ${row.backend} ${row.scenario}${row.auth ? ' +auth' : ''}`,
       value: row.operationsPerSecond,
       color: row.backend === 'postgres' ? '#2f6fb3' : '#3c9a5f',
     })),

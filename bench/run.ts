@@ -16,6 +16,11 @@
  * (extra server settings, `NAME=value,...`). For experiments, BENCH_ONLY narrows the run to
  * some scenarios (`pgbench,postgres:debit-uniform,pglite:debit-hot`); such a run prints its table
  * but writes no results file, since the published results are always the full set.
+ * BENCH_AUTH: `off` (default), `on` (every server with AUTH=required, every request with a
+ * bearer token: rows marked +auth) or `both` (each backend's scenarios without, then with
+ * auth, on fresh databases, for the auth-on/auth-off ratio). The client's request budget is
+ * raised out of the way (AUTH_RATE_LIMIT): the bench measures the token check, not the limiter
+ * refusing; the limiter's own check still runs on every request.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -107,9 +112,45 @@ async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
   return Number(match[1]);
 }
 
+/** The bearer token of the server under load (auth on), for funding and for wrk. */
+let benchToken: string | undefined;
+
 async function call(url: string, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(`${url}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body });
+  const headers: Record<string, string> = { ...(body ? { 'content-type': 'application/json' } : {}), ...(benchToken ? { authorization: `Bearer ${benchToken}` } : {}) };
+  const response = await fetch(`${url}${path}`, { method, headers, body });
   return { status: response.status, text: await response.text() };
+}
+
+/** Settings of a server with auth on: required, and a client budget the load cannot reach. */
+const AUTH_SERVER_ENV = { AUTH: 'required', AUTH_RATE_LIMIT: '1000000', AUTH_RATE_LIMIT_BURST: '1000000' };
+
+/** Creates an API client on the database the server will open (before it holds a PGlite folder), like `coffer clients create`. */
+async function createBenchClient(env: Record<string, string>): Promise<{ clientId: string; clientSecret: string }> {
+  const [{ loadConfig }, { openDatabase }, { migrate }, { createClient }, { instantFromDate }] = await Promise.all([
+    import('../src/config.ts'),
+    import('../src/storage/open.ts'),
+    import('../src/storage/migrations.ts'),
+    import('../src/auth/clients.ts'),
+    import('../src/domain/time.ts'),
+  ]);
+  const db = await openDatabase(loadConfig(env));
+  try {
+    await migrate(db);
+    const { client, clientSecret } = await createClient(db, 'bench', ['wallets:read', 'wallets:write'], instantFromDate(new Date()));
+    return { clientId: client.id, clientSecret };
+  } finally {
+    await db.close();
+  }
+}
+
+async function fetchToken(url: string, client: { clientId: string; clientSecret: string }): Promise<string> {
+  const response = await fetch(`${url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret }),
+  });
+  if (response.status !== 200) throw new Error(`token request failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { access_token: string }).access_token;
 }
 
 /** 1,000 funded wallets and a hot one, made through the API with a few requests in flight. */
@@ -207,7 +248,7 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
     const child = spawn(
       'wrk',
       ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCENARIO: scenario } },
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCENARIO: scenario, BENCH_TOKEN: benchToken ?? '' } },
     );
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -233,8 +274,8 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
   };
 }
 
-async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): Promise<Row[]> {
-  const database = `bench_coffer_${backend}_${process.pid}`;
+async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], auth = false): Promise<Row[]> {
+  const database = `bench_coffer_${backend}_${auth ? 'auth_' : ''}${process.pid}`;
   const dataDir = backend === 'pglite' ? mkdtempSync(join(tmpdir(), 'coffer-bench-')) : undefined;
   if (backend === 'postgres') {
     await admin(async (client) => {
@@ -244,19 +285,22 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): P
   }
   const env: Record<string, string> = backend === 'postgres' ? { DATABASE_URL: databaseUrl(database) } : { DATA_DIR: dataDir! };
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
-  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...extra }, 120_000);
+  const client = auth ? await createBenchClient(env) : undefined;
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...(auth ? AUTH_SERVER_ENV : {}), ...extra }, 120_000);
   const rows: Row[] = [];
   try {
+    benchToken = client ? await fetchToken(server.url, client) : undefined;
     log(`${backend}: funding ${WALLETS} wallets`);
     const wallets = await fund(server.url);
     const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.txt`);
     writeFileSync(walletsFile, [wallets.hot, ...wallets.uniform].join('\n') + '\n');
     for (const scenario of scenarios) {
       log(`${backend}: ${scenario} for ${seconds}s at ${connections} connections`);
-      rows.push({ backend, ...(await load(server, backend, scenario, walletsFile)) });
+      rows.push({ backend, ...(auth ? { auth } : {}), ...(await load(server, backend, scenario, walletsFile)) });
     }
     rmSync(walletsFile, { force: true });
   } finally {
+    benchToken = undefined;
     await server.kill('SIGTERM');
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     if (backend === 'postgres') await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
@@ -265,6 +309,9 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[]): P
 }
 
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+const authSetting = process.env.BENCH_AUTH ?? 'off';
+if (!['off', 'on', 'both'].includes(authSetting)) throw new Error(`BENCH_AUTH must be off, on or both, got ${authSetting}`);
+const authModes = authSetting === 'both' ? ['off', 'on'] : [authSetting];
 const selected = (backend: string, scenarios: string[]) => scenarios.filter((s) => !only || only.has(`${backend}:${s}`));
 
 const started = new Date();
@@ -280,7 +327,9 @@ for (const [backend, scenarios] of [
   ['pglite', ['debit-uniform', 'debit-hot']],
 ] as const) {
   const chosen = selected(backend, [...scenarios]);
-  if (chosen.length > 0) rows.push(...(await runCoffer(backend, chosen)));
+  if (chosen.length === 0) continue;
+  if (authModes.includes('off')) rows.push(...(await runCoffer(backend, chosen)));
+  if (authModes.includes('on')) rows.push(...(await runCoffer(backend, chosen, true)));
 }
 const postgresVersion = await admin(async (client) => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
 

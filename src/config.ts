@@ -36,6 +36,13 @@ export const SETTINGS = {
   METADATA_KEY_LENGTH_MAX: { default: String(DEFAULT_LIMITS.metadataKeyLengthMax), meaning: 'characters per metadata key' },
   METADATA_VALUE_LENGTH_MAX: { default: String(DEFAULT_LIMITS.metadataValueLengthMax), meaning: 'characters per metadata value' },
   WALLET_NAME_LENGTH_MAX: { default: String(DEFAULT_LIMITS.walletNameLengthMax), meaning: 'characters per wallet name' },
+  AUTH: { default: undefined, meaning: 'required or off; unset = off while HOST is a loopback address, required otherwise' },
+  AUTH_TOKEN_TTL: { default: '1h', meaning: 'lifetime of an access token (60s to 24h)' },
+  AUTH_RATE_LIMIT: { default: '1000', meaning: 'requests per second per API client (token bucket refill)' },
+  AUTH_RATE_LIMIT_BURST: { default: '2000', meaning: 'requests an idle API client may send at once (token bucket size)' },
+  AUTH_TOKEN_RATE_LIMIT: { default: '30', meaning: 'token requests per minute per client address (brute-force guard)' },
+  REDIS_URL: { default: undefined, meaning: 'redis:// URL; rate limits are shared through it; unset = per process, in memory' },
+  TRUST_PROXY: { default: undefined, meaning: 'proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated, or a hop count; unset = none' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -69,6 +76,23 @@ export interface Config {
   /** How long idempotency outcomes are kept, in microseconds; null = forever. */
   readonly idempotencyRetentionMicros: bigint | null;
   readonly limits: Limits;
+  readonly auth: AuthConfig;
+  /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
+  readonly trustProxy: false | number | string;
+}
+
+export type AuthMode = 'required' | 'off';
+
+export interface AuthConfig {
+  readonly mode: AuthMode;
+  /** True when AUTH was set, false when the mode follows from HOST. */
+  readonly explicit: boolean;
+  readonly tokenTtlSeconds: number;
+  /** Per API client, on every authenticated request. */
+  readonly clientRate: { readonly perSecond: number; readonly burst: number };
+  /** Per address, on the token endpoint. */
+  readonly tokenRate: { readonly perSecond: number; readonly burst: number };
+  readonly redisUrl?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -104,6 +128,50 @@ function readTimeouts(env: Env): Timeouts {
     throw new ConfigError(`HEADERS_TIMEOUT_MS (${timeouts.headersMs}) must not exceed REQUEST_TIMEOUT_MS (${timeouts.requestMs})`);
   }
   return Object.freeze(timeouts);
+}
+
+/** Addresses that only this machine can reach: auth defaults to off on them. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+const TOKEN_TTL_SECONDS_MIN = 60;
+const TOKEN_TTL_SECONDS_MAX = 86_400;
+
+function readAuth(env: Env, host: string): AuthConfig {
+  const modeText = text(env, 'AUTH');
+  if (modeText !== undefined && modeText !== 'required' && modeText !== 'off') {
+    throw new ConfigError(`AUTH must be required or off, got ${JSON.stringify(modeText)}`);
+  }
+  const mode: AuthMode = modeText ?? (isLoopback(host) ? 'off' : 'required');
+  const ttlText = text(env, 'AUTH_TOKEN_TTL') ?? '';
+  const ttlMicros = parseRetention(ttlText);
+  const tokenTtlSeconds = ttlMicros === null ? NaN : Number(ttlMicros / 1_000_000n);
+  if (!(tokenTtlSeconds >= TOKEN_TTL_SECONDS_MIN && tokenTtlSeconds <= TOKEN_TTL_SECONDS_MAX)) {
+    throw new ConfigError(`AUTH_TOKEN_TTL must be a duration from 60s to 24h such as 15m or 1h, got ${JSON.stringify(ttlText)}`);
+  }
+  const perMinute = integer(env, 'AUTH_TOKEN_RATE_LIMIT', 1, 1_000_000);
+  const redisUrl = text(env, 'REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
+  return Object.freeze({
+    mode,
+    explicit: modeText !== undefined,
+    tokenTtlSeconds,
+    clientRate: Object.freeze({ perSecond: integer(env, 'AUTH_RATE_LIMIT', 1, 1_000_000), burst: integer(env, 'AUTH_RATE_LIMIT_BURST', 1, 1_000_000) }),
+    tokenRate: Object.freeze({ perSecond: perMinute / 60, burst: perMinute }),
+    ...(redisUrl !== undefined ? { redisUrl } : {}),
+  });
+}
+
+function readTrustProxy(env: Env): false | number | string {
+  const value = text(env, 'TRUST_PROXY');
+  if (value === undefined) return false;
+  if (/^\d{1,2}$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  if (!entries.every((entry) => /^[0-9A-Fa-f.:]{2,45}(\/\d{1,3})?$/.test(entry))) {
+    throw new ConfigError(`TRUST_PROXY must be a hop count or comma-separated addresses or CIDRs, got ${JSON.stringify(value)}`);
+  }
+  return entries.join(',');
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -142,5 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
       metadataValueLengthMax: integer(env, 'METADATA_VALUE_LENGTH_MAX', 1, 1_000_000),
       walletNameLengthMax: integer(env, 'WALLET_NAME_LENGTH_MAX', 1, 100_000),
     }),
+    auth: readAuth(env, host),
+    trustProxy: readTrustProxy(env),
   });
 }

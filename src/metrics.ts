@@ -90,3 +90,19 @@ poolGauge('coffer_db_pool_max', 'Database connections the pool may open', (stats
 poolGauge('coffer_db_pool_open', 'Database connections open', (stats) => stats.open);
 poolGauge('coffer_db_pool_idle', 'Open database connections not in use', (stats) => stats.idle);
 poolGauge('coffer_db_pool_waiting', 'Callers waiting for a database connection', (stats) => stats.waiting);
+
+/** Requests refused for a spent budget: `limit` is `client` (an API client's requests) or `token` (an address's token requests). */
+export const rateLimited = new Counter({
+  name: 'coffer_rate_limited_total',
+  help: 'Requests refused with 429: an API client over its request budget, or an address over its token requests',
+  labelNames: ['limit'] as const,
+  registers: [metricsRegistry],
+});
+
+/** Requests refused by auth: 401 (no or a bad token) or 403 (a token without the scope), by reason. */
+export const authRefusals = new Counter({
+  name: 'coffer_auth_refusals_total',
+  help: 'Requests refused by auth, by status (401, 403) and reason',
+  labelNames: ['status', 'reason'] as const,
+  registers: [metricsRegistry],
+});

@@ -7,13 +7,14 @@
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Config } from './config.ts';
+import { isLoopback, type Config } from './config.ts';
 import { ConfigError } from './domain/errors.ts';
 import { instantFromDate } from './domain/time.ts';
 import { buildApp } from './http/app.ts';
 import { startPurge } from './idempotency/retention.ts';
 import { migrate, SchemaTooNew } from './storage/migrations.ts';
 import { databaseSetting, openDatabase } from './storage/open.ts';
+import { listClients } from './storage/auth-clients.ts';
 
 /** How often the idempotency purge runs when a retention is set. */
 const PURGE_INTERVAL_MS = 60_000;
@@ -63,6 +64,8 @@ export async function serve(config: Config): Promise<void> {
     limits: config.limits,
     timeouts: config.timeouts,
     logger: { level: config.logLevel, stream: logStream },
+    auth: config.auth,
+    trustProxy: config.trustProxy,
     batch: {
       sizeMax: config.batchSizeMax,
       waitMs: config.batchWaitMs,
@@ -108,7 +111,24 @@ export async function serve(config: Config): Promise<void> {
     await db.close().catch(() => {});
     throw listenError(error, config);
   }
-  app.log.info({ backend: db.kind, ledger: config.ledger }, 'coffer is serving');
+  await reportAuth(app, db, config);
+  app.log.info({ backend: db.kind, ledger: config.ledger, auth: config.auth.mode }, 'coffer is serving');
+}
+
+/**
+ * Says how the server is protected: loudly when AUTH=off exposes it beyond this machine, and
+ * with the next step when auth is on but no client exists yet.
+ */
+async function reportAuth(app: ReturnType<typeof buildApp>, db: Awaited<ReturnType<typeof openDatabase>>, config: Config): Promise<void> {
+  if (config.auth.mode === 'off' && !isLoopback(config.host)) {
+    app.log.warn(
+      { host: config.host, auth: 'off' },
+      `AUTH=off on ${config.host}, which is not a loopback address: ANYONE WHO CAN REACH THIS PORT CAN MOVE MONEY. Set AUTH=required (the default here) unless a proxy in front checks every caller`,
+    );
+  }
+  if (config.auth.mode === 'required' && (await listClients(db)).every((client) => client.revokedAt !== null)) {
+    app.log.warn({ auth: 'required' }, 'auth is required and no live API client exists: create one with `coffer clients create --name NAME --scopes "wallets:read wallets:write"`');
+  }
 }
 
 /**

@@ -101,6 +101,33 @@ describe('config', () => {
     assert.ok(Date.now() - started < 10_000, 'before opening any database');
   });
 
+  it('AUTH: unset is off on a loopback HOST and required on any other; explicit values win; bad values name the variable', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(loadConfig({ HOST: host }).auth.mode, 'off', host);
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', 'coffer.internal']) assert.equal(loadConfig({ HOST: host }).auth.mode, 'required', host);
+    assert.deepEqual([loadConfig({ HOST: '0.0.0.0', AUTH: 'off' }).auth.mode, loadConfig({ HOST: '0.0.0.0', AUTH: 'off' }).auth.explicit], ['off', true]);
+    assert.equal(loadConfig({ AUTH: 'required' }).auth.mode, 'required');
+    const auth = loadConfig({ AUTH_TOKEN_TTL: '15m', AUTH_RATE_LIMIT: '50', AUTH_RATE_LIMIT_BURST: '80', AUTH_TOKEN_RATE_LIMIT: '12', REDIS_URL: 'redis://127.0.0.1:6379' }).auth;
+    assert.equal(auth.tokenTtlSeconds, 900);
+    assert.deepEqual(auth.clientRate, { perSecond: 50, burst: 80 });
+    assert.deepEqual(auth.tokenRate, { perSecond: 0.2, burst: 12 });
+    assert.equal(auth.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(loadConfig({}).auth.tokenTtlSeconds, 3600);
+    assert.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy, '10.0.0.0/8,127.0.0.1');
+    for (const [name, value] of [
+      ['AUTH', 'on'],
+      ['AUTH_TOKEN_TTL', '10s'],
+      ['AUTH_TOKEN_TTL', '2d'],
+      ['AUTH_TOKEN_TTL', '1 h'],
+      ['AUTH_RATE_LIMIT', '0'],
+      ['AUTH_TOKEN_RATE_LIMIT', 'many'],
+      ['REDIS_URL', 'http://127.0.0.1:6379'],
+      ['TRUST_PROXY', 'true; rm -rf'],
+    ] as const) {
+      assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => error instanceof ConfigError && error.message.startsWith(name), `${name}=${value}`);
+    }
+  });
+
   it("the CLI's settings table (docs/cli.md) gives the client's default URL", () => {
     assert.match(CLI, new RegExp(`^\\| \`--url\`, else \`COFFER_URL\` \\| \`${DEFAULT_URL.replace(/\./g, '\\.')}\` \\|`, 'm'));
   });

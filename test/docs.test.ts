@@ -57,6 +57,8 @@ const RUN_ELSEWHERE: readonly [RegExp, string][] = [
   [/^DATABASE_URL=postgres:\S+ npm (start|run verify)\b/, 'test/startup.test.ts, test/verify.test.ts (a server and verify on PostgreSQL)'],
   [/^npm run (verify|migrate)\b/, 'test/verify.test.ts, test/cli.test.ts'],
   [/^(\$ )?(export COFFER_URL=|coffer )/, 'test/cli.test.ts (every command; transcripts are illustrations of its output)'],
+  [/^(\$ )?export COFFER_CLIENT_ID=/, 'test/auth-processes.test.ts (the CLI with COFFER_CLIENT_ID and COFFER_CLIENT_SECRET against a server with auth on)'],
+  [/^HOST=0\.0\.0\.0 npm start\b/, 'test/auth-processes.test.ts (a server on a non-loopback HOST with AUTH unset requires tokens)'],
   [/^(FC_|CONCURRENCY_OPS=|OUTAGE_CYCLES=)/, 'soak runs of tests that CI runs at their default size'],
   [/^(BENCH_\w+=\S+ )*npm run bench\b/, 'the benchmark (not in CI; figures in docs/performance.md)'],
   [/^open http/, 'opens a browser on /docs or /console, which test/openapi.test.ts and test/console.test.ts serve and check'],

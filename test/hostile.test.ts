@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { it } from 'node:test';
 import { ERROR_CODES } from '../src/domain/errors.ts';
+import { createClient } from '../src/auth/clients.ts';
 import type { Queryable } from '../src/storage/database.ts';
 import {
   createBalance,
@@ -30,7 +31,7 @@ import {
   type Response,
 } from './support/harness.ts';
 
-const TABLES = ['wallets', 'balances', 'accounts', 'volumes', 'transactions', 'postings', 'holds', 'idempotency_keys'];
+const TABLES = ['wallets', 'balances', 'accounts', 'volumes', 'transactions', 'postings', 'holds', 'idempotency_keys', 'auth_clients', 'auth_signing_keys'];
 
 /** Every row of every table, as text: two equal snapshots mean nothing was written. */
 async function snapshot(db: Queryable): Promise<string> {
@@ -48,6 +49,8 @@ interface Fixtures {
   readonly empty: string;
   /** A hold that was voided: confirm and void of it are refused. */
   readonly closedHold: string;
+  /** An API client with `wallets:read`, for the token endpoint. */
+  readonly client: { readonly id: string; readonly secret: string };
 }
 
 async function makeFixtures(h: Harness): Promise<Fixtures> {
@@ -61,7 +64,8 @@ async function makeFixtures(h: Harness): Promise<Fixtures> {
   const hold = expectStatus(await h.post(`/wallets/${funded}/debit`, { amount: { asset: 'USD/2', amount: 10n }, pending: true }), 201);
   const closedHold = hold.body.data.id as string;
   expectStatus(await h.post(`/holds/${closedHold}/void`), 204);
-  return { funded, empty, closedHold };
+  const { client, clientSecret } = await createClient(h.db, 'hostile', ['wallets:read'], h.clock.now());
+  return { funded, empty, closedHold, client: { id: client.id, secret: clientSecret } };
 }
 
 type Method = Request['method'];
@@ -73,9 +77,13 @@ interface Route {
   /** A body that would succeed on the fixtures' real targets (absent for routes without a body). */
   readonly body?: (f: Fixtures) => Record<string, unknown>;
   readonly list?: boolean;
+  /** Served at the root only (the auth routes): not repeated under /api/wallets. */
+  readonly root?: boolean;
+  /** Takes no Idempotency-Key (the auth routes): a malformed one is not its business. */
+  readonly unkeyed?: boolean;
 }
 
-/** The routes of the API table (docs/api.md): 15 wallet routes and the two system routes. */
+/** The routes of the API tables (docs/api.md): 15 wallet routes, the two system routes, and the auth routes. */
 const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/wallets', list: true },
   { method: 'POST', path: '/wallets', body: () => ({ name: 'x', metadata: { a: 'b' } }) },
@@ -94,12 +102,34 @@ const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/transactions', list: true },
   { method: 'GET', path: '/_info' },
   { method: 'GET', path: '/_healthcheck' },
+  ...(['/oauth/token', '/api/auth/oauth/token'] as const).map(
+    (path): Route => ({
+      method: 'POST',
+      path,
+      root: true,
+      unkeyed: true,
+      body: (f) => ({ grant_type: 'client_credentials', client_id: f.client.id, client_secret: f.client.secret }),
+    }),
+  ),
+  { method: 'GET', path: '/.well-known/jwks.json', root: true },
+  { method: 'GET', path: '/auth/clients', root: true },
+  { method: 'POST', path: '/auth/clients', root: true, unkeyed: true, body: () => ({ name: 'hostile', scopes: ['wallets:read'] }) },
+  { method: 'GET', path: '/auth/clients/{clientId}', root: true },
+  // Rotate before revoke: a revoked client has no secret to rotate.
+  { method: 'POST', path: '/auth/clients/{clientId}/rotate-secret', root: true, unkeyed: true, body: () => ({}) },
+  { method: 'POST', path: '/auth/clients/{clientId}/revoke', root: true, unkeyed: true, body: () => ({}) },
+  { method: 'GET', path: '/auth/keys', root: true },
+  { method: 'POST', path: '/auth/keys/rotate', root: true, unkeyed: true, body: () => ({}) },
 ];
+
+function prefixesOf(route: Route): readonly string[] {
+  return route.root ? [''] : PREFIXES;
+}
 
 const PREFIXES = ['', '/api/wallets'];
 
 function realParams(f: Fixtures): Record<string, string> {
-  return { id: f.funded, balanceName: 'promo', holdID: f.closedHold };
+  return { id: f.funded, balanceName: 'promo', holdID: f.closedHold, clientId: f.client.id };
 }
 
 function fill(path: string, params: Record<string, string>): string {
@@ -281,6 +311,19 @@ function fieldCorpus(route: Route, f: Fixtures): Record<string, string[]> {
       };
     case '/holds/{holdID}/confirm':
       return { amount: NUMBERS, final: ['"true"', '1', 'null', '[]'] };
+    case '/oauth/token':
+    case '/api/auth/oauth/token':
+      return {
+        grant_type: ['"password"', '"authorization_code"', '""', '1', 'null', '[]', json(SQL[0])],
+        client_id: ['"cof_ci_nobody"', json(f.client.id.toUpperCase()), '""', '1', 'null', '[]', json(SQL[1]), '"\u0000"'],
+        client_secret: ['"wrong"', json(`${f.client.secret}x`), json(f.client.secret.slice(0, -1)), '""', '1', 'null', '[]', json(SQL[0])],
+        scope: ['"wallets:write"', '"admin"', '"root"', '"wallets:read admin"', '1', '[]', json(NUMSCRIPT[0])],
+      };
+    case '/auth/clients':
+      return {
+        name: ['""', '1', 'null', '[]', json('n'.repeat(129)), '"a\u0000"', '"é"', '"tab\there"'],
+        scopes: ['[]', '""', '"root"', '["root"]', '["admin","x"]', '[1]', 'null', '1', json(SQL[1]), '"wallets:read,admin"'],
+      };
     default:
       return {};
   }
@@ -429,7 +472,7 @@ function corpus(route: Route, prefix: string, f: Fixtures): Request[] {
       send({ url, raw: json(base), headers: { 'content-type': type } });
     }
     send({ url, raw: json(base) });
-    for (const key of ['', 'k'.repeat(256), 'clé', '\t', 'a\u007fb', 'k'.repeat(100_000)]) {
+    for (const key of route.unkeyed ? [] : ['', 'k'.repeat(256), 'clé', '\t', 'a\u007fb', 'k'.repeat(100_000)]) {
       send({ url, raw: json(base), headers: { ...JSON_HEADERS, 'idempotency-key': key } });
     }
   }
@@ -464,18 +507,19 @@ suite('hostile input', (h) => {
   const f = async () => (fixtures ??= await makeFixtures(h()));
 
   for (const route of ROUTES) {
-    it(`${route.method} ${route.path}, at / and /api/wallets: every hostile request → 4xx JSON error, database unchanged`, async (t) => {
+    it(`${route.method} ${route.path}, at ${route.root ? '/ only' : '/ and /api/wallets'}: every hostile request → 4xx JSON error, database unchanged`, async (t) => {
       const targets = await f();
       const before = await snapshot(h().db);
       let sent = 0;
-      for (const prefix of PREFIXES) {
+      for (const prefix of prefixesOf(route)) {
         for (const request of corpus(route, prefix, targets)) {
           assertJsonClientError(await answer(h(), request), request);
           sent++;
         }
         assert.equal(await snapshot(h().db), before, `${route.method} ${prefix}${route.path}: a hostile request wrote to the database`);
       }
-      assert.ok(sent >= 20, `corpus size ${sent}`);
+      // At least 10 hostile requests per prefix the route is served at.
+      assert.ok(sent >= 10 * prefixesOf(route).length, `corpus size ${sent}`);
       t.diagnostic(`${sent} hostile requests`);
     });
   }
@@ -532,7 +576,7 @@ suite('hostile input', (h) => {
     };
     const big = 'h'.repeat(20_000);
     for (const prefix of PREFIXES) {
-      for (const route of ROUTES) {
+      for (const route of ROUTES.filter((candidate) => prefixesOf(candidate).includes(prefix))) {
         const path = prefix + fill(route.path, realParams(targets));
         const request = `${route.method} ${path} HTTP/1.1\r\nHost: x\r\nX-Padding: ${big}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`;
         expectJsonError(await exchange(request), 431, request);

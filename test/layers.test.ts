@@ -30,10 +30,11 @@ const RULES: Readonly<Record<string, Rule>> = {
   wallets: { may: ['committer', 'ledger', 'storage', 'domain'], typesOnly: ['committer'] },
   'config.ts': { may: ['idempotency', 'domain'] },
   'metrics.ts': { may: ['storage', 'domain'] },
-  http: { may: ['wallets', 'committer', 'idempotency', 'storage', 'domain', 'config.ts', 'metrics.ts'] },
+  auth: { may: ['storage', 'domain'] },
+  http: { may: ['wallets', 'committer', 'idempotency', 'auth', 'storage', 'domain', 'config.ts', 'metrics.ts'] },
   'server.ts': { may: ['http', 'idempotency', 'storage', 'domain', 'config.ts'] },
   client: { may: ['domain'] },
-  cli: { may: ['client', 'server.ts', 'http', 'storage', 'domain', 'config.ts'] },
+  cli: { may: ['client', 'server.ts', 'http', 'auth', 'storage', 'domain', 'config.ts'] },
   'main.ts': { may: ['cli'] },
 };
 

@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { v7 as uuidv7 } from 'uuid';
 import { Coffer } from '../client/index.ts';
+import { ConfigError } from '../domain/errors.ts';
 
 export interface Context {
   readonly coffer: Coffer;
@@ -10,8 +11,13 @@ export interface Context {
 
 /** The client and output mode a command runs with, from the global options. */
 export function contextOf(command: Command): Context {
-  const options = command.optsWithGlobals<{ url: string; json?: boolean }>();
-  return { coffer: new Coffer({ url: options.url }), json: options.json === true };
+  const options = command.optsWithGlobals<{ url: string; json?: boolean; clientId?: string; clientSecret?: string }>();
+  // An empty variable is an unset one (`COFFER_CLIENT_ID= coffer …`).
+  const credentials = options.clientId || options.clientSecret ? { clientId: options.clientId ?? '', clientSecret: options.clientSecret ?? '' } : {};
+  if ('clientId' in credentials && (!credentials.clientId || !credentials.clientSecret)) {
+    throw new ConfigError('--client-id and --client-secret (COFFER_CLIENT_ID, COFFER_CLIENT_SECRET) go together');
+  }
+  return { coffer: new Coffer({ url: options.url, ...credentials }), json: options.json === true };
 }
 
 /** A mutation's Idempotency-Key: the one given, or a new one that the output reports so the operator can retry safely. */

@@ -12,6 +12,7 @@ import { ConfigError } from '../domain/errors.ts';
 import { isUnavailable } from '../http/errors.ts';
 import { DatabaseUnreachable } from '../storage/open.ts';
 import { moneyCommands } from './money-commands.ts';
+import { authCommands } from './auth-commands.ts';
 import { serverCommands } from './server-commands.ts';
 import { keyOfFailure } from './context.ts';
 import { CannotVerify, VerificationFailed, verifyCommand } from './verify-command.ts';
@@ -49,12 +50,15 @@ export function buildProgram(): Command {
     .description('Coffer: wallets with their own double-entry ledger')
     .version(VERSION, '-V, --version', "print coffer's version and exit")
     .addOption(new Option('--url <url>', 'the Coffer server').env('COFFER_URL').default(DEFAULT_URL))
+    .addOption(new Option('--client-id <id>', "an API client's id, for a server with auth on").env('COFFER_CLIENT_ID'))
+    .addOption(new Option('--client-secret <secret>', "its secret (prefer the variable: a command line is visible to other users)").env('COFFER_CLIENT_SECRET'))
     .option('--json', 'print one JSON object instead of text: {"data": …, "idempotencyKey": …} (lists add "next"); amounts as exact integers')
     .exitOverride()
     .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', EXIT_HELP);
   serverCommands(program);
+  authCommands(program);
   verifyCommand(program);
   walletCommands(program);
   moneyCommands(program);

@@ -10,6 +10,11 @@
  */
 import { Transport, type CallRequest, type TransportOptions } from './transport.ts';
 import type {
+  AccessToken,
+  ApiClient,
+  ApiClientWithSecret,
+  Scope,
+  SigningKey,
   Balance,
   BalanceWithAssets,
   CallOptions,
@@ -35,6 +40,7 @@ import type {
 
 export { CofferConnectionError, CofferError, type CofferErrorCode } from './errors.ts';
 export { DEFAULT_URL, type TransportOptions as CofferOptions } from './transport.ts';
+export type { ClientCredentials } from './credentials.ts';
 export type * from './types.ts';
 
 type Query = Record<string, string | number | Metadata | undefined>;
@@ -173,6 +179,45 @@ export class Coffer {
   /** Resolves when the server and its database answer; rejects with SERVICE_UNAVAILABLE when the database does not. */
   async health(options?: CallOptions): Promise<void> {
     await this.get('/_healthcheck', {}, options);
+  }
+
+  /**
+   * The access token the client's calls carry (fetched now if it holds none that is fresh),
+   * with its granted scopes: a sign-in check. Null when the client has no credentials.
+   * Throws CofferError UNAUTHORIZED for wrong credentials.
+   */
+  accessToken(): Promise<AccessToken | null> {
+    return this.transport.accessToken();
+  }
+
+  /** Admin (scope `admin`): every API client, revoked ones included. */
+  async listClients(options?: CallOptions): Promise<ApiClient[]> {
+    return data(await this.get('/auth/clients', {}, options));
+  }
+
+  /** Admin: a new API client; the answer holds its secret, which is shown nowhere else. */
+  async createClient(request: { name: string; scopes: Scope[] }, options: CallOptions = {}): Promise<ApiClientWithSecret> {
+    return data(await this.transport.call({ method: 'POST', path: '/auth/clients', body: request, ...(options.signal ? { signal: options.signal } : {}) }));
+  }
+
+  /** Admin: revokes a client; its tokens stop working within a second. */
+  async revokeClient(clientId: string, options: CallOptions = {}): Promise<ApiClient> {
+    return data(await this.transport.call({ method: 'POST', path: `/auth/clients/${segment(clientId)}/revoke`, ...(options.signal ? { signal: options.signal } : {}) }));
+  }
+
+  /** Admin: a new secret for a client; the old one, and tokens minted with it, stop working. */
+  async rotateClientSecret(clientId: string, options: CallOptions = {}): Promise<ApiClientWithSecret> {
+    return data(await this.transport.call({ method: 'POST', path: `/auth/clients/${segment(clientId)}/rotate-secret`, ...(options.signal ? { signal: options.signal } : {}) }));
+  }
+
+  /** Admin: the token signing keys, newest first. */
+  async listSigningKeys(options?: CallOptions): Promise<SigningKey[]> {
+    return data(await this.get('/auth/keys', {}, options));
+  }
+
+  /** Admin: a new signing key; tokens signed by the old ones keep working until they expire. */
+  async rotateSigningKey(options: CallOptions = {}): Promise<SigningKey> {
+    return data(await this.transport.call({ method: 'POST', path: '/auth/keys/rotate', ...(options.signal ? { signal: options.signal } : {}) }));
   }
 }
 

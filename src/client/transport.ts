@@ -7,8 +7,9 @@
  */
 import { parse, stringify } from 'lossless-json';
 import { v7 as uuidv7 } from 'uuid';
+import { credentialsFromEnvironment, TokenSource, type ClientCredentials } from './credentials.ts';
 import { CofferConnectionError, CofferError } from './errors.ts';
-import type { ErrorCode } from './types.ts';
+import type { AccessToken, ErrorCode, Scope } from './types.ts';
 
 export interface TransportOptions {
   /** Base URL of the server; default http://127.0.0.1:8080. */
@@ -23,6 +24,26 @@ export interface TransportOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Default: the global fetch (undici). */
   readonly fetch?: typeof fetch;
+  /**
+   * An API client's credentials, for a server with auth on: the client fetches access tokens
+   * with them (OAuth 2.0 client credentials) and renews them by itself. Default:
+   * COFFER_CLIENT_ID and COFFER_CLIENT_SECRET from the environment, when both are set.
+   */
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  /** Ask for fewer scopes than the client has; default: all of them. */
+  readonly scopes?: readonly Scope[];
+  /** The token endpoint; default `<url>/oauth/token`. */
+  readonly tokenUrl?: string;
+}
+
+function credentialsOf(options: TransportOptions): ClientCredentials | undefined {
+  if (options.clientId !== undefined || options.clientSecret !== undefined) {
+    if (!options.clientId || !options.clientSecret) throw new TypeError('clientId and clientSecret go together');
+    return { clientId: options.clientId, clientSecret: options.clientSecret, ...(options.scopes ? { scopes: options.scopes } : {}) };
+  }
+  const fromEnvironment = credentialsFromEnvironment();
+  return fromEnvironment && options.scopes ? { ...fromEnvironment, scopes: options.scopes } : fromEnvironment;
 }
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -72,6 +93,7 @@ export class Transport {
   private readonly timeoutMs: number;
   private readonly headers: Readonly<Record<string, string>>;
   private readonly fetch: typeof fetch;
+  private readonly tokens: TokenSource | null;
 
   constructor(options: TransportOptions = {}) {
     this.url = (options.url ?? DEFAULT_URL).replace(/\/+$/, '');
@@ -82,6 +104,13 @@ export class Transport {
     // Called through a wrapper, not stored bare: a browser's fetch called as a method of this
     // object throws "Illegal invocation" (Node's does not care).
     this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const credentials = credentialsOf(options);
+    this.tokens = credentials === undefined ? null : new TokenSource(credentials, options.tokenUrl ?? `${this.url}/oauth/token`, this.fetch, this.timeoutMs);
+  }
+
+  /** The access token calls carry now (fetched if need be); null without credentials. */
+  async accessToken(): Promise<AccessToken | null> {
+    return this.tokens === null ? null : this.tokens.token();
   }
 
   /** Sends the request (retrying as described above) and returns the parsed body, or undefined when there is none. */
@@ -99,9 +128,12 @@ export class Transport {
     const body = request.body === undefined ? undefined : writeJson(request.body);
     if (body !== undefined) headers['content-type'] = 'application/json';
 
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
       const retryable = attempt <= this.retries;
       let response: Response;
+      const token = this.tokens === null ? null : (await this.tokens.token()).token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
       try {
         const signals = [AbortSignal.timeout(this.timeoutMs), ...(request.signal ? [request.signal] : [])];
         response = await this.fetch(url, { method: request.method, headers, body, signal: AbortSignal.any(signals) });
@@ -109,6 +141,14 @@ export class Transport {
         if (request.signal?.aborted) throw request.signal.reason;
         if (!retryable) throw new CofferConnectionError(url, attempt, { cause: error });
         await delay(this.backoffMs(attempt), request.signal);
+        continue;
+      }
+      // A token the server no longer takes (a rotated key or secret, a clock ahead of ours): fetch another, once.
+      if (response.status === 401 && token !== null && !renewed) {
+        renewed = true;
+        this.tokens!.discard(token);
+        await response.arrayBuffer();
+        attempt--;
         continue;
       }
       if (RETRY_STATUSES.has(response.status) && retryable) {

@@ -28,12 +28,16 @@ export interface Wallet {
   createdAt: string;
   ledger: string;
   balances: { main: { expiresAt: null; priority: bigint; assets: AssetAmounts } };
+  /** The API client that created it; absent when the server ran without auth. */
+  createdBy?: string;
 }
 
 export interface Balance {
   name: string;
   expiresAt: string | null;
   priority: bigint;
+  /** The API client that created it; absent when the server ran without auth. */
+  createdBy?: string;
 }
 
 export interface BalanceWithAssets extends Balance {
@@ -47,6 +51,8 @@ export interface Hold {
   asset: string;
   metadata: Metadata;
   description: string;
+  /** The API client that created it; absent when the server ran without auth. */
+  createdBy?: string;
 }
 
 export interface ExpandedHold extends Hold {
@@ -78,6 +84,8 @@ export interface Transaction {
   reference?: string;
   reverted: boolean;
   ledger: string;
+  /** The API client whose request posted it; absent when the server ran without auth. */
+  createdBy?: string;
 }
 
 /** One page of a list; pass `next` (or `previous`) back as `cursor` for the adjacent page. */
@@ -168,4 +176,38 @@ export interface MutationOptions extends CallOptions {
    * Default: a new UUIDv7 per call, reused by the client's own retries of that call.
    */
   idempotencyKey?: string;
+}
+
+/** A scope an API client can be granted (see the server's docs/api.md, Authentication). */
+export type Scope = 'wallets:read' | 'wallets:write' | 'admin' | 'metrics:read';
+
+/** An API client, as the admin routes show it (never its secret, but once). */
+export interface ApiClient {
+  clientId: string;
+  name: string;
+  scopes: Scope[];
+  createdAt: string;
+  secretRotatedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** A client just created or with a rotated secret: the only time its secret is seen. */
+export interface ApiClientWithSecret extends ApiClient {
+  clientSecret: string;
+}
+
+export interface SigningKey {
+  kid: string;
+  algorithm: 'ES256';
+  createdAt: string;
+  /** When a newer key took over signing; it still verifies until its tokens expire. */
+  retiredAt: string | null;
+}
+
+/** The access token the client holds now. */
+export interface AccessToken {
+  token: string;
+  scopes: Scope[];
+  /** When the server stops accepting it. */
+  expiresAt: Date;
 }

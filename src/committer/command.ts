@@ -38,6 +38,8 @@ export interface ApplyContext {
   readonly newId: (kind: 'wallet' | 'hold') => string;
   /** True when ids derive from a key, so one may already exist (after the key's record was purged). */
   readonly idsDerived: boolean;
+  /** The API client the command runs for (auth on), recorded on what it creates; null without auth. */
+  readonly createdBy: string | null;
 }
 
 /** Everything a batch will write, accumulated command by command; storage writes it (storage/effects.ts). */
@@ -65,16 +67,16 @@ export class Effects implements BatchWrites {
   createWallet(wallet: Wallet): void {
     this.createdWallets.add(wallet.id);
     this.wallets.push(wallet);
-    this.balances.push({ walletId: wallet.id, balance: { name: MAIN, expiresAt: null, priority: 0n }, createdAt: wallet.createdAt });
+    this.balances.push({ walletId: wallet.id, balance: { name: MAIN, expiresAt: null, priority: 0n }, createdAt: wallet.createdAt, createdBy: wallet.createdBy ?? null });
   }
 
   balanceExists(walletId: string, name: string): boolean {
     return this.snapshot.balances.get(walletId)?.has(name) === true || this.createdBalances.has(`${walletId}\u0000${name}`);
   }
 
-  createBalance(walletId: string, balance: Balance, createdAt: Instant): void {
+  createBalance(walletId: string, balance: Balance, createdAt: Instant, createdBy: string | null): void {
     this.createdBalances.add(`${walletId}\u0000${balance.name}`);
-    this.balances.push({ walletId, balance, createdAt });
+    this.balances.push({ walletId, balance, createdAt, createdBy });
   }
 
   patchMetadata(walletId: string, metadata: Metadata): void {

@@ -45,7 +45,12 @@ export type RunResult =
 
 /** A queued command with its caller's promise. */
 export interface Entry {
+  /** The key as stored: scoped to the client when there is one (committer.ts `scopedKey`). */
   readonly key: string | undefined;
+  /** The key as the client sent it, for messages. */
+  readonly requestKey: string | undefined;
+  /** The API client the command runs for, or null (auth off). */
+  readonly createdBy: string | null;
   readonly fingerprint: string;
   readonly operation: string;
   // The command's value type is erased in the queue; `render` takes what `apply` returned.
@@ -58,7 +63,7 @@ export interface Entry {
 /** Runs `batch` inside `tx` and returns the answer for every entry; the caller commits. */
 export async function commitBatch(tx: Transaction, ledger: string, now: Instant, batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
   const keys = partitionKeys(batch);
-  const contexts = new Map(batch.map((entry) => [entry, applyContext(entry.key, now)]));
+  const contexts = new Map(batch.map((entry) => [entry, applyContext(entry.key, now, entry.createdBy)]));
   const reads = nameReads(batch, contexts);
   const claims = keyClaims(keys);
   const { claimed, snapshot, locked: expected } = await claimAndLoad(tx, ledger, claims, now, reads);
@@ -95,8 +100,8 @@ class Answers {
   }
 }
 
-function conflict(key: string, operation: string): RunResult {
-  return { kind: 'conflict', message: `Idempotency-Key ${JSON.stringify(key)} was already used for a different request (${operation})` };
+function conflict(entry: Entry, operation: string): RunResult {
+  return { kind: 'conflict', message: `Idempotency-Key ${JSON.stringify(entry.requestKey)} was already used for a different request (${operation})` };
 }
 
 function partitionKeys(batch: readonly Entry[]): BatchKeys {
@@ -145,7 +150,7 @@ async function answerStoredKeys(
     else if (keys.owners.get(entry.key) === entry) {
       const previous = stored.get(entry.key);
       if (!previous) executing.push(entry);
-      else if (previous.fingerprint !== entry.fingerprint) answers.byEntry.set(entry, conflict(entry.key, previous.operation));
+      else if (previous.fingerprint !== entry.fingerprint) answers.byEntry.set(entry, conflict(entry, previous.operation));
       else answers.byEntry.set(entry, { kind: 'replayed', outcome: { status: previous.status, body: previous.response } });
     }
   }
@@ -211,7 +216,7 @@ function answerFollowers(keys: BatchKeys, answers: Answers): void {
   for (const follower of keys.followers) {
     const owner = keys.owners.get(follower.key!)!;
     const answer = answers.byEntry.get(owner)!;
-    if (follower.fingerprint !== owner.fingerprint) answers.byEntry.set(follower, conflict(follower.key!, owner.operation));
+    if (follower.fingerprint !== owner.fingerprint) answers.byEntry.set(follower, conflict(follower, owner.operation));
     else if (answer.kind === 'conflict' || answer.kind === 'unknown') answers.byEntry.set(follower, answer);
     else answers.byEntry.set(follower, { kind: 'replayed', outcome: answer.outcome });
   }

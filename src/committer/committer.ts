@@ -34,6 +34,7 @@
  * failures are swallowed.
  */
 import type { Result } from '../domain/errors.ts';
+import type { Principal } from '../domain/principal.ts';
 import type { Instant } from '../domain/time.ts';
 import { fingerprint } from '../idempotency/fingerprint.ts';
 import { provenRolledBack, type Database } from '../storage/database.ts';
@@ -56,6 +57,21 @@ export interface Command<Value> {
   readonly body: unknown;
   readonly command: WalletCommand<Value>;
   render(result: Result<Value>): Outcome;
+  /**
+   * The API client on whose behalf it runs (auth on), or null. Its Idempotency-Key is then
+   * the client's own — the same key from two clients is two requests — and what the command
+   * creates records the client as `createdBy`.
+   */
+  readonly principal?: Principal | null;
+}
+
+/**
+ * Where a client's Idempotency-Key is stored: behind the client's id and a separator no key
+ * may contain (keys are printable ASCII), so two clients' keys never meet, and key-derived ids
+ * differ too. Without a client (auth off) the key is stored as sent.
+ */
+export function scopedKey(key: string, principal: Principal | null | undefined): string {
+  return principal ? `${principal.clientId}\u001f${key}` : key;
 }
 
 /** Why a batch failed: a concurrent unique value or lock cycle, anything else, or an unanswered COMMIT. */
@@ -184,8 +200,11 @@ export function createCommitter(options: CommitterOptions) {
 
   return function run<Value>(key: string | undefined, command: Command<Value>): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
+      const principal = command.principal ?? null;
       queue.push({
-        key,
+        key: key === undefined ? undefined : scopedKey(key, principal),
+        requestKey: key,
+        createdBy: principal?.clientId ?? null,
         fingerprint: fingerprint(command.operation, command.params, command.body),
         operation: command.operation,
         command: command.command as WalletCommand<unknown>,

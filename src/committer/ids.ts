@@ -12,10 +12,11 @@ import type { ApplyContext } from './command.ts';
 /** Namespace of Coffer's key-derived ids (UUIDv5). Changing it changes every derived id. */
 const ID_NAMESPACE = '0b6f2d6e-4e2a-4f3a-9f0a-2b9c1d8e7a31';
 
-export function applyContext(key: string | undefined, now: Instant): ApplyContext {
+export function applyContext(key: string | undefined, now: Instant, createdBy: string | null = null): ApplyContext {
   const ids = new Map<string, string>();
   return {
     now,
+    createdBy,
     idsDerived: key !== undefined,
     newId: (kind) => {
       let id = ids.get(kind);

@@ -14,6 +14,8 @@ export interface Balance {
   readonly name: string;
   readonly expiresAt: Instant | null;
   readonly priority: bigint;
+  /** The API client that created it (auth on); absent when auth was off. */
+  readonly createdBy?: string;
 }
 
 export function isExpired(balance: Balance, now: Instant): boolean {

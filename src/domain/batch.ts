@@ -51,6 +51,8 @@ export interface NewBalance {
   readonly walletId: string;
   readonly balance: Balance;
   readonly createdAt: Instant;
+  /** The API client that created it; null without auth. */
+  readonly createdBy: string | null;
 }
 
 /** The ledger part of a batch's writes: its transactions, in posting order. */

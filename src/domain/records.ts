@@ -11,6 +11,8 @@ export interface Wallet {
   readonly name: string;
   readonly metadata: Metadata;
   readonly createdAt: Instant;
+  /** The API client that created it (auth on); absent when auth was off. */
+  readonly createdBy?: string;
 }
 
 /** Who receives or gives money, as the API names it. */
@@ -30,6 +32,8 @@ export interface Hold {
   readonly metadata: Metadata;
   readonly sources: readonly Portion[];
   readonly createdAt: Instant;
+  /** The API client that created it (auth on); absent when auth was off. */
+  readonly createdBy?: string;
 }
 
 export interface Transaction {
@@ -39,6 +43,8 @@ export interface Transaction {
   readonly reference?: string;
   readonly metadata: Metadata;
   readonly postings: readonly Posting[];
+  /** The API client whose command posted it (auth on); absent when auth was off. */
+  readonly createdBy?: string;
 }
 
 /** A transaction a command posts, before storage numbers it. */
@@ -48,4 +54,5 @@ export interface NewTransaction {
   readonly reference?: string;
   readonly metadata: Metadata;
   readonly postings: readonly Posting[];
+  readonly createdBy: string | null;
 }

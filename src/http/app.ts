@@ -32,6 +32,10 @@ import { systemRoutes, VERSION } from './routes/system.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { consoleRoutes } from './routes/console.ts';
+import { authRoutes } from './routes/auth.ts';
+import { authHook } from './auth-hook.ts';
+import { Auth, type AuthSettings } from '../auth/index.ts';
+import { REDACT_PATHS, scrubSecrets } from '../auth/redact.ts';
 
 export interface AppOptions {
   readonly db: Database;
@@ -43,6 +47,10 @@ export interface AppOptions {
   /** Absent = the defaults of src/config.ts. */
   readonly timeouts?: Timeouts;
   /** Group commit: most commands per transaction, how long a batch waits to fill, batches in flight, and observers. */
+  /** Absent = auth off, with the default token lifetime and limits (the token endpoint still works). */
+  readonly auth?: AuthSettings;
+  /** Fastify's trustProxy: whose X-Forwarded-For gives the client's address (the token endpoint's limit is per address). */
+  readonly trustProxy?: boolean | number | string;
   readonly batch?: {
     readonly sizeMax?: number;
     readonly waitMs?: number;
@@ -126,10 +134,32 @@ function observe(app: FastifyInstance, db: Database): void {
   app.addHook('onClose', async () => unwatchPool());
 }
 
+/**
+ * The logger with credentials redacted by field name, and every line scrubbed of
+ * secret-shaped text on its way to the stream (src/auth/redact.ts).
+ */
+function redactedLogger(logger: AppOptions['logger']): FastifyServerOptions['logger'] {
+  if (logger === undefined || typeof logger === 'boolean') return logger ?? false;
+  const stream = logger.stream ?? { write: (line: string) => void process.stdout.write(line) };
+  return { ...logger, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' }, stream: { write: (line: string) => stream.write(scrubSecrets(line)) } };
+}
+
+/** A hop count as the function proxy-addr makes of one (Fastify's types leave numbers out). */
+function trustProxyOption(trust: AppOptions['trustProxy']): boolean | string | ((address: string, hop: number) => boolean) {
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return trust ?? false;
+}
+
+const DEFAULT_AUTH: AuthSettings = (() => {
+  const config = loadConfig({}).auth;
+  return { mode: 'off', tokenTtlSeconds: config.tokenTtlSeconds, clientRate: config.clientRate, tokenRate: config.tokenRate };
+})();
+
 export function buildApp(options: AppOptions): FastifyInstance {
   const timeouts = options.timeouts ?? loadConfig({}).timeouts;
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: redactedLogger(options.logger),
+    trustProxy: trustProxyOption(options.trustProxy),
     genReqId: requestIdOf,
     logController: new RequestLogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit: BODY_BYTES_MAX,
@@ -184,6 +214,16 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   const clock = options.clock ?? (() => instantFromDate(new Date()));
+  // A Redis outage fails every request's limit check: say so once a minute, not per request.
+  let limiterWarnedAtMs = -Infinity;
+  const onLimiterError = (error: unknown) => {
+    if (Date.now() - limiterWarnedAtMs < 60_000) return;
+    limiterWarnedAtMs = Date.now();
+    app.log.warn({ err: error }, 'the rate limit store (Redis) failed; requests are let through unlimited until it answers');
+  };
+  const auth = new Auth(options.db, options.auth ?? DEFAULT_AUTH, clock, options.ledger, onLimiterError);
+  app.addHook('onClose', async () => auth.close());
+  authHook(app, auth);
   const deps: RouteDeps = {
     ledger: options.ledger,
     limits: options.limits,
@@ -223,5 +263,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   docsRoutes(app, buildOpenApi(options.limits, VERSION));
   metricsRoutes(app);
   consoleRoutes(app);
+  authRoutes(app, auth, options.db, clock);
   return app;
 }

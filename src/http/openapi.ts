@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../domain/errors.ts';
 import { ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, type Limits } from '../domain/limits.ts';
 import { STATUS_BY_CODE } from './errors.ts';
-import { OPERATIONS, type Answer, type Operation, type OperationId, type QueryName } from './operations.ts';
+import { OPERATIONS, requiredScopes, type Answer, type Operation, type OperationId, type QueryName } from './operations.ts';
 import {
   balanceResponse,
   balanceWithAssetsResponse,
@@ -29,6 +29,17 @@ import {
   transactionResponse,
   walletResponse,
 } from './response-schemas.ts';
+import {
+  clientResponse,
+  clientWithSecretResponse,
+  createClientRequest,
+  jsonWebKeySet,
+  signingKeyResponse,
+  tokenErrorResponse,
+  tokenRequest,
+  tokenResponse,
+} from './auth-schemas.ts';
+import { SCOPES, type Scope } from '../domain/principal.ts';
 import { accountSubject, buildSchemas, integerRange, monetary, subject, walletSubject, type Schemas } from './schemas.ts';
 
 /** Every schema the document names, request and response; names follow the reference's. */
@@ -66,6 +77,19 @@ export function components(schemas: Schemas) {
     ErrorResponse: errorResponse,
     ServerInfo: serverInfoResponse,
     Health: healthResponse,
+    TokenRequest: tokenRequest,
+    TokenResponse: tokenResponse,
+    TokenErrorResponse: tokenErrorResponse,
+    JsonWebKeySet: jsonWebKeySet,
+    CreateClientRequest: createClientRequest,
+    Client: clientResponse,
+    ClientWithSecret: clientWithSecretResponse,
+    SigningKey: signingKeyResponse,
+    ClientResponse: dataOf(clientResponse),
+    ClientWithSecretResponse: dataOf(clientWithSecretResponse),
+    ListClientsResponse: z.strictObject({ data: z.array(clientResponse) }),
+    SigningKeyResponse: dataOf(signingKeyResponse),
+    ListSigningKeysResponse: z.strictObject({ data: z.array(signingKeyResponse) }),
   } as const;
 }
 
@@ -76,10 +100,13 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   VALIDATION: 'the request is malformed (body, query, path or Idempotency-Key), or names a balance or wallet that does not exist',
   INSUFFICIENT_FUND: 'the sources cannot cover the amount',
   HOLD_CLOSED: 'nothing remains on the hold',
+  UNAUTHORIZED: 'no bearer token, or one that is malformed, expired, wrongly signed, signed by an unknown key or of a revoked client (auth on)',
+  FORBIDDEN: "the token is valid but lacks the operation's scope",
   NOT_FOUND: 'no such wallet, balance, hold or route',
   CONFLICT: 'the Idempotency-Key was used for a different request, or the transaction reference is taken',
   REQUEST_TOO_LARGE: 'the body is over 1 MiB',
   UNSUPPORTED_MEDIA_TYPE: 'the body is not application/json',
+  TOO_MANY_REQUESTS: "the client's request budget, or the address's token requests, are spent for now: wait Retry-After seconds",
   INTERNAL_ERROR: 'a bug; the message is generic and the details are logged',
   SERVICE_UNAVAILABLE: 'the database does not answer; retry later (with the same Idempotency-Key)',
 };
@@ -190,7 +217,43 @@ const HEADERS: Record<string, Json> = {
     schema: { type: 'string', enum: ['true'] },
   },
   IdempotencyHit: { description: 'Same as Idempotent-Replayed, under the reference service\'s name', schema: { type: 'string', enum: ['true'] } },
+  WwwAuthenticate: {
+    description: 'On a 401 or 403 with auth on: `Bearer` with the reason (RFC 6750 §3), e.g. `Bearer realm="coffer", error="invalid_token"`',
+    schema: { type: 'string' },
+  },
+  RetryAfter: { description: 'On a 429: whole seconds until a request will be accepted again', schema: { type: 'integer', minimum: 1 } },
 };
+
+/** What each scope opens, for the security scheme. */
+const SCOPE_MEANINGS: Record<Scope, string> = {
+  'wallets:read': 'every GET of the wallets API',
+  'wallets:write': 'every mutation of the wallets API',
+  admin: 'API clients and token signing keys; also /metrics',
+  'metrics:read': 'GET /metrics, and nothing else',
+};
+
+/**
+ * OAuth 2.0 client credentials, under the name and token URL Formance's document uses, so
+ * that generated SDKs fetch and attach tokens by themselves.
+ */
+const SECURITY_SCHEMES: Json = {
+  Authorization: {
+    type: 'oauth2',
+    description: 'Needed when the server runs with AUTH=required (the default on any address but loopback). Create a client with `coffer clients create`.',
+    flows: {
+      clientCredentials: {
+        tokenUrl: '/oauth/token',
+        refreshUrl: '/oauth/token',
+        scopes: Object.fromEntries(SCOPES.map((scope) => [scope, SCOPE_MEANINGS[scope]])),
+      },
+    },
+  },
+};
+
+/** `[]` for an open operation; else one requirement per scope that opens it (any one will do). */
+function security(operation: Operation): Json {
+  return requiredScopes(operation).map((scope) => ({ Authorization: [scope] }));
+}
 
 const IDEMPOTENCY_KEY: Json = {
   name: 'Idempotency-Key',
@@ -199,8 +262,10 @@ const IDEMPOTENCY_KEY: Json = {
   schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7e]+$' },
 };
 
-function responseHeaders(operation: Operation): Json {
+function responseHeaders(operation: Operation, status?: number): Json {
   const headers: Record<string, Json> = { 'X-Request-Id': { $ref: '#/components/headers/RequestId' } };
+  if (status === 401 || status === 403) headers['WWW-Authenticate'] = { $ref: '#/components/headers/WwwAuthenticate' };
+  if (status === 429) headers['Retry-After'] = { $ref: '#/components/headers/RetryAfter' };
   if (operation.idempotent) {
     headers['Idempotent-Replayed'] = { $ref: '#/components/headers/IdempotentReplayed' };
     headers['Idempotency-Hit'] = { $ref: '#/components/headers/IdempotencyHit' };
@@ -231,15 +296,23 @@ function responses(operation: Operation): Json {
   }
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of operation.errors) byStatus.set(STATUS_BY_CODE[code], [...(byStatus.get(STATUS_BY_CODE[code]) ?? []), code]);
+  // The token endpoint answers errors in RFC 6749's shape, with Coffer's fields beside it.
+  const errorSchema = operation.body?.form ? 'TokenErrorResponse' : 'ErrorResponse';
   for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
     result[String(status)] = {
       description: codes.map((code) => `${code}: ${ERROR_MEANINGS[code]}`).join('. '),
-      headers,
-      content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } },
+      headers: responseHeaders(operation, status),
+      content: { 'application/json': { schema: { $ref: `#/components/schemas/${errorSchema}` } } },
       'x-error-codes': codes,
     };
   }
   return result;
+}
+
+function requestBody(body: NonNullable<Operation['body']>): Json {
+  const schema = { $ref: `#/components/schemas/${body.schema}` };
+  const types = body.form ? ['application/x-www-form-urlencoded', 'application/json'] : ['application/json'];
+  return { required: body.required, content: Object.fromEntries(types.map((type) => [type, { schema }])) };
 }
 
 function operationObject(id: OperationId, operation: Operation): Json {
@@ -260,15 +333,9 @@ function operationObject(id: OperationId, operation: Operation): Json {
     ...(operation.description !== undefined ? { description: operation.description } : {}),
     tags: [operation.tag],
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(operation.body !== undefined
-      ? {
-          requestBody: {
-            required: operation.body.required,
-            content: { 'application/json': { schema: { $ref: `#/components/schemas/${operation.body.schema}` } } },
-          },
-        }
-      : {}),
+    ...(operation.body !== undefined ? { requestBody: requestBody(operation.body) } : {}),
     responses: responses(operation),
+    security: security(operation),
   };
 }
 
@@ -295,6 +362,7 @@ export function buildOpenApi(limits: Limits, version: string): OpenApiDocument {
         'Amounts are JSON integers of minor units (`USD/2`: 10000 is 100.00 USD), exact up to 2^128 − 1 on the way in and unbounded on the way out: parse them without a float.',
         'Every error is `{errorCode, errorMessage}`; the codes are listed in `ErrorResponse` and per operation under `x-error-codes`.',
         'Every mutation takes an `Idempotency-Key`: a retry with the same key and body gets the stored answer, with `Idempotent-Replayed: true`.',
+        'With auth on (`AUTH=required`, the default on any address but loopback), every operation but the open ones needs a bearer token from `POST /oauth/token` (OAuth 2.0 client credentials) carrying its scope: `wallets:read` for reads, `wallets:write` for mutations, `admin` for clients and keys. Idempotency keys are then scoped to the client.',
       ].join('\n\n'),
     },
     servers: API_SERVERS,
@@ -304,12 +372,14 @@ export function buildOpenApi(limits: Limits, version: string): OpenApiDocument {
       { name: 'holds', description: 'Pending debits: confirm or void' },
       { name: 'transactions', description: 'The ledger transactions wallets made' },
       { name: 'system', description: 'Health, version, this document, metrics' },
+      { name: 'auth', description: 'Access tokens (OAuth 2.0 client credentials), API clients and signing keys' },
     ],
     paths,
     components: {
       schemas: componentSchemas(buildSchemas(limits)),
       parameters: { ...QUERY_PARAMETERS, IdempotencyKey: IDEMPOTENCY_KEY },
       headers: HEADERS,
+      securitySchemes: SECURITY_SCHEMES,
     },
   };
 }

@@ -10,11 +10,12 @@
  */
 import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, RouteGenericInterface, RouteHandlerMethod } from 'fastify';
 import type { ErrorCode } from '../domain/errors.ts';
+import type { Scope } from '../domain/principal.ts';
 import type { ComponentName } from './openapi.ts';
 
 export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID';
 
-export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'system';
+export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'system' | 'auth';
 
 export interface Answer {
   readonly description: string;
@@ -32,7 +33,12 @@ export interface Operation {
   /** `api`: served at `/` and again under `/api/wallets`; `root`: at `/` only. */
   readonly mount: 'api' | 'root';
   readonly query?: readonly QueryName[];
-  readonly body?: { readonly schema: ComponentName; readonly required: boolean };
+  readonly body?: { readonly schema: ComponentName; readonly required: boolean; readonly form?: true };
+  /**
+   * With auth on, the token must carry one of these scopes; `[]` = open to anyone. Absent:
+   * `wallets:read` for a GET, `wallets:write` for anything else.
+   */
+  readonly scopes?: readonly Scope[];
   /** Accepts an Idempotency-Key header. */
   readonly idempotent?: boolean;
   readonly responses: Readonly<Record<number, Answer>>;
@@ -45,6 +51,10 @@ const SERVER: readonly ErrorCode[] = ['INTERNAL_ERROR', 'SERVICE_UNAVAILABLE'];
 const BODY: readonly ErrorCode[] = ['VALIDATION', 'REQUEST_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 /** A mutation with an Idempotency-Key: a bad key is VALIDATION, a key reused for another request CONFLICT. */
 const KEYED: readonly ErrorCode[] = ['VALIDATION', 'CONFLICT'];
+/** A route behind a scope, with auth on: no or a bad token, a token without the scope, the client's budget spent. */
+const AUTH: readonly ErrorCode[] = ['UNAUTHORIZED', 'FORBIDDEN', 'TOO_MANY_REQUESTS'];
+/** Open routes: nothing asked of the caller. */
+const OPEN: readonly Scope[] = [];
 
 function errors(...groups: (readonly ErrorCode[])[]): readonly ErrorCode[] {
   return [...new Set(groups.flat())];
@@ -59,6 +69,7 @@ export const OPERATIONS = {
     summary: 'Server version',
     tag: 'system',
     mount: 'api',
+    scopes: OPEN,
     responses: { 200: { description: 'The running version', body: 'ServerInfo' } },
     errors: ['INTERNAL_ERROR'],
   },
@@ -68,6 +79,7 @@ export const OPERATIONS = {
     summary: 'Health: 200 while the database answers, 503 when it does not',
     tag: 'system',
     mount: 'api',
+    scopes: OPEN,
     responses: { 200: { description: 'The database answers', body: 'Health' } },
     errors: SERVER,
   },
@@ -80,7 +92,7 @@ export const OPERATIONS = {
     mount: 'api',
     query: ['pageSize', 'cursor', 'name', 'metadata', 'expand'],
     responses: { 200: { description: 'A page of wallets', body: 'ListWalletsResponse' } },
-    errors: errors(['VALIDATION'], SERVER),
+    errors: errors(AUTH, ['VALIDATION'], SERVER),
   },
   createWallet: {
     method: 'POST',
@@ -92,7 +104,7 @@ export const OPERATIONS = {
     body: { schema: 'CreateWalletRequest', required: false },
     idempotent: true,
     responses: { 201: { description: 'The new wallet', body: 'CreateWalletResponse' } },
-    errors: errors(BODY, KEYED, SERVER),
+    errors: errors(AUTH, BODY, KEYED, SERVER),
   },
   getWallet: {
     method: 'GET',
@@ -101,7 +113,7 @@ export const OPERATIONS = {
     tag: 'wallets',
     mount: 'api',
     responses: { 200: { description: 'The wallet', body: 'GetWalletResponse' } },
-    errors: errors(['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
   },
   updateWallet: {
     method: 'PATCH',
@@ -113,7 +125,7 @@ export const OPERATIONS = {
     body: { schema: 'UpdateWalletRequest', required: true },
     idempotent: true,
     responses: { 204: { description: 'Updated' } },
-    errors: errors(BODY, KEYED, ['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['NOT_FOUND'], SERVER),
   },
   getWalletSummary: {
     method: 'GET',
@@ -122,7 +134,7 @@ export const OPERATIONS = {
     tag: 'wallets',
     mount: 'api',
     responses: { 200: { description: 'The summary', body: 'GetWalletSummaryResponse' } },
-    errors: errors(['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
   },
   listBalances: {
     method: 'GET',
@@ -132,7 +144,7 @@ export const OPERATIONS = {
     mount: 'api',
     query: PAGE,
     responses: { 200: { description: 'A page of balances', body: 'ListBalancesResponse' } },
-    errors: errors(['VALIDATION', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, ['VALIDATION', 'NOT_FOUND'], SERVER),
   },
   createBalance: {
     method: 'POST',
@@ -143,7 +155,7 @@ export const OPERATIONS = {
     body: { schema: 'CreateBalanceRequest', required: true },
     idempotent: true,
     responses: { 201: { description: 'The new balance', body: 'CreateBalanceResponse' } },
-    errors: errors(BODY, KEYED, ['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['NOT_FOUND'], SERVER),
   },
   getBalance: {
     method: 'GET',
@@ -152,7 +164,7 @@ export const OPERATIONS = {
     tag: 'balances',
     mount: 'api',
     responses: { 200: { description: 'The balance', body: 'GetBalanceResponse' } },
-    errors: errors(['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
   },
   debitWallet: {
     method: 'POST',
@@ -167,7 +179,7 @@ export const OPERATIONS = {
       201: { description: 'A pending debit: the hold', body: 'DebitWalletResponse' },
       204: { description: 'Debited' },
     },
-    errors: errors(BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
   },
   creditWallet: {
     method: 'POST',
@@ -178,7 +190,7 @@ export const OPERATIONS = {
     body: { schema: 'CreditWalletRequest', required: true },
     idempotent: true,
     responses: { 204: { description: 'Credited' } },
-    errors: errors(BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND'], SERVER),
   },
   getHolds: {
     method: 'GET',
@@ -188,7 +200,7 @@ export const OPERATIONS = {
     mount: 'api',
     query: ['pageSize', 'cursor', 'walletID', 'metadata'],
     responses: { 200: { description: 'A page of holds', body: 'GetHoldsResponse' } },
-    errors: errors(['VALIDATION'], SERVER),
+    errors: errors(AUTH, ['VALIDATION'], SERVER),
   },
   getHold: {
     method: 'GET',
@@ -197,7 +209,7 @@ export const OPERATIONS = {
     tag: 'holds',
     mount: 'api',
     responses: { 200: { description: 'The hold', body: 'GetHoldResponse' } },
-    errors: errors(['NOT_FOUND'], SERVER),
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
   },
   confirmHold: {
     method: 'POST',
@@ -208,7 +220,7 @@ export const OPERATIONS = {
     body: { schema: 'ConfirmHoldRequest', required: false },
     idempotent: true,
     responses: { 204: { description: 'Confirmed' } },
-    errors: errors(BODY, KEYED, ['INSUFFICIENT_FUND', 'HOLD_CLOSED', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'HOLD_CLOSED', 'NOT_FOUND'], SERVER),
   },
   voidHold: {
     method: 'POST',
@@ -219,7 +231,7 @@ export const OPERATIONS = {
     mount: 'api',
     idempotent: true,
     responses: { 204: { description: 'Voided' } },
-    errors: errors(BODY, KEYED, ['HOLD_CLOSED', 'NOT_FOUND'], SERVER),
+    errors: errors(AUTH, BODY, KEYED, ['HOLD_CLOSED', 'NOT_FOUND'], SERVER),
   },
   getTransactions: {
     method: 'GET',
@@ -229,7 +241,7 @@ export const OPERATIONS = {
     mount: 'api',
     query: ['pageSize', 'cursor', 'walletID'],
     responses: { 200: { description: 'A page of transactions', body: 'GetTransactionsResponse' } },
-    errors: errors(['VALIDATION'], SERVER),
+    errors: errors(AUTH, ['VALIDATION'], SERVER),
   },
   getOpenApi: {
     method: 'GET',
@@ -237,6 +249,7 @@ export const OPERATIONS = {
     summary: 'This document (OpenAPI 3.1)',
     tag: 'system',
     mount: 'root',
+    scopes: OPEN,
     responses: { 200: { description: 'The OpenAPI document', body: 'openapi' } },
     errors: ['INTERNAL_ERROR'],
   },
@@ -246,6 +259,7 @@ export const OPERATIONS = {
     summary: 'Interactive API reference (Swagger UI, served from this server: no CDN)',
     tag: 'system',
     mount: 'root',
+    scopes: OPEN,
     responses: { 200: { description: 'An HTML page', body: 'text/html' } },
     errors: ['INTERNAL_ERROR'],
   },
@@ -253,14 +267,131 @@ export const OPERATIONS = {
     method: 'GET',
     path: '/metrics',
     summary: 'Prometheus metrics',
+    description: 'With auth on: a token with `metrics:read` (a scraper needs nothing more) or `admin`.',
     tag: 'system',
     mount: 'root',
+    scopes: ['metrics:read', 'admin'],
     responses: { 200: { description: 'Prometheus text exposition format', body: 'text/plain' } },
-    errors: ['INTERNAL_ERROR'],
+    errors: errors(AUTH, ['INTERNAL_ERROR']),
+  },
+  createToken: {
+    method: 'POST',
+    path: '/oauth/token',
+    summary: 'An access token for an API client (OAuth 2.0 client credentials grant)',
+    description:
+      'RFC 6749 §4.4: a form body (`application/x-www-form-urlencoded`, or JSON) with `grant_type=client_credentials`, the credentials in it ' +
+      '(`client_id`, `client_secret`) or as HTTP Basic, and optionally `scope`, a subset of the client\'s. Errors follow §5.2 ' +
+      '(`error`, `error_description`) and carry Coffer\'s `errorCode` and `errorMessage` too. Limited per client address.',
+    tag: 'auth',
+    mount: 'root',
+    scopes: OPEN,
+    body: { schema: 'TokenRequest', required: true, form: true },
+    responses: { 200: { description: 'The access token', body: 'TokenResponse' } },
+    errors: errors(['VALIDATION', 'UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'REQUEST_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'], SERVER),
+  },
+  createTokenUnderApi: {
+    method: 'POST',
+    path: '/api/auth/oauth/token',
+    summary: 'The same token endpoint, at the path the Formance SDK calls by default',
+    tag: 'auth',
+    mount: 'root',
+    scopes: OPEN,
+    body: { schema: 'TokenRequest', required: true, form: true },
+    responses: { 200: { description: 'The access token', body: 'TokenResponse' } },
+    errors: errors(['VALIDATION', 'UNAUTHORIZED', 'TOO_MANY_REQUESTS', 'REQUEST_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'], SERVER),
+  },
+  getJwks: {
+    method: 'GET',
+    path: '/.well-known/jwks.json',
+    summary: 'The public keys that verify access tokens (JWKS), old ones included until their tokens expire',
+    tag: 'auth',
+    mount: 'root',
+    scopes: OPEN,
+    responses: { 200: { description: 'A JSON Web Key Set', body: 'JsonWebKeySet' } },
+    errors: SERVER,
+  },
+  listClients: {
+    method: 'GET',
+    path: '/auth/clients',
+    summary: 'List API clients, revoked ones included (never their secrets)',
+    tag: 'auth',
+    mount: 'root',
+    scopes: ['admin'],
+    responses: { 200: { description: 'Every client, oldest first', body: 'ListClientsResponse' } },
+    errors: errors(AUTH, SERVER),
+  },
+  createClient: {
+    method: 'POST',
+    path: '/auth/clients',
+    summary: 'Create an API client; its secret is in this answer and nowhere else',
+    tag: 'auth',
+    mount: 'root',
+    scopes: ['admin'],
+    body: { schema: 'CreateClientRequest', required: true },
+    responses: { 201: { description: 'The client with its secret', body: 'ClientWithSecretResponse' } },
+    errors: errors(AUTH, BODY, SERVER),
+  },
+  getClient: {
+    method: 'GET',
+    path: '/auth/clients/{clientId}',
+    summary: 'Get an API client',
+    tag: 'auth',
+    mount: 'root',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The client', body: 'ClientResponse' } },
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
+  },
+  revokeClient: {
+    method: 'POST',
+    path: '/auth/clients/{clientId}/revoke',
+    summary: 'Revoke an API client: no new tokens, and its tokens stop working within a second',
+    description: 'Takes no body. Revoking a revoked client changes nothing.',
+    tag: 'auth',
+    mount: 'root',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The revoked client', body: 'ClientResponse' } },
+    errors: errors(AUTH, BODY, ['NOT_FOUND'], SERVER),
+  },
+  rotateClientSecret: {
+    method: 'POST',
+    path: '/auth/clients/{clientId}/rotate-secret',
+    summary: "Replace a client's secret; the old secret and the tokens minted with it stop working",
+    description: 'Takes no body. A revoked client has no secret to rotate: 404.',
+    tag: 'auth',
+    mount: 'root',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The client with its new secret', body: 'ClientWithSecretResponse' } },
+    errors: errors(AUTH, BODY, ['NOT_FOUND'], SERVER),
+  },
+  listSigningKeys: {
+    method: 'GET',
+    path: '/auth/keys',
+    summary: 'List token signing keys, newest first (never their private parts)',
+    tag: 'auth',
+    mount: 'root',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The keys', body: 'ListSigningKeysResponse' } },
+    errors: errors(AUTH, SERVER),
+  },
+  rotateSigningKey: {
+    method: 'POST',
+    path: '/auth/keys/rotate',
+    summary: 'Add a signing key: new tokens carry its kid; old keys verify until their tokens expire',
+    description: 'Takes no body. Keys retired more than 24 hours ago (the longest AUTH_TOKEN_TTL) are deleted.',
+    tag: 'auth',
+    mount: 'root',
+    scopes: ['admin'],
+    responses: { 201: { description: 'The new key', body: 'SigningKeyResponse' } },
+    errors: errors(AUTH, BODY, SERVER),
   },
 } as const satisfies Record<string, Operation>;
 
 export type OperationId = keyof typeof OPERATIONS;
+
+/** The scopes that open an operation, with auth on (any one of them will do); empty = open. */
+export function requiredScopes(operation: Operation): readonly Scope[] {
+  return operation.scopes ?? (operation.method === 'GET' ? ['wallets:read'] : ['wallets:write']);
+}
 
 /** `/wallets/{id}` → `/wallets/:id`, the form Fastify routes with. */
 export function fastifyPath(path: string): string {

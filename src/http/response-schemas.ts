@@ -18,6 +18,8 @@ const dateTime = z
   .string()
   .refine((text) => parseInstant(text) !== null, { error: 'must be an RFC 3339 date-time' })
   .meta({ format: 'date-time' });
+/** Additive: the API client that created the record, present when auth was on. */
+const createdBy = z.string().optional().meta({ description: 'The API client that created it; absent when the server ran without auth' });
 const metadata = z.record(z.string(), z.string()).meta({ examples: [{ customer: '42' }] });
 /** Balances never go below zero (only `world` does, and it is not a wallet); sums may pass 2^128. */
 const amount = integer('amount', 0n, null).meta({ examples: [10000] });
@@ -28,6 +30,7 @@ export const balanceResponse = z.strictObject({
   name: z.string().regex(BALANCE_NAME_PATTERN),
   expiresAt: dateTime.nullable(),
   priority,
+  createdBy,
 });
 
 export const balanceWithAssetsResponse = balanceResponse.extend({ assets });
@@ -41,6 +44,7 @@ export const walletResponse = z.strictObject({
   balances: z.strictObject({
     main: z.strictObject({ expiresAt: z.null(), priority, assets }).meta({ description: "The main balance; its assets are filled on reads and with expand=balances" }),
   }),
+  createdBy,
 });
 
 export const holdResponse = z.strictObject({
@@ -50,6 +54,7 @@ export const holdResponse = z.strictObject({
   asset,
   metadata,
   description: z.string(),
+  createdBy,
 });
 
 export const expandedHoldResponse = holdResponse.extend({
@@ -81,6 +86,7 @@ export const transactionResponse = z.strictObject({
   reference: z.string().optional(),
   reverted: z.boolean(),
   ledger: z.string(),
+  createdBy,
 });
 
 export const errorResponse = z.strictObject({

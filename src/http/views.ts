@@ -8,6 +8,11 @@ import type { AssetAmounts, BalanceWithAssets, Summary } from '../domain/summary
 import { formatInstant } from '../domain/time.ts';
 import type { Page } from '../storage/sql.ts';
 
+/** `createdBy`, the API client that made a record, when there was one (auth on). */
+function createdByView(record: { readonly createdBy?: string }): { createdBy?: string } {
+  return record.createdBy !== undefined ? { createdBy: record.createdBy } : {};
+}
+
 export function assetsView(amounts: AssetAmounts): Record<string, bigint> {
   return Object.fromEntries([...amounts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -20,6 +25,7 @@ export function walletView(ledger: string, wallet: Wallet, mainAssets: AssetAmou
     createdAt: formatInstant(wallet.createdAt),
     ledger,
     balances: { main: { expiresAt: null, priority: 0n, assets: assetsView(mainAssets) } },
+    ...createdByView(wallet),
   };
 }
 
@@ -28,6 +34,7 @@ export function balanceView(balance: Balance) {
     name: balance.name,
     expiresAt: balance.expiresAt === null ? null : formatInstant(balance.expiresAt),
     priority: balance.priority,
+    ...createdByView(balance),
   };
 }
 
@@ -47,6 +54,7 @@ export function holdView(hold: Hold) {
     asset: hold.asset,
     metadata: hold.metadata,
     description: hold.description,
+    ...createdByView(hold),
   };
 }
 
@@ -74,6 +82,7 @@ export function transactionView(ledger: string, transaction: Transaction) {
     ...(transaction.reference !== undefined ? { reference: transaction.reference } : {}),
     reverted: false,
     ledger,
+    ...createdByView(transaction),
   };
 }
 

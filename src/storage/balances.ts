@@ -7,15 +7,17 @@ interface BalanceRow {
   name: string;
   expires_at: string | null;
   priority: bigint;
+  created_by: string | null;
 }
 
-const COLUMNS = `name, ${tsText('expires_at')} AS expires_at, priority`;
+const COLUMNS = `name, ${tsText('expires_at')} AS expires_at, priority, created_by`;
 
 function toBalance(row: BalanceRow): Balance {
   return {
     name: row.name,
     expiresAt: row.expires_at === null ? null : instantColumn(row.expires_at),
     priority: BigInt(row.priority),
+    ...(row.created_by !== null ? { createdBy: row.created_by } : {}),
   };
 }
 

@@ -42,13 +42,14 @@ function writeWallets(tx: Transaction, ledger: string, effects: BatchWrites): vo
   const balances = effects.balances;
   tx.defer(
     `WITH w AS (
-       INSERT INTO wallets (ledger, id, name, metadata, created_at)
-       SELECT $1, x.id, x.name, x.metadata, x.created_at
-       FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::timestamptz[]) AS x(id, name, metadata, created_at)
+       INSERT INTO wallets (ledger, id, name, metadata, created_at, created_by)
+       SELECT $1, x.id, x.name, x.metadata, x.created_at, x.created_by
+       FROM unnest($2::text[], $3::text[], $4::jsonb[], $5::timestamptz[], $11::text[]) AS x(id, name, metadata, created_at, created_by)
      )
-     INSERT INTO balances (ledger, wallet_id, name, expires_at, priority, created_at)
-     SELECT $1, x.wallet_id, x.name, x.expires_at, x.priority, x.created_at
-     FROM unnest($6::text[], $7::text[], $8::timestamptz[], $9::int8[], $10::timestamptz[]) AS x(wallet_id, name, expires_at, priority, created_at)`,
+     INSERT INTO balances (ledger, wallet_id, name, expires_at, priority, created_at, created_by)
+     SELECT $1, x.wallet_id, x.name, x.expires_at, x.priority, x.created_at, x.created_by
+     FROM unnest($6::text[], $7::text[], $8::timestamptz[], $9::int8[], $10::timestamptz[], $12::text[])
+       AS x(wallet_id, name, expires_at, priority, created_at, created_by)`,
     [
       ledger,
       wallets.map((w) => w.id),
@@ -60,6 +61,8 @@ function writeWallets(tx: Transaction, ledger: string, effects: BatchWrites): vo
       balances.map((b) => (b.balance.expiresAt === null ? null : instantParam(b.balance.expiresAt))),
       balances.map((b) => b.balance.priority.toString()),
       balances.map((b) => instantParam(b.createdAt)),
+      wallets.map((w) => w.createdBy ?? null),
+      balances.map((b) => b.createdBy),
     ],
     balances.length,
   );
@@ -104,9 +107,10 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
     `WITH ids AS MATERIALIZED (
        SELECT ord, nextval('transaction_ids') AS id FROM generate_series(1, $2::int) AS ord ORDER BY ord
      ), t AS (
-       INSERT INTO transactions (ledger, id, timestamp, reference, metadata, inserted_at)
-       SELECT $1, ids.id, x.timestamp, x.reference, x.metadata, x.inserted_at
-       FROM unnest($3::timestamptz[], $4::text[], $5::jsonb[], $6::timestamptz[]) WITH ORDINALITY AS x(timestamp, reference, metadata, inserted_at, ord)
+       INSERT INTO transactions (ledger, id, timestamp, reference, metadata, inserted_at, created_by)
+       SELECT $1, ids.id, x.timestamp, x.reference, x.metadata, x.inserted_at, x.created_by
+       FROM unnest($3::timestamptz[], $4::text[], $5::jsonb[], $6::timestamptz[], $23::text[])
+         WITH ORDINALITY AS x(timestamp, reference, metadata, inserted_at, created_by, ord)
        JOIN ids ON ids.ord = x.ord
      ), p AS (
        INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount)
@@ -137,6 +141,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
       deltas.map((d) => d.input.toString()),
       deltas.map((d) => d.output.toString()),
       ...outcomesParams(outcomes, claimedAt),
+      transactions.map((t) => t.createdBy),
     ],
     deltas.length,
   );
@@ -148,10 +153,10 @@ function writeHolds(tx: Transaction, ledger: string, effects: BatchWrites): void
   if (holds.length > 0) {
     tx.defer(
       `INSERT INTO holds (ledger, id, wallet_id, asset, original_amount, remaining, destination, destination_address,
-         description, metadata, sources, created_at)
+         description, metadata, sources, created_at, created_by)
        SELECT $1, x.* FROM unnest($2::text[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::jsonb[], $8::text[],
-         $9::text[], $10::jsonb[], $11::jsonb[], $12::timestamptz[])
-       AS x(id, wallet_id, asset, original_amount, remaining, destination, destination_address, description, metadata, sources, created_at)`,
+         $9::text[], $10::jsonb[], $11::jsonb[], $12::timestamptz[], $13::text[])
+       AS x(id, wallet_id, asset, original_amount, remaining, destination, destination_address, description, metadata, sources, created_at, created_by)`,
       [
         ledger,
         holds.map((h) => h.id),
@@ -166,6 +171,7 @@ function writeHolds(tx: Transaction, ledger: string, effects: BatchWrites): void
         holds.map((h) => JSON.stringify(h.metadata)),
         holds.map((h) => JSON.stringify(h.sources.map((s) => ({ address: s.address, amount: s.amount.toString() })))),
         holds.map((h) => instantParam(h.createdAt)),
+        holds.map((h) => h.createdBy ?? null),
       ],
       holds.length,
     );

@@ -17,10 +17,11 @@ export interface HoldRow {
   metadata: Metadata;
   sources: { address: string; amount: string }[];
   created_at: string;
+  created_by: string | null;
 }
 
 const COLUMNS = `id, seq, wallet_id, asset, original_amount::text AS original_amount, remaining::text AS remaining,
-  destination, destination_address, description, metadata, sources, ${tsText('created_at')} AS created_at`;
+  destination, destination_address, description, metadata, sources, ${tsText('created_at')} AS created_at, created_by`;
 
 /** The hold columns as one JSON object with HoldRow's field names, for statements that return JSON. */
 export function holdJson(alias: string): string {
@@ -28,7 +29,7 @@ export function holdJson(alias: string): string {
   return `json_build_object('id', ${a}.id, 'seq', ${a}.seq, 'wallet_id', ${a}.wallet_id, 'asset', ${a}.asset,
     'original_amount', ${a}.original_amount::text, 'remaining', ${a}.remaining::text, 'destination', ${a}.destination,
     'destination_address', ${a}.destination_address, 'description', ${a}.description, 'metadata', ${a}.metadata,
-    'sources', ${a}.sources, 'created_at', ${tsText(`${a}.created_at`)})`;
+    'sources', ${a}.sources, 'created_at', ${tsText(`${a}.created_at`)}, 'created_by', ${a}.created_by)`;
 }
 
 export function toHold(row: HoldRow): Hold {
@@ -44,6 +45,7 @@ export function toHold(row: HoldRow): Hold {
     metadata: row.metadata,
     sources: row.sources.map((s): Portion => ({ address: s.address, amount: amountColumn(s.amount) })),
     createdAt: instantColumn(row.created_at),
+    ...(row.created_by !== null ? { createdBy: row.created_by } : {}),
   };
 }
 

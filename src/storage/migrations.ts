@@ -168,6 +168,40 @@ const MIGRATIONS: readonly Migration[] = [
       WHERE address NOT LIKE 'wallets:holds:%' AND wallet_id IS DISTINCT FROM substring(address FROM '^wallets:(.+):[^:]*$');
     `,
   },
+  {
+    version: 5,
+    name: 'API clients, signing keys, and who created what',
+    // Auth (src/auth): API clients with a slow hash of their secret, never the secret; the
+    // token signing keys (the newest signs, every one kept verifies until pruned); and the
+    // client that created each wallet, balance, hold and transaction (null: auth was off).
+    // Adding a nullable column without a default rewrites nothing, however big the table.
+    sql: `
+      CREATE TABLE auth_clients (
+        id                text        PRIMARY KEY,
+        name              text        NOT NULL,
+        scopes            text[]      NOT NULL,
+        secret_hash       text        NOT NULL,
+        -- Bumped by every rotation of the secret: tokens carry it, so those minted with the
+        -- old secret stop working with it.
+        secret_generation integer     NOT NULL DEFAULT 1,
+        created_at        timestamptz NOT NULL,
+        secret_rotated_at timestamptz,
+        revoked_at        timestamptz
+      );
+      CREATE TABLE auth_signing_keys (
+        kid         text        PRIMARY KEY,
+        algorithm   text        NOT NULL,
+        private_jwk jsonb       NOT NULL,
+        public_jwk  jsonb       NOT NULL,
+        created_at  timestamptz NOT NULL,
+        retired_at  timestamptz
+      );
+      ALTER TABLE wallets ADD COLUMN created_by text;
+      ALTER TABLE balances ADD COLUMN created_by text;
+      ALTER TABLE holds ADD COLUMN created_by text;
+      ALTER TABLE transactions ADD COLUMN created_by text;
+    `,
+  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */

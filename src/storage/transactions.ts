@@ -13,6 +13,7 @@ interface TransactionRow {
   inserted_at: string;
   reference: string | null;
   metadata: Metadata;
+  created_by: string | null;
   postings: { source: string; destination: string; asset: string; amount: string }[];
 }
 
@@ -44,7 +45,7 @@ export async function listTransactions(
       where.push(`t.id ${bound.comparison} $${params.length}::bigint`);
     }
     return q.query<TransactionRow>(
-      `SELECT t.id, ${tsText('t.timestamp')} AS timestamp, ${tsText('t.inserted_at')} AS inserted_at, t.reference, t.metadata,
+      `SELECT t.id, ${tsText('t.timestamp')} AS timestamp, ${tsText('t.inserted_at')} AS inserted_at, t.reference, t.metadata, t.created_by,
          (SELECT json_agg(json_build_object('source', p.source, 'destination', p.destination, 'asset', p.asset, 'amount', p.amount::text) ORDER BY p.position)
           FROM postings p WHERE p.ledger = t.ledger AND p.transaction_id = t.id) AS postings
        FROM transactions t WHERE ${where.join(' AND ')} ORDER BY t.id ${order} LIMIT $2`,
@@ -60,6 +61,7 @@ export async function listTransactions(
       ...(row.reference !== null ? { reference: row.reference } : {}),
       metadata: row.metadata,
       postings: (row.postings ?? []).map((p) => ({ ...p, amount: amountColumn(p.amount) })),
+      ...(row.created_by !== null ? { createdBy: row.created_by } : {}),
     })),
   };
 }

@@ -10,12 +10,19 @@ interface WalletRow {
   name: string;
   metadata: Metadata;
   created_at: string;
+  created_by: string | null;
 }
 
-const COLUMNS = `id, seq, name, metadata, ${tsText('created_at')} AS created_at`;
+const COLUMNS = `id, seq, name, metadata, ${tsText('created_at')} AS created_at, created_by`;
 
 function toWallet(row: WalletRow): Wallet {
-  return { id: row.id, name: row.name, metadata: row.metadata, createdAt: instantColumn(row.created_at) };
+  return {
+    id: row.id,
+    name: row.name,
+    metadata: row.metadata,
+    createdAt: instantColumn(row.created_at),
+    ...(row.created_by !== null ? { createdBy: row.created_by } : {}),
+  };
 }
 
 export async function findWallet(q: Queryable, ledger: string, id: string): Promise<Wallet | null> {

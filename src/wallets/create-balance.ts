@@ -20,8 +20,8 @@ export function createBalance(input: CreateBalanceInput): WalletCommand<Balance>
           if (effects.balanceExists(input.walletId, input.balance.name)) {
             return refused('VALIDATION', `balance ${input.balance.name} already exists in wallet ${input.walletId}`);
           }
-          effects.createBalance(input.walletId, input.balance, context.now);
-          return ok(input.balance);
+          effects.createBalance(input.walletId, input.balance, context.now, context.createdBy);
+          return ok(context.createdBy !== null ? { ...input.balance, createdBy: context.createdBy } : input.balance);
         },
       });
     },

@@ -17,7 +17,13 @@ export function createWallet(input: CreateWalletInput): WalletCommand<Wallet> {
       ok({
         locks: [],
         apply: (effects) => {
-          const wallet: Wallet = { id: context.newId('wallet'), name: input.name, metadata: input.metadata, createdAt: context.now };
+          const wallet: Wallet = {
+            id: context.newId('wallet'),
+            name: input.name,
+            metadata: input.metadata,
+            createdAt: context.now,
+            ...(context.createdBy !== null ? { createdBy: context.createdBy } : {}),
+          };
           if (effects.walletExists(wallet.id)) {
             // Only a key-derived id can exist: the key's stored outcome was purged, the wallet was not.
             return refused('CONFLICT', `wallet ${wallet.id}, derived from this Idempotency-Key, already exists; use a new key`);

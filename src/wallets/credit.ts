@@ -65,6 +65,7 @@ export function credit(input: CreditInput): WalletCommand<null> {
           return effects.journal.post({
             timestamp: input.timestamp ?? context.now,
             insertedAt: context.now,
+            createdBy: context.createdBy,
             reference: input.reference,
             metadata: input.metadata,
             postings: portions.map((portion) => ({ source: portion.address, destination, asset, amount: portion.amount })),

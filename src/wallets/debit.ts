@@ -95,6 +95,7 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
           const posted = effects.journal.post({
             timestamp: input.timestamp ?? context.now,
             insertedAt: context.now,
+            createdBy: context.createdBy,
             reference: input.reference,
             metadata: input.metadata,
             postings: portions.map((portion) => ({ source: portion.address, destination: target.address, asset, amount: portion.amount })),
@@ -113,6 +114,7 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
             metadata: input.metadata,
             sources: portions,
             createdAt: context.now,
+            ...(context.createdBy !== null ? { createdBy: context.createdBy } : {}),
           };
           effects.holds.push(hold);
           return ok({ hold });

@@ -46,7 +46,13 @@ export function settleHold(holdId: string, settlement: HoldSettlement): WalletCo
         apply: (effects) => {
           const settled = settlement.settle(holdState(hold, effects));
           if (!settled.ok) return settled;
-          const posted = effects.journal.post({ timestamp: context.now, insertedAt: context.now, metadata: {}, postings: settled.value.postings });
+          const posted = effects.journal.post({
+            timestamp: context.now,
+            insertedAt: context.now,
+            createdBy: context.createdBy,
+            metadata: {},
+            postings: settled.value.postings,
+          });
           if (!posted.ok) return posted;
           effects.holdRemaining.set(hold.id, settled.value.remaining);
           return ok(null);

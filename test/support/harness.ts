@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type AppOptions } from '../../src/http/app.ts';
 import { parseJson } from '../../src/http/json.ts';
 import { openPglite, openPostgres, type Database } from '../../src/storage/database.ts';
 import { migrate } from '../../src/storage/migrations.ts';
@@ -131,13 +131,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(backend: Backend, ledger = 'test-ledger'): Promise<Harness> {
+/** `appOptions`: options for the app beyond the harness's own (auth, a logger). */
+export async function startHarness(backend: Backend, ledger = 'test-ledger', appOptions: Partial<AppOptions> = {}): Promise<Harness> {
   const { db, drop } = await backend.open();
   await migrate(db);
   const clock = new Clock();
   const batchSizes: number[] = [];
   const batchFailures: string[] = [];
   const app = buildApp({
+    // Auth off, as the default; the token endpoint's per-address limit raised, since every inject comes from one address.
+    auth: { mode: 'off', tokenTtlSeconds: 3600, clientRate: { perSecond: 1_000_000, burst: 1_000_000 }, tokenRate: { perSecond: 1_000_000, burst: 1_000_000 } },
+    ...appOptions,
     db,
     ledger,
     limits: DEFAULT_LIMITS,

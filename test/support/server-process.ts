@@ -28,19 +28,29 @@ export interface ServerProcess {
 /** `npm start`'s command; `['--import', 'tsx', 'src/cli/index.ts', 'serve']` starts it as the CLI does. */
 const NPM_START = ['--import', 'tsx', 'src/main.ts'];
 
-/** `wrapper` is a program that runs the server as its command (`['strace', …]`), if any. */
+/**
+ * `wrapper` is a program that runs the server as its command (`['strace', …]`), if any.
+ * `logLines`, when given, receives every line the server writes to stdout (its log).
+ */
 export async function startServer(
   env: Record<string, string>,
   readyTimeoutMs = 60_000,
   command: readonly string[] = NPM_START,
   wrapper: readonly string[] = [],
+  logLines?: string[],
 ): Promise<ServerProcess> {
   const port = await freePort();
   const [program, ...args] = [...wrapper, process.execPath, ...command] as [string, ...string[]];
   const child = spawn(program, args, {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'silent', HOST: '127.0.0.1', PORT: String(port), ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', logLines === undefined ? 'ignore' : 'pipe', 'pipe'],
+  });
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    logLines?.push(...lines);
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

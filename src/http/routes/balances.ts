@@ -30,6 +30,7 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {
       operation: 'createBalance',
+      principal: request.principal,
       params: { id: walletId },
       body: canonicalCreateBalance(body),
       command: createBalance({ walletId, balance: body }),

@@ -39,6 +39,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const holdId = request.params.holdID;
     const outcome = await run(idempotencyKey(request), {
       operation: 'confirmHold',
+      principal: request.principal,
       params: { holdID: holdId },
       body: canonicalConfirmHold(body),
       command: confirmHold({ holdId, amount: body.amount, final: body.final }),
@@ -52,6 +53,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const holdId = request.params.holdID;
     const outcome = await run(idempotencyKey(request), {
       operation: 'voidHold',
+      principal: request.principal,
       params: { holdID: holdId },
       body: canonicalVoidHold(),
       command: voidHold({ holdId }),

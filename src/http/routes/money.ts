@@ -16,6 +16,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {
       operation: 'debitWallet',
+      principal: request.principal,
       params: { id: walletId },
       body: canonicalDebit(body),
       command: debit({ ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION }),
@@ -29,6 +30,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {
       operation: 'creditWallet',
+      principal: request.principal,
       params: { id: walletId },
       body: canonicalCredit(body),
       command: credit({ ...body, walletId }),

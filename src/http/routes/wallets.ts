@@ -35,6 +35,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const body = parseBody(schemas.createWallet, request.body, {});
     const outcome = await run(idempotencyKey(request), {
       operation: 'createWallet',
+      principal: request.principal,
       params: {},
       body: canonicalCreateWallet(body),
       command: createWallet(body),
@@ -54,6 +55,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const walletId = request.params.id;
     const outcome = await run(idempotencyKey(request), {
       operation: 'updateWallet',
+      principal: request.principal,
       params: { id: walletId },
       body: canonicalUpdateWallet(body),
       command: updateWallet({ walletId, metadata: body.metadata }),
