@@ -1,15 +1,15 @@
 /**
  * The console's shell: a header (jump to a wallet by id, the unit toggle), the page the URL
  * names, and the one open action form. A call the server refuses with 401 switches to the
- * sign-in screen; with authentication off (today) the console never sees one.
+ * sign-in form; with authentication off the console never sees one.
  */
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { ACTIONS, type ActionKind, type Outcome } from './actions.ts';
 import { ActionForm } from './action-form.tsx';
 import { loadDraft, openDraft, type Draft } from './drafts.ts';
 import { navigate, parseRoute, walletHref, type Route } from './route.ts';
-import { needsSignIn, openSession } from './session.ts';
-import { Console, type ConsoleContext } from './shared.tsx';
+import { needsSignIn, openSession, signIn, type Session } from './session.ts';
+import { Console, ErrorBox, failureOf, type ConsoleContext, type Failure } from './shared.tsx';
 import { WalletList } from './wallet-list.tsx';
 import { WalletPage } from './wallet-page.tsx';
 
@@ -26,7 +26,7 @@ function useRoute(): Route {
 }
 
 export function App() {
-  const [session] = useState(openSession);
+  const [session, setSession] = useState(() => openSession());
   const route = useRoute();
   const [raw, setRaw] = useState(() => localStorage.getItem(RAW_KEY) === 'true');
   const [draft, setDraft] = useState<Draft | null>(loadDraft);
@@ -48,6 +48,11 @@ export function App() {
     localStorage.setItem(RAW_KEY, String(on));
     setRaw(on);
   };
+  const signedIn = (next: Session) => {
+    setSession(next);
+    setSignInNeeded(false);
+    setVersion((n) => n + 1);
+  };
   const closeAction = (outcome: Outcome | null) => {
     setDraft(null);
     if (outcome === null) return;
@@ -60,7 +65,7 @@ export function App() {
       <Header raw={raw} onRaw={toggleRaw} />
       <main id="main">
         {signInNeeded ? (
-          <SignInRequired />
+          <SignInForm onSignedIn={signedIn} />
         ) : route.page === 'wallet' ? (
           <WalletPage key={route.id} id={route.id} />
         ) : (
@@ -103,14 +108,39 @@ function Header({ raw, onRaw }: { raw: boolean; onRaw: (on: boolean) => void }) 
 }
 
 /**
- * The server asked for credentials (401). Signing in with OAuth2 client credentials comes
- * with the authentication issue: this screen is where its form goes.
+ * The server asked for credentials (401): the operator signs in with an API client's id and
+ * secret (OAuth 2.0 client credentials). They are checked against the token endpoint before
+ * the console uses them, and kept in memory only.
  */
-function SignInRequired() {
+function SignInForm({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
+  const [clientId, setClientId] = useState('');
+  const [clientSecret, setClientSecret] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const submit = (event: Event) => {
+    event.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setFailure(null);
+    signIn({ clientId: clientId.trim(), clientSecret })
+      .then(onSignedIn)
+      .catch((error: unknown) => setFailure(failureOf(error)))
+      .finally(() => setBusy(false));
+  };
   return (
     <section class="panel" aria-labelledby="sign-in-title">
-      <h1 id="sign-in-title">Sign in required</h1>
-      <p>This Coffer server requires credentials for its API.</p>
+      <h1 id="sign-in-title">Sign in</h1>
+      <p>This Coffer server requires credentials for its API: sign in with an API client (<code>coffer clients create</code>).</p>
+      <form class="sign-in" onSubmit={submit}>
+        <label for="sign-in-id">Client id</label>
+        <input id="sign-in-id" name="clientId" type="text" autoComplete="username" spellcheck={false} required value={clientId} onInput={(event) => setClientId(event.currentTarget.value)} />
+        <label for="sign-in-secret">Client secret</label>
+        <input id="sign-in-secret" name="clientSecret" type="password" autoComplete="current-password" required value={clientSecret} onInput={(event) => setClientSecret(event.currentTarget.value)} />
+        <button type="submit" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+      {failure !== null ? <ErrorBox failure={failure} title="Sign-in failed" /> : null}
     </section>
   );
 }
