@@ -20,7 +20,7 @@ import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { build } from 'vite';
 import { Coffer } from '../src/client/index.ts';
 import { launchChromium } from './support/browser.ts';
-import { startServer, type ServerProcess } from './support/server-process.ts';
+import { runCommand, startServer, type ServerProcess } from './support/server-process.ts';
 
 const IMAGES = new URL('../docs/images/', import.meta.url);
 const WIDE = { width: 1280, height: 900 };
@@ -47,7 +47,7 @@ after(async () => {
 });
 
 /** A page of the console in a fresh browser context (its own storage), failing the test on a page error or a CSP report. */
-async function openConsole(viewport = WIDE, hash = '#/wallets'): Promise<{ page: Page; context: BrowserContext; problems: string[] }> {
+async function openConsole(viewport = WIDE, hash = '#/wallets', base = server.url): Promise<{ page: Page; context: BrowserContext; problems: string[] }> {
   const context = await browser.newContext({ viewport });
   // Everything here answers in well under a second: a missing element fails in seconds, not 30.
   context.setDefaultTimeout(10_000);
@@ -58,9 +58,9 @@ async function openConsole(viewport = WIDE, hash = '#/wallets'): Promise<{ page:
     if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) problems.push(`console error: ${message.text()}`);
   });
   page.on('request', (request) => {
-    if (!request.url().startsWith(server.url) && !request.url().startsWith('data:')) problems.push(`request outside Coffer: ${request.url()}`);
+    if (!request.url().startsWith(base) && !request.url().startsWith('data:')) problems.push(`request outside Coffer: ${request.url()}`);
   });
-  await page.goto(`${server.url}/console/${hash}`);
+  await page.goto(`${base}/console/${hash}`);
   return { page, context, problems };
 }
 
@@ -567,6 +567,61 @@ describe('console: accessible and readable at 1280 and 390 px', () => {
         assert.ok(png.readUInt32BE(16) === WIDE.width, `${name} is ${WIDE.width} px wide`);
         writeFileSync(new URL(name, IMAGES), png);
       }
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('console: signing in when auth is on', () => {
+  let secured: ServerProcess;
+  let securedDir: string;
+  let client: { clientId: string; clientSecret: string };
+
+  before(async () => {
+    securedDir = mkdtempSync(join(tmpdir(), 'coffer-console-auth-'));
+    // The CLI creates the client on the embedded database before the server opens it.
+    const created = await runCommand(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'clients', 'create', '--name', 'operator', '--scopes', 'wallets:read wallets:write', '--json'], { ...process.env, DATA_DIR: securedDir });
+    assert.equal(created.code, 0, created.stderr);
+    client = JSON.parse(created.stdout) as { clientId: string; clientSecret: string };
+    secured = await startServer({ DATA_DIR: securedDir, AUTH: 'required' });
+  });
+
+  after(async () => {
+    await secured?.kill('SIGTERM');
+    rmSync(securedDir, { recursive: true, force: true });
+  });
+
+  it('shows the sign-in form on 401, refuses a wrong secret with its code, and after signing in lists wallets and credits one', async () => {
+    const operator = new Coffer({ url: secured.url, retries: 0, clientId: client.clientId, clientSecret: client.clientSecret });
+    const wallet = await operator.createWallet({ name: 'bob' });
+    const { page, context, problems } = await openConsole(WIDE, '#/wallets', secured.url);
+    try {
+      await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+      assert.deepEqual(await axeProblems(page), []);
+      await page.getByLabel('Client id').fill(client.clientId);
+      await page.getByLabel('Client secret').fill(`${client.clientSecret}x`);
+      await page.getByLabel('Client secret').press('Enter');
+      const refusal = page.getByRole('alert');
+      await refusal.waitFor();
+      assert.match((await refusal.textContent()) ?? '', /Sign-in failed.*UNAUTHORIZED/);
+
+      await page.getByLabel('Client secret').fill(client.clientSecret);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Wallets', level: 1 }).waitFor();
+      await page.locator('table.wallets tbody tr', { hasText: 'bob' }).waitFor();
+
+      await page.evaluate((id) => (window.location.hash = `#/wallets/${encodeURIComponent(id)}`), wallet.id);
+      await page.getByRole('heading', { name: 'bob', level: 1 }).waitFor();
+      await page.getByRole('button', { name: 'Credit', exact: true }).click();
+      await fillAndReview(page, { Amount: '5.00' });
+      await page.getByRole('button', { name: 'Confirm: Credit' }).click();
+      await finish(page);
+      assert.equal((await operator.getWallet(wallet.id)).balances.main.assets['USD/2'], 500n);
+      // Nothing of the credentials is kept where a reload or another tab could read it.
+      const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+      assert.ok(!stored.includes(client.clientSecret), 'the secret is not in web storage');
+      assert.deepEqual(problems.filter((problem) => !/401/.test(problem)), []);
     } finally {
       await context.close();
     }
