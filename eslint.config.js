@@ -12,9 +12,10 @@ export default tseslint.config(
     languageOptions: {
       globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', NodeJS: 'readonly' },
       parserOptions: {
-        // Types come from tsconfig.json (src, test, bench); the few files outside it get a default project.
+        // Types come from tsconfig.json (src, test, bench) and console/tsconfig.json (the console's
+        // browser code); the few files outside them get a default project.
         projectService: {
-          allowDefaultProject: ['eslint.config.js', 'bin/coffer.js', 'scripts/*.ts', 'scripts/*.js', 'src/storage/pglite-initdb.mjs'],
+          allowDefaultProject: ['eslint.config.js', 'bin/coffer.js', 'scripts/*.ts', 'scripts/*.js', 'src/storage/pglite-initdb.mjs', 'console/vite.config.ts'],
         },
         tsconfigRootDir: import.meta.dirname,
       },

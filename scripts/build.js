@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run build`, and `prepare` (which `npm ci` and `npm install` run in this folder): compiles
 // src/ into dist/ with tsconfig.build.json, from a clean dist/ so that no file moved or deleted
-// in src/ lingers there. A production install (`npm ci --omit=dev`) has no TypeScript: it keeps
+// in src/ lingers there, then builds the operator console (console/) into dist/console with
+// Vite (console/vite.config.ts), which the server serves at /console. A production install (`npm ci --omit=dev`) has no TypeScript: it keeps
 // the dist/ a full `npm ci` built before, and fails, saying so, when there is none.
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -25,4 +26,7 @@ try {
 
 rmSync(dist, { recursive: true, force: true });
 const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+
+const { build } = await import('vite');
+await build({ configFile: fileURLToPath(new URL('../console/vite.config.ts', import.meta.url)) });

@@ -61,7 +61,8 @@ const RUN_ELSEWHERE: readonly [RegExp, string][] = [
   [/^HOST=0\.0\.0\.0 npm start\b/, 'test/auth-processes.test.ts (a server on a non-loopback HOST with AUTH unset requires tokens)'],
   [/^(FC_|CONCURRENCY_OPS=|OUTAGE_CYCLES=)/, 'soak runs of tests that CI runs at their default size'],
   [/^(BENCH_\w+=\S+ )*npm run bench\b/, 'the benchmark (not in CI; figures in docs/performance.md)'],
-  [/^open http/, 'opens a browser on /docs, which test/openapi.test.ts serves and checks'],
+  [/^open http/, 'opens a browser on /docs or /console, which test/openapi.test.ts and test/console.test.ts serve and check'],
+  [/^npx vite --config console\/vite\.config\.ts$/, "the console's live-reload server for development; its build is part of npm ci, which test/console.test.ts drives"],
 ];
 
 function commandsOf(block: Block): string[] {

@@ -554,6 +554,24 @@ suite('hostile input', (h) => {
     });
   }
 
+  it('the console (/console, a UI page outside the API): path tricks, unknown names and other methods → 4xx JSON, no file from outside its build', async () => {
+    const before = await snapshot(h().db);
+    // (A bare `..` is resolved by URL parsing before any router sees it: /console/assets/.. is /console/.)
+    const names = [...hostileIds('x'), '.env', '..%2Fpackage.json', '%2e%2e%2f%2e%2e%2fpackage.json', 'assets/..%2F..%2Fpackage.json', 'assets/.x', 'assets/%00', 'src/main.tsx', 'vite.config.ts', 'assets/a/b.js'];
+    for (const name of names) {
+      for (const url of [`/console/${name}`, `/console/assets/${name}`, `/api/wallets/console/${name}`]) {
+        const request: Request = { method: 'GET', url };
+        const response = await answer(h(), request);
+        assertJsonClientError(response, request);
+      }
+    }
+    for (const method of ['POST', 'PATCH'] as const) {
+      const request: Request = { method, url: '/console', body: {} };
+      assertJsonClientError(await answer(h(), request), request);
+    }
+    assert.equal(await snapshot(h().db), before);
+  });
+
   it('the corpus bodies are valid requests but for their hostile field: each base body succeeds on its target', async () => {
     const targets = await f();
     const open = expectStatus(await h().post(`/wallets/${targets.funded}/debit`, { amount: { asset: 'USD/2', amount: 2n }, pending: true }), 201);

@@ -79,7 +79,8 @@ export class TokenSource {
 
 /** COFFER_CLIENT_ID and COFFER_CLIENT_SECRET from the environment, where there is one (not in a browser). */
 export function credentialsFromEnvironment(): ClientCredentials | undefined {
-  const env = typeof process === 'undefined' ? undefined : process.env;
+  // Read through globalThis: the console's browser build has no Node types, and no process.
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
   const clientId = env?.COFFER_CLIENT_ID;
   const clientSecret = env?.COFFER_CLIENT_SECRET;
   return clientId && clientSecret ? { clientId, clientSecret } : undefined;

@@ -101,7 +101,9 @@ export class Transport {
     this.retryDelayMs = options.retryDelayMs ?? 100;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.headers = options.headers ?? {};
-    this.fetch = options.fetch ?? globalThis.fetch;
+    // Called through a wrapper, not stored bare: a browser's fetch called as a method of this
+    // object throws "Illegal invocation" (Node's does not care).
+    this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     const credentials = credentialsOf(options);
     this.tokens = credentials === undefined ? null : new TokenSource(credentials, options.tokenUrl ?? `${this.url}/oauth/token`, this.fetch, this.timeoutMs);
   }

@@ -3,7 +3,7 @@
  * 415 included), and the Formance Wallets v1 routes served at the root and again under
  * `/api/wallets`, the prefix the official SDK calls. Around them: a request id on every
  * log line and answer, Prometheus metrics per route, the OpenAPI document and its
- * reference page, and server timeouts set explicitly (Node leaves some at "never").
+ * reference page, the operator console, and server timeouts set explicitly (Node leaves some at "never").
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { STATUS_CODES } from 'node:http';
@@ -32,6 +32,7 @@ import { transactionRoutes } from './routes/transactions.ts';
 import { systemRoutes, VERSION } from './routes/system.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { authRoutes } from './routes/auth.ts';
 import { authHook } from './auth-hook.ts';
 import { Auth, type AuthSettings } from '../auth/index.ts';
@@ -305,6 +306,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   }
   docsRoutes(app, buildOpenApi(options.limits, VERSION));
   metricsRoutes(app);
+  consoleRoutes(app);
   authRoutes(app, auth, options.db, clock);
   return app;
 }
