@@ -68,7 +68,7 @@ describe('console units', () => {
     const coffer = { credit: async (...args: unknown[]) => void calls.push(args) } as unknown as Parameters<typeof checked.plan.run>[0];
     await checked.plan.run(coffer, 'key-1');
     assert.deepEqual(calls, [['w1', { amount: { asset: 'USD/2', amount: 1234n }, balance: 'main' }, { idempotencyKey: 'key-1' }]]);
-    const hold = { id: 'h1', walletID: 'w1', destination: { type: 'ACCOUNT', identifier: 'shop' }, asset: 'USD/2', metadata: {}, description: '', originalAmount: 3000n, remaining: 2000n } as const;
+    const hold = { id: 'h1', walletID: 'w1', destination: { type: 'ACCOUNT', identifier: 'shop' }, asset: 'USD/2', metadata: {}, description: '', originalAmount: 3000n, remaining: 2000n, expiresAt: null, status: 'open' } as const;
     const partial = ACTIONS.confirm.plan({ amount: '5' }, { walletId: 'w1', hold });
     assert.ok(partial.ok);
     assert.match(partial.plan.lines.join(' '), /Send 5\.00 USD \(500 minor units of USD\/2\) of hold h1 to account shop\. The hold keeps 15\.00 USD/);

@@ -147,8 +147,9 @@ function HoldsView({ walletId }: { walletId: string }) {
   }, walletId);
   if (holds.state === 'loading') return <p aria-live="polite">Loading holds…</p>;
   if (holds.state === 'error') return <ErrorBox failure={holds.failure} title="The holds could not be loaded" />;
-  const open = holds.value.expanded.filter((hold) => hold.remaining > 0n);
-  const closed = holds.value.expanded.filter((hold) => hold.remaining === 0n);
+  // Open: still confirmable or voidable (a hold past its expiresAt shows as expired, even before the sweeper runs).
+  const open = holds.value.expanded.filter((hold) => hold.status === 'open');
+  const closed = holds.value.expanded.filter((hold) => hold.status !== 'open');
   return (
     <section aria-labelledby="holds-title">
       <h2 id="holds-title">Holds</h2>
