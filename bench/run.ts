@@ -125,22 +125,19 @@ async function call(url: string, method: string, path: string, body?: string): P
 const AUTH_SERVER_ENV = { AUTH: 'required', AUTH_RATE_LIMIT: '1000000', AUTH_RATE_LIMIT_BURST: '1000000' };
 
 /** Creates an API client on the database the server will open (before it holds a PGlite folder), like `coffer clients create`. */
-async function createBenchClient(env: Record<string, string>): Promise<{ clientId: string; clientSecret: string }> {
-  const [{ loadConfig }, { openDatabase }, { migrate }, { createClient }, { instantFromDate }] = await Promise.all([
-    import('../src/config.ts'),
-    import('../src/storage/open.ts'),
-    import('../src/storage/migrations.ts'),
-    import('../src/auth/clients.ts'),
-    import('../src/domain/time.ts'),
-  ]);
-  const db = await openDatabase(loadConfig(env));
-  try {
-    await migrate(db);
-    const { client, clientSecret } = await createClient(db, 'bench', ['wallets:read', 'wallets:write'], instantFromDate(new Date()));
-    return { clientId: client.id, clientSecret };
-  } finally {
-    await db.close();
-  }
+/**
+ * The API client is created the way an operator creates the first one: `coffer clients create`
+ * against the server's database before it starts. It runs as its own process because an
+ * embedded data folder stays locked by whichever process opened it until that process ends.
+ */
+function createBenchClient(env: Record<string, string>): { clientId: string; clientSecret: string } {
+  const output = execFileSync(
+    process.execPath,
+    [join(ROOT, 'bin', 'coffer.js'), 'clients', 'create', '--name', 'bench', '--scopes', 'wallets:read wallets:write', '--json'],
+    { env: { ...process.env, ...env }, encoding: 'utf8' },
+  );
+  const created = JSON.parse(output) as { clientId: string; clientSecret: string };
+  return { clientId: created.clientId, clientSecret: created.clientSecret };
 }
 
 async function fetchToken(url: string, client: { clientId: string; clientSecret: string }): Promise<string> {
@@ -285,7 +282,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   }
   const env: Record<string, string> = backend === 'postgres' ? { DATABASE_URL: databaseUrl(database) } : { DATA_DIR: dataDir! };
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
-  const client = auth ? await createBenchClient(env) : undefined;
+  const client = auth ? createBenchClient(env) : undefined;
   const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...(auth ? AUTH_SERVER_ENV : {}), ...extra }, 120_000);
   const rows: Row[] = [];
   try {
