@@ -7,7 +7,7 @@
  * request; routes hand it to the committer, and every log line of the request names the
  * client. With auth off, nothing is asked and the Authorization header is not looked at.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../domain/principal.ts';
 import { InvalidToken, type Auth } from '../auth/index.ts';
 import { authRefusals, rateLimited } from '../metrics.ts';
@@ -22,6 +22,11 @@ declare module 'fastify' {
 }
 
 const REALM = 'realm="coffer"';
+
+/** A pino logger (app.ts configures pino) takes bindings in place; with logs off Fastify's silent logger has no such method and nothing to bind. */
+interface PinoBindings {
+  setBindings(bindings: Record<string, unknown>): void;
+}
 
 /** The token of `Authorization: Bearer <token>` (RFC 6750 §2.1), or null when absent or of another scheme. */
 export function bearerToken(header: string | undefined): string | null {
@@ -77,9 +82,11 @@ async function guard(auth: Auth, request: FastifyRequest, reply: FastifyReply): 
     return refuse(reply, errorReply('FORBIDDEN', `this operation needs the scope ${needed}`), challenge, 'insufficient_scope');
   }
   request.principal = principal;
-  // Every later log line of the request (its completion included) names the client.
-  request.log = request.log.child({ clientId: principal.clientId });
-  reply.log = request.log;
+  // Every later log line of the request (its completion included) names the client. The
+  // request's own logger takes the binding: a child logger per request cost about 14 µs here
+  // (a CPU profile of `npm run bench` with auth on), most of what the check cost.
+  const log = request.log as FastifyBaseLogger & Partial<PinoBindings>;
+  if (log.setBindings !== undefined) log.setBindings({ clientId: principal.clientId });
   return undefined;
 }
 
