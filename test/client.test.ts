@@ -49,6 +49,7 @@ const CLIENT_METHODS: Record<ApiOperation, keyof Coffer> = {
   confirmHold: 'confirmHold',
   voidHold: 'voidHold',
   getTransactions: 'listTransactions',
+  getEvents: 'listEvents',
 };
 
 const U128_MAX = (1n << 128n) - 1n;

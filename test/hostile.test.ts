@@ -102,6 +102,7 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/holds/{holdID}/confirm', body: () => ({ amount: 1n, final: false }) },
   { method: 'POST', path: '/holds/{holdID}/void', body: () => ({}) },
   { method: 'GET', path: '/transactions', list: true },
+  { method: 'GET', path: '/events', list: true },
   { method: 'GET', path: '/_info' },
   { method: 'GET', path: '/_healthcheck' },
   ...(['/oauth/token', '/api/auth/oauth/token'] as const).map(
@@ -461,8 +462,24 @@ function corpus(route: Route, prefix: string, f: Fixtures): Request[] {
       `cursor=${cursor(SQL[1])}`,
       `cursor=${'A'.repeat(20_000)}`,
     ];
-    if (route.path === '/holds' || route.path === '/transactions') {
+    if (route.path === '/holds' || route.path === '/transactions' || route.path === '/events') {
       queries.push('walletID=' + 'w'.repeat(256), 'walletID=%00');
+    }
+    if (route.path === '/events') {
+      queries.push(
+        'after=-1',
+        'after=1e3',
+        `after=${'9'.repeat(40)}`,
+        `after=${encodeURIComponent(SQL[0]!)}`,
+        'type=nope',
+        'type=%00',
+        'type=wallet.created,,nope',
+        'wait=31',
+        'wait=-1',
+        `wait=${'9'.repeat(40)}`,
+        `cursor=${cursor({ s: 1, f: { types: ['nope'] } })}`,
+        `cursor=${cursor({ s: 1, f: {}, b: '2' })}`,
+      );
     }
     if (route.path === '/holds') {
       queries.push('status=closed', 'status=OPEN', 'status=%00', `status=${encodeURIComponent(SQL[0]!)}`, `cursor=${cursor({ s: 1, f: { status: 'closed' } })}`);

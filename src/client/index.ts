@@ -17,6 +17,8 @@ import type {
   SigningKey,
   Balance,
   BalanceWithAssets,
+  CofferEvent,
+  ListEventsQuery,
   CallOptions,
   ConfirmHoldRequest,
   CreateBalanceRequest,
@@ -192,6 +194,34 @@ export class Coffer {
 
   async listTransactions(query: ListTransactionsQuery = {}, options?: CallOptions): Promise<Page<Transaction>> {
     return page(await this.get('/transactions', { ...query }, options));
+  }
+
+  /** One page of the event feed, oldest first. */
+  async listEvents(query: ListEventsQuery = {}, options?: CallOptions): Promise<Page<CofferEvent>> {
+    const { after, type, ...rest } = query;
+    return page(
+      await this.get(
+        '/events',
+        { ...rest, ...(after !== undefined ? { after: String(after) } : {}), ...(type !== undefined ? { type: Array.isArray(type) ? type.join(',') : type } : {}) },
+        options,
+      ),
+    );
+  }
+
+  /**
+   * Follows the feed: every event after `after` (default: from the first), then each new one
+   * as it commits (long polls of `wait` seconds, default 20), until `options.signal` aborts.
+   * Resume a consumer by passing the last `position` it handled as `after`.
+   */
+  async *events(query: Omit<ListEventsQuery, 'cursor'> = {}, options?: CallOptions): AsyncGenerator<CofferEvent> {
+    let after = BigInt(query.after ?? 0);
+    while (options?.signal?.aborted !== true) {
+      const current = await this.listEvents({ ...query, after, wait: query.wait ?? 20 }, options);
+      for (const event of current.data) {
+        after = event.position;
+        yield event;
+      }
+    }
   }
 
   async info(options?: CallOptions): Promise<ServerInfo> {

@@ -15,6 +15,9 @@ import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createCommitter, type BatchFailure, type Committer } from '../committer/committer.ts';
 import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
+import { startRelay, type Relay } from '../events/relay.ts';
+import { createWaiter } from '../events/feed.ts';
+import { eventRoutes } from './routes/events.ts';
 import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
@@ -52,6 +55,12 @@ export interface AppOptions {
    * HOLD_SWEEP_INTERVAL_MS; null = no loop (tests run turns with `app.holdSweeper.sweep()`).
    */
   readonly holdSweepIntervalMs?: number | null;
+  /**
+   * The event relay's pause between turns when no commit of this process kicked it
+   * (events/relay.ts); absent = EVENT_RELAY_INTERVAL_MS; null = no loop (tests run turns
+   * with `app.eventRelay.relay()`).
+   */
+  readonly eventRelayIntervalMs?: number | null;
   /** HOLD_DEFAULT_TTL in microseconds; absent or null = a hold without expiresAt never expires. */
   readonly holdDefaultTtlMicros?: bigint | null;
   /** Group commit: most commands per transaction, how long a batch waits to fill, batches in flight, and observers. */
@@ -73,10 +82,15 @@ export const API_PREFIX = '/api/wallets';
 /** How often every process looks for due holds: a hold is voided within about this much of its expiry. */
 export const HOLD_SWEEP_INTERVAL_MS = 250;
 
+/** How often every process numbers events other processes committed: the feed's delay for those. */
+export const EVENT_RELAY_INTERVAL_MS = 100;
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The hold expiry sweeper of this app: it shares the app's committer. */
     holdSweeper: HoldSweeper;
+    /** The event relay of this app: numbers committed events for the feed. */
+    eventRelay: Relay;
   }
 }
 
@@ -196,6 +210,27 @@ function startSweeper(app: FastifyInstance, options: AppOptions, run: Committer,
   app.addHook('preClose', async () => sweeper.stop());
 }
 
+/**
+ * Starts the event relay (events/relay.ts); a commit of this app kicks it, so its events
+ * reach the feed at once. It stops before the app closes, like the sweeper.
+ */
+function startEventRelay(app: FastifyInstance, options: AppOptions, notify: () => void): Relay {
+  const intervalMs = options.eventRelayIntervalMs === undefined ? EVENT_RELAY_INTERVAL_MS : options.eventRelayIntervalMs;
+  const relay = startRelay(
+    {
+      db: options.db,
+      intervalMs: intervalMs ?? EVENT_RELAY_INTERVAL_MS,
+      onPositioned: notify,
+      onFailure: (error) => app.log.warn({ err: error }, 'event relay failed; retrying quietly until it works again'),
+      onRecovery: () => app.log.info('event relay works again'),
+    },
+    intervalMs !== null,
+  );
+  app.decorate('eventRelay', relay);
+  app.addHook('preClose', async () => relay.stop());
+  return relay;
+}
+
 export function buildApp(options: AppOptions): FastifyInstance {
   const timeouts = options.timeouts ?? loadConfig({}).timeouts;
   const app = Fastify({
@@ -265,6 +300,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const auth = new Auth(options.db, options.auth ?? DEFAULT_AUTH, clock, options.ledger, onLimiterError);
   app.addHook('onClose', async () => auth.close());
   authHook(app, auth);
+  const feed = createWaiter();
+  const relay = startEventRelay(app, options, feed.notify);
   const run = createCommitter({
       db: options.db,
       ledger: options.ledger,
@@ -274,6 +311,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       batchConcurrency: options.batch?.concurrency,
       onBatch: (size) => {
         commitBatchSize.observe(size);
+        relay.kick();
         options.batch?.onBatch?.(size);
       },
       onBatchFailed: (reason) => {
@@ -288,6 +326,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     run,
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
+    feedWaiter: feed.wait,
   };
   startSweeper(app, options, run, clock);
 
@@ -300,6 +339,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         moneyRoutes(scope, deps);
         holdRoutes(scope, deps);
         transactionRoutes(scope, deps);
+        eventRoutes(scope, deps);
       },
       { prefix },
     );

@@ -13,9 +13,9 @@ import type { ErrorCode } from '../domain/errors.ts';
 import type { Scope } from '../domain/principal.ts';
 import type { ComponentName } from './openapi.ts';
 
-export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID' | 'status';
+export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID' | 'status' | 'after' | 'type' | 'wait';
 
-export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'system' | 'auth';
+export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'events' | 'system' | 'auth';
 
 export interface Answer {
   readonly description: string;
@@ -207,6 +207,20 @@ export const OPERATIONS = {
     idempotent: true,
     responses: { 204: { description: 'Credited' } },
     errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND', 'WALLET_FROZEN', 'WALLET_CLOSED'], SERVER),
+  },
+  getEvents: {
+    method: 'GET',
+    path: '/events',
+    summary: 'The event feed: every change, oldest first, in commit order',
+    description:
+      'Each event is written in the transaction of its change; `position` orders the feed and a consumer resuming `after` the last position it handled never misses one. ' +
+      '`type` (repeated or comma-separated) and `walletID` filter; `wait` (seconds, up to 30) holds the request until a first event arrives. ' +
+      '`next` is given whenever the page has events. The payloads are the `webhooks` of this document.',
+    tag: 'events',
+    mount: 'api',
+    query: ['pageSize', 'cursor', 'after', 'type', 'walletID', 'wait'],
+    responses: { 200: { description: 'A page of events', body: 'GetEventsResponse' } },
+    errors: errors(AUTH, ['VALIDATION'], SERVER),
   },
   getHolds: {
     method: 'GET',

@@ -252,6 +252,35 @@ const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE volumes ADD CONSTRAINT volumes_within_overdraft CHECK (input - output + overdraft >= 0);
     `,
   },
+  {
+    version: 7,
+    name: 'events outbox',
+    // The outbox (docs/events.md): every state change writes its events in the transaction
+    // that makes it. `seq` is taken when the row is inserted, before commit, so it is not
+    // the order in which rows become visible; `position`, the feed's order, is given after
+    // commit by one relay at a time (storage/events.ts assignPositions), which makes the
+    // positioned rows any reader can see always a gapless prefix 1..n. `tx`, the writing
+    // transaction, keeps one transaction's events together in the feed.
+    sql: `
+      CREATE TABLE events (
+        seq         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        position    bigint,
+        ledger      text        NOT NULL,
+        id          text        NOT NULL,
+        type        text        NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        wallet_ids  text[]      NOT NULL,
+        data        jsonb       NOT NULL,
+        cause       jsonb       NOT NULL,
+        tx          xid8        NOT NULL DEFAULT pg_current_xact_id()
+      );
+      CREATE UNIQUE INDEX events_by_id ON events (id);
+      CREATE UNIQUE INDEX events_by_position ON events (position);
+      CREATE INDEX events_feed ON events (ledger, position) WHERE position IS NOT NULL;
+      CREATE INDEX events_unpositioned ON events (seq) WHERE position IS NULL;
+      CREATE INDEX events_by_wallet ON events USING gin (wallet_ids);
+    `,
+  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */
