@@ -197,6 +197,27 @@ suite('events', (h) => {
     assert.ok(Date.now() - quiet >= 900, 'an empty long poll waits its time');
   });
 
+  it('metrics: the outbox lag (events committed, not yet in the feed, and the age of the oldest) and the events positioned', async () => {
+    const sample = async (name: string) => {
+      const text = expectStatus(await h().get('/metrics'), 200).text;
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      assert.ok(line, `${name} is exposed`);
+      return Number(line.split(' ')[1]);
+    };
+    await h().app.eventRelay.relay();
+    assert.equal(await sample('coffer_events_unpositioned'), 0);
+    assert.equal(await sample('coffer_events_oldest_unpositioned_age_seconds'), 0);
+    await h().app.eventRelay.stop(); // no loop from here on: this test's events wait for its own turn
+    const positioned = await sample('coffer_events_positioned_total');
+    await createWallet(h());
+    await createWallet(h());
+    assert.equal(await sample('coffer_events_unpositioned'), 2);
+    assert.ok((await sample('coffer_events_oldest_unpositioned_age_seconds')) >= 0);
+    assert.equal(await h().app.eventRelay.relay(), 2);
+    assert.equal(await sample('coffer_events_unpositioned'), 0);
+    assert.equal(await sample('coffer_events_positioned_total'), positioned + 2);
+  });
+
   it('under concurrent load the feed equals the ledger: one event per transaction, in commit order per wallet, keyed replays add none', async () => {
     const wallets = await Promise.all(Array.from({ length: 4 }, () => createWallet(h())));
     for (const w of wallets) await credit(h(), w, 1_000_000n);

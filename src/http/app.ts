@@ -18,7 +18,7 @@ import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
 import { startRelay, type Relay } from '../events/relay.ts';
 import { createWaiter } from '../events/feed.ts';
 import { eventRoutes } from './routes/events.ts';
-import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize } from '../metrics.ts';
+import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
 import { ClientError } from '../domain/errors.ts';
@@ -220,14 +220,21 @@ function startEventRelay(app: FastifyInstance, options: AppOptions, notify: () =
     {
       db: options.db,
       intervalMs: intervalMs ?? EVENT_RELAY_INTERVAL_MS,
-      onPositioned: notify,
+      onPositioned: (count) => {
+        eventsPositioned.inc(count);
+        notify();
+      },
       onFailure: (error) => app.log.warn({ err: error }, 'event relay failed; retrying quietly until it works again'),
       onRecovery: () => app.log.info('event relay works again'),
     },
     intervalMs !== null,
   );
   app.decorate('eventRelay', relay);
-  app.addHook('preClose', async () => relay.stop());
+  const unwatch = watchOutbox(options.db);
+  app.addHook('preClose', async () => {
+    unwatch();
+    await relay.stop();
+  });
   return relay;
 }
 
