@@ -9,6 +9,8 @@
  */
 import { outboxLag } from './storage/events.ts';
 import type { Queryable } from './storage/database.ts';
+import { deliveryBacklog } from './storage/webhooks.ts';
+import type { Instant } from './domain/time.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from './storage/database.ts';
 
@@ -145,6 +147,56 @@ new Gauge({
   registers: [metricsRegistry],
   async collect() {
     this.set((await readLag()).oldestSeconds);
+  },
+});
+
+export const webhookDeliveries = new Counter({
+  name: 'coffer_webhook_attempts_total',
+  help: 'Webhook delivery attempts by outcome: delivered (a 2xx), retry (failed, retried later), failed (failed, retry window over: given up)',
+  labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+const deliveryWatches = new Map<Queryable, () => Instant>();
+
+/** Reports the webhook backlog (storage/webhooks.ts `deliveryBacklog`) on every scrape until the returned function is called. */
+export function watchDeliveries(db: Queryable, clock: () => Instant): () => void {
+  deliveryWatches.set(db, clock);
+  return () => {
+    deliveryWatches.delete(db);
+  };
+}
+
+async function readBacklog(): Promise<{ pending: number; oldestSeconds: number }> {
+  let pending = 0;
+  let oldestSeconds = 0;
+  try {
+    for (const [db, clock] of deliveryWatches) {
+      const backlog = await deliveryBacklog(db, clock());
+      pending += backlog.pending;
+      oldestSeconds = Math.max(oldestSeconds, backlog.oldestSeconds);
+    }
+  } catch {
+    // The database is down: no backlog shown rather than a failed scrape.
+  }
+  return { pending, oldestSeconds };
+}
+
+new Gauge({
+  name: 'coffer_webhook_deliveries_pending',
+  help: 'Webhook deliveries not yet delivered nor given up',
+  registers: [metricsRegistry],
+  async collect() {
+    this.set((await readBacklog()).pending);
+  },
+});
+
+new Gauge({
+  name: 'coffer_webhook_oldest_undelivered_age_seconds',
+  help: 'Age of the oldest webhook delivery still pending (made when its event reached the feed); 0 when none',
+  registers: [metricsRegistry],
+  async collect() {
+    this.set((await readBacklog()).oldestSeconds);
   },
 });
 

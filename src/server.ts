@@ -67,6 +67,7 @@ export async function serve(config: Config): Promise<void> {
     auth: config.auth,
     trustProxy: config.trustProxy,
     holdDefaultTtlMicros: config.holdDefaultTtlMicros,
+    webhooks: config.webhooks,
     batch: {
       sizeMax: config.batchSizeMax,
       waitMs: config.batchWaitMs,

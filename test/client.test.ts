@@ -50,6 +50,15 @@ const CLIENT_METHODS: Record<ApiOperation, keyof Coffer> = {
   voidHold: 'voidHold',
   getTransactions: 'listTransactions',
   getEvents: 'listEvents',
+  createWebhook: 'createWebhook',
+  listWebhooks: 'listWebhooks',
+  getWebhook: 'getWebhook',
+  updateWebhook: 'updateWebhook',
+  deleteWebhook: 'deleteWebhook',
+  rotateWebhookSecret: 'rotateWebhookSecret',
+  testWebhook: 'testWebhook',
+  listWebhookAttempts: 'listWebhookAttempts',
+  replayWebhook: 'replayWebhook',
 };
 
 const U128_MAX = (1n << 128n) - 1n;

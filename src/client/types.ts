@@ -210,7 +210,8 @@ export type EventType =
   | 'hold.updated'
   | 'hold.confirmed'
   | 'hold.voided'
-  | 'hold.expired';
+  | 'hold.expired'
+  | 'webhook.disabled';
 
 /** An event of the feed (`GET /events`); `data` per type is in the OpenAPI document's `webhooks`. */
 export interface CofferEvent {
@@ -232,6 +233,34 @@ export interface ListEventsQuery extends PageQuery {
   walletID?: string;
   /** Long poll: seconds (up to 30) to wait for a first event when there is none yet. */
   wait?: number;
+}
+
+/** A webhook endpoint (`admin`); `secret` only when created or rotated. */
+export interface Webhook {
+  id: string;
+  url: string;
+  eventTypes: EventType[];
+  description: string;
+  enabled: boolean;
+  /** Why Coffer disabled it; null while enabled or paused by you. */
+  disabledReason: string | null;
+  createdAt: string;
+}
+
+export interface WebhookWithSecret extends Webhook {
+  /** `whsec_<base64>`: verify deliveries with it (Standard Webhooks). */
+  secret: string;
+}
+
+export interface WebhookAttempt {
+  id: bigint;
+  eventId: string;
+  attemptedAt: string;
+  statusCode: bigint | null;
+  latencyMs: bigint;
+  error: string | null;
+  responseBody: string | null;
+  nextAttemptAt: string | null;
 }
 
 export interface CallOptions {

@@ -26,6 +26,7 @@ export const EVENT_TYPES = [
   'hold.confirmed',
   'hold.voided',
   'hold.expired',
+  'webhook.disabled',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -18,7 +18,9 @@ import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
 import { startRelay, type Relay } from '../events/relay.ts';
 import { createWaiter } from '../events/feed.ts';
 import { eventRoutes } from './routes/events.ts';
-import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox } from '../metrics.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { DEFAULT_WEBHOOK_SETTINGS, startWebhookWorker, type WebhookSettings, type WebhookWorker } from '../events/webhooks.ts';
+import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox, webhookDeliveries, watchDeliveries } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
 import { ClientError } from '../domain/errors.ts';
@@ -61,6 +63,8 @@ export interface AppOptions {
    * with `app.eventRelay.relay()`).
    */
   readonly eventRelayIntervalMs?: number | null;
+  /** Webhook settings (absent = the defaults of src/config.ts), and the delivery loop's pause: null = no loop (tests run turns with `app.webhooks.run()`). */
+  readonly webhooks?: Partial<WebhookSettings> & { readonly intervalMs?: number | null };
   /** HOLD_DEFAULT_TTL in microseconds; absent or null = a hold without expiresAt never expires. */
   readonly holdDefaultTtlMicros?: bigint | null;
   /** Group commit: most commands per transaction, how long a batch waits to fill, batches in flight, and observers. */
@@ -85,12 +89,17 @@ export const HOLD_SWEEP_INTERVAL_MS = 250;
 /** How often every process numbers events other processes committed: the feed's delay for those. */
 export const EVENT_RELAY_INTERVAL_MS = 100;
 
+/** How often every process looks for due webhook deliveries (retries, other processes' events). */
+export const WEBHOOK_INTERVAL_MS = 250;
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The hold expiry sweeper of this app: it shares the app's committer. */
     holdSweeper: HoldSweeper;
     /** The event relay of this app: numbers committed events for the feed. */
     eventRelay: Relay;
+    /** The webhook delivery loop of this app. */
+    webhooks: WebhookWorker;
   }
 }
 
@@ -214,6 +223,30 @@ function startSweeper(app: FastifyInstance, options: AppOptions, run: Committer,
  * Starts the event relay (events/relay.ts); a commit of this app kicks it, so its events
  * reach the feed at once. It stops before the app closes, like the sweeper.
  */
+function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => Instant): { worker: WebhookWorker; settings: WebhookSettings } {
+  const settings: WebhookSettings = { ...DEFAULT_WEBHOOK_SETTINGS, ...options.webhooks };
+  const intervalMs = options.webhooks?.intervalMs === undefined ? WEBHOOK_INTERVAL_MS : options.webhooks.intervalMs;
+  const worker = startWebhookWorker(
+    {
+      db: options.db,
+      clock,
+      settings,
+      intervalMs: intervalMs ?? WEBHOOK_INTERVAL_MS,
+      onAttempt: (outcome) => webhookDeliveries.inc({ outcome }),
+      onFailure: (error) => app.log.warn({ err: error }, 'webhook deliveries failed; retrying quietly until they work again'),
+      onRecovery: () => app.log.info('webhook deliveries work again'),
+    },
+    intervalMs !== null,
+  );
+  app.decorate('webhooks', worker);
+  const unwatch = watchDeliveries(options.db, clock);
+  app.addHook('preClose', async () => {
+    unwatch();
+    await worker.stop();
+  });
+  return { worker, settings };
+}
+
 function startEventRelay(app: FastifyInstance, options: AppOptions, notify: () => void): Relay {
   const intervalMs = options.eventRelayIntervalMs === undefined ? EVENT_RELAY_INTERVAL_MS : options.eventRelayIntervalMs;
   const relay = startRelay(
@@ -308,7 +341,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addHook('onClose', async () => auth.close());
   authHook(app, auth);
   const feed = createWaiter();
-  const relay = startEventRelay(app, options, feed.notify);
+  const webhooks = startWebhooks(app, options, clock);
+  const relay = startEventRelay(app, options, () => {
+    feed.notify();
+    webhooks.worker.kick();
+  });
   const run = createCommitter({
       db: options.db,
       ledger: options.ledger,
@@ -347,6 +384,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         holdRoutes(scope, deps);
         transactionRoutes(scope, deps);
         eventRoutes(scope, deps);
+        webhookRoutes(scope, { db: options.db, ledger: options.ledger, clock, settings: webhooks.settings, kick: () => webhooks.worker.kick() });
       },
       { prefix },
     );

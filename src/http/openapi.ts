@@ -44,6 +44,16 @@ import {
   tokenResponse,
 } from './auth-schemas.ts';
 import { SCOPES, type Scope } from '../domain/principal.ts';
+import {
+  createWebhookRequest,
+  replayWebhookRequest,
+  updateWebhookRequest,
+  webhookAttemptResponse,
+  webhookReplayResponse,
+  webhookResponse,
+  webhookTestResponse,
+  webhookWithSecretResponse,
+} from './webhook-schemas.ts';
 import { accountSubject, buildSchemas, integerRange, monetary, subject, walletSubject, type Schemas } from './schemas.ts';
 
 /** Every schema the document names, request and response; names follow the reference's. */
@@ -99,6 +109,18 @@ export function components(schemas: Schemas) {
     ListClientsResponse: z.strictObject({ data: z.array(clientResponse) }),
     SigningKeyResponse: dataOf(signingKeyResponse),
     ListSigningKeysResponse: z.strictObject({ data: z.array(signingKeyResponse) }),
+    CreateWebhookRequest: createWebhookRequest,
+    UpdateWebhookRequest: updateWebhookRequest,
+    ReplayWebhookRequest: replayWebhookRequest,
+    Webhook: webhookResponse,
+    WebhookWithSecret: webhookWithSecretResponse,
+    WebhookAttempt: webhookAttemptResponse,
+    WebhookResponse: dataOf(webhookResponse),
+    WebhookWithSecretResponse: dataOf(webhookWithSecretResponse),
+    ListWebhooksResponse: z.strictObject({ data: z.array(webhookResponse) }),
+    ListWebhookAttemptsResponse: z.strictObject({ data: z.array(webhookAttemptResponse) }),
+    WebhookTestResponse: dataOf(webhookTestResponse),
+    WebhookReplayResponse: dataOf(webhookReplayResponse),
   } as const;
 }
 
@@ -422,6 +444,7 @@ export function buildOpenApi(limits: Limits, version: string): OpenApiDocument {
       { name: 'holds', description: 'Pending debits: confirm or void' },
       { name: 'transactions', description: 'The ledger transactions wallets made' },
       { name: 'events', description: 'What changed, in commit order: the feed (webhook payloads are under `webhooks`)' },
+      { name: 'webhooks', description: 'Endpoints that receive every event, signed per Standard Webhooks, retried for days' },
       { name: 'system', description: 'Health, version, this document, metrics' },
       { name: 'auth', description: 'Access tokens (OAuth 2.0 client credentials), API clients and signing keys' },
     ],

@@ -156,6 +156,7 @@ export const EVENT_DATA = {
   'hold.confirmed': settledHold,
   'hold.voided': settledHold,
   'hold.expired': settledHold,
+  'webhook.disabled': z.strictObject({ webhook: z.strictObject({ id: z.string(), url: z.string(), reason: z.string() }) }),
 } as const;
 
 export type EventTypeName = keyof typeof EVENT_DATA;
