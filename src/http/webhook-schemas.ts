@@ -12,14 +12,14 @@ export const createWebhookRequest = z.strictObject({
   url,
   eventTypes: eventTypes.optional().meta({ description: 'Only these types; absent or empty = every type' }),
   description: description.optional(),
-});
+}).meta({ examples: [{ url: 'https://example.com/coffer', eventTypes: ['wallet.debited', 'hold.confirmed'], description: 'fulfilment' }] });
 
 export const updateWebhookRequest = z.strictObject({
   url: url.optional(),
   eventTypes: eventTypes.optional(),
   description: description.optional(),
   enabled: z.boolean({ error: 'enabled must be true or false' }).optional().meta({ description: 'false pauses deliveries (they wait); true resumes them and clears a disabled endpoint' }),
-});
+}).meta({ examples: [{ enabled: true }, { eventTypes: [] }] });
 
 const since = z
   .string({ error: 'since must be an RFC 3339 date-time string' })
@@ -36,7 +36,7 @@ const since = z
 export const replayWebhookRequest = z.strictObject({
   after: integer('after', 0n, (1n << 63n) - 1n, 'int64').optional().meta({ description: 'Events after this feed position' }),
   since: since.optional().meta({ description: 'Events that occurred at or after this instant' }),
-});
+}).meta({ examples: [{ after: 0 }, { since: '2030-01-01T00:00:00Z' }] });
 
 const dateTime = z.string().meta({ format: 'date-time' });
 
