@@ -47,6 +47,7 @@ export const SETTINGS = {
   WEBHOOK_RETRY_WINDOW: { default: '72h', meaning: 'a failing webhook delivery is retried (exponential backoff from 5s, at most 6h apart, with jitter) for this long; an endpoint failing that long is disabled' },
   WEBHOOK_CONCURRENCY: { default: '4', meaning: 'webhook deliveries in flight at once per endpoint, per process' },
   WEBHOOK_SECRET_GRACE: { default: '24h', meaning: 'after a webhook secret rotation, the old secret keeps signing alongside the new one this long' },
+  NATS_URL: { default: undefined, meaning: 'nats:// URL of a NATS server with JetStream: every event is published to coffer.<ledger>.<type> on the stream coffer-<ledger>; unset = off' },
   TRUST_PROXY: { default: undefined, meaning: 'proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated, or a hop count; unset = none' },
 } as const satisfies Record<string, Setting>;
 
@@ -83,6 +84,8 @@ export interface Config {
   /** How long a hold made without expiresAt lives, in microseconds; null = until settled. */
   readonly holdDefaultTtlMicros: bigint | null;
   readonly webhooks: WebhookConfig;
+  /** NATS_URL, or undefined (off). */
+  readonly natsUrl?: string;
   readonly limits: Limits;
   readonly auth: AuthConfig;
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
@@ -208,6 +211,13 @@ function readWebhooks(env: Env): WebhookConfig {
   });
 }
 
+function natsUrl(env: Env): { natsUrl?: string } {
+  const url = text(env, 'NATS_URL');
+  if (url === undefined) return {};
+  if (!/^(nats|tls|ws|wss):\/\/[^\s]+$/.test(url) && !/^[A-Za-z0-9.-]+:\d+$/.test(url)) throw new ConfigError(`NATS_URL must be a nats:// URL or host:port, got ${JSON.stringify(url.slice(0, 64))}`);
+  return { natsUrl: url };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = text(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -245,6 +255,7 @@ export function loadConfig(env: Env = process.env): Config {
     idempotencyRetentionMicros,
     holdDefaultTtlMicros,
     webhooks: readWebhooks(env),
+    ...natsUrl(env),
     limits: Object.freeze({
       metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', 1, 10_000),
       metadataKeyLengthMax: integer(env, 'METADATA_KEY_LENGTH_MAX', 1, 10_000),

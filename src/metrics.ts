@@ -200,6 +200,12 @@ new Gauge({
   },
 });
 
+export const natsPublished = new Counter({
+  name: 'coffer_nats_published_total',
+  help: 'Events this process published to NATS JetStream (acknowledged)',
+  registers: [metricsRegistry],
+});
+
 export const eventsPositioned = new Counter({
   name: 'coffer_events_positioned_total',
   help: 'Events this process gave their feed position (the relay: one process at a time)',

@@ -68,6 +68,7 @@ export async function serve(config: Config): Promise<void> {
     trustProxy: config.trustProxy,
     holdDefaultTtlMicros: config.holdDefaultTtlMicros,
     webhooks: config.webhooks,
+    ...(config.natsUrl !== undefined ? { nats: { url: config.natsUrl } } : {}),
     batch: {
       sizeMax: config.batchSizeMax,
       waitMs: config.batchWaitMs,

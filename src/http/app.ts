@@ -19,8 +19,9 @@ import { startRelay, type Relay } from '../events/relay.ts';
 import { createWaiter } from '../events/feed.ts';
 import { eventRoutes } from './routes/events.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { startNatsPublisher, type NatsPublisher } from '../events/nats.ts';
 import { DEFAULT_WEBHOOK_SETTINGS, startWebhookWorker, type WebhookSettings, type WebhookWorker } from '../events/webhooks.ts';
-import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox, webhookDeliveries, watchDeliveries } from '../metrics.ts';
+import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox, webhookDeliveries, watchDeliveries, natsPublished } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
 import { ClientError } from '../domain/errors.ts';
@@ -65,6 +66,8 @@ export interface AppOptions {
   readonly eventRelayIntervalMs?: number | null;
   /** Webhook settings (absent = the defaults of src/config.ts), and the delivery loop's pause: null = no loop (tests run turns with `app.webhooks.run()`). */
   readonly webhooks?: Partial<WebhookSettings> & { readonly intervalMs?: number | null };
+  /** NATS JetStream (NATS_URL): absent = off; `intervalMs` null = no loop (tests run turns with `app.nats.run()`). */
+  readonly nats?: { readonly url: string; readonly intervalMs?: number | null };
   /** HOLD_DEFAULT_TTL in microseconds; absent or null = a hold without expiresAt never expires. */
   readonly holdDefaultTtlMicros?: bigint | null;
   /** Group commit: most commands per transaction, how long a batch waits to fill, batches in flight, and observers. */
@@ -92,6 +95,9 @@ export const EVENT_RELAY_INTERVAL_MS = 100;
 /** How often every process looks for due webhook deliveries (retries, other processes' events). */
 export const WEBHOOK_INTERVAL_MS = 250;
 
+/** How often every process offers to publish to NATS (one at a time publishes). */
+export const NATS_INTERVAL_MS = 250;
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The hold expiry sweeper of this app: it shares the app's committer. */
@@ -100,6 +106,8 @@ declare module 'fastify' {
     eventRelay: Relay;
     /** The webhook delivery loop of this app. */
     webhooks: WebhookWorker;
+    /** The NATS publisher of this app, when NATS_URL is set. */
+    nats: NatsPublisher | null;
   }
 }
 
@@ -247,6 +255,30 @@ function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => I
   return { worker, settings };
 }
 
+function startNats(app: FastifyInstance, options: AppOptions, clock: () => Instant): NatsPublisher | null {
+  if (options.nats === undefined) {
+    app.decorate('nats', null);
+    return null;
+  }
+  const intervalMs = options.nats.intervalMs === undefined ? NATS_INTERVAL_MS : options.nats.intervalMs;
+  const publisher = startNatsPublisher(
+    {
+      db: options.db,
+      url: options.nats.url,
+      ledger: options.ledger,
+      clock,
+      intervalMs: intervalMs ?? NATS_INTERVAL_MS,
+      onPublished: (count) => natsPublished.inc(count),
+      onFailure: (error) => app.log.warn({ err: error }, 'publishing events to NATS failed; retrying quietly until it works again'),
+      onRecovery: () => app.log.info('publishing events to NATS works again'),
+    },
+    intervalMs !== null,
+  );
+  app.decorate('nats', publisher);
+  app.addHook('preClose', async () => publisher.stop());
+  return publisher;
+}
+
 function startEventRelay(app: FastifyInstance, options: AppOptions, notify: () => void): Relay {
   const intervalMs = options.eventRelayIntervalMs === undefined ? EVENT_RELAY_INTERVAL_MS : options.eventRelayIntervalMs;
   const relay = startRelay(
@@ -342,9 +374,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
   authHook(app, auth);
   const feed = createWaiter();
   const webhooks = startWebhooks(app, options, clock);
+  const nats = startNats(app, options, clock);
   const relay = startEventRelay(app, options, () => {
     feed.notify();
     webhooks.worker.kick();
+    nats?.kick();
   });
   const run = createCommitter({
       db: options.db,

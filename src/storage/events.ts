@@ -16,6 +16,7 @@ import { stringify } from 'lossless-json';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Database, Queryable, Transaction } from './database.ts';
 import { instantParam, tsText } from './sql.ts';
+import type { Instant } from '../domain/time.ts';
 
 /** An arbitrary constant naming the relay's lock among the server's advisory locks. */
 const RELAY_LOCK = 7_140_523_913;
@@ -128,4 +129,25 @@ export async function outboxLag(q: Queryable): Promise<{ readonly unpositioned: 
     `SELECT count(*) AS n, extract(epoch FROM now() - min(occurred_at))::text AS oldest FROM events WHERE position IS NULL`,
   );
   return { unpositioned: Number(row?.n ?? 0), oldestSeconds: row?.oldest ? Math.max(0, Number(row.oldest)) : 0 };
+}
+
+/**
+ * Takes (or renews) the lease of publisher `name` for `owner` until `until`, creating it at
+ * position 0; returns its position, or null while another owner's lease runs.
+ */
+export async function leasePublisher(db: Queryable, name: string, owner: string, now: Instant, until: Instant): Promise<bigint | null> {
+  const [row] = await db.query<{ position: bigint }>(
+    `INSERT INTO event_publishers AS p (name, position, owner, lease_until) VALUES ($1, 0, $2, $4)
+     ON CONFLICT (name) DO UPDATE SET owner = $2, lease_until = $4
+       WHERE p.owner = $2 OR p.lease_until IS NULL OR p.lease_until <= $3
+     RETURNING p.position`,
+    [name, owner, instantParam(now), instantParam(until)],
+  );
+  return row ? BigInt(row.position) : null;
+}
+
+/** Moves publisher `name` to `position`, if `owner` still holds it; false when it lost the lease. */
+export async function advancePublisher(db: Queryable, name: string, owner: string, position: bigint): Promise<boolean> {
+  const rows = await db.query('UPDATE event_publishers SET position = $3 WHERE name = $1 AND owner = $2 AND position < $3 RETURNING name', [name, owner, position.toString()]);
+  return rows.length > 0;
 }

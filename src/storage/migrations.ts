@@ -325,6 +325,15 @@ const MIGRATIONS: readonly Migration[] = [
         next_attempt_at timestamptz
       );
       CREATE INDEX webhook_attempts_by_endpoint ON webhook_attempts (endpoint_id, id);
+
+      -- Publishers that walk the feed (NATS, events/nats.ts): how far each got, and which
+      -- process holds it (a lease, so one publishes at a time and a dead one's lapses).
+      CREATE TABLE event_publishers (
+        name        text        PRIMARY KEY,
+        position    bigint      NOT NULL,
+        owner       text,
+        lease_until timestamptz
+      );
     `,
   },
 ];
