@@ -18,6 +18,7 @@ import { migrate } from '../src/storage/migrations.ts';
 import { claimDeliveries, fanOut } from '../src/storage/webhooks.ts';
 import { backoff, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
+import { startServer, type ServerProcess } from './support/server-process.ts';
 import { Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
 
 interface Received {
@@ -368,6 +369,51 @@ if (process.env.TEST_DATABASE_URL) {
       receiver.clear();
     }
   });
+
+  it('postgres: kill -9 of a Coffer process in the middle of deliveries, another process started: every event reaches the receiver at least once, a duplicate with the same webhook-id and body', { timeout: 120_000 }, async () => {
+    const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+    const env = { DATABASE_URL: fresh.url, WEBHOOK_ALLOW_PRIVATE: 'true', LEDGER_NAME: 'crash' };
+    let first: ServerProcess | undefined;
+    let second: ServerProcess | undefined;
+    try {
+      receiver.clear();
+      // Slow answers: deliveries are in flight when the process dies.
+      receiver.answer = () => ({ status: 200, delayMs: 400 });
+      first = await startServer(env);
+      const created = await fetch(`${first.url}/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${receiver.url}/hook` }) });
+      assert.equal(created.status, 201);
+      const { secret } = ((await created.json()) as { data: { secret: string } }).data;
+      for (let i = 0; i < 40; i++) await fetch(`${first.url}/wallets`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      for (let i = 0; i < 100 && receiver.received.length < 6; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(receiver.received.length >= 6, 'deliveries were under way');
+      await first.kill('SIGKILL');
+      first = undefined;
+      const atKill = receiver.received.length;
+      second = await startServer(env);
+      const events = (await (await fetch(`${second.url}/events?pageSize=100`)).text()).match(/"id":"[0-9a-f-]{36}","type":"wallet\.created"/g) ?? [];
+      const expected = new Set(events.map((match) => match.slice(6, 42)));
+      assert.equal(expected.size, 40);
+      // The dead process's leases lapse (30 s), then the new one sends what it left.
+      for (let i = 0; i < 900 && ![...expected].every((id) => receiver.ids().includes(id)); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      const ids = receiver.ids();
+      for (const id of expected) assert.ok(ids.includes(id), `event ${id} delivered`);
+      assert.ok(atKill < 40, `the kill came before every delivery had been answered (${atKill} received)`);
+      const bodies = new Map<string, string>();
+      for (const received of receiver.received) {
+        const id = String(received.headers['webhook-id']);
+        if (bodies.has(id)) assert.equal(received.body, bodies.get(id), 'a duplicate is the same event, with the same webhook-id');
+        bodies.set(id, received.body);
+        assert.ok(signedBy(secret, received));
+      }
+    } finally {
+      await first?.kill('SIGKILL');
+      await second?.kill('SIGTERM');
+      receiver.answer = () => ({ status: 204 });
+      receiver.clear();
+      await fresh.drop();
+    }
+  });
 } else {
   postgresSkipped("postgres: two processes share deliveries through leases; a dead one's lease lapses and the other delivers: every event at least once, duplicates with one webhook-id");
+  postgresSkipped('postgres: kill -9 of a Coffer process in the middle of deliveries, another process started: every event reaches the receiver at least once, a duplicate with the same webhook-id and body');
 }
