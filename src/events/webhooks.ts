@@ -28,7 +28,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
-import { claimDeliveries, fanOut, recordAttempt, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
+import { claimDeliveries, fanOut, recordAttempt, recordDelivered, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
 
 /** A receiver must answer within this. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
@@ -227,6 +227,29 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
   let failing = false;
+  let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
+  let flushing = false;
+
+  /** Successes answered in the same turn of the event loop are recorded together (storage `recordDelivered`). */
+  function recordSuccess(record: AttemptRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      answered.push({ record, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      if (flushing) return;
+      flushing = true;
+      setImmediate(() => {
+        flushing = false;
+        const taken = answered;
+        answered = [];
+        recordDelivered(
+          db,
+          taken.map((t) => t.record),
+        ).then(
+          () => taken.forEach((t) => t.done()),
+          (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'))),
+        );
+      });
+    });
+  }
 
   async function deliver(delivery: ClaimedDelivery): Promise<void> {
     const endpoint = delivery.endpoint;
@@ -243,21 +266,18 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     const attemptedAt = clock();
     const next = attemptedAt + backoff(delivery.attempts);
     const outcome = ok ? 'delivered' : next - delivery.createdAt > settings.retryWindowMicros ? 'failed' : 'retry';
-    await recordAttempt(
-      db,
-      {
-        delivery,
-        attemptedAt,
-        statusCode: result.statusCode,
-        latencyMs: result.latencyMs,
-        error: ok ? null : (result.error ?? `answered ${result.statusCode}${result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400 ? ' (redirects are not followed)' : ''}`),
-        responseBody: result.body,
-        outcome,
-        nextAttemptAt: outcome === 'retry' ? next : null,
-      },
-      settings.retryWindowMicros,
-      (disabled) => disabledEvent(disabled, attemptedAt),
-    );
+    const record: AttemptRecord = {
+      delivery,
+      attemptedAt,
+      statusCode: result.statusCode,
+      latencyMs: result.latencyMs,
+      error: ok ? null : (result.error ?? `answered ${result.statusCode}${result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400 ? ' (redirects are not followed)' : ''}`),
+      responseBody: result.body,
+      outcome,
+      nextAttemptAt: outcome === 'retry' ? next : null,
+    };
+    if (ok) await recordSuccess(record);
+    else await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt));
     options.onAttempt?.(outcome);
   }
 

@@ -272,6 +272,33 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
   });
 }
 
+/**
+ * Records successful attempts, many at once: their attempt rows and their deliveries marked
+ * delivered, in one statement (the common case costs one commit per batch of answers, not
+ * one per event). Failures go through `recordAttempt`.
+ */
+export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  await db.query(
+    `WITH a AS (
+       INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
+       SELECT x.endpoint_id, x.delivery_id, x.event_id, x.attempted_at, x.status_code, x.latency_ms, x.response_body
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
+         AS x(endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
+     )
+     UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL FROM unnest($2::bigint[]) AS x(id) WHERE d.id = x.id`,
+    [
+      records.map((r) => r.delivery.endpoint.id),
+      records.map((r) => r.delivery.id.toString()),
+      records.map((r) => r.delivery.eventId),
+      records.map((r) => instantParam(r.attemptedAt)),
+      records.map((r) => r.statusCode),
+      records.map((r) => r.latencyMs),
+      records.map((r) => r.responseBody),
+    ],
+  );
+}
+
 export interface Attempt {
   readonly id: bigint;
   readonly eventId: string;
