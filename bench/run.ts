@@ -21,6 +21,9 @@
  * auth, on fresh databases, for the auth-on/auth-off ratio). The client's request budget is
  * raised out of the way (AUTH_RATE_LIMIT): the bench measures the token check, not the limiter
  * refusing; the limiter's own check still runs on every request.
+ * BENCH_EVENTS=1 adds `debit-uniform+events` rows on each backend: the same keyed debits with
+ * one webhook endpoint (a receiver in this process answering 204) and NATS JetStream on
+ * (BENCH_NATS_URL, default nats://127.0.0.1:4222), for the events-on/off ratio.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -271,8 +274,18 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
   };
 }
 
-async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], auth = false): Promise<Row[]> {
-  const database = `bench_coffer_${backend}_${auth ? 'auth_' : ''}${process.pid}`;
+/** BENCH_EVENTS: a webhook receiver answering 204 to everything, and the settings that turn events' publishers on. */
+async function eventsOn(): Promise<{ env: Record<string, string>; receiver: string; close: () => void }> {
+  const { createServer } = await import('node:http');
+  const server = createServer((request, response) => request.resume().on('end', () => response.writeHead(204).end()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const env = { WEBHOOK_ALLOW_PRIVATE: 'true', NATS_URL: process.env.BENCH_NATS_URL || 'nats://127.0.0.1:4222' };
+  return { env, receiver: `http://127.0.0.1:${port}/hook`, close: () => server.close() };
+}
+
+async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], auth = false, events = false): Promise<Row[]> {
+  const database = `bench_coffer_${backend}_${auth ? 'auth_' : ''}${events ? 'events_' : ''}${process.pid}`;
   const dataDir = backend === 'pglite' ? mkdtempSync(join(tmpdir(), 'coffer-bench-')) : undefined;
   if (backend === 'postgres') {
     await admin(async (client) => {
@@ -283,22 +296,26 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   const env: Record<string, string> = backend === 'postgres' ? { DATABASE_URL: databaseUrl(database) } : { DATA_DIR: dataDir! };
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
   const client = auth ? createBenchClient(env) : undefined;
-  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...(auth ? AUTH_SERVER_ENV : {}), ...extra }, 120_000);
+  const publishers = events ? await eventsOn() : undefined;
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000);
   const rows: Row[] = [];
   try {
     benchToken = client ? await fetchToken(server.url, client) : undefined;
+    if (publishers) await fetch(`${server.url}/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: publishers.receiver }) });
     log(`${backend}: funding ${WALLETS} wallets`);
     const wallets = await fund(server.url);
     const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.txt`);
     writeFileSync(walletsFile, [wallets.hot, ...wallets.uniform].join('\n') + '\n');
     for (const scenario of scenarios) {
       log(`${backend}: ${scenario} for ${seconds}s at ${connections} connections`);
-      rows.push({ backend, ...(auth ? { auth } : {}), ...(await load(server, backend, scenario, walletsFile)) });
+      const row = await load(server, backend, scenario, walletsFile);
+      rows.push({ backend, ...(auth ? { auth } : {}), ...row, ...(events ? { scenario: `${scenario}+events` } : {}) });
     }
     rmSync(walletsFile, { force: true });
   } finally {
     benchToken = undefined;
     await server.kill('SIGTERM');
+    publishers?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     if (backend === 'postgres') await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
   }
@@ -327,6 +344,7 @@ for (const [backend, scenarios] of [
   if (chosen.length === 0) continue;
   if (authModes.includes('off')) rows.push(...(await runCoffer(backend, chosen)));
   if (authModes.includes('on')) rows.push(...(await runCoffer(backend, chosen, true)));
+  if (process.env.BENCH_EVENTS === '1' && chosen.includes('debit-uniform')) rows.push(...(await runCoffer(backend, ['debit-uniform'], false, true)));
 }
 const postgresVersion = await admin(async (client) => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
 

@@ -43,6 +43,11 @@ export const SETTINGS = {
   AUTH_RATE_LIMIT_BURST: { default: '2000', meaning: 'requests an idle API client may send at once (token bucket size)' },
   AUTH_TOKEN_RATE_LIMIT: { default: '30', meaning: 'token requests per minute per client address (brute-force guard)' },
   REDIS_URL: { default: undefined, meaning: 'redis:// URL; rate limits are shared through it; unset = per process, in memory' },
+  WEBHOOK_ALLOW_PRIVATE: { default: 'false', meaning: 'true lets webhooks target private, loopback and link-local addresses (refused by default)' },
+  WEBHOOK_RETRY_WINDOW: { default: '72h', meaning: 'a failing webhook delivery is retried (exponential backoff from 5s, at most 6h apart, with jitter) for this long; an endpoint failing that long is disabled' },
+  WEBHOOK_CONCURRENCY: { default: '4', meaning: 'webhook deliveries in flight at once per endpoint, per process' },
+  WEBHOOK_SECRET_GRACE: { default: '24h', meaning: 'after a webhook secret rotation, the old secret keeps signing alongside the new one this long' },
+  NATS_URL: { default: undefined, meaning: 'nats:// URL of a NATS server with JetStream: every event is published to coffer.<ledger>.<type> on the stream coffer-<ledger>; unset = off' },
   TRUST_PROXY: { default: undefined, meaning: 'proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated, or a hop count; unset = none' },
 } as const satisfies Record<string, Setting>;
 
@@ -78,6 +83,9 @@ export interface Config {
   readonly idempotencyRetentionMicros: bigint | null;
   /** How long a hold made without expiresAt lives, in microseconds; null = until settled. */
   readonly holdDefaultTtlMicros: bigint | null;
+  readonly webhooks: WebhookConfig;
+  /** NATS_URL, or undefined (off). */
+  readonly natsUrl?: string;
   readonly limits: Limits;
   readonly auth: AuthConfig;
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
@@ -177,6 +185,39 @@ function readTrustProxy(env: Env): false | number | string {
   return entries.join(',');
 }
 
+/** Webhook deliveries (events/webhooks.ts `WebhookSettings`). */
+export interface WebhookConfig {
+  readonly allowPrivate: boolean;
+  readonly retryWindowMicros: bigint;
+  readonly concurrency: number;
+  readonly secretGraceMicros: bigint;
+}
+
+function duration(env: Env, name: SettingName): bigint {
+  const value = text(env, name) ?? '';
+  const micros = parseRetention(value);
+  if (micros === null) throw new ConfigError(`${name} must be a positive duration such as 90s, 30m, 72h or 7d, got ${JSON.stringify(value)}`);
+  return micros;
+}
+
+function readWebhooks(env: Env): WebhookConfig {
+  const allow = text(env, 'WEBHOOK_ALLOW_PRIVATE') ?? '';
+  if (allow !== 'true' && allow !== 'false') throw new ConfigError(`WEBHOOK_ALLOW_PRIVATE must be true or false, got ${JSON.stringify(allow)}`);
+  return Object.freeze({
+    allowPrivate: allow === 'true',
+    retryWindowMicros: duration(env, 'WEBHOOK_RETRY_WINDOW'),
+    concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 1, 256),
+    secretGraceMicros: duration(env, 'WEBHOOK_SECRET_GRACE'),
+  });
+}
+
+function natsUrl(env: Env): { natsUrl?: string } {
+  const url = text(env, 'NATS_URL');
+  if (url === undefined) return {};
+  if (!/^(nats|tls|ws|wss):\/\/[^\s]+$/.test(url) && !/^[A-Za-z0-9.-]+:\d+$/.test(url)) throw new ConfigError(`NATS_URL must be a nats:// URL or host:port, got ${JSON.stringify(url.slice(0, 64))}`);
+  return { natsUrl: url };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = text(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -213,6 +254,8 @@ export function loadConfig(env: Env = process.env): Config {
     batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 1, 64),
     idempotencyRetentionMicros,
     holdDefaultTtlMicros,
+    webhooks: readWebhooks(env),
+    ...natsUrl(env),
     limits: Object.freeze({
       metadataKeysMax: integer(env, 'METADATA_KEYS_MAX', 1, 10_000),
       metadataKeyLengthMax: integer(env, 'METADATA_KEY_LENGTH_MAX', 1, 10_000),

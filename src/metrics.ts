@@ -7,6 +7,10 @@
  * Labels are bounded: `route` is the route's template (`/wallets/:id/debit`), never the raw
  * URL, and requests that match no route share one label.
  */
+import { outboxLag } from './storage/events.ts';
+import type { Queryable } from './storage/database.ts';
+import { deliveryBacklog } from './storage/webhooks.ts';
+import type { Instant } from './domain/time.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from './storage/database.ts';
 
@@ -90,6 +94,123 @@ poolGauge('coffer_db_pool_max', 'Database connections the pool may open', (stats
 poolGauge('coffer_db_pool_open', 'Database connections open', (stats) => stats.open);
 poolGauge('coffer_db_pool_idle', 'Open database connections not in use', (stats) => stats.idle);
 poolGauge('coffer_db_pool_waiting', 'Callers waiting for a database connection', (stats) => stats.waiting);
+
+const outboxes = new Set<Queryable>();
+
+/** Reports the outbox's backlog (storage/events.ts `outboxLag`) on every scrape until the returned function is called. */
+export function watchOutbox(db: Queryable): () => void {
+  outboxes.add(db);
+  return () => {
+    outboxes.delete(db);
+  };
+}
+
+/** The backlog of every watched outbox; both gauges of one scrape share a read in flight. */
+let lagRead: Promise<{ unpositioned: number; oldestSeconds: number }> | undefined;
+function readLag(): Promise<{ unpositioned: number; oldestSeconds: number }> {
+  if (lagRead === undefined) {
+    const read = (async () => {
+      try {
+        let unpositioned = 0;
+        let oldestSeconds = 0;
+        for (const db of outboxes) {
+          const lag = await outboxLag(db);
+          unpositioned += lag.unpositioned;
+          oldestSeconds = Math.max(oldestSeconds, lag.oldestSeconds);
+        }
+        return { unpositioned, oldestSeconds };
+      } catch {
+        // A scrape while the database is down shows no backlog rather than failing /metrics.
+        return { unpositioned: 0, oldestSeconds: 0 };
+      }
+    })();
+    lagRead = read;
+    void read.finally(() => {
+      if (lagRead === read) lagRead = undefined;
+    });
+  }
+  return lagRead;
+}
+
+new Gauge({
+  name: 'coffer_events_unpositioned',
+  help: 'Outbox lag: committed events the relay has not yet put in the feed (GET /events, webhooks and NATS see them after)',
+  registers: [metricsRegistry],
+  async collect() {
+    this.set((await readLag()).unpositioned);
+  },
+});
+
+new Gauge({
+  name: 'coffer_events_oldest_unpositioned_age_seconds',
+  help: 'Outbox lag: age of the oldest committed event not yet in the feed; 0 when there is none',
+  registers: [metricsRegistry],
+  async collect() {
+    this.set((await readLag()).oldestSeconds);
+  },
+});
+
+export const webhookDeliveries = new Counter({
+  name: 'coffer_webhook_attempts_total',
+  help: 'Webhook delivery attempts by outcome: delivered (a 2xx), retry (failed, retried later), failed (failed, retry window over: given up)',
+  labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+const deliveryWatches = new Map<Queryable, () => Instant>();
+
+/** Reports the webhook backlog (storage/webhooks.ts `deliveryBacklog`) on every scrape until the returned function is called. */
+export function watchDeliveries(db: Queryable, clock: () => Instant): () => void {
+  deliveryWatches.set(db, clock);
+  return () => {
+    deliveryWatches.delete(db);
+  };
+}
+
+async function readBacklog(): Promise<{ pending: number; oldestSeconds: number }> {
+  let pending = 0;
+  let oldestSeconds = 0;
+  try {
+    for (const [db, clock] of deliveryWatches) {
+      const backlog = await deliveryBacklog(db, clock());
+      pending += backlog.pending;
+      oldestSeconds = Math.max(oldestSeconds, backlog.oldestSeconds);
+    }
+  } catch {
+    // The database is down: no backlog shown rather than a failed scrape.
+  }
+  return { pending, oldestSeconds };
+}
+
+new Gauge({
+  name: 'coffer_webhook_deliveries_pending',
+  help: 'Webhook deliveries not yet delivered nor given up',
+  registers: [metricsRegistry],
+  async collect() {
+    this.set((await readBacklog()).pending);
+  },
+});
+
+new Gauge({
+  name: 'coffer_webhook_oldest_undelivered_age_seconds',
+  help: 'Age of the oldest webhook delivery still pending (made when its event reached the feed); 0 when none',
+  registers: [metricsRegistry],
+  async collect() {
+    this.set((await readBacklog()).oldestSeconds);
+  },
+});
+
+export const natsPublished = new Counter({
+  name: 'coffer_nats_published_total',
+  help: 'Events this process published to NATS JetStream (acknowledged)',
+  registers: [metricsRegistry],
+});
+
+export const eventsPositioned = new Counter({
+  name: 'coffer_events_positioned_total',
+  help: 'Events this process gave their feed position (the relay: one process at a time)',
+  registers: [metricsRegistry],
+});
 
 /** Requests refused for a spent budget: `limit` is `client` (an API client's requests) or `token` (an address's token requests). */
 export const rateLimited = new Counter({

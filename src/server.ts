@@ -67,6 +67,8 @@ export async function serve(config: Config): Promise<void> {
     auth: config.auth,
     trustProxy: config.trustProxy,
     holdDefaultTtlMicros: config.holdDefaultTtlMicros,
+    webhooks: config.webhooks,
+    ...(config.natsUrl !== undefined ? { nats: { url: config.natsUrl } } : {}),
     batch: {
       sizeMax: config.batchSizeMax,
       waitMs: config.batchWaitMs,

@@ -80,6 +80,7 @@ describe('cli', () => {
     const commands = [
       [], ['wallets'], ['wallets', 'create'], ['wallets', 'list'], ['wallets', 'get'], ['credit'], ['debit'], ['holds'], ['holds', 'list'], ['holds', 'get'], ['holds', 'confirm'], ['holds', 'void'],
       ['summary'], ['balances', 'create'], ['balances', 'list'], ['balances', 'get'], ['transactions', 'list'], ['migrate'], ['verify'],
+      ['events'], ['events', 'tail'],
     ];
     const runs = await Promise.all(commands.map((command) => coffer([...command, '--help'])));
     runs.forEach((run, index) => {
@@ -263,6 +264,27 @@ describe('cli', () => {
     assert.equal(second.stdout, first.stdout);
     assert.deepEqual(json(await coffer(['--json', ...args], env)), { data: null, idempotencyKey: `cli-${id}` }, 'the key given is the key reported');
     assert.deepEqual(json(await coffer(['--json', 'wallets', 'get', id], env)).data.balances.main.assets, { 'EUR/2': 700n });
+  });
+
+  it('events tail: prints the feed, filtered by --type and --wallet, then follows it; --json prints one exact event per line', async () => {
+    const id = json(await coffer(['--json', 'wallets', 'create'], env)).data.id as string;
+    ok(await coffer(['credit', id, U128_MAX.toString(), 'USD/2'], env));
+    const text = ok(await coffer(['events', 'tail', '--wallet', id, '--count', '2'], env)).stdout.trim().split('\n');
+    assert.equal(text.length, 2);
+    assert.match(text[0]!, new RegExp(`^\\d+\t\\S+\twallet\\.created\twallet ${id}$`));
+    assert.match(text[1]!, new RegExp(`^\\d+\t\\S+\twallet\\.credited\twallet ${id} ${U128_MAX} USD/2 balance main$`));
+    const lines = ok(await coffer(['--json', 'events', 'tail', '--wallet', id, '--type', 'wallet.credited', '--count', '1'], env)).stdout.trim().split('\n');
+    assert.equal(lines.length, 1);
+    const event = parseJson(lines[0]!) as ParsedJson;
+    assert.equal(event.type, 'wallet.credited');
+    assert.equal(event.data.amount.amount, U128_MAX, 'exact past 2^64');
+    // Following: tail waits for the next event, and prints it when it commits.
+    const following = coffer(['events', 'tail', '--wallet', id, '--after', event.position.toString(), '--count', '1'], env);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    ok(await coffer(['debit', id, '5', 'USD/2'], env));
+    assert.match(ok(await following).stdout, /\twallet\.debited\twallet \S+ 5 USD\/2\n$/);
+    const refused = await coffer(['events', 'tail', '--type', 'wallet.exploded'], env);
+    assert.equal(refused.code, 2);
   });
 
   it('exit codes: 1 refused by the server, 2 wrong command line or configuration, 3 no answer', async () => {

@@ -49,6 +49,16 @@ const CLIENT_METHODS: Record<ApiOperation, keyof Coffer> = {
   confirmHold: 'confirmHold',
   voidHold: 'voidHold',
   getTransactions: 'listTransactions',
+  getEvents: 'listEvents',
+  createWebhook: 'createWebhook',
+  listWebhooks: 'listWebhooks',
+  getWebhook: 'getWebhook',
+  updateWebhook: 'updateWebhook',
+  deleteWebhook: 'deleteWebhook',
+  rotateWebhookSecret: 'rotateWebhookSecret',
+  testWebhook: 'testWebhook',
+  listWebhookAttempts: 'listWebhookAttempts',
+  replayWebhook: 'replayWebhook',
 };
 
 const U128_MAX = (1n << 128n) - 1n;

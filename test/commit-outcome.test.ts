@@ -34,9 +34,20 @@ async function send(app: App, method: 'GET' | 'POST', url: string, body?: unknow
   return { status: response.statusCode, headers: response.headers, body: response.body ? parseJson(response.body) : undefined };
 }
 
-/** An app whose batches gather for 20 ms, so requests sent together share one transaction. */
+/**
+ * An app whose batches gather for 20 ms, so requests sent together share one transaction.
+ * The event relay and the webhook loop run no loop: their own transactions would otherwise
+ * take the commit a scenario armed for a command's.
+ */
 async function appOver(db: Database, onBatch?: (size: number) => void): Promise<App> {
-  const app = buildApp({ db, ledger: 'faults', limits: DEFAULT_LIMITS, batch: { waitMs: 20, concurrency: 1, onBatch } });
+  const app = buildApp({
+    db,
+    ledger: 'faults',
+    limits: DEFAULT_LIMITS,
+    batch: { waitMs: 20, concurrency: 1, onBatch },
+    eventRelayIntervalMs: null,
+    webhooks: { intervalMs: null },
+  });
   await app.ready();
   return app;
 }

@@ -388,6 +388,28 @@ suite('openapi: answers match the document', (harness) => {
     await call('getWallet', { method: 'GET', url: `/wallets/${closing}` });
     await call('getTransactions', { method: 'GET', url: `/transactions?walletID=${wallet}&pageSize=2` });
     await call('getTransactions', { method: 'GET', url: '/transactions?pageSize=x' });
+    // Every event the calls above wrote, each checked against its documented payload.
+    await harness().app.eventRelay.relay();
+    await call('getEvents', { method: 'GET', url: '/events?pageSize=100' });
+    await call('getEvents', { method: 'GET', url: '/events?pageSize=100&after=100' });
+    await call('getEvents', { method: 'GET', url: '/events?type=wallet.exploded' });
+    const hook = (await call('createWebhook', { method: 'POST', url: '/webhooks', body: { url: 'https://example.com/coffer', eventTypes: ['wallet.created'] } })).body.data.id as string;
+    await call('createWebhook', { method: 'POST', url: '/webhooks', body: { url: 'ftp://example.com' } });
+    await call('listWebhooks', { method: 'GET', url: '/webhooks' });
+    await call('getWebhook', { method: 'GET', url: `/webhooks/${hook}` });
+    await call('getWebhook', { method: 'GET', url: '/webhooks/missing' });
+    await call('updateWebhook', { method: 'PATCH', url: `/webhooks/${hook}`, body: { enabled: false } });
+    await call('updateWebhook', { method: 'PATCH', url: '/webhooks/missing', body: {} });
+    await call('rotateWebhookSecret', { method: 'POST', url: `/webhooks/${hook}/rotate-secret` });
+    await call('rotateWebhookSecret', { method: 'POST', url: '/webhooks/missing/rotate-secret' });
+    await call('testWebhook', { method: 'POST', url: `/webhooks/${hook}/test` });
+    await call('testWebhook', { method: 'POST', url: '/webhooks/missing/test' });
+    await call('listWebhookAttempts', { method: 'GET', url: `/webhooks/${hook}/attempts` });
+    await call('listWebhookAttempts', { method: 'GET', url: '/webhooks/missing/attempts' });
+    await call('replayWebhook', { method: 'POST', url: `/webhooks/${hook}/replay`, body: { after: 0 } });
+    await call('replayWebhook', { method: 'POST', url: '/webhooks/missing/replay' });
+    await call('deleteWebhook', { method: 'DELETE', url: `/webhooks/${hook}` });
+    await call('deleteWebhook', { method: 'DELETE', url: `/webhooks/${hook}` });
     await call('getServerInfo', { method: 'GET', url: '/_info' });
     await call('getHealth', { method: 'GET', url: '/_healthcheck' });
     await call('getOpenApi', { method: 'GET', url: '/openapi.json' });

@@ -17,6 +17,7 @@ import { serverCommands } from './server-commands.ts';
 import { keyOfFailure } from './context.ts';
 import { CannotVerify, VerificationFailed, verifyCommand } from './verify-command.ts';
 import { walletCommands } from './wallet-commands.ts';
+import { eventCommands } from './event-commands.ts';
 
 export const EXIT_CODES = {
   /** Done. */
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
   verifyCommand(program);
   walletCommands(program);
   moneyCommands(program);
+  eventCommands(program);
   return program;
 }
 

@@ -17,6 +17,12 @@ import type {
   SigningKey,
   Balance,
   BalanceWithAssets,
+  CofferEvent,
+  EventType,
+  ListEventsQuery,
+  Webhook,
+  WebhookAttempt,
+  WebhookWithSecret,
   CallOptions,
   ConfirmHoldRequest,
   CreateBalanceRequest,
@@ -192,6 +198,79 @@ export class Coffer {
 
   async listTransactions(query: ListTransactionsQuery = {}, options?: CallOptions): Promise<Page<Transaction>> {
     return page(await this.get('/transactions', { ...query }, options));
+  }
+
+  /** One page of the event feed, oldest first. */
+  async listEvents(query: ListEventsQuery = {}, options?: CallOptions): Promise<Page<CofferEvent>> {
+    const { after, type, ...rest } = query;
+    return page(
+      await this.get(
+        '/events',
+        { ...rest, ...(after !== undefined ? { after: String(after) } : {}), ...(type !== undefined ? { type: Array.isArray(type) ? type.join(',') : type } : {}) },
+        options,
+      ),
+    );
+  }
+
+  /**
+   * Follows the feed: every event after `after` (default: from the first), then each new one
+   * as it commits (long polls of `wait` seconds, default 20), until `options.signal` aborts.
+   * Resume a consumer by passing the last `position` it handled as `after`.
+   */
+  async *events(query: Omit<ListEventsQuery, 'cursor'> = {}, options?: CallOptions): AsyncGenerator<CofferEvent> {
+    let after = BigInt(query.after ?? 0);
+    while (options?.signal?.aborted !== true) {
+      const current = await this.listEvents({ ...query, after, wait: query.wait ?? 20 }, options);
+      for (const event of current.data) {
+        after = event.position;
+        yield event;
+      }
+    }
+  }
+
+  /** Admin: adds a webhook endpoint; its secret is in this answer only. */
+  async createWebhook(request: { url: string; eventTypes?: EventType[]; description?: string }, options: CallOptions = {}): Promise<WebhookWithSecret> {
+    return data(await this.admin('POST', '/webhooks', request, options));
+  }
+
+  async listWebhooks(options: CallOptions = {}): Promise<Webhook[]> {
+    return data(await this.get('/webhooks', {}, options));
+  }
+
+  async getWebhook(id: string, options: CallOptions = {}): Promise<Webhook> {
+    return data(await this.get(`/webhooks/${segment(id)}`, {}, options));
+  }
+
+  async updateWebhook(id: string, request: { url?: string; eventTypes?: EventType[]; description?: string; enabled?: boolean }, options: CallOptions = {}): Promise<Webhook> {
+    return data(await this.admin('PATCH', `/webhooks/${segment(id)}`, request, options));
+  }
+
+  async deleteWebhook(id: string, options: CallOptions = {}): Promise<void> {
+    await this.admin('DELETE', `/webhooks/${segment(id)}`, undefined, options);
+  }
+
+  /** A new secret; the old one keeps signing alongside it for the server's grace period. */
+  async rotateWebhookSecret(id: string, options: CallOptions = {}): Promise<WebhookWithSecret> {
+    return data(await this.admin('POST', `/webhooks/${segment(id)}/rotate-secret`, undefined, options));
+  }
+
+  /** Queues a `webhook.test` event for the endpoint; returns its event id. */
+  async testWebhook(id: string, options: CallOptions = {}): Promise<{ eventId: string }> {
+    return data(await this.admin('POST', `/webhooks/${segment(id)}/test`, undefined, options));
+  }
+
+  async listWebhookAttempts(id: string, query: { pageSize?: number } = {}, options: CallOptions = {}): Promise<WebhookAttempt[]> {
+    return data(await this.get(`/webhooks/${segment(id)}/attempts`, { ...query }, options));
+  }
+
+  /** Sends the endpoint its events again: after a feed position and/or since an instant. */
+  async replayWebhook(id: string, request: { after?: bigint; since?: string | Date } = {}, options: CallOptions = {}): Promise<{ deliveries: bigint }> {
+    const body = { ...(request.after !== undefined ? { after: request.after } : {}), ...(request.since !== undefined ? { since: instant(request.since) } : {}) };
+    return data(await this.admin('POST', `/webhooks/${segment(id)}/replay`, body, options));
+  }
+
+  private admin(method: 'POST' | 'PATCH' | 'DELETE', path: string, body: unknown, options: CallOptions): Promise<unknown> {
+    return this.transport.call({ method, path, ...(body !== undefined ? { body } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   }
 
   async info(options?: CallOptions): Promise<ServerInfo> {

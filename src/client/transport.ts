@@ -52,7 +52,7 @@ const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const RETRY_AFTER_MS_MAX = 30_000;
 
 export interface CallRequest {
-  readonly method: 'GET' | 'POST' | 'PATCH';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   readonly path: string;
   readonly query?: URLSearchParams;
   readonly body?: unknown;

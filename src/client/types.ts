@@ -196,6 +196,73 @@ export interface ListTransactionsQuery extends PageQuery {
   walletID?: string;
 }
 
+export type EventType =
+  | 'wallet.created'
+  | 'wallet.updated'
+  | 'wallet.frozen'
+  | 'wallet.unfrozen'
+  | 'wallet.closed'
+  | 'balance.created'
+  | 'balance.updated'
+  | 'wallet.credited'
+  | 'wallet.debited'
+  | 'hold.created'
+  | 'hold.updated'
+  | 'hold.confirmed'
+  | 'hold.voided'
+  | 'hold.expired'
+  | 'webhook.disabled';
+
+/** An event of the feed (`GET /events`); `data` per type is in the OpenAPI document's `webhooks`. */
+export interface CofferEvent {
+  /** Its place in the feed: resume `after` it. */
+  position: bigint;
+  /** UUIDv7, the same on every delivery. */
+  id: string;
+  type: EventType;
+  occurredAt: string;
+  ledger: string;
+  data: Record<string, unknown>;
+  cause: { requestId: string | null; idempotencyKey: string | null; clientId: string | null };
+}
+
+export interface ListEventsQuery extends PageQuery {
+  /** Events after this position (0 = from the first). Ignored with `cursor`. */
+  after?: bigint | number | string;
+  type?: EventType | EventType[];
+  walletID?: string;
+  /** Long poll: seconds (up to 30) to wait for a first event when there is none yet. */
+  wait?: number;
+}
+
+/** A webhook endpoint (`admin`); `secret` only when created or rotated. */
+export interface Webhook {
+  id: string;
+  url: string;
+  eventTypes: EventType[];
+  description: string;
+  enabled: boolean;
+  /** Why Coffer disabled it; null while enabled or paused by you. */
+  disabledReason: string | null;
+  createdAt: string;
+}
+
+export interface WebhookWithSecret extends Webhook {
+  /** `whsec_<base64>`: verify deliveries with it (Standard Webhooks). */
+  secret: string;
+}
+
+export interface WebhookAttempt {
+  id: bigint;
+  eventId: string;
+  attemptedAt: string;
+  statusCode: bigint | null;
+  latencyMs: bigint;
+  error: string | null;
+  responseBody: string | null;
+  nextAttemptAt: string | null;
+}
+
 export interface CallOptions {
   /** Aborts the call, retries included. */
   signal?: AbortSignal;

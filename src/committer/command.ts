@@ -29,8 +29,10 @@ import { accountOwner, MAIN } from '../domain/chart.ts';
 import type { Result } from '../domain/errors.ts';
 import { volumeKey, type LockedBalances, type LockedOverdrafts, type VolumeKey } from '../domain/posting.ts';
 import type { Hold, HoldStatus, Metadata, StatusChange, Wallet, WalletStatus } from '../domain/records.ts';
+import type { EventCause, NewEvent, OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import { Journal } from '../ledger/journal.ts';
+import { v7 as uuidv7 } from 'uuid';
 
 export interface ApplyContext {
   readonly now: Instant;
@@ -55,6 +57,8 @@ export class Effects implements BatchWrites {
   readonly balancePatches = new Map<string, BalancePatch>();
   readonly overdrafts = new Map<string, OverdraftChange>();
   readonly journal: Journal;
+  readonly events: OutboxEvent[] = [];
+  private command: { readonly now: Instant; readonly cause: EventCause } | null = null;
   private readonly createdWallets = new Set<string>();
   private readonly createdBalances = new Set<string>();
   private readonly statuses = new Map<string, WalletStatus>();
@@ -63,8 +67,36 @@ export class Effects implements BatchWrites {
     private readonly snapshot: Snapshot,
     locked: LockedBalances,
     overdrafts: LockedOverdrafts = new Map(),
+    /** The ledger the batch writes, shown in the events' resources. */
+    readonly ledger: string = '',
   ) {
     this.journal = new Journal(locked, snapshot.usedReferences, overdrafts);
+  }
+
+  /**
+   * Opens a command's turn: the events it emits get its instant and cause. Returns a mark
+   * to pass to `refuse` when the command is refused: its events are dropped with it.
+   */
+  beginCommand(now: Instant, cause: EventCause): number {
+    this.command = { now, cause };
+    return this.events.length;
+  }
+
+  /** A refused command records nothing: the events it emitted before refusing are dropped. */
+  refuse(mark: number): void {
+    this.events.length = mark;
+  }
+
+  /** Records an event of the running command, written with the batch (the outbox). */
+  emit(event: NewEvent): void {
+    const command = this.command;
+    if (command === null) throw new Error('an event was emitted outside a command');
+    this.events.push({ ...event, id: uuidv7(), occurredAt: command.now, cause: command.cause });
+  }
+
+  /** The 1-based place of the transaction posted last, for an event that shows it (`NewEvent.transaction`). */
+  lastTransaction(): number {
+    return this.journal.transactions.length;
   }
 
   /** A loaded wallet's status as this batch has left it so far (commands before this one may have changed it). */

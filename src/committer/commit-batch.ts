@@ -53,6 +53,8 @@ export interface Entry {
   readonly requestKey: string | undefined;
   /** The API client the command runs for, or null (auth off). */
   readonly createdBy: string | null;
+  /** The HTTP request it came from, for its events' cause; null for background work. */
+  readonly requestId: string | null;
   readonly fingerprint: string;
   readonly operation: string;
   // The command's value type is erased in the queue; `render` takes what `apply` returned.
@@ -76,7 +78,7 @@ export async function commitBatch(tx: Transaction, ledger: string, now: Instant,
   const plans = planCommands(executing, snapshot, contexts, answers);
   const locked = await lockRemaining(tx, ledger, plans, expected, loaded.overdrafts);
   assertLocksCover(plans, locked.balances);
-  const effects = applyCommands(plans, snapshot, locked.balances, locked.overdrafts, answers);
+  const effects = applyCommands(ledger, now, plans, snapshot, locked.balances, locked.overdrafts, answers);
   writeEffects(tx, ledger, effects, answers.outcomes, now, locked.created);
   answerFollowers(keys, answers);
   return answers.byEntry;
@@ -221,16 +223,26 @@ function assertLocksCover(plans: ReadonlyMap<Entry, Plan<unknown>>, locked: Lock
   }
 }
 
-/** Applies the plans in order against the locked balances; each is answered with its own result. */
+/**
+ * Applies the plans in order against the locked balances; each is answered with its own
+ * result. The events a command emits carry its cause; a refused command's are dropped.
+ */
 function applyCommands(
+  ledger: string,
+  now: Instant,
   plans: ReadonlyMap<Entry, Plan<unknown>>,
   snapshot: Snapshot,
   locked: LockedBalances,
   overdrafts: LockedOverdrafts,
   answers: Answers,
 ): Effects {
-  const effects = new Effects(snapshot, locked, overdrafts);
-  for (const [entry, plan] of plans) answers.settle(entry, plan.apply(effects));
+  const effects = new Effects(snapshot, locked, overdrafts, ledger);
+  for (const [entry, plan] of plans) {
+    const mark = effects.beginCommand(now, { requestId: entry.requestId, idempotencyKey: entry.requestKey ?? null, clientId: entry.createdBy });
+    const result = plan.apply(effects);
+    if (!result.ok) effects.refuse(mark);
+    answers.settle(entry, result);
+  }
   return effects;
 }
 

@@ -63,6 +63,8 @@ export interface Command<Value> {
    * creates records the client as `createdBy`.
    */
   readonly principal: Principal | null;
+  /** The HTTP request's id, recorded as the cause of the events the command emits; absent for background work. */
+  readonly requestId?: string;
 }
 
 /**
@@ -205,6 +207,7 @@ export function createCommitter(options: CommitterOptions) {
         key: key === undefined ? undefined : scopedKey(key, principal),
         requestKey: key,
         createdBy: principal?.clientId ?? null,
+        requestId: command.requestId ?? null,
         fingerprint: fingerprint(command.operation, command.params, command.body),
         operation: command.operation,
         command: command.command as WalletCommand<unknown>,

@@ -6,6 +6,7 @@
  * contract — commands, plans, the `Effects` that records writes — is committer/command.ts.
  */
 import type { Balance } from './balance.ts';
+import type { OutboxEvent } from './events.ts';
 import { volumeKey, type VolumeDelta, type VolumeKey } from './posting.ts';
 import type { Hold, HoldStatus, Metadata, NewTransaction, StatusChange, Wallet } from './records.ts';
 import type { Instant } from './time.ts';
@@ -119,4 +120,6 @@ export interface BatchWrites {
   /** Overdraft limits after the batch, by `volumeKey`. */
   readonly overdrafts: ReadonlyMap<string, OverdraftChange>;
   readonly journal: JournalWrites;
+  /** The events the batch's commands emitted, in the order they applied (the outbox). */
+  readonly events: readonly OutboxEvent[];
 }

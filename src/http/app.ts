@@ -15,7 +15,13 @@ import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createCommitter, type BatchFailure, type Committer } from '../committer/committer.ts';
 import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
-import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize } from '../metrics.ts';
+import { startRelay, type Relay } from '../events/relay.ts';
+import { createWaiter } from '../events/feed.ts';
+import { eventRoutes } from './routes/events.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { startNatsPublisher, type NatsPublisher } from '../events/nats.ts';
+import { DEFAULT_WEBHOOK_SETTINGS, startWebhookWorker, type WebhookSettings, type WebhookWorker } from '../events/webhooks.ts';
+import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox, webhookDeliveries, watchDeliveries, natsPublished } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
 import { ClientError } from '../domain/errors.ts';
@@ -52,6 +58,16 @@ export interface AppOptions {
    * HOLD_SWEEP_INTERVAL_MS; null = no loop (tests run turns with `app.holdSweeper.sweep()`).
    */
   readonly holdSweepIntervalMs?: number | null;
+  /**
+   * The event relay's pause between turns when no commit of this process kicked it
+   * (events/relay.ts); absent = EVENT_RELAY_INTERVAL_MS; null = no loop (tests run turns
+   * with `app.eventRelay.relay()`).
+   */
+  readonly eventRelayIntervalMs?: number | null;
+  /** Webhook settings (absent = the defaults of src/config.ts), and the delivery loop's pause: null = no loop (tests run turns with `app.webhooks.run()`). */
+  readonly webhooks?: Partial<WebhookSettings> & { readonly intervalMs?: number | null };
+  /** NATS JetStream (NATS_URL): absent = off; `intervalMs` null = no loop (tests run turns with `app.nats.run()`). */
+  readonly nats?: { readonly url: string; readonly intervalMs?: number | null };
   /** HOLD_DEFAULT_TTL in microseconds; absent or null = a hold without expiresAt never expires. */
   readonly holdDefaultTtlMicros?: bigint | null;
   /** Group commit: most commands per transaction, how long a batch waits to fill, batches in flight, and observers. */
@@ -73,10 +89,25 @@ export const API_PREFIX = '/api/wallets';
 /** How often every process looks for due holds: a hold is voided within about this much of its expiry. */
 export const HOLD_SWEEP_INTERVAL_MS = 250;
 
+/** How often every process numbers events other processes committed: the feed's delay for those. */
+export const EVENT_RELAY_INTERVAL_MS = 100;
+
+/** How often every process looks for due webhook deliveries (retries, other processes' events). */
+export const WEBHOOK_INTERVAL_MS = 250;
+
+/** How often every process offers to publish to NATS (one at a time publishes). */
+export const NATS_INTERVAL_MS = 250;
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The hold expiry sweeper of this app: it shares the app's committer. */
     holdSweeper: HoldSweeper;
+    /** The event relay of this app: numbers committed events for the feed. */
+    eventRelay: Relay;
+    /** The webhook delivery loop of this app. */
+    webhooks: WebhookWorker;
+    /** The NATS publisher of this app, when NATS_URL is set. */
+    nats: NatsPublisher | null;
   }
 }
 
@@ -196,6 +227,82 @@ function startSweeper(app: FastifyInstance, options: AppOptions, run: Committer,
   app.addHook('preClose', async () => sweeper.stop());
 }
 
+/**
+ * Starts the event relay (events/relay.ts); a commit of this app kicks it, so its events
+ * reach the feed at once. It stops before the app closes, like the sweeper.
+ */
+function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => Instant): { worker: WebhookWorker; settings: WebhookSettings } {
+  const settings: WebhookSettings = { ...DEFAULT_WEBHOOK_SETTINGS, ...options.webhooks };
+  const intervalMs = options.webhooks?.intervalMs === undefined ? WEBHOOK_INTERVAL_MS : options.webhooks.intervalMs;
+  const worker = startWebhookWorker(
+    {
+      db: options.db,
+      clock,
+      settings,
+      intervalMs: intervalMs ?? WEBHOOK_INTERVAL_MS,
+      onAttempt: (outcome) => webhookDeliveries.inc({ outcome }),
+      onFailure: (error) => app.log.warn({ err: error }, 'webhook deliveries failed; retrying quietly until they work again'),
+      onRecovery: () => app.log.info('webhook deliveries work again'),
+    },
+    intervalMs !== null,
+  );
+  app.decorate('webhooks', worker);
+  const unwatch = watchDeliveries(options.db, clock);
+  app.addHook('preClose', async () => {
+    unwatch();
+    await worker.stop();
+  });
+  return { worker, settings };
+}
+
+function startNats(app: FastifyInstance, options: AppOptions, clock: () => Instant): NatsPublisher | null {
+  if (options.nats === undefined) {
+    app.decorate('nats', null);
+    return null;
+  }
+  const intervalMs = options.nats.intervalMs === undefined ? NATS_INTERVAL_MS : options.nats.intervalMs;
+  const publisher = startNatsPublisher(
+    {
+      db: options.db,
+      url: options.nats.url,
+      ledger: options.ledger,
+      clock,
+      intervalMs: intervalMs ?? NATS_INTERVAL_MS,
+      onPublished: (count) => natsPublished.inc(count),
+      onFailure: (error) => app.log.warn({ err: error }, 'publishing events to NATS failed; retrying quietly until it works again'),
+      onRecovery: () => app.log.info('publishing events to NATS works again'),
+    },
+    intervalMs !== null,
+  );
+  app.decorate('nats', publisher);
+  app.addHook('preClose', async () => publisher.stop());
+  return publisher;
+}
+
+function startEventRelay(app: FastifyInstance, options: AppOptions, notify: () => void): Relay {
+  const intervalMs = options.eventRelayIntervalMs === undefined ? EVENT_RELAY_INTERVAL_MS : options.eventRelayIntervalMs;
+  const relay = startRelay(
+    {
+      db: options.db,
+      intervalMs: intervalMs ?? EVENT_RELAY_INTERVAL_MS,
+      onPositioned: (count) => {
+        eventsPositioned.inc(count);
+        notify();
+      },
+      onFailure: (error) => app.log.warn({ err: error }, 'event relay failed; retrying quietly until it works again'),
+      onRecovery: () => app.log.info('event relay works again'),
+    },
+    intervalMs !== null,
+  );
+  app.decorate('eventRelay', relay);
+  const unwatch = watchOutbox(options.db);
+  app.addHook('preClose', async () => {
+    unwatch();
+    await relay.stop();
+  });
+  return relay;
+}
+
 export function buildApp(options: AppOptions): FastifyInstance {
   const timeouts = options.timeouts ?? loadConfig({}).timeouts;
   const app = Fastify({
@@ -265,6 +372,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const auth = new Auth(options.db, options.auth ?? DEFAULT_AUTH, clock, options.ledger, onLimiterError);
   app.addHook('onClose', async () => auth.close());
   authHook(app, auth);
+  const feed = createWaiter();
+  const webhooks = startWebhooks(app, options, clock);
+  const nats = startNats(app, options, clock);
+  const relay = startEventRelay(app, options, () => {
+    feed.notify();
+    webhooks.worker.kick();
+    nats?.kick();
+  });
   const run = createCommitter({
       db: options.db,
       ledger: options.ledger,
@@ -274,6 +389,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       batchConcurrency: options.batch?.concurrency,
       onBatch: (size) => {
         commitBatchSize.observe(size);
+        relay.kick();
         options.batch?.onBatch?.(size);
       },
       onBatchFailed: (reason) => {
@@ -288,6 +404,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     run,
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
+    feedWaiter: feed.wait,
   };
   startSweeper(app, options, run, clock);
 
@@ -300,6 +417,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
         moneyRoutes(scope, deps);
         holdRoutes(scope, deps);
         transactionRoutes(scope, deps);
+        eventRoutes(scope, deps);
+        webhookRoutes(scope, { db: options.db, ledger: options.ledger, clock, settings: webhooks.settings, kick: () => webhooks.worker.kick() });
       },
       { prefix },
     );

@@ -2,6 +2,7 @@
 import type { Limits } from '../domain/limits.ts';
 import type { Committer } from '../committer/committer.ts';
 import type { QueryContext } from '../wallets/query-context.ts';
+import type { Waiter } from '../events/feed.ts';
 import type { Schemas } from './schemas.ts';
 
 export interface RouteDeps {
@@ -12,4 +13,6 @@ export interface RouteDeps {
   readonly query: QueryContext;
   /** HOLD_DEFAULT_TTL in microseconds: a pending debit without expiresAt expires this long after it runs; null = never. */
   readonly holdTtl: bigint | null;
+  /** Wakes the feed's long polls when the relay numbered new events (events/feed.ts). */
+  readonly feedWaiter: Waiter;
 }

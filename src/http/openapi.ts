@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../domain/errors.ts';
 import { HOLD_STATUSES } from '../domain/records.ts';
+import { EVENT_TYPES } from '../domain/events.ts';
 import { ID_LENGTH_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, type Limits } from '../domain/limits.ts';
 import { STATUS_BY_CODE } from './errors.ts';
 import { OPERATIONS, requiredScopes, type Answer, type Operation, type OperationId, type QueryName } from './operations.ts';
@@ -21,6 +22,8 @@ import {
   cursorOf,
   dataOf,
   errorResponse,
+  EVENT_SCHEMAS,
+  eventResponse,
   expandedHoldResponse,
   healthResponse,
   holdResponse,
@@ -41,6 +44,16 @@ import {
   tokenResponse,
 } from './auth-schemas.ts';
 import { SCOPES, type Scope } from '../domain/principal.ts';
+import {
+  createWebhookRequest,
+  replayWebhookRequest,
+  updateWebhookRequest,
+  webhookAttemptResponse,
+  webhookReplayResponse,
+  webhookResponse,
+  webhookTestResponse,
+  webhookWithSecretResponse,
+} from './webhook-schemas.ts';
 import { accountSubject, buildSchemas, integerRange, monetary, subject, walletSubject, type Schemas } from './schemas.ts';
 
 /** Every schema the document names, request and response; names follow the reference's. */
@@ -77,6 +90,9 @@ export function components(schemas: Schemas) {
     GetHoldsResponse: cursorOf(holdResponse),
     GetHoldResponse: dataOf(expandedHoldResponse),
     GetTransactionsResponse: cursorOf(transactionResponse),
+    ...EVENT_SCHEMAS,
+    Event: eventResponse,
+    GetEventsResponse: cursorOf(eventResponse),
     ErrorResponse: errorResponse,
     ServerInfo: serverInfoResponse,
     Health: healthResponse,
@@ -93,6 +109,18 @@ export function components(schemas: Schemas) {
     ListClientsResponse: z.strictObject({ data: z.array(clientResponse) }),
     SigningKeyResponse: dataOf(signingKeyResponse),
     ListSigningKeysResponse: z.strictObject({ data: z.array(signingKeyResponse) }),
+    CreateWebhookRequest: createWebhookRequest,
+    UpdateWebhookRequest: updateWebhookRequest,
+    ReplayWebhookRequest: replayWebhookRequest,
+    Webhook: webhookResponse,
+    WebhookWithSecret: webhookWithSecretResponse,
+    WebhookAttempt: webhookAttemptResponse,
+    WebhookResponse: dataOf(webhookResponse),
+    WebhookWithSecretResponse: dataOf(webhookWithSecretResponse),
+    ListWebhooksResponse: z.strictObject({ data: z.array(webhookResponse) }),
+    ListWebhookAttemptsResponse: z.strictObject({ data: z.array(webhookAttemptResponse) }),
+    WebhookTestResponse: dataOf(webhookTestResponse),
+    WebhookReplayResponse: dataOf(webhookReplayResponse),
   } as const;
 }
 
@@ -214,7 +242,42 @@ const QUERY_PARAMETERS: Record<QueryName, Json> = {
   },
   walletID: { name: 'walletID', in: 'query', description: 'Only those of this wallet', schema: { type: 'string', maxLength: ID_LENGTH_MAX } },
   status: { name: 'status', in: 'query', description: 'Only holds with this status now', schema: { type: 'string', enum: [...HOLD_STATUSES] } },
+  after: { name: 'after', in: 'query', description: 'Events after this position (an event\'s `position`); 0 or absent = from the first', schema: { type: 'integer', minimum: 0 } },
+  type: {
+    name: 'type',
+    in: 'query',
+    description: 'Only events of these types (repeated or comma-separated)',
+    schema: { type: 'array', items: { type: 'string', enum: [...EVENT_TYPES] } },
+    style: 'form',
+    explode: true,
+  },
+  wait: {
+    name: 'wait',
+    in: 'query',
+    description: 'Long poll: when no event is there yet, wait up to this many seconds for one',
+    schema: { type: 'integer', minimum: 0, maximum: 30, default: 0 },
+  },
 };
+
+/**
+ * OpenAPI 3.1 `webhooks`: one entry per event type, the body Coffer sends (and `GET /events`
+ * lists) for it, with the Standard Webhooks headers.
+ */
+function webhooks(): Record<string, Json> {
+  return Object.fromEntries(
+    EVENT_TYPES.map((type) => [
+      type,
+      {
+        post: {
+          summary: `${type}`,
+          description: 'An event as the feed lists it. Deliveries follow Standard Webhooks: `webhook-id` (the event id), `webhook-timestamp`, `webhook-signature`.',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/Event.${type}` } } } },
+          responses: { '2XX': { description: 'Received; any other answer is retried' } },
+        },
+      },
+    ]),
+  );
+}
 
 const HEADERS: Record<string, Json> = {
   RequestId: {
@@ -380,10 +443,13 @@ export function buildOpenApi(limits: Limits, version: string): OpenApiDocument {
       { name: 'balances', description: 'Named sub-balances of a wallet' },
       { name: 'holds', description: 'Pending debits: confirm or void' },
       { name: 'transactions', description: 'The ledger transactions wallets made' },
+      { name: 'events', description: 'What changed, in commit order: the feed (webhook payloads are under `webhooks`)' },
+      { name: 'webhooks', description: 'Endpoints that receive every event, signed per Standard Webhooks, retried for days' },
       { name: 'system', description: 'Health, version, this document, metrics' },
       { name: 'auth', description: 'Access tokens (OAuth 2.0 client credentials), API clients and signing keys' },
     ],
     paths,
+    webhooks: webhooks(),
     components: {
       schemas: componentSchemas(buildSchemas(limits)),
       parameters: { ...QUERY_PARAMETERS, IdempotencyKey: IDEMPOTENCY_KEY },

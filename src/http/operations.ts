@@ -13,9 +13,9 @@ import type { ErrorCode } from '../domain/errors.ts';
 import type { Scope } from '../domain/principal.ts';
 import type { ComponentName } from './openapi.ts';
 
-export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID' | 'status';
+export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID' | 'status' | 'after' | 'type' | 'wait';
 
-export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'system' | 'auth';
+export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'events' | 'webhooks' | 'system' | 'auth';
 
 export interface Answer {
   readonly description: string;
@@ -24,7 +24,7 @@ export interface Answer {
 }
 
 export interface Operation {
-  readonly method: 'GET' | 'POST' | 'PATCH';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** OpenAPI path template, e.g. `/wallets/{id}`. */
   readonly path: `/${string}`;
   readonly summary: string;
@@ -207,6 +207,114 @@ export const OPERATIONS = {
     idempotent: true,
     responses: { 204: { description: 'Credited' } },
     errors: errors(AUTH, BODY, KEYED, ['INSUFFICIENT_FUND', 'NOT_FOUND', 'WALLET_FROZEN', 'WALLET_CLOSED'], SERVER),
+  },
+  getEvents: {
+    method: 'GET',
+    path: '/events',
+    summary: 'The event feed: every change, oldest first, in commit order',
+    description:
+      'Each event is written in the transaction of its change; `position` orders the feed and a consumer resuming `after` the last position it handled never misses one. ' +
+      '`type` (repeated or comma-separated) and `walletID` filter; `wait` (seconds, up to 30) holds the request until a first event arrives. ' +
+      '`next` is given whenever the page has events. The payloads are the `webhooks` of this document.',
+    tag: 'events',
+    mount: 'api',
+    query: ['pageSize', 'cursor', 'after', 'type', 'walletID', 'wait'],
+    responses: { 200: { description: 'A page of events', body: 'GetEventsResponse' } },
+    errors: errors(AUTH, ['VALIDATION'], SERVER),
+  },
+  createWebhook: {
+    method: 'POST',
+    path: '/webhooks',
+    summary: 'Add a webhook endpoint: every event committed from now on is sent to it; its secret is in this answer',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    body: { schema: 'CreateWebhookRequest', required: true },
+    responses: { 201: { description: 'The endpoint with its secret', body: 'WebhookWithSecretResponse' } },
+    errors: errors(AUTH, BODY, SERVER),
+  },
+  listWebhooks: {
+    method: 'GET',
+    path: '/webhooks',
+    summary: 'List webhook endpoints',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The endpoints, oldest first', body: 'ListWebhooksResponse' } },
+    errors: errors(AUTH, SERVER),
+  },
+  getWebhook: {
+    method: 'GET',
+    path: '/webhooks/{webhookID}',
+    summary: 'Get a webhook endpoint',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The endpoint', body: 'WebhookResponse' } },
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
+  },
+  updateWebhook: {
+    method: 'PATCH',
+    path: '/webhooks/{webhookID}',
+    summary: 'Change a webhook endpoint: url, event types, description, enabled',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    body: { schema: 'UpdateWebhookRequest', required: true },
+    responses: { 200: { description: 'The endpoint as changed', body: 'WebhookResponse' } },
+    errors: errors(AUTH, BODY, ['NOT_FOUND'], SERVER),
+  },
+  deleteWebhook: {
+    method: 'DELETE',
+    path: '/webhooks/{webhookID}',
+    summary: 'Remove a webhook endpoint and its pending deliveries',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    responses: { 204: { description: 'Removed' } },
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
+  },
+  rotateWebhookSecret: {
+    method: 'POST',
+    path: '/webhooks/{webhookID}/rotate-secret',
+    summary: 'A new secret; the old one keeps signing alongside it for WEBHOOK_SECRET_GRACE',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The endpoint with its new secret', body: 'WebhookWithSecretResponse' } },
+    errors: errors(AUTH, ['VALIDATION', 'NOT_FOUND'], SERVER),
+  },
+  testWebhook: {
+    method: 'POST',
+    path: '/webhooks/{webhookID}/test',
+    summary: 'Send the endpoint a `webhook.test` event (by the delivery loop, like any other)',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    responses: { 202: { description: 'Queued: see its attempts', body: 'WebhookTestResponse' } },
+    errors: errors(AUTH, ['VALIDATION', 'NOT_FOUND'], SERVER),
+  },
+  listWebhookAttempts: {
+    method: 'GET',
+    path: '/webhooks/{webhookID}/attempts',
+    summary: 'Every delivery attempt to the endpoint, newest first: event, status code, latency, error, next retry',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    query: ['pageSize'],
+    responses: { 200: { description: 'The attempts', body: 'ListWebhookAttemptsResponse' } },
+    errors: errors(AUTH, ['VALIDATION', 'NOT_FOUND'], SERVER),
+  },
+  replayWebhook: {
+    method: 'POST',
+    path: '/webhooks/{webhookID}/replay',
+    summary: 'Send the endpoint its events again: after a feed position and/or since an instant',
+    tag: 'webhooks',
+    mount: 'api',
+    scopes: ['admin'],
+    body: { schema: 'ReplayWebhookRequest', required: false },
+    responses: { 202: { description: 'How many deliveries were queued', body: 'WebhookReplayResponse' } },
+    errors: errors(AUTH, BODY, ['NOT_FOUND'], SERVER),
   },
   getHolds: {
     method: 'GET',

@@ -127,3 +127,62 @@ export function cursorOf<Item extends z.ZodType>(item: Item) {
     }),
   });
 }
+
+/** A wallet in an event: as the API shows it, without `balances` (an event reads no volumes). */
+const eventWallet = walletResponse.omit({ balances: true });
+const movedAmount = z.strictObject({ asset, amount });
+const eventCause = z
+  .strictObject({
+    requestId: z.string().nullable().meta({ description: 'The X-Request-Id of the request that made the change; null for background work (hold expiry)' }),
+    idempotencyKey: z.string().nullable().meta({ description: 'Its Idempotency-Key, as sent' }),
+    clientId: z.string().nullable().meta({ description: 'The API client (auth on); null without auth or for background work' }),
+  })
+  .meta({ description: 'What caused the event' });
+const settledHold = z.strictObject({ hold: expandedHoldResponse, transaction: transactionResponse.optional().meta({ description: 'The transaction that settled it; absent when nothing moved' }) });
+
+/** Each event type's `data`. */
+export const EVENT_DATA = {
+  'wallet.created': z.strictObject({ wallet: eventWallet }),
+  'wallet.updated': z.strictObject({ wallet: eventWallet }),
+  'wallet.frozen': z.strictObject({ wallet: eventWallet }),
+  'wallet.unfrozen': z.strictObject({ wallet: eventWallet }),
+  'wallet.closed': z.strictObject({ wallet: eventWallet }),
+  'balance.created': z.strictObject({ walletID: z.string(), balance: balanceResponse }),
+  'balance.updated': z.strictObject({ walletID: z.string(), balance: balanceResponse.meta({ description: '`overdraft`: the limits this change set' }) }),
+  'wallet.credited': z.strictObject({ walletID: z.string(), balance: z.string(), amount: movedAmount, sources: z.array(subject), transaction: transactionResponse }),
+  'wallet.debited': z.strictObject({ walletID: z.string(), amount: movedAmount, destination: subject, transaction: transactionResponse }),
+  'hold.created': z.strictObject({ hold: expandedHoldResponse, transaction: transactionResponse }),
+  'hold.updated': z.strictObject({ hold: expandedHoldResponse }),
+  'hold.confirmed': settledHold,
+  'hold.voided': settledHold,
+  'hold.expired': settledHold,
+  'webhook.disabled': z.strictObject({ webhook: z.strictObject({ id: z.string(), url: z.string(), reason: z.string() }) }),
+} as const;
+
+export type EventTypeName = keyof typeof EVENT_DATA;
+
+/** One event type's envelope: where it is in the feed, what it is, when, what caused it. */
+export function eventOf<Type extends EventTypeName>(type: Type) {
+  return z.strictObject({
+    position: integer('position', 1n, INT64_MAX, 'int64').meta({ description: 'Its place in the feed: pass it as `after` to resume' }),
+    id: uuid.meta({ description: 'UUIDv7; the `webhook-id` of its deliveries' }),
+    type: z.literal(type),
+    occurredAt: dateTime,
+    ledger: z.string(),
+    data: EVENT_DATA[type],
+    cause: eventCause,
+  });
+}
+
+export const EVENT_TYPE_NAMES = Object.keys(EVENT_DATA) as EventTypeName[];
+
+type EventSchema<Type extends EventTypeName> = ReturnType<typeof eventOf<Type>>;
+
+/** Every event type's schema, named as the document's components (`Event.wallet.created`, …). */
+export const EVENT_SCHEMAS = Object.fromEntries(EVENT_TYPE_NAMES.map((type) => [`Event.${type}`, eventOf(type)])) as {
+  [Type in EventTypeName as `Event.${Type}`]: EventSchema<Type>;
+};
+
+export const eventResponse = z
+  .discriminatedUnion('type', Object.values(EVENT_SCHEMAS) as unknown as [EventSchema<EventTypeName>, ...EventSchema<EventTypeName>[]])
+  .meta({ description: 'An event: one of the `Event.<type>` schemas' });

@@ -15,6 +15,8 @@ import type { BatchWrites, JournalWrites } from '../domain/batch.ts';
 import type { Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
 import { outcomesParams, outcomesUpsert, storeOutcomes } from './idempotency-keys.ts';
+import { eventsInsert, eventsParams, writeEvents } from './events.ts';
+import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { CreatedRows } from './volumes.ts';
 import { volumeKey } from '../domain/posting.ts';
@@ -90,14 +92,14 @@ export interface OutcomeRow {
 }
 
 /**
- * Transactions with ids in posting order, their postings, the summed volume changes and the
- * batch's stored idempotency outcomes: one statement. False when there was no transaction to
+ * Transactions with ids in posting order, their postings, the summed volume changes, the
+ * batch's stored idempotency outcomes and its events (the outbox): one statement. False when there was no transaction to
  * write (the outcomes are then left to the caller).
  *
  * It must be planned with its parameters (see storage/database.ts): the volume UPDATE …
  * FROM unnest(…) is a join, and a plan made without the batch's size scans the whole table.
  */
-function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, outcomes: readonly OutcomeRow[], claimedAt: Instant): boolean {
+function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, outcomes: readonly OutcomeRow[], claimedAt: Instant, events: readonly OutboxEvent[]): boolean {
   const transactions = journal.transactions;
   if (transactions.length === 0) return false;
   const postings = transactions.flatMap((transaction, index) =>
@@ -120,7 +122,9 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
        JOIN ids ON ids.ord = x.ord
      ), o AS (
        ${outcomesUpsert(17)}
-     )
+     )${events.length > 0 ? `, e AS (
+       ${eventsInsert(24, true)}
+     )` : ''}
      UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
      FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)
      WHERE v.ledger = $1 AND v.address = d.address AND v.asset = d.asset`,
@@ -143,6 +147,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
       deltas.map((d) => d.output.toString()),
       ...outcomesParams(outcomes, claimedAt),
       transactions.map((t) => t.createdBy),
+      ...(events.length > 0 ? eventsParams(events) : []),
     ],
     deltas.length,
   );
@@ -325,6 +330,10 @@ export function writeEffects(
   writeBalancePatches(tx, ledger, effects);
   writeHolds(tx, ledger, effects);
   writeOverdrafts(tx, ledger, effects, 'widen');
-  if (!writeJournal(tx, ledger, effects.journal, outcomes, claimedAt)) storeOutcomes(tx, ledger, outcomes, claimedAt);
+  // The events go with the journal when there is one: those showing a transaction need its id.
+  if (!writeJournal(tx, ledger, effects.journal, outcomes, claimedAt, effects.events)) {
+    storeOutcomes(tx, ledger, outcomes, claimedAt);
+    writeEvents(tx, ledger, effects.events);
+  }
   writeOverdrafts(tx, ledger, effects, 'settle');
 }

@@ -252,6 +252,90 @@ const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE volumes ADD CONSTRAINT volumes_within_overdraft CHECK (input - output + overdraft >= 0);
     `,
   },
+  {
+    version: 7,
+    name: 'events outbox and webhooks',
+    // The outbox (docs/events.md): every state change writes its events in the transaction
+    // that makes it. `seq` is taken when the row is inserted, before commit, so it is not
+    // the order in which rows become visible; `position`, the feed's order, is given after
+    // commit by one relay at a time (storage/events.ts assignPositions), which makes the
+    // positioned rows any reader can see always a gapless prefix 1..n. `tx`, the writing
+    // transaction, keeps one transaction's events together in the feed.
+    sql: `
+      CREATE TABLE events (
+        seq         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        position    bigint,
+        ledger      text        NOT NULL,
+        id          text        NOT NULL,
+        type        text        NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        wallet_ids  text[]      NOT NULL,
+        data        jsonb       NOT NULL,
+        cause       jsonb       NOT NULL,
+        tx          xid8        NOT NULL DEFAULT pg_current_xact_id()
+      );
+      CREATE UNIQUE INDEX events_by_id ON events (id);
+      CREATE UNIQUE INDEX events_by_position ON events (position);
+      CREATE INDEX events_feed ON events (ledger, position) WHERE position IS NOT NULL;
+      CREATE INDEX events_unpositioned ON events (seq) WHERE position IS NULL;
+      CREATE INDEX events_by_wallet ON events USING gin (wallet_ids);
+
+      -- Webhooks (events/webhooks.ts): endpoints, one delivery row per (endpoint, event) to
+      -- send — fanned out from the feed after the endpoint's \`feed_position\` — leased by one
+      -- process at a time, and every attempt kept for GET /webhooks/{id}/attempts.
+      CREATE TABLE webhook_endpoints (
+        id                    text        PRIMARY KEY,
+        ledger                text        NOT NULL,
+        url                   text        NOT NULL,
+        event_types           text[]      NOT NULL,
+        description           text        NOT NULL,
+        secret                text        NOT NULL,
+        previous_secret       text,
+        previous_secret_until timestamptz,
+        enabled               boolean     NOT NULL,
+        disabled_reason       text,
+        created_at            timestamptz NOT NULL,
+        feed_position         bigint      NOT NULL
+      );
+      CREATE TABLE webhook_deliveries (
+        id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        endpoint_id     text        NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        event_seq       bigint      REFERENCES events (seq),
+        -- A test delivery (POST /webhooks/{id}/test) carries its own event, in no feed.
+        test_event_id   text,
+        test_body       text,
+        status          text        NOT NULL CONSTRAINT webhook_deliveries_status CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts        integer     NOT NULL DEFAULT 0,
+        created_at      timestamptz NOT NULL,
+        next_attempt_at timestamptz NOT NULL,
+        lease_until     timestamptz
+      );
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+      CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, id);
+      CREATE TABLE webhook_attempts (
+        id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        endpoint_id     text        NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+        delivery_id     bigint      NOT NULL,
+        event_id        text        NOT NULL,
+        attempted_at    timestamptz NOT NULL,
+        status_code     integer,
+        latency_ms      integer     NOT NULL,
+        error           text,
+        response_body   text,
+        next_attempt_at timestamptz
+      );
+      CREATE INDEX webhook_attempts_by_endpoint ON webhook_attempts (endpoint_id, id);
+
+      -- Publishers that walk the feed (NATS, events/nats.ts): how far each got, and which
+      -- process holds it (a lease, so one publishes at a time and a dead one's lapses).
+      CREATE TABLE event_publishers (
+        name        text        PRIMARY KEY,
+        position    bigint      NOT NULL,
+        owner       text,
+        lease_until timestamptz
+      );
+    `,
+  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */

@@ -18,6 +18,7 @@ export interface ConfirmHoldInput {
 
 export function confirmHold(input: ConfirmHoldInput): WalletCommand<null> {
   return settleHold(input.holdId, {
+    event: 'hold.confirmed',
     payees: (hold) => [hold.destinationAddress, balanceAddress(hold.walletId, MAIN)],
     walletRefusal: (hold, effects) => {
       const payer = outgoingRefusal(hold.walletId, effects.walletStatus(hold.walletId)!);

@@ -9,6 +9,7 @@ import { balanceAddress } from '../domain/chart.ts';
 import { ok, refused } from '../domain/errors.ts';
 import { changeRefusal } from '../domain/wallet-status.ts';
 import type { WalletCommand } from '../committer/command.ts';
+import { balanceChanged } from './events.ts';
 
 export interface CreateBalanceInput {
   readonly walletId: string;
@@ -43,6 +44,11 @@ export function createBalance(input: CreateBalanceInput): WalletCommand<CreatedB
           }
           effects.createBalance(input.walletId, input.balance, context.now, context.createdBy);
           for (const [asset, limit] of input.overdraft) effects.setOverdraft(address, asset, limit);
+          balanceChanged(effects, 'balance.created', input.walletId, {
+            ...input.balance,
+            ...(context.createdBy !== null ? { createdBy: context.createdBy } : {}),
+            overdraft: input.overdraft,
+          });
           return ok({ balance: context.createdBy !== null ? { ...input.balance, createdBy: context.createdBy } : input.balance, overdraft: input.overdraft });
         },
       });

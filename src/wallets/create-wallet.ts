@@ -2,6 +2,7 @@
 import { ok, refused } from '../domain/errors.ts';
 import type { Metadata, Wallet } from '../domain/records.ts';
 import type { WalletCommand } from '../committer/command.ts';
+import { walletCreated } from './events.ts';
 
 export interface CreateWalletInput {
   readonly name: string;
@@ -31,6 +32,7 @@ export function createWallet(input: CreateWalletInput): WalletCommand<Wallet> {
             return refused('CONFLICT', `wallet ${wallet.id}, derived from this Idempotency-Key, already exists; use a new key`);
           }
           effects.createWallet(wallet);
+          walletCreated(effects, wallet);
           return ok(wallet);
         },
       }),

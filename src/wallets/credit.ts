@@ -16,6 +16,7 @@ import { expectLock } from '../domain/batch.ts';
 import { changeRefusal, outgoingRefusal } from '../domain/wallet-status.ts';
 import type { WalletCommand } from '../committer/command.ts';
 import { readSubject, resolveSubject, type ResolvedSubject } from './subjects.ts';
+import { walletCredited } from './events.ts';
 
 export interface CreditInput {
   readonly walletId: string;
@@ -84,7 +85,7 @@ export function credit(input: CreditInput): WalletCommand<null> {
             })),
           );
           if (!portions) return refused('INSUFFICIENT_FUND', `the sources hold less than ${amount} ${asset}`);
-          return effects.journal.post({
+          const posted = effects.journal.post({
             timestamp: input.timestamp ?? context.now,
             insertedAt: context.now,
             createdBy: context.createdBy,
@@ -92,6 +93,8 @@ export function credit(input: CreditInput): WalletCommand<null> {
             metadata: input.metadata,
             postings: portions.map((portion) => ({ source: portion.address, destination, asset, amount: portion.amount })),
           });
+          if (posted.ok) walletCredited(effects, wallet.id, input.balance, input.amount, subjects);
+          return posted;
         },
       });
     },

@@ -22,6 +22,7 @@ import { formatInstant, type Instant } from '../domain/time.ts';
 import { expectLock } from '../domain/batch.ts';
 import { changeRefusal, outgoingRefusal } from '../domain/wallet-status.ts';
 import type { WalletStatus } from '../domain/records.ts';
+import { holdChanged, walletDebited } from './events.ts';
 import type { WalletCommand } from '../committer/command.ts';
 import { readSubject, resolveSubject } from './subjects.ts';
 
@@ -138,7 +139,10 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
             postings: portions.map((portion) => ({ source: portion.address, destination: target.address, asset, amount: portion.amount })),
           });
           if (!posted.ok) return posted;
-          if (holdId === null) return ok({ hold: null });
+          if (holdId === null) {
+            walletDebited(effects, input.walletId, input.amount, input.destination);
+            return ok({ hold: null });
+          }
           const hold: Hold = {
             id: holdId,
             walletId: input.walletId,
@@ -156,6 +160,7 @@ export function debit(input: DebitInput): WalletCommand<Debited> {
             status: 'open',
           };
           effects.holds.push(hold);
+          holdChanged(effects, 'hold.created', hold, context.now, true);
           return ok({ hold });
         },
       });

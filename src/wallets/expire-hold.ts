@@ -12,6 +12,7 @@ import { settleHold } from './settle-hold.ts';
 
 export function expireHold(input: { readonly holdId: string }): WalletCommand<null> {
   return settleHold(input.holdId, {
+    event: 'hold.expired',
     payees: (hold) => hold.sources.map((source) => source.address),
     walletRefusal: () => null,
     settle: settleExpire,

@@ -12,6 +12,7 @@ import type { HoldState, Settlement } from '../domain/hold.ts';
 import type { Hold } from '../domain/records.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Effects, WalletCommand } from '../committer/command.ts';
+import { holdChanged } from './events.ts';
 
 function holdState(hold: Hold, effects: Effects): HoldState {
   const address = holdAddress(hold.id);
@@ -33,6 +34,8 @@ export interface HoldSettlement {
   payees(hold: Hold): string[];
   /** What the wallets involved allow, as this batch has left them; null = go on. */
   walletRefusal(hold: Hold, effects: Effects): Refusal | null;
+  /** The event a settlement emits. */
+  readonly event: 'hold.confirmed' | 'hold.voided' | 'hold.expired';
   /** The domain rule. */
   settle(state: HoldState, now: Instant): Result<Settlement>;
 }
@@ -63,6 +66,7 @@ export function settleHold(holdId: string, settlement: HoldSettlement): WalletCo
             if (!posted.ok) return posted;
           }
           effects.settleHold(hold.id, settled.value.remaining, settled.value.status);
+          holdChanged(effects, settlement.event, hold, context.now, settled.value.postings.length > 0);
           return ok(null);
         },
       });

@@ -12,6 +12,7 @@ import { ok, refused } from '../domain/errors.ts';
 import type { Instant } from '../domain/time.ts';
 import { changeRefusal } from '../domain/wallet-status.ts';
 import type { WalletCommand } from '../committer/command.ts';
+import { balanceChanged } from './events.ts';
 
 export interface UpdateBalanceInput {
   readonly walletId: string;
@@ -63,6 +64,9 @@ export function updateBalance(input: UpdateBalanceInput): WalletCommand<null> {
               expiresAt: input.expiresAt !== undefined ? input.expiresAt : base.expiresAt,
             });
           }
+          // The balance as patched; `overdraft` shows the limits this patch set.
+          const patched = effects.balancePatches.get(`${wallet.id}\u0000${input.name}`) ?? balance;
+          balanceChanged(effects, 'balance.updated', wallet.id, { ...balance, expiresAt: patched.expiresAt, priority: patched.priority, overdraft: input.overdraft });
           return ok(null);
         },
       });

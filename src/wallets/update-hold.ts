@@ -9,6 +9,7 @@ import { ok, refused } from '../domain/errors.ts';
 import { isHoldExpired } from '../domain/hold.ts';
 import { formatInstant, type Instant } from '../domain/time.ts';
 import { changeRefusal } from '../domain/wallet-status.ts';
+import { holdChanged } from './events.ts';
 import type { WalletCommand } from '../committer/command.ts';
 
 export interface UpdateHoldInput {
@@ -37,6 +38,7 @@ export function updateHold(input: UpdateHoldInput): WalletCommand<null> {
             return refused('VALIDATION', `expiresAt must be in the future, got ${formatInstant(input.expiresAt)}`);
           }
           effects.moveHoldExpiry(hold.id, input.expiresAt);
+          holdChanged(effects, 'hold.updated', hold, context.now, false);
           return ok(null);
         },
       });

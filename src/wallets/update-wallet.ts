@@ -10,6 +10,11 @@ import { ok, refused } from '../domain/errors.ts';
 import type { Metadata, WalletStatus } from '../domain/records.ts';
 import { changeRefusal, transitionRefusal } from '../domain/wallet-status.ts';
 import type { WalletCommand } from '../committer/command.ts';
+import type { EventType } from '../domain/events.ts';
+import { walletChanged } from './events.ts';
+
+/** The event of a status change, by the status it reaches. */
+const STATUS_EVENTS: Record<WalletStatus, EventType> = { active: 'wallet.unfrozen', frozen: 'wallet.frozen', closed: 'wallet.closed' };
 
 export interface UpdateWalletInput {
   readonly walletId: string;
@@ -33,9 +38,13 @@ export function updateWallet(input: UpdateWalletInput): WalletCommand<null> {
           const from = effects.walletStatus(wallet.id)!;
           const refusal = changeRefusal(wallet.id, from) ?? (input.status === undefined ? null : transitionRefusal(wallet.id, from, input.status, () => effects.walletAccounts(wallet.id)));
           if (refusal) return { ok: false, refusal };
-          if (Object.keys(input.metadata).length > 0) effects.patchMetadata(wallet.id, input.metadata);
+          if (Object.keys(input.metadata).length > 0) {
+            effects.patchMetadata(wallet.id, input.metadata);
+            walletChanged(effects, 'wallet.updated', wallet);
+          }
           if (input.status !== undefined && input.status !== from) {
             effects.changeStatus(wallet.id, { status: input.status, changedAt: context.now, changedBy: context.createdBy });
+            walletChanged(effects, STATUS_EVENTS[input.status], wallet);
           }
           return ok(null);
         },

@@ -9,6 +9,7 @@ import { settleHold } from './settle-hold.ts';
 
 export function voidHold(input: { readonly holdId: string }): WalletCommand<null> {
   return settleHold(input.holdId, {
+    event: 'hold.voided',
     payees: (hold) => hold.sources.map((source) => source.address),
     walletRefusal: () => null,
     settle: settleVoid,

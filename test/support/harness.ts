@@ -132,9 +132,10 @@ export interface Harness {
 }
 
 /**
- * The app over a fresh database of `backend`. Its hold expiry sweeper runs no loop unless
- * `options` asks for one: a test expires holds with `h.app.holdSweeper.sweep()`, at the
- * movable clock's now.
+ * The app over a fresh database of `backend`. Its hold expiry sweeper and its webhook
+ * deliveries run no loop unless `options` asks for one: a test expires holds with
+ * `h.app.holdSweeper.sweep()` and delivers with `h.app.webhooks.run()`, at the movable
+ * clock's now. The event relay's loop runs (the feed's long poll needs it).
  */
 export async function startHarness(backend: Backend, ledger = 'test-ledger', options: Partial<AppOptions> = {}): Promise<Harness> {
   const { db, drop } = await backend.open();
@@ -151,6 +152,8 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger', opt
     clock: clock.now,
     batch: { onBatch: (size) => batchSizes.push(size), onBatchFailed: (reason) => batchFailures.push(reason) },
     holdSweepIntervalMs: null,
+    // Webhook deliveries run when a test says (`app.webhooks.run()`), at the movable clock's now.
+    webhooks: { intervalMs: null },
     ...options,
   });
   await app.ready();

@@ -37,6 +37,7 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'createBalance',
       principal: request.principal,
+      requestId: request.id,
       params: { id: walletId },
       body: canonicalCreateBalance(body),
       command: createBalance({
@@ -55,6 +56,7 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'updateBalance',
       principal: request.principal,
+      requestId: request.id,
       params: { id: walletId, balanceName },
       body: canonicalUpdateBalance(body),
       command: updateBalance({

@@ -60,6 +60,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'updateHold',
       principal: request.principal,
+      requestId: request.id,
       params: { holdID: holdId },
       body: canonicalUpdateHold(body),
       command: updateHold({ holdId, expiresAt: body.expiresAt }),
@@ -74,6 +75,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'confirmHold',
       principal: request.principal,
+      requestId: request.id,
       params: { holdID: holdId },
       body: canonicalConfirmHold(body),
       command: confirmHold({ holdId, amount: body.amount, final: body.final }),
@@ -88,6 +90,7 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'voidHold',
       principal: request.principal,
+      requestId: request.id,
       params: { holdID: holdId },
       body: canonicalVoidHold(),
       command: voidHold({ holdId }),

@@ -17,6 +17,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'debitWallet',
       principal: request.principal,
+      requestId: request.id,
       params: { id: walletId },
       body: canonicalDebit(body),
       command: debit({ ...body, walletId, destination: body.destination ?? DEFAULT_DESTINATION, holdTtl: deps.holdTtl }),
@@ -32,6 +33,7 @@ export function moneyRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'creditWallet',
       principal: request.principal,
+      requestId: request.id,
       params: { id: walletId },
       body: canonicalCredit(body),
       command: credit({ ...body, walletId }),

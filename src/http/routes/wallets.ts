@@ -36,6 +36,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'createWallet',
       principal: request.principal,
+      requestId: request.id,
       params: {},
       body: canonicalCreateWallet(body),
       command: createWallet(body),
@@ -56,6 +57,7 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const outcome = await run(idempotencyKey(request), {
       operation: 'updateWallet',
       principal: request.principal,
+      requestId: request.id,
       params: { id: walletId },
       body: canonicalUpdateWallet(body),
       command: updateWallet({ walletId, metadata: body.metadata ?? {}, status: body.status }),

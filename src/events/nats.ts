@@ -1,0 +1,147 @@
+/**
+ * NATS JetStream: with NATS_URL set, every event of the ledger is published to
+ * `coffer.<ledger>.<type>` on the stream `coffer-<ledger>` (created if missing), from the
+ * feed, in position order, with `Nats-Msg-Id` = the event id.
+ *
+ * One process publishes at a time: it holds the publisher's lease (storage/events.ts
+ * `leasePublisher`), publishes the next events after the stored position, waits for
+ * JetStream's acks, then stores the new position. A crash between the acks and that store
+ * makes the next publisher send those events again: JetStream drops them as duplicates of
+ * their message ids (within the stream's duplicate window, set well above a lease), so a
+ * consumer sees each event once, in order. A NATS or database outage only delays the loop:
+ * it runs outside requests, and nothing in a request waits for it.
+ */
+import { hostname } from 'node:os';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { v7 as uuidv7 } from 'uuid';
+import type { Instant } from '../domain/time.ts';
+import type { Database } from '../storage/database.ts';
+import { advancePublisher, leasePublisher, listEvents } from '../storage/events.ts';
+
+/** Events published per turn; the turn goes on while it finds this many. */
+export const NATS_BATCH_MAX = 256;
+const LEASE_MICROS = 30_000_000n;
+/** JetStream's duplicate window for the stream: well above a lease, so a taken-over batch is deduplicated. */
+const DUPLICATE_WINDOW_NANOS = 10 * 60 * 1_000_000_000;
+
+export interface NatsOptions {
+  readonly db: Database;
+  readonly url: string;
+  readonly ledger: string;
+  readonly clock: () => Instant;
+  readonly intervalMs: number;
+  /** Told of every event published (metrics). */
+  readonly onPublished?: (count: number) => void;
+  readonly onFailure?: (error: unknown) => void;
+  readonly onRecovery?: () => void;
+}
+
+export interface NatsPublisher {
+  /** Turns now until nothing is left to publish; resolves to how many events were published. */
+  run(): Promise<number>;
+  kick(): void;
+  stop(): Promise<void>;
+}
+
+export function streamName(ledger: string): string {
+  return `coffer-${ledger}`;
+}
+
+export function subjectOf(ledger: string, type: string): string {
+  return `coffer.${ledger}.${type}`;
+}
+
+export function startNatsPublisher(options: NatsOptions, loop = true): NatsPublisher {
+  const { db, ledger, clock } = options;
+  const name = `nats:${ledger}`;
+  const owner = `${hostname()}:${process.pid}:${uuidv7()}`;
+  let connection: { nc: NatsConnection; js: JetStreamClient } | undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let turn: Promise<number> | undefined;
+  let failing = false;
+
+  async function connected(): Promise<JetStreamClient> {
+    if (connection && !connection.nc.isClosed()) return connection.js;
+    const nc = await connect({ servers: options.url, name: 'coffer', reconnect: true, maxReconnectAttempts: -1, timeout: 5_000 });
+    const jsm = await jetstreamManager(nc);
+    const stream = streamName(ledger);
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      await jsm.streams.add({ name: stream, subjects: [`coffer.${ledger}.>`], duplicate_window: DUPLICATE_WINDOW_NANOS });
+    }
+    connection = { nc, js: jetstream(nc) };
+    return connection.js;
+  }
+
+  /** One batch: lease, read, publish in order, wait for the acks, store the position. */
+  async function publishOnce(): Promise<number> {
+    const now = clock();
+    const position = await leasePublisher(db, name, owner, now, now + LEASE_MICROS);
+    if (position === null) return 0; // another process publishes
+    const events = await listEvents(db, ledger, position, {}, NATS_BATCH_MAX);
+    if (events.length === 0) return 0;
+    const js = await connected();
+    // Sent back to back on one connection (kept in order), then every ack awaited.
+    const acks = events.map((event) => {
+      const body = `{"position":${event.position},"id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"occurredAt":${JSON.stringify(event.occurredAt)},"ledger":${JSON.stringify(event.ledger)},"data":${event.data},"cause":${event.cause}}`;
+      return js.publish(subjectOf(ledger, event.type), body, { msgID: event.id });
+    });
+    await Promise.all(acks);
+    await advancePublisher(db, name, owner, events[events.length - 1]!.position);
+    options.onPublished?.(events.length);
+    return events.length;
+  }
+
+  async function runOnce(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const published = await publishOnce();
+      total += published;
+      if (published < NATS_BATCH_MAX) return total;
+    }
+  }
+
+  const run = (): Promise<number> => {
+    const previous = turn ?? Promise.resolve(0);
+    const next = previous.catch(() => 0).then(runOnce);
+    turn = next;
+    return next;
+  };
+
+  const tick = async () => {
+    timer = undefined;
+    try {
+      await run();
+      if (failing) options.onRecovery?.();
+      failing = false;
+    } catch (error) {
+      if (!failing) options.onFailure?.(error);
+      failing = true;
+    }
+    if (!stopped && timer === undefined) schedule(options.intervalMs);
+  };
+
+  const schedule = (ms: number) => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void tick(), ms);
+    timer.unref();
+  };
+
+  if (loop) schedule(0);
+  return {
+    run,
+    kick() {
+      if (loop && !stopped && timer !== undefined) schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await turn?.catch(() => 0);
+      await connection?.nc.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,359 @@
+/**
+ * Webhook deliveries, per Standard Webhooks (https://www.standardwebhooks.com): each event
+ * is POSTed with `webhook-id` (the event id, the same on every retry), `webhook-timestamp`
+ * (seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">` under
+ * the endpoint's `whsec_` secret — and, during a rotation's grace period, a second
+ * signature under the previous secret, space-separated.
+ *
+ * A loop in every process (never inside a request): it fans the feed out into deliveries,
+ * claims due ones with `FOR UPDATE SKIP LOCKED` and a lease (storage/webhooks.ts), sends
+ * them with a per-endpoint concurrency limit and a 10 s timeout, and records each attempt.
+ * At-least-once: a process killed mid-delivery leaves its lease to lapse and another sends
+ * the delivery again, with the same `webhook-id`. Failures are retried with exponential
+ * backoff and jitter until the retry window (3 days by default) has passed since the
+ * delivery was made; an endpoint whose deliveries failed for the whole window is disabled,
+ * and a `webhook.disabled` event says so.
+ *
+ * Outbound safety: redirects are not followed (a 3xx is a failure); a target that resolves
+ * to a private, loopback or link-local address is refused — checked on the address the
+ * connection actually uses, so DNS cannot swap it — unless `allowPrivate`; response bodies
+ * are stored truncated.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { BlockList, isIP } from 'node:net';
+import { v7 as uuidv7 } from 'uuid';
+import type { OutboxEvent } from '../domain/events.ts';
+import type { Instant } from '../domain/time.ts';
+import type { Database } from '../storage/database.ts';
+import { claimDeliveries, fanOut, recordAttempt, recordDelivered, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
+
+/** A receiver must answer within this. */
+export const DELIVERY_TIMEOUT_MS = 10_000;
+/** Stored response bodies are cut to this many characters. */
+export const RESPONSE_BODY_MAX = 1_024;
+/** The first retry's delay; each next one doubles, up to BACKOFF_MAX_MICROS, ±20 % jitter. */
+const BACKOFF_FIRST_MICROS = 5_000_000n;
+const BACKOFF_MAX_MICROS = 6n * 3_600_000_000n;
+/** A claimed delivery belongs to its process this long: longer than a send can take. */
+const LEASE_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 3_000n;
+
+export interface WebhookSettings {
+  /** WEBHOOK_ALLOW_PRIVATE: allow private, loopback and link-local targets. */
+  readonly allowPrivate: boolean;
+  /** WEBHOOK_RETRY_WINDOW: how long a delivery is retried, from when it was made. */
+  readonly retryWindowMicros: bigint;
+  /** WEBHOOK_CONCURRENCY: deliveries in flight at once per endpoint, per process. */
+  readonly concurrency: number;
+  /** WEBHOOK_SECRET_GRACE: how long the previous secret keeps signing after a rotation. */
+  readonly secretGraceMicros: bigint;
+}
+
+export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
+  allowPrivate: false,
+  retryWindowMicros: 72n * 3_600_000_000n,
+  concurrency: 4,
+  secretGraceMicros: 24n * 3_600_000_000n,
+};
+
+/** A new secret in the Standard Webhooks form: `whsec_` and 24 random bytes in base64. */
+export function newSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
+export function sign(secret: string, id: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+/** The signatures for a delivery at `now`: the current secret's, and the previous one's while its grace lasts. */
+export function signatures(endpoint: WebhookEndpoint, id: string, timestamp: number, body: string, now: Instant): string {
+  const current = sign(endpoint.secret, id, timestamp, body);
+  const previous = endpoint.previousSecret !== null && endpoint.previousSecretUntil !== null && endpoint.previousSecretUntil > now ? sign(endpoint.previousSecret, id, timestamp, body) : null;
+  return previous === null ? current : `${current} ${previous}`;
+}
+
+const PRIVATE = new BlockList();
+for (const [network, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const) {
+  PRIVATE.addSubnet(network, prefix, 'ipv4');
+}
+for (const [network, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const) {
+  PRIVATE.addSubnet(network, prefix, 'ipv6');
+}
+
+/** Whether an address is private, loopback, link-local or otherwise not on the public internet (IPv4-mapped IPv6 too). */
+export function isPrivateAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return PRIVATE.check(mapped[1]!, 'ipv4');
+  const family = isIP(address);
+  if (family === 0) return true;
+  return PRIVATE.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** Why a URL cannot be a webhook target, or null. A literal private address is refused here; a name, when it resolves. */
+export function targetProblem(url: string, allowPrivate: boolean): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'url must be an absolute http:// or https:// URL';
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'url must be an absolute http:// or https:// URL';
+  if (parsed.username !== '' || parsed.password !== '') return 'url must not carry credentials';
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  if (!allowPrivate && (isIP(host) !== 0 ? isPrivateAddress(host) : host === 'localhost' || host.endsWith('.localhost'))) {
+    return 'url points at a private, loopback or link-local address (set WEBHOOK_ALLOW_PRIVATE=true to allow it)';
+  }
+  return null;
+}
+
+export interface SendResult {
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly body: string | null;
+  readonly latencyMs: number;
+}
+
+/** POSTs once; never follows a redirect; refuses a private address at connect time unless allowed. */
+export function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean): Promise<SendResult> {
+  const started = performance.now();
+  const latency = () => Math.round(performance.now() - started);
+  return new Promise((resolve) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      resolve({ statusCode: null, error: 'invalid url', body: null, latencyMs: 0 });
+      return;
+    }
+    const lookup = (hostname: string, options: object, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+      dnsLookup(hostname, options, (error, address, family) => {
+        if (error) return callback(error, address as string, family);
+        const addresses = Array.isArray(address) ? address.map((a) => a.address) : [address];
+        if (!allowPrivate && addresses.some(isPrivateAddress)) return callback(new Error(`${hostname} resolves to a private, loopback or link-local address`), address as string, family);
+        callback(null, address, family);
+      });
+    };
+    const request = (parsed.protocol === 'https:' ? httpsRequest : httpRequest)(
+      parsed,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'Coffer-Webhooks' },
+        lookup,
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          if (text.length < RESPONSE_BODY_MAX) text += chunk;
+        });
+        response.on('end', () => resolve({ statusCode: response.statusCode ?? null, error: null, body: text.slice(0, RESPONSE_BODY_MAX), latencyMs: latency() }));
+        response.on('error', (error) => resolve({ statusCode: response.statusCode ?? null, error: error.message, body: text.slice(0, RESPONSE_BODY_MAX), latencyMs: latency() }));
+      },
+    );
+    request.on('error', (error) => resolve({ statusCode: null, error: error.name === 'AbortError' || error.name === 'TimeoutError' ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : error.message, body: null, latencyMs: latency() }));
+    request.end(body);
+  });
+}
+
+/** The delay before attempt `attempts + 1`: doubling from 5 s, at most 6 h, ±20 % jitter. */
+export function backoff(attempts: number, random: () => number = Math.random): bigint {
+  let delay = BACKOFF_FIRST_MICROS;
+  for (let i = 1; i < attempts && delay < BACKOFF_MAX_MICROS; i++) delay *= 2n;
+  if (delay > BACKOFF_MAX_MICROS) delay = BACKOFF_MAX_MICROS;
+  const jitter = BigInt(Math.round((0.8 + 0.4 * random()) * 1000));
+  return (delay * jitter) / 1000n;
+}
+
+export interface WebhookWorkerOptions {
+  readonly db: Database;
+  readonly clock: () => Instant;
+  readonly settings: WebhookSettings;
+  /** Pause between turns. */
+  readonly intervalMs: number;
+  /** Told of every attempt's outcome (metrics). */
+  readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'failed') => void;
+  readonly onFailure?: (error: unknown) => void;
+  readonly onRecovery?: () => void;
+}
+
+export interface WebhookWorker {
+  /** Turns now, until nothing is due: fans out, sends every due delivery; resolves when they are all answered. */
+  run(): Promise<number>;
+  kick(): void;
+  stop(): Promise<void>;
+}
+
+/** Deliveries claimed per turn. */
+const CLAIM_MAX = 64;
+
+export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEvent {
+  return {
+    id: uuidv7(),
+    type: 'webhook.disabled',
+    occurredAt: now,
+    walletIds: [],
+    data: { webhook: { id: endpoint.id, url: endpoint.url, reason: 'every delivery failed for the whole retry window' } },
+    transaction: null,
+    cause: { requestId: null, idempotencyKey: null, clientId: null },
+  };
+}
+
+export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): WebhookWorker {
+  const { db, clock, settings } = options;
+  const inFlight = new Map<string, number>();
+  const sending = new Set<Promise<void>>();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let turn: Promise<number> | undefined;
+  let failing = false;
+  let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
+  let flushing = false;
+
+  /** Successes answered in the same turn of the event loop are recorded together (storage `recordDelivered`). */
+  function recordSuccess(record: AttemptRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      answered.push({ record, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      if (flushing) return;
+      flushing = true;
+      setImmediate(() => {
+        flushing = false;
+        const taken = answered;
+        answered = [];
+        recordDelivered(
+          db,
+          taken.map((t) => t.record),
+        ).then(
+          () => taken.forEach((t) => t.done()),
+          (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'))),
+        );
+      });
+    });
+  }
+
+  async function deliver(delivery: ClaimedDelivery): Promise<void> {
+    const endpoint = delivery.endpoint;
+    const now = clock();
+    const timestamp = Number(now / 1_000_000n);
+    const headers = {
+      'webhook-id': delivery.eventId,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signatures(endpoint, delivery.eventId, timestamp, delivery.body, now),
+    };
+    const problem = targetProblem(endpoint.url, settings.allowPrivate);
+    const result = problem !== null ? { statusCode: null, error: problem, body: null, latencyMs: 0 } : await send(endpoint.url, headers, delivery.body, settings.allowPrivate);
+    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    const attemptedAt = clock();
+    const next = attemptedAt + backoff(delivery.attempts);
+    const outcome = ok ? 'delivered' : next - delivery.createdAt > settings.retryWindowMicros ? 'failed' : 'retry';
+    const record: AttemptRecord = {
+      delivery,
+      attemptedAt,
+      statusCode: result.statusCode,
+      latencyMs: result.latencyMs,
+      error: ok ? null : (result.error ?? `answered ${result.statusCode}${result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400 ? ' (redirects are not followed)' : ''}`),
+      responseBody: result.body,
+      outcome,
+      nextAttemptAt: outcome === 'retry' ? next : null,
+    };
+    if (ok) await recordSuccess(record);
+    else await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt));
+    options.onAttempt?.(outcome);
+  }
+
+  async function runOnce(): Promise<number> {
+    while ((await fanOut(db, clock(), 500)) > 0);
+    const now = clock();
+    const busy = [...inFlight].filter(([, count]) => count >= settings.concurrency).map(([id]) => id);
+    const claimed = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, busy);
+    const sends = claimed.map((delivery) => {
+      const id = delivery.endpoint.id;
+      inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
+      const sent = deliver(delivery)
+        .catch((error) => options.onFailure?.(error))
+        .finally(() => {
+          const left = (inFlight.get(id) ?? 1) - 1;
+          if (left === 0) inFlight.delete(id);
+          else inFlight.set(id, left);
+          sending.delete(sent);
+          // A slot freed: more of this endpoint's deliveries may be due.
+          if (loop && !stopped) schedule(0);
+        });
+      sending.add(sent);
+      return sent;
+    });
+    // The loop does not wait for slow receivers (another turn may claim other endpoints' deliveries); `run()` does.
+    if (!loop) await Promise.all(sends);
+    return claimed.length;
+  }
+
+  const run = (): Promise<number> => {
+    const previous = turn ?? Promise.resolve(0);
+    // Turn after turn until nothing due is left (a turn claims at most the concurrency per endpoint).
+    const next = previous.catch(() => 0).then(async () => {
+      let total = 0;
+      for (;;) {
+        const count = await runOnce();
+        await Promise.all([...sending]);
+        total += count;
+        if (count === 0) return total;
+      }
+    });
+    turn = next;
+    return next;
+  };
+
+  const tick = async () => {
+    timer = undefined;
+    try {
+      await runOnce();
+      if (failing) options.onRecovery?.();
+      failing = false;
+    } catch (error) {
+      if (!failing) options.onFailure?.(error);
+      failing = true;
+    }
+    if (!stopped && timer === undefined) schedule(options.intervalMs);
+  };
+
+  const schedule = (ms: number) => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void tick(), ms);
+    timer.unref();
+  };
+
+  if (loop) schedule(options.intervalMs);
+  return {
+    run,
+    kick() {
+      if (loop && !stopped) schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await turn?.catch(() => 0);
+      await Promise.all([...sending]);
+    },
+  };
+}

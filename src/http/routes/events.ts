@@ -1,0 +1,93 @@
+/**
+ * The event feed: `GET /events`, a ledger's events oldest first in commit order (positions
+ * given after commit, docs/events.md), filtered by type and wallet, with a long poll.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ClientError } from '../../domain/errors.ts';
+import { EVENT_TYPES, type EventType } from '../../domain/events.ts';
+import { readFeed } from '../../events/feed.ts';
+import type { StoredEvent } from '../../storage/events.ts';
+import { sendJson } from '../command.ts';
+import type { RouteDeps } from '../deps.ts';
+import { parseJson } from '../json.ts';
+import { encodeCursor, first, optionalId, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
+import { route } from '../operations.ts';
+
+/** The longest long poll, in seconds. */
+export const EVENTS_WAIT_MAX_SECONDS = 30;
+
+interface EventFilter {
+  readonly types?: EventType[];
+  readonly walletId?: string;
+}
+
+const eventFilter: z.ZodType<EventFilter> = z.object({
+  types: z.array(z.enum(EVENT_TYPES)).optional(),
+  walletId: z.string().optional(),
+});
+
+/** `type=`: one or more event types, repeated or comma-separated. */
+function typesFilter(query: QueryString): EventType[] | undefined {
+  const raw = query.type;
+  const values = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).flatMap((value) => value.split(',')).filter((value) => value !== '');
+  if (values.length === 0) return undefined;
+  for (const value of values) {
+    if (!(EVENT_TYPES as readonly string[]).includes(value)) {
+      throw new ClientError('VALIDATION', `type must be among ${EVENT_TYPES.join(', ')}, got ${JSON.stringify(value.slice(0, 32))}`);
+    }
+  }
+  return [...new Set(values)] as EventType[];
+}
+
+/** `after=`: a position (an event's `position`), the feed's plain resume point. */
+function afterPosition(query: QueryString): string | undefined {
+  const value = first(query, 'after');
+  if (value === undefined || value === '') return undefined;
+  if (!SEQUENCE_KEY.test(value)) throw new ClientError('VALIDATION', `after must be an event position (a non-negative integer), got ${JSON.stringify(value.slice(0, 32))}`);
+  return value;
+}
+
+/** `wait=`: seconds to wait for a first event when there is none (0–30). */
+function waitSeconds(query: QueryString): number {
+  const value = first(query, 'wait');
+  if (value === undefined || value === '') return 0;
+  if (!/^\d{1,9}$/.test(value) || Number(value) > EVENTS_WAIT_MAX_SECONDS) {
+    throw new ClientError('VALIDATION', `wait must be a whole number of seconds from 0 to ${EVENTS_WAIT_MAX_SECONDS}, got ${JSON.stringify(value.slice(0, 32))}`);
+  }
+  return Number(value);
+}
+
+function eventView(event: StoredEvent) {
+  return {
+    position: event.position,
+    id: event.id,
+    type: event.type,
+    occurredAt: event.occurredAt,
+    ledger: event.ledger,
+    data: parseJson(event.data),
+    cause: JSON.parse(event.cause) as unknown,
+  };
+}
+
+export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  route<{ Querystring: QueryString }>(app, 'getEvents', async (request, reply) => {
+    const page = parsePageQuery(request.query, eventFilter, SEQUENCE_KEY, () => {
+      const types = typesFilter(request.query);
+      const walletId = optionalId(request.query, 'walletID');
+      return { ...(types ? { types } : {}), ...(walletId !== undefined ? { walletId } : {}) };
+    });
+    const after = page.after ?? (first(request.query, 'cursor') ? undefined : afterPosition(request.query)) ?? '0';
+    if (page.before !== undefined) throw new ClientError('VALIDATION', 'the feed is read forward only: pass a `next` cursor or `after`');
+    const waitMs = waitSeconds(request.query) * 1000;
+    const rows = await readFeed(deps.query.db, deps.ledger, { after: BigInt(after), filter: page.filter, limit: page.pageSize + 1, waitMs }, deps.feedWaiter);
+    const hasMore = rows.length > page.pageSize;
+    const items = rows.slice(0, page.pageSize);
+    const last = items[items.length - 1];
+    // The feed never ends: `next` is given whenever the page has events, to resume after the last.
+    const next = last !== undefined ? encodeCursor({ filter: page.filter, pageSize: page.pageSize, after: last.position.toString() }) : undefined;
+    return sendJson(reply, {
+      cursor: { pageSize: page.pageSize, hasMore, ...(next !== undefined ? { next } : {}), data: items.map(eventView) },
+    });
+  });
+}

@@ -1,0 +1,339 @@
+/**
+ * Webhook endpoints, their deliveries and attempts (events/webhooks.ts sends them). A
+ * delivery is one event to send to one endpoint; deliveries are fanned out from the feed
+ * (positions, so in commit order and never skipping one) after each endpoint's
+ * `feed_position`, and claimed with `FOR UPDATE SKIP LOCKED` and a lease, so one process at
+ * a time sends a given delivery and a dead process's lease lapses for another to take.
+ * Times come from the caller's clock (tests move it), never from the server's `now()`.
+ */
+import type { Instant } from '../domain/time.ts';
+import type { OutboxEvent } from '../domain/events.ts';
+import type { Database, Queryable } from './database.ts';
+import { writeEvents } from './events.ts';
+import { instantColumn, instantParam, tsText } from './sql.ts';
+
+export interface WebhookEndpoint {
+  readonly id: string;
+  readonly ledger: string;
+  readonly url: string;
+  /** Empty = every type. */
+  readonly eventTypes: readonly string[];
+  readonly description: string;
+  readonly secret: string;
+  readonly previousSecret: string | null;
+  readonly previousSecretUntil: Instant | null;
+  readonly enabled: boolean;
+  readonly disabledReason: string | null;
+  readonly createdAt: Instant;
+}
+
+const ENDPOINT_COLUMNS = `id, ledger, url, event_types, description, secret, previous_secret, ${tsText('previous_secret_until')} AS previous_secret_until,
+  enabled, disabled_reason, ${tsText('created_at')} AS created_at`;
+
+interface EndpointRow {
+  id: string;
+  ledger: string;
+  url: string;
+  event_types: string[];
+  description: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_until: string | null;
+  enabled: boolean;
+  disabled_reason: string | null;
+  created_at: string;
+}
+
+function endpointOf(row: EndpointRow): WebhookEndpoint {
+  return {
+    id: row.id,
+    ledger: row.ledger,
+    url: row.url,
+    eventTypes: row.event_types,
+    description: row.description,
+    secret: row.secret,
+    previousSecret: row.previous_secret,
+    previousSecretUntil: row.previous_secret_until === null ? null : instantColumn(row.previous_secret_until),
+    enabled: row.enabled,
+    disabledReason: row.disabled_reason,
+    createdAt: instantColumn(row.created_at),
+  };
+}
+
+/** A new endpoint receives the events committed after it was created. */
+export async function insertEndpoint(db: Queryable, endpoint: WebhookEndpoint): Promise<void> {
+  await db.query(
+    `INSERT INTO webhook_endpoints (id, ledger, url, event_types, description, secret, enabled, created_at, feed_position)
+     VALUES ($1, $2, $3, $4, $5, $6, true, $7, (SELECT coalesce(max(position), 0) FROM events))`,
+    [endpoint.id, endpoint.ledger, endpoint.url, endpoint.eventTypes, endpoint.description, endpoint.secret, instantParam(endpoint.createdAt)],
+  );
+}
+
+export async function listEndpoints(db: Queryable, ledger: string): Promise<WebhookEndpoint[]> {
+  const rows = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE ledger = $1 ORDER BY created_at, id`, [ledger]);
+  return rows.map(endpointOf);
+}
+
+export async function getEndpoint(db: Queryable, ledger: string, id: string): Promise<WebhookEndpoint | null> {
+  const [row] = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE ledger = $1 AND id = $2`, [ledger, id]);
+  return row ? endpointOf(row) : null;
+}
+
+export interface EndpointPatch {
+  readonly url?: string;
+  readonly eventTypes?: readonly string[];
+  readonly description?: string;
+  readonly enabled?: boolean;
+}
+
+/** Re-enabling clears the reason it was disabled. Null when there is no such endpoint. */
+export async function updateEndpoint(db: Queryable, ledger: string, id: string, patch: EndpointPatch): Promise<WebhookEndpoint | null> {
+  const [row] = await db.query<EndpointRow>(
+    `UPDATE webhook_endpoints SET url = coalesce($3, url), event_types = coalesce($4, event_types), description = coalesce($5, description),
+       enabled = coalesce($6, enabled), disabled_reason = CASE WHEN $6 IS TRUE THEN NULL ELSE disabled_reason END
+     WHERE ledger = $1 AND id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
+    [ledger, id, patch.url ?? null, patch.eventTypes ?? null, patch.description ?? null, patch.enabled ?? null],
+  );
+  return row ? endpointOf(row) : null;
+}
+
+export async function deleteEndpoint(db: Queryable, ledger: string, id: string): Promise<boolean> {
+  const rows = await db.query('DELETE FROM webhook_endpoints WHERE ledger = $1 AND id = $2 RETURNING id', [ledger, id]);
+  return rows.length > 0;
+}
+
+/** A new secret; the current one keeps signing alongside it until `graceUntil`. */
+export async function rotateSecret(db: Queryable, ledger: string, id: string, secret: string, graceUntil: Instant): Promise<WebhookEndpoint | null> {
+  const [row] = await db.query<EndpointRow>(
+    `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $4, secret = $3
+     WHERE ledger = $1 AND id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
+    [ledger, id, secret, instantParam(graceUntil)],
+  );
+  return row ? endpointOf(row) : null;
+}
+
+/**
+ * Fans the feed out into deliveries: for every enabled endpoint not being fanned out by
+ * another process (`SKIP LOCKED`), the next events after its `feed_position` that it wants,
+ * and the position moved past every event looked at — in one statement, so a crash leaves
+ * both or neither. Returns how many deliveries it made.
+ */
+export async function fanOut(db: Queryable, now: Instant, limit: number): Promise<number> {
+  const [row] = await db.query<{ n: bigint }>(
+    `WITH ep AS MATERIALIZED (
+       SELECT id, ledger, event_types, feed_position FROM webhook_endpoints WHERE enabled ORDER BY id FOR UPDATE SKIP LOCKED
+     ), ev AS MATERIALIZED (
+       SELECT ep.id AS endpoint_id, ep.event_types, e.seq, e.type, e.position
+       FROM ep CROSS JOIN LATERAL (
+         SELECT seq, type, position FROM events e
+         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position LIMIT $2
+       ) AS e
+     ), ins AS (
+       INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at, next_attempt_at)
+       SELECT endpoint_id, seq, 'pending', $1, $1 FROM ev
+       WHERE cardinality(event_types) = 0 OR type = ANY(event_types)
+       ORDER BY endpoint_id, position
+       RETURNING 1
+     ), moved AS (
+       UPDATE webhook_endpoints AS w SET feed_position = m.last
+       FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
+     )
+     SELECT count(*) AS n FROM ins`,
+    [instantParam(now), limit],
+  );
+  return Number(row?.n ?? 0);
+}
+
+/** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */
+export async function replayDeliveries(db: Queryable, endpoint: WebhookEndpoint, after: bigint | null, since: Instant | null, now: Instant): Promise<number> {
+  const rows = await db.query(
+    `INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at, next_attempt_at)
+     SELECT $1, seq, 'pending', $4, $4 FROM events
+     WHERE ledger = $2 AND position IS NOT NULL AND position > coalesce($3::bigint, 0)
+       AND ($5::timestamptz IS NULL OR occurred_at >= $5::timestamptz)
+       AND (cardinality($6::text[]) = 0 OR type = ANY($6::text[]))
+       AND position <= (SELECT feed_position FROM webhook_endpoints WHERE id = $1)
+     ORDER BY position
+     RETURNING 1`,
+    [endpoint.id, endpoint.ledger, after === null ? null : after.toString(), instantParam(now), since === null ? null : instantParam(since), endpoint.eventTypes],
+  );
+  return rows.length;
+}
+
+/** `POST /webhooks/{id}/test`: a delivery of its own event (`webhook.test`), in no feed, sent by the loop like any other. */
+export async function insertTestDelivery(db: Queryable, endpointId: string, eventId: string, body: string, now: Instant): Promise<void> {
+  await db.query(
+    `INSERT INTO webhook_deliveries (endpoint_id, test_event_id, test_body, status, created_at, next_attempt_at) VALUES ($1, $2, $3, 'pending', $4, $4)`,
+    [endpointId, eventId, body, instantParam(now)],
+  );
+}
+
+export interface ClaimedDelivery {
+  readonly id: bigint;
+  readonly attempts: number;
+  readonly createdAt: Instant;
+  readonly endpoint: WebhookEndpoint;
+  readonly eventId: string;
+  /** The event as the feed shows it, JSON text with exact integers. */
+  readonly body: string;
+}
+
+/**
+ * Claims due deliveries (`FOR UPDATE SKIP LOCKED`, then a lease until `leaseUntil`), at most
+ * `perEndpoint` of each endpoint and none of the endpoints in `busy` (those at their
+ * concurrency limit in this process). An expired lease is due again: its process died.
+ */
+export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, busy: readonly string[]): Promise<ClaimedDelivery[]> {
+  const rows = await db.query<EndpointRow & { delivery_id: bigint; attempts: number; delivery_created_at: string; event_id: string; body: string }>(
+    `WITH due AS MATERIALIZED (
+       SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+       WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
+         AND w.enabled AND NOT (d.endpoint_id = ANY($5::text[]))
+       ORDER BY d.next_attempt_at, d.id LIMIT $3 * 4
+       FOR UPDATE OF d SKIP LOCKED
+     ), picked AS (
+       SELECT id FROM (
+         SELECT d.id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n
+         FROM webhook_deliveries d JOIN due ON due.id = d.id
+       ) AS x WHERE n <= $4 LIMIT $3
+     ), leased AS (
+       UPDATE webhook_deliveries AS d SET lease_until = $2, attempts = d.attempts + 1 FROM picked WHERE d.id = picked.id
+       RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_seq, d.test_event_id, d.test_body
+     )
+     SELECT l.id AS delivery_id, l.attempts, ${tsText('l.created_at')} AS delivery_created_at, coalesce(e.id, l.test_event_id) AS event_id,
+       CASE WHEN e.seq IS NULL THEN l.test_body ELSE json_build_object('position', e.position, 'id', e.id, 'type', e.type,
+         'occurredAt', ${tsText('e.occurred_at')}, 'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text END AS body,
+       w.id, w.ledger, w.url, w.event_types, w.description, w.secret, w.previous_secret, ${tsText('w.previous_secret_until')} AS previous_secret_until,
+       w.enabled, w.disabled_reason, ${tsText('w.created_at')} AS created_at
+     FROM leased l LEFT JOIN events e ON e.seq = l.event_seq JOIN webhook_endpoints w ON w.id = l.endpoint_id
+     ORDER BY l.id`,
+    [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, busy],
+  );
+  return rows.map((row) => ({
+    id: BigInt(row.delivery_id),
+    attempts: Number(row.attempts),
+    createdAt: instantColumn(row.delivery_created_at),
+    endpoint: endpointOf(row),
+    eventId: row.event_id,
+    body: row.body,
+  }));
+}
+
+export interface AttemptRecord {
+  readonly delivery: ClaimedDelivery;
+  readonly attemptedAt: Instant;
+  readonly statusCode: number | null;
+  readonly latencyMs: number;
+  readonly error: string | null;
+  readonly responseBody: string | null;
+  /** The outcome: delivered, retry at `nextAttemptAt`, or given up. */
+  readonly outcome: 'delivered' | 'retry' | 'failed';
+  readonly nextAttemptAt: Instant | null;
+}
+
+/**
+ * Records an attempt and its delivery's new state, in one transaction. A delivery given up
+ * disables its endpoint when no attempt at it succeeded for `window` (the whole retry
+ * window), and says so with a `webhook.disabled` event in the same transaction.
+ */
+export async function recordAttempt(db: Database, record: AttemptRecord, windowMicros: bigint, disabledEvent: (endpoint: WebhookEndpoint) => OutboxEvent): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const { delivery } = record;
+    await tx.query(
+      `INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, error, response_body, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        delivery.endpoint.id,
+        delivery.id.toString(),
+        delivery.eventId,
+        instantParam(record.attemptedAt),
+        record.statusCode,
+        record.latencyMs,
+        record.error,
+        record.responseBody,
+        record.nextAttemptAt === null ? null : instantParam(record.nextAttemptAt),
+      ],
+    );
+    await tx.query(
+      `UPDATE webhook_deliveries SET status = $2, lease_until = NULL, next_attempt_at = coalesce($3, next_attempt_at) WHERE id = $1`,
+      [delivery.id.toString(), record.outcome === 'retry' ? 'pending' : record.outcome, record.nextAttemptAt === null ? null : instantParam(record.nextAttemptAt)],
+    );
+    if (record.outcome !== 'failed') return false;
+    const disabled = await tx.query(
+      `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3
+       WHERE id = $1 AND enabled AND NOT EXISTS (
+         SELECT 1 FROM webhook_attempts a WHERE a.endpoint_id = $1 AND a.status_code BETWEEN 200 AND 299 AND a.attempted_at > $2::timestamptz
+       ) RETURNING id`,
+      [delivery.endpoint.id, instantParam(record.attemptedAt - windowMicros), 'every delivery failed for the whole retry window'],
+    );
+    if (disabled.length === 0) return false;
+    writeEvents(tx, delivery.endpoint.ledger, [disabledEvent(delivery.endpoint)]);
+    return true;
+  });
+}
+
+/**
+ * Records successful attempts, many at once: their attempt rows and their deliveries marked
+ * delivered, in one statement (the common case costs one commit per batch of answers, not
+ * one per event). Failures go through `recordAttempt`.
+ */
+export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  await db.query(
+    `WITH a AS (
+       INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
+       SELECT x.endpoint_id, x.delivery_id, x.event_id, x.attempted_at, x.status_code, x.latency_ms, x.response_body
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
+         AS x(endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
+     )
+     UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL FROM unnest($2::bigint[]) AS x(id) WHERE d.id = x.id`,
+    [
+      records.map((r) => r.delivery.endpoint.id),
+      records.map((r) => r.delivery.id.toString()),
+      records.map((r) => r.delivery.eventId),
+      records.map((r) => instantParam(r.attemptedAt)),
+      records.map((r) => r.statusCode),
+      records.map((r) => r.latencyMs),
+      records.map((r) => r.responseBody),
+    ],
+  );
+}
+
+export interface Attempt {
+  readonly id: bigint;
+  readonly eventId: string;
+  readonly attemptedAt: Instant;
+  readonly statusCode: number | null;
+  readonly latencyMs: number;
+  readonly error: string | null;
+  readonly responseBody: string | null;
+  readonly nextAttemptAt: Instant | null;
+}
+
+/** An endpoint's attempts, newest first, at most `limit`, before `before` (an attempt id) when given. */
+export async function listAttempts(db: Queryable, endpointId: string, limit: number, before: bigint | null): Promise<Attempt[]> {
+  const rows = await db.query<{ id: bigint; event_id: string; attempted_at: string; status_code: number | null; latency_ms: number; error: string | null; response_body: string | null; next_attempt_at: string | null }>(
+    `SELECT id, event_id, ${tsText('attempted_at')} AS attempted_at, status_code, latency_ms, error, response_body, ${tsText('next_attempt_at')} AS next_attempt_at
+     FROM webhook_attempts WHERE endpoint_id = $1 AND ($3::bigint IS NULL OR id < $3::bigint) ORDER BY id DESC LIMIT $2`,
+    [endpointId, limit, before === null ? null : before.toString()],
+  );
+  return rows.map((row) => ({
+    id: BigInt(row.id),
+    eventId: row.event_id,
+    attemptedAt: instantColumn(row.attempted_at),
+    statusCode: row.status_code === null ? null : Number(row.status_code),
+    latencyMs: Number(row.latency_ms),
+    error: row.error,
+    responseBody: row.response_body,
+    nextAttemptAt: row.next_attempt_at === null ? null : instantColumn(row.next_attempt_at),
+  }));
+}
+
+/** Deliveries not yet sent (pending), and the age in seconds of the oldest at `now`. */
+export async function deliveryBacklog(db: Queryable, now: Instant): Promise<{ readonly pending: number; readonly oldestSeconds: number }> {
+  const [row] = await db.query<{ n: bigint; oldest: string | null }>(
+    `SELECT count(*) AS n, extract(epoch FROM $1::timestamptz - min(created_at))::text AS oldest FROM webhook_deliveries WHERE status = 'pending'`,
+    [instantParam(now)],
+  );
+  return { pending: Number(row?.n ?? 0), oldestSeconds: row?.oldest ? Math.max(0, Number(row.oldest)) : 0 };
+}

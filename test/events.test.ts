@@ -1,0 +1,353 @@
+/**
+ * Events: the outbox written with every change (one event per change, none for a replayed
+ * or refused request), the payloads (the resource as the API shows it, amounts exact, the
+ * transaction with its id and postings), and the feed `GET /events` (cursor, `after`,
+ * filters, long poll, commit order). The feed's no-gap rule under concurrent commits is
+ * proven on PostgreSQL at the end: transactions commit out of their insertion order while a
+ * consumer walks the feed.
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import pg from 'pg';
+import { openPostgres } from '../src/storage/database.ts';
+import { migrate } from '../src/storage/migrations.ts';
+import { assignPositions, listEvents } from '../src/storage/events.ts';
+import { eventResponse, cursorOf } from '../src/http/response-schemas.ts';
+import { createWallet, credit, expectError, expectStatus, freshPostgresDatabase, isoIn, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
+
+interface Event {
+  position: bigint;
+  id: string;
+  type: string;
+  occurredAt: string;
+  ledger: string;
+  data: ParsedJson;
+  cause: { requestId: string | null; idempotencyKey: string | null; clientId: string | null };
+}
+
+const U128_MAX = (1n << 128n) - 1n;
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Numbers what committed (the relay's turn, as the loop would), then reads the feed. */
+async function feed(h: Harness, query = ''): Promise<{ events: Event[]; body: ParsedJson }> {
+  await h.app.eventRelay.relay();
+  const response = expectStatus(await h.get(`/events?pageSize=100${query ? `&${query}` : ''}`), 200);
+  cursorOf(eventResponse).parse(response.body);
+  return { events: response.body.cursor.data, body: response.body };
+}
+
+/** Every event after `after`, page by page. */
+async function allEvents(h: Harness, after = 0n): Promise<Event[]> {
+  await h.app.eventRelay.relay();
+  const events: Event[] = [];
+  let query = `after=${after}`;
+  for (;;) {
+    const body = expectStatus(await h.get(`/events?pageSize=100&${query}`), 200).body;
+    events.push(...body.cursor.data);
+    if (!body.cursor.hasMore) return events;
+    query = `cursor=${body.cursor.next}`;
+  }
+}
+
+async function lastPosition(h: Harness): Promise<bigint> {
+  const events = await allEvents(h);
+  return events.length === 0 ? 0n : events[events.length - 1]!.position;
+}
+
+suite('events', (h) => {
+  it('every change writes its event in its transaction: types, payloads as the API shows them, exact amounts, the transaction with its id', async () => {
+    const start = await lastPosition(h());
+    const created = expectStatus(await h().post('/wallets', { name: 'ev', metadata: { a: '1' } }, { 'idempotency-key': 'ev-create', 'x-request-id': 'req-1' }), 201).body.data;
+    const w = created.id as string;
+    expectStatus(await h().post(`/wallets/${w}/credit`, { amount: { asset: 'USD/2', amount: U128_MAX } }, { 'x-request-id': 'req-2' }), 204);
+    expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 5n }, destination: { type: 'ACCOUNT', identifier: 'shop' } }), 204);
+    const hold = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 7n }, pending: true }), 201).body.data;
+    expectStatus(await h().post(`/holds/${hold.id}/confirm`, { amount: 3n }), 204);
+    expectStatus(await h().post(`/holds/${hold.id}/void`), 204);
+    expectStatus(await h().post(`/wallets/${w}/balances`, { name: 'gift', priority: 1n }), 201);
+    expectStatus(await h().patch(`/wallets/${w}/balances/gift`, { priority: 2n }), 204);
+    expectStatus(await h().patch(`/wallets/${w}`, { metadata: { b: '2' } }), 204);
+    expectStatus(await h().patch(`/wallets/${w}`, { status: 'frozen' }), 204);
+    expectStatus(await h().patch(`/wallets/${w}`, { status: 'active' }), 204);
+
+    const events = await allEvents(h(), start);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['wallet.created', 'wallet.credited', 'wallet.debited', 'hold.created', 'hold.confirmed', 'hold.voided', 'balance.created', 'balance.updated', 'wallet.updated', 'wallet.frozen', 'wallet.unfrozen'],
+    );
+    const positions = events.map((e) => e.position);
+    assert.deepEqual(positions, positions.map((_, i) => start + BigInt(i) + 1n), 'positions are consecutive');
+    for (const event of events) {
+      assert.match(event.id, UUID_V7);
+      assert.equal(event.ledger, 'test-ledger');
+    }
+    const [walletCreated, credited, debited, holdCreated, confirmed, voided, balanceCreated, balanceUpdated, updated, frozen] = events;
+    const walletShown = { ...created };
+    delete walletShown.balances;
+    assert.deepEqual(walletCreated!.data, { wallet: walletShown });
+    assert.deepEqual(walletCreated!.cause, { requestId: 'req-1', idempotencyKey: 'ev-create', clientId: null });
+    assert.equal(credited!.data.amount.amount, U128_MAX, 'an amount past 2^64 stays exact');
+    assert.equal(credited!.cause.requestId, 'req-2');
+    assert.equal(credited!.cause.idempotencyKey, null);
+    // The transaction as GET /transactions shows it, its id included.
+    const transactions = expectStatus(await h().get(`/transactions?walletID=${w}&pageSize=100`), 200).body.cursor.data;
+    const byId = new Map(transactions.map((t: { id: bigint }) => [t.id, t]));
+    for (const event of [credited, debited, holdCreated, confirmed, voided]) {
+      const shown = event!.data.transaction;
+      assert.ok(shown, `${event!.type} shows its transaction`);
+      assert.deepEqual(shown, byId.get(shown.id), `${event!.type}: the transaction as the API shows it`);
+    }
+    assert.deepEqual(debited!.data.destination, { type: 'ACCOUNT', identifier: 'shop' });
+    assert.equal(holdCreated!.data.hold.id, hold.id);
+    assert.equal(holdCreated!.data.hold.remaining, 7n);
+    assert.equal(confirmed!.data.hold.remaining, 4n);
+    assert.equal(confirmed!.data.hold.status, 'open', 'a partial confirm leaves it open');
+    assert.equal(voided!.data.hold.status, 'voided');
+    assert.equal(voided!.data.hold.remaining, 0n);
+    assert.deepEqual(balanceCreated!.data, { walletID: w, balance: { name: 'gift', expiresAt: null, priority: 1n } });
+    assert.deepEqual(balanceUpdated!.data, { walletID: w, balance: { name: 'gift', expiresAt: null, priority: 2n } });
+    assert.deepEqual(updated!.data.wallet.metadata, { a: '1', b: '2' });
+    assert.equal(frozen!.data.wallet.status, 'frozen');
+  });
+
+  it('a replayed request, a refused one and a conflicting key emit nothing', async () => {
+    const w = await createWallet(h());
+    await credit(h(), w, 10n);
+    const start = await lastPosition(h());
+    const debit = { amount: { asset: 'USD/2', amount: 4n } };
+    expectStatus(await h().post(`/wallets/${w}/debit`, debit, { 'idempotency-key': 'ev-once' }), 204);
+    const replay = expectStatus(await h().post(`/wallets/${w}/debit`, debit, { 'idempotency-key': 'ev-once' }), 204);
+    assert.equal(replay.headers['idempotent-replayed'], 'true');
+    expectError(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 5n } }, { 'idempotency-key': 'ev-once' }), 409, 'CONFLICT');
+    expectError(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 1000n } }), 400, 'INSUFFICIENT_FUND');
+    expectError(await h().post(`/wallets/${w}/balances`, { name: 'main' }), 400, 'VALIDATION');
+    const events = await allEvents(h(), start);
+    assert.deepEqual(events.map((e) => e.type), ['wallet.debited']);
+  });
+
+  it('the sweeper expiring a hold emits hold.expired, caused by no request', async () => {
+    const w = await createWallet(h());
+    await credit(h(), w, 10n);
+    const hold = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 6n }, pending: true, expiresAt: isoIn(h(), 60) }), 201).body.data;
+    const start = await lastPosition(h());
+    h().clock.advance(120);
+    assert.equal(await h().app.holdSweeper.sweep(), 1);
+    const events = await allEvents(h(), start);
+    assert.deepEqual(events.map((e) => e.type), ['hold.expired']);
+    assert.equal(events[0]!.data.hold.id, hold.id);
+    assert.equal(events[0]!.data.hold.status, 'expired');
+    assert.deepEqual(events[0]!.cause, { requestId: null, idempotencyKey: null, clientId: null });
+    assert.deepEqual(events[0]!.data.transaction.postings, [{ source: `wallets:holds:${hold.id}`, destination: `wallets:${w}:main`, amount: 6n, asset: 'USD/2' }]);
+  });
+
+  it('feed: pages with the cursor, resumes after a position, filters by type and wallet', async () => {
+    const a = await createWallet(h());
+    const b = await createWallet(h());
+    for (let i = 0; i < 5; i++) {
+      await credit(h(), a, 1n);
+      await credit(h(), b, 1n);
+    }
+    const everything = await allEvents(h());
+    const first = expectStatus(await h().get('/events?pageSize=3'), 200).body.cursor;
+    assert.equal(first.pageSize, 3n);
+    assert.equal(first.hasMore, true);
+    assert.deepEqual(first.data.map((e: Event) => e.position), [1n, 2n, 3n]);
+    const second = expectStatus(await h().get(`/events?cursor=${first.next}`), 200).body.cursor;
+    assert.deepEqual(second.data.map((e: Event) => e.position), [4n, 5n, 6n]);
+    const resumed = expectStatus(await h().get('/events?after=3&pageSize=3'), 200).body.cursor;
+    assert.deepEqual(resumed.data, second.data);
+    const last = everything[everything.length - 1]!.position;
+    const end = expectStatus(await h().get(`/events?after=${last}`), 200).body.cursor;
+    assert.deepEqual(end, { pageSize: 15n, hasMore: false, data: [] }, 'nothing after the last: no next, the consumer keeps its position');
+
+    const ofA = (await feed(h(), `walletID=${a}`)).events;
+    assert.deepEqual(ofA.map((e) => e.type), ['wallet.created', ...Array(5).fill('wallet.credited')]);
+    assert.ok(ofA.every((e) => e.data.walletID === a || e.data.wallet?.id === a));
+    const created = (await feed(h(), 'type=wallet.created')).events;
+    assert.ok(created.length >= 2 && created.every((e) => e.type === 'wallet.created'));
+    const both = (await feed(h(), `type=wallet.created,wallet.credited&walletID=${b}`)).events;
+    assert.equal(both.length, 6);
+    const repeated = (await feed(h(), `type=wallet.created&type=wallet.credited&walletID=${b}`)).events;
+    assert.deepEqual(repeated, both);
+  });
+
+  it('feed: bad query → 400 VALIDATION', async () => {
+    expectError(await h().get('/events?type=wallet.exploded'), 400, 'VALIDATION', /type/);
+    expectError(await h().get('/events?after=-1'), 400, 'VALIDATION', /after/);
+    expectError(await h().get('/events?after=abc'), 400, 'VALIDATION', /after/);
+    expectError(await h().get('/events?wait=31'), 400, 'VALIDATION', /wait/);
+    expectError(await h().get('/events?wait=1.5'), 400, 'VALIDATION', /wait/);
+    expectError(await h().get('/events?cursor=nope'), 400, 'VALIDATION', /cursor/);
+    expectError(await h().get('/events?pageSize=0'), 400, 'VALIDATION', /pageSize/);
+  });
+
+  it('feed: wait= holds the request until an event commits, then answers it', async () => {
+    const last = await lastPosition(h());
+    const started = Date.now();
+    const polling = h().get(`/events?after=${last}&wait=10`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const w = await createWallet(h());
+    const body = expectStatus(await polling, 200).body.cursor;
+    assert.equal(body.data.length, 1);
+    assert.equal(body.data[0].data.wallet.id, w);
+    assert.ok(Date.now() - started < 5_000, 'answered when the event arrived, not at the end of the wait');
+    const quiet = Date.now();
+    const empty = expectStatus(await h().get(`/events?after=${body.data[0].position}&wait=1`), 200).body.cursor;
+    assert.deepEqual(empty.data, []);
+    assert.ok(Date.now() - quiet >= 900, 'an empty long poll waits its time');
+  });
+
+  it('metrics: the outbox lag (events committed, not yet in the feed, and the age of the oldest) and the events positioned', async () => {
+    const sample = async (name: string) => {
+      const text = expectStatus(await h().get('/metrics'), 200).text;
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      assert.ok(line, `${name} is exposed`);
+      return Number(line.split(' ')[1]);
+    };
+    await h().app.eventRelay.relay();
+    assert.equal(await sample('coffer_events_unpositioned'), 0);
+    assert.equal(await sample('coffer_events_oldest_unpositioned_age_seconds'), 0);
+    await h().app.eventRelay.stop(); // no loop from here on: this test's events wait for its own turn
+    const positioned = await sample('coffer_events_positioned_total');
+    await createWallet(h());
+    await createWallet(h());
+    assert.equal(await sample('coffer_events_unpositioned'), 2);
+    assert.ok((await sample('coffer_events_oldest_unpositioned_age_seconds')) >= 0);
+    assert.equal(await h().app.eventRelay.relay(), 2);
+    assert.equal(await sample('coffer_events_unpositioned'), 0);
+    assert.equal(await sample('coffer_events_positioned_total'), positioned + 2);
+  });
+
+  it('under concurrent load the feed equals the ledger: one event per transaction, in commit order per wallet, keyed replays add none', async () => {
+    const wallets = await Promise.all(Array.from({ length: 4 }, () => createWallet(h())));
+    for (const w of wallets) await credit(h(), w, 1_000_000n);
+    const start = await lastPosition(h());
+    const requests: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const key = `load-${i % 150}`; // 50 of them replay an earlier key
+      const body = i % 3 === 0 ? { amount: { asset: 'USD/2', amount: 3n } } : { amount: { asset: 'USD/2', amount: 2n } };
+      const url = i % 3 === 0 ? `/wallets/${wallets[(i % 150) % wallets.length]}/credit` : `/wallets/${wallets[(i % 150) % wallets.length]}/debit`;
+      requests.push(h().post(url, body, { 'idempotency-key': key }));
+    }
+    const answers = (await Promise.all(requests)) as { status: number }[];
+    assert.ok(answers.every((answer) => answer.status === 204));
+    const events = await allEvents(h(), start);
+    const transactions: { id: bigint }[] = [];
+    let query = '';
+    for (;;) {
+      const page = expectStatus(await h().get(`/transactions?pageSize=100${query}`), 200).body.cursor;
+      transactions.push(...page.data);
+      if (!page.hasMore) break;
+      query = `&cursor=${page.next}`;
+    }
+    const moved = transactions;
+    const eventTransactions = events.map((e) => e.data.transaction.id as bigint);
+    assert.equal(events.length, 150, 'one event per distinct key; the 50 replays emitted none');
+    assert.equal(new Set(eventTransactions).size, 150, 'no transaction twice');
+    const ids = new Set(moved.map((t) => t.id));
+    assert.ok(eventTransactions.every((id) => ids.has(id)), 'every event shows a real transaction');
+    const newest = [...moved].sort((x, y) => (x.id < y.id ? 1 : -1)).slice(0, 150).map((t) => t.id);
+    assert.deepEqual(new Set(newest), new Set(eventTransactions), 'the 150 newest transactions are exactly the events');
+    // Per wallet, the feed shows its movements in the order they committed (transaction ids are taken under the balance's lock).
+    for (const w of wallets) {
+      const mine = events.filter((e) => e.data.walletID === w).map((e) => e.data.transaction.id as bigint);
+      assert.deepEqual(mine, [...mine].sort((x, y) => (x < y ? -1 : 1)));
+    }
+  });
+});
+
+if (process.env.TEST_DATABASE_URL) {
+  it('postgres: a consumer walking the feed never misses an event whose transaction took its number first and committed last', { timeout: 60_000 }, async () => {
+    const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+    const db = openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 });
+    const clients: pg.Client[] = [];
+    try {
+      await migrate(db);
+      const insert = `INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause)
+        VALUES ('l', $1, 'wallet.created', now(), '{}', '{}', '{}') RETURNING seq`;
+      // Staged: A takes seq 1, B takes seq 2 and commits; the relay numbers B; then A commits.
+      const a = new pg.Client({ connectionString: fresh.url });
+      const b = new pg.Client({ connectionString: fresh.url });
+      clients.push(a, b);
+      await a.connect();
+      await b.connect();
+      await a.query('BEGIN');
+      await a.query(insert, ['a']);
+      await b.query(insert, ['b']);
+      assert.equal(await assignPositions(db, 100), 1);
+      const seen = await listEvents(db, 'l', 0n, {}, 100);
+      assert.deepEqual(seen.map((e) => [e.id, e.position]), [['b', 1n]]);
+      await a.query('COMMIT');
+      assert.equal(await assignPositions(db, 100), 1);
+      const next = await listEvents(db, 'l', 1n, {}, 100);
+      assert.deepEqual(next.map((e) => [e.id, e.position]), [['a', 2n]], 'the late commit comes after the cursor, not behind it');
+
+      // Under load: 6 connections commit after random delays (so out of seq order), two relays
+      // compete, and a consumer walks the feed with its cursor the whole time.
+      const writers = Array.from({ length: 6 }, () => new pg.Client({ connectionString: fresh.url }));
+      clients.push(...writers);
+      await Promise.all(writers.map((client) => client.connect()));
+      const total = 6 * 40;
+      let written = 0;
+      let writing = true;
+      const write = async (client: pg.Client, w: number) => {
+        for (let i = 0; i < 40; i++) {
+          await client.query('BEGIN');
+          await client.query(insert, [`w${w}-${i}`]);
+          if (i % 2 === 0) await client.query(insert, [`w${w}-${i}-second`]);
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
+          await client.query('COMMIT');
+          written++;
+        }
+      };
+      const relays = async () => {
+        while (writing) {
+          await Promise.all([assignPositions(db, 7), assignPositions(db, 7)]);
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+        }
+        while ((await assignPositions(db, 1000)) !== 0);
+      };
+      const consumed: { id: string; position: bigint }[] = [];
+      let cursor = 2n;
+      const consume = async () => {
+        for (;;) {
+          const page = await listEvents(db, 'l', cursor, {}, 50);
+          for (const event of page) {
+            consumed.push(event);
+            cursor = event.position;
+          }
+          if (!writing && page.length === 0 && consumed.length === total + total / 2) return;
+          if (page.length === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      };
+      const consumer = consume();
+      const relaying = relays();
+      await Promise.all(writers.map((client, w) => write(client, w)));
+      writing = false;
+      await relaying;
+      await consumer;
+      assert.equal(written, total);
+      const ids = consumed.map((e) => e.id);
+      assert.equal(new Set(ids).size, ids.length, 'no event twice');
+      assert.equal(ids.length, total + total / 2, 'every event reached the consumer');
+      assert.deepEqual(
+        consumed.map((e) => e.position),
+        consumed.map((_, i) => 3n + BigInt(i)),
+        'positions are gapless and walked in order',
+      );
+      // Events of one transaction stay together and in their order.
+      for (let w = 0; w < 6; w++) {
+        for (let i = 0; i < 40; i += 2) {
+          const first = ids.indexOf(`w${w}-${i}`);
+          assert.equal(ids[first + 1], `w${w}-${i}-second`);
+        }
+      }
+    } finally {
+      await Promise.all(clients.map((client) => client.end().catch(() => {})));
+      await db.close();
+      await fresh.drop();
+    }
+  });
+} else {
+  postgresSkipped('postgres: a consumer walking the feed never misses an event whose transaction took its number first and committed last');
+}
