@@ -31,7 +31,7 @@ interface Received {
 /** A real HTTP receiver: records what it gets, answers what `answer` says. */
 class Receiver {
   readonly received: Received[] = [];
-  answer: (received: Received) => { status: number; delayMs?: number; headers?: Record<string, string> } = () => ({ status: 204 });
+  answer: (received: Received) => { status: number; delayMs?: number; headers?: Record<string, string>; body?: Buffer } = () => ({ status: 204 });
   private server: Server | undefined;
   url = '';
 
@@ -43,8 +43,8 @@ class Receiver {
       request.on('end', () => {
         const received = { path: request.url ?? '', headers: request.headers, body, at: Date.now() };
         this.received.push(received);
-        const { status, delayMs, headers } = this.answer(received);
-        setTimeout(() => response.writeHead(status, headers).end(status >= 400 ? 'x'.repeat(5000) : 'ok'), delayMs ?? 0);
+        const { status, delayMs, headers, body: answer } = this.answer(received);
+        setTimeout(() => response.writeHead(status, headers).end(answer ?? (status >= 400 ? 'x'.repeat(5000) : 'ok')), delayMs ?? 0);
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -272,6 +272,47 @@ suite(
       await removeAll(h());
     });
 
+    it('a 2xx answer with binary bytes (NUL among them) is recorded as delivered and not sent again', async () => {
+      const endpoint = await addEndpoint(h());
+      receiver.answer = () => ({ status: 200, body: Buffer.from([0x6f, 0x6b, 0x00, 0x1f, 0x8b, 0xff]) });
+      receiver.clear();
+      await createWallet(h());
+      await deliver(h());
+      assert.equal(receiver.received.length, 1);
+      const attempts = expectStatus(await h().get(`/webhooks/${endpoint.id}/attempts`), 200).body.data;
+      assert.equal(attempts.length, 1, 'the attempt is recorded');
+      assert.equal(attempts[0].statusCode, 200n);
+      assert.equal(attempts[0].responseBody, 'ok\uFFFD\u001f\uFFFD\uFFFD', 'NUL and bytes that are not UTF-8 stored as U+FFFD');
+      h().clock.advance(3600);
+      await h().app.webhooks.run();
+      assert.equal(receiver.received.length, 1, 'delivered: not sent again when its lease would have lapsed');
+      receiver.answer = () => ({ status: 204 });
+      await removeAll(h());
+    });
+
+    it('an endpoint paused longer than the retry window, then resumed: its window restarts, so one failure is retried, not given up', async () => {
+      const endpoint = await addEndpoint(h());
+      expectStatus(await h().patch(`/webhooks/${endpoint.id}`, { enabled: false }), 200);
+      await createWallet(h());
+      await deliver(h());
+      h().clock.advance(5 * 24 * 3600);
+      receiver.answer = () => ({ status: 502 });
+      receiver.clear();
+      expectStatus(await h().patch(`/webhooks/${endpoint.id}`, { enabled: true }), 200);
+      await deliver(h());
+      assert.ok(receiver.received.length >= 1, 'sent after the resume');
+      const attempts = expectStatus(await h().get(`/webhooks/${endpoint.id}/attempts`), 200).body.data;
+      assert.ok(attempts.length >= 1 && attempts.every((a: ParsedJson) => a.nextAttemptAt !== null), 'a failure after the resume is retried');
+      assert.equal(expectStatus(await h().get(`/webhooks/${endpoint.id}`), 200).body.data.enabled, true, 'not disabled again');
+      receiver.answer = () => ({ status: 200 });
+      receiver.clear();
+      h().clock.advance(3600);
+      await h().app.webhooks.run();
+      assert.ok(receiver.received.length >= 1, 'the backlog arrives once the receiver is back');
+      receiver.answer = () => ({ status: 204 });
+      await removeAll(h());
+    });
+
     it('redirects are not followed; test and replay send again with the same webhook-id', async () => {
       const endpoint = await addEndpoint(h());
       receiver.answer = (received) => (received.body.includes('"webhook.test"') ? { status: 200 } : { status: 302, headers: { location: `${receiver.url}/elsewhere` } });
@@ -342,7 +383,7 @@ if (process.env.TEST_DATABASE_URL) {
       await fanOut(dbs[0]!, clock.now(), 500);
       // A third process claims four deliveries and is killed: two before sending, two after
       // sending but before recording the answer (their receiver got them once already).
-      const stranded = await claimDeliveries(dbs[0]!, clock.now(), clock.now() + 30_000_000n, 4, 4, []);
+      const stranded = await claimDeliveries(dbs[0]!, clock.now(), clock.now() + 30_000_000n, 4, 4, new Map());
       assert.equal(stranded.length, 4);
       for (const delivery of stranded.slice(2)) {
         const ts = Number(clock.now() / 1_000_000n);

@@ -162,18 +162,28 @@ export function send(url: string, headers: Record<string, string>, body: string,
         signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
       },
       (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          if (text.length < RESPONSE_BODY_MAX) text += chunk;
+        const kept: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (size < RESPONSE_BODY_MAX) kept.push(chunk.subarray(0, RESPONSE_BODY_MAX - size));
+          size += chunk.length;
         });
-        response.on('end', () => resolve({ statusCode: response.statusCode ?? null, error: null, body: text.slice(0, RESPONSE_BODY_MAX), latencyMs: latency() }));
-        response.on('error', (error) => resolve({ statusCode: response.statusCode ?? null, error: error.message, body: text.slice(0, RESPONSE_BODY_MAX), latencyMs: latency() }));
+        response.on('end', () => resolve({ statusCode: response.statusCode ?? null, error: null, body: storableText(kept), latencyMs: latency() }));
+        response.on('error', (error) => resolve({ statusCode: response.statusCode ?? null, error: error.message, body: storableText(kept), latencyMs: latency() }));
       },
     );
     request.on('error', (error) => resolve({ statusCode: null, error: error.name === 'AbortError' || error.name === 'TimeoutError' ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : error.message, body: null, latencyMs: latency() }));
     request.end(body);
   });
+}
+
+/**
+ * A receiver's answer as text a database column takes: its first RESPONSE_BODY_MAX bytes
+ * decoded as UTF-8 (bytes that are not become U+FFFD), NUL characters replaced too, since
+ * PostgreSQL's text refuses them — a binary answer must not make the attempt unrecordable.
+ */
+export function storableText(chunks: readonly Buffer[]): string {
+  return Buffer.concat(chunks).subarray(0, RESPONSE_BODY_MAX).toString('utf8').replace(/\0/g, '\uFFFD');
 }
 
 /** The delay before attempt `attempts + 1`: doubling from 5 s, at most 6 h, ±20 % jitter. */
@@ -284,8 +294,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   async function runOnce(): Promise<number> {
     while ((await fanOut(db, clock(), 500)) > 0);
     const now = clock();
-    const busy = [...inFlight].filter(([, count]) => count >= settings.concurrency).map(([id]) => id);
-    const claimed = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, busy);
+    const claimed = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, inFlight);
     const sends = claimed.map((delivery) => {
       const id = delivery.endpoint.id;
       inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
@@ -323,8 +332,17 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     return next;
   };
 
+  // One turn at a time in a process: a turn claims against the sends in flight, which a
+  // concurrent turn would not yet see. A wake-up during a turn runs another right after it.
+  let ticking = false;
+  let again = false;
   const tick = async () => {
     timer = undefined;
+    if (ticking) {
+      again = true;
+      return;
+    }
+    ticking = true;
     try {
       await runOnce();
       if (failing) options.onRecovery?.();
@@ -332,8 +350,13 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     } catch (error) {
       if (!failing) options.onFailure?.(error);
       failing = true;
+    } finally {
+      ticking = false;
     }
-    if (!stopped && timer === undefined) schedule(options.intervalMs);
+    if (again) {
+      again = false;
+      schedule(0);
+    } else if (!stopped && timer === undefined) schedule(options.intervalMs);
   };
 
   const schedule = (ms: number) => {

@@ -86,13 +86,24 @@ export interface EndpointPatch {
   readonly enabled?: boolean;
 }
 
-/** Re-enabling clears the reason it was disabled. Null when there is no such endpoint. */
-export async function updateEndpoint(db: Queryable, ledger: string, id: string, patch: EndpointPatch): Promise<WebhookEndpoint | null> {
+/**
+ * Re-enabling clears the reason it was disabled and restarts the retry window of the
+ * endpoint's pending deliveries at `now`: the time it was paused or disabled is not time its
+ * receiver was failing, so the first failure after a resume must not give an event up.
+ * Null when there is no such endpoint.
+ */
+export async function updateEndpoint(db: Queryable, ledger: string, id: string, patch: EndpointPatch, now: Instant): Promise<WebhookEndpoint | null> {
   const [row] = await db.query<EndpointRow>(
-    `UPDATE webhook_endpoints SET url = coalesce($3, url), event_types = coalesce($4, event_types), description = coalesce($5, description),
+    `WITH before AS (
+       SELECT enabled FROM webhook_endpoints WHERE ledger = $1 AND id = $2 FOR UPDATE
+     ), restarted AS (
+       UPDATE webhook_deliveries SET created_at = $7, next_attempt_at = least(next_attempt_at, $7)
+       WHERE endpoint_id = $2 AND status = 'pending' AND $6 IS TRUE AND EXISTS (SELECT 1 FROM before WHERE NOT enabled)
+     )
+     UPDATE webhook_endpoints SET url = coalesce($3, url), event_types = coalesce($4, event_types), description = coalesce($5, description),
        enabled = coalesce($6, enabled), disabled_reason = CASE WHEN $6 IS TRUE THEN NULL ELSE disabled_reason END
      WHERE ledger = $1 AND id = $2 RETURNING ${ENDPOINT_COLUMNS}`,
-    [ledger, id, patch.url ?? null, patch.eventTypes ?? null, patch.description ?? null, patch.enabled ?? null],
+    [ledger, id, patch.url ?? null, patch.eventTypes ?? null, patch.description ?? null, patch.enabled ?? null, instantParam(now)],
   );
   return row ? endpointOf(row) : null;
 }
@@ -173,6 +184,8 @@ export interface ClaimedDelivery {
   readonly attempts: number;
   readonly createdAt: Instant;
   readonly endpoint: WebhookEndpoint;
+  /** The lease this claim holds: the delivery's state is recorded only while it still holds it. */
+  readonly leaseUntil: Instant;
   readonly eventId: string;
   /** The event as the feed shows it, JSON text with exact integers. */
   readonly body: string;
@@ -180,10 +193,11 @@ export interface ClaimedDelivery {
 
 /**
  * Claims due deliveries (`FOR UPDATE SKIP LOCKED`, then a lease until `leaseUntil`), at most
- * `perEndpoint` of each endpoint and none of the endpoints in `busy` (those at their
- * concurrency limit in this process). An expired lease is due again: its process died.
+ * `perEndpoint` of each endpoint less those this process already has in flight (`inFlight`,
+ * endpoint id → sends not yet answered). An expired lease is due again: its process died.
  */
-export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, busy: readonly string[]): Promise<ClaimedDelivery[]> {
+export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, inFlight: ReadonlyMap<string, number>): Promise<ClaimedDelivery[]> {
+  const busy = [...inFlight].filter(([, count]) => count >= perEndpoint).map(([id]) => id);
   const rows = await db.query<EndpointRow & { delivery_id: bigint; attempts: number; delivery_created_at: string; event_id: string; body: string }>(
     `WITH due AS MATERIALIZED (
        SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
@@ -193,9 +207,10 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
        FOR UPDATE OF d SKIP LOCKED
      ), picked AS (
        SELECT id FROM (
-         SELECT d.id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n
+         SELECT d.id, d.endpoint_id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n
          FROM webhook_deliveries d JOIN due ON due.id = d.id
-       ) AS x WHERE n <= $4 LIMIT $3
+       ) AS x LEFT JOIN unnest($6::text[], $7::int[]) AS f(endpoint_id, sending) ON f.endpoint_id = x.endpoint_id
+       WHERE n <= $4 - coalesce(f.sending, 0) LIMIT $3
      ), leased AS (
        UPDATE webhook_deliveries AS d SET lease_until = $2, attempts = d.attempts + 1 FROM picked WHERE d.id = picked.id
        RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_seq, d.test_event_id, d.test_body
@@ -207,13 +222,14 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
        w.enabled, w.disabled_reason, ${tsText('w.created_at')} AS created_at
      FROM leased l LEFT JOIN events e ON e.seq = l.event_seq JOIN webhook_endpoints w ON w.id = l.endpoint_id
      ORDER BY l.id`,
-    [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, busy],
+    [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, busy, [...inFlight.keys()], [...inFlight.values()]],
   );
   return rows.map((row) => ({
     id: BigInt(row.delivery_id),
     attempts: Number(row.attempts),
     createdAt: instantColumn(row.delivery_created_at),
     endpoint: endpointOf(row),
+    leaseUntil,
     eventId: row.event_id,
     body: row.body,
   }));
@@ -254,11 +270,14 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
         record.nextAttemptAt === null ? null : instantParam(record.nextAttemptAt),
       ],
     );
-    await tx.query(
-      `UPDATE webhook_deliveries SET status = $2, lease_until = NULL, next_attempt_at = coalesce($3, next_attempt_at) WHERE id = $1`,
-      [delivery.id.toString(), record.outcome === 'retry' ? 'pending' : record.outcome, record.nextAttemptAt === null ? null : instantParam(record.nextAttemptAt)],
+    // Only while this claim still holds the lease: a send that outlived its lease was taken over
+    // by another process, whose own record decides (this attempt stays in the history).
+    const updated = await tx.query(
+      `UPDATE webhook_deliveries SET status = $2, lease_until = NULL, next_attempt_at = coalesce($3, next_attempt_at)
+       WHERE id = $1 AND lease_until = $4 RETURNING id`,
+      [delivery.id.toString(), record.outcome === 'retry' ? 'pending' : record.outcome, record.nextAttemptAt === null ? null : instantParam(record.nextAttemptAt), instantParam(delivery.leaseUntil)],
     );
-    if (record.outcome !== 'failed') return false;
+    if (record.outcome !== 'failed' || updated.length === 0) return false;
     const disabled = await tx.query(
       `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3
        WHERE id = $1 AND enabled AND NOT EXISTS (
@@ -286,7 +305,8 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
          AS x(endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
      )
-     UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL FROM unnest($2::bigint[]) AS x(id) WHERE d.id = x.id`,
+     UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL
+     FROM unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until) WHERE d.id = x.id AND d.lease_until = x.lease_until`,
     [
       records.map((r) => r.delivery.endpoint.id),
       records.map((r) => r.delivery.id.toString()),
@@ -295,6 +315,7 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
       records.map((r) => r.statusCode),
       records.map((r) => r.latencyMs),
       records.map((r) => r.responseBody),
+      records.map((r) => instantParam(r.delivery.leaseUntil)),
     ],
   );
 }

@@ -109,7 +109,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): voi
     const updated = await updateEndpoint(db, ledger, request.params.webhookID, {
       ...body,
       ...(body.eventTypes !== undefined ? { eventTypes: [...new Set(body.eventTypes)] } : {}),
-    });
+    }, clock());
     if (updated === null) notFound(`webhook ${request.params.webhookID}`);
     if (body.enabled === true) deps.kick();
     return sendData(reply, webhookView(updated));
