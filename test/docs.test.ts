@@ -55,6 +55,7 @@ const RUN_ELSEWHERE: readonly [RegExp, string][] = [
   [/^bash \.ci\/run\b/, 'CI itself'],
   [/^npm ci && npm prune --omit=dev && npm start\b/, 'test/package.test.ts (a production install without development dependencies, then serve)'],
   [/^DATABASE_URL=postgres:\S+ npm (start|run verify)\b/, 'test/startup.test.ts, test/verify.test.ts (a server and verify on PostgreSQL)'],
+  [/^createdb -h 127\.0\.0\.1 -U postgres coffer$/, 'test/schema.test.ts (Coffer in a database of its own, freshPostgresDatabase: CREATE DATABASE)'],
   [/^npm run (verify|migrate)\b/, 'test/verify.test.ts, test/cli.test.ts'],
   [/^(\$ )?(export COFFER_URL=|coffer )/, 'test/cli.test.ts (every command; transcripts are illustrations of its output)'],
   [/^(\$ )?export COFFER_CLIENT_ID=/, 'test/auth-processes.test.ts (the CLI with COFFER_CLIENT_ID and COFFER_CLIENT_SECRET against a server with auth on)'],

@@ -4,7 +4,7 @@
  * PostgreSQL apply each migration exactly once. The SQL runs unchanged on PostgreSQL 15
  * and on PGlite (PostgreSQL 18).
  */
-import type { Database } from './database.ts';
+import type { Database, Queryable } from './database.ts';
 
 interface Migration {
   readonly version: number;
@@ -284,9 +284,23 @@ export async function checkSchemaVersion(db: Database): Promise<void> {
   refuseNewer((await db.query<{ version: number }>('SELECT version FROM coffer_migrations')).map((row) => Number(row.version)));
 }
 
+/**
+ * Creates Coffer's schema (DATABASE_SCHEMA) when it does not exist yet. Only then: a role
+ * without CREATE on the database can run Coffer in a schema an administrator made for it,
+ * and `CREATE SCHEMA IF NOT EXISTS` checks that privilege even when the schema exists.
+ */
+async function createSchema(tx: Queryable, schema: string): Promise<void> {
+  const [current] = await tx.query<{ schema: string | null }>('SELECT current_schema() AS schema');
+  if (current?.schema != null) return;
+  // A validated identifier (config.ts): lower case letters, digits and _, never quoted wrongly.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`not a schema name: ${JSON.stringify(schema)}`);
+  await tx.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+}
+
 export async function migrate(db: Database): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await createSchema(tx, db.schema);
     await tx.exec(`CREATE TABLE IF NOT EXISTS coffer_migrations (
       version    integer PRIMARY KEY,
       name       text NOT NULL,
