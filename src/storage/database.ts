@@ -101,6 +101,12 @@ export interface Database extends Queryable {
   snapshot<T>(body: (q: Queryable) => Promise<T>): Promise<T>;
   /** The connection pool's numbers now, for metrics. */
   poolStats(): PoolStats;
+  /**
+   * PGlite only: the whole data folder as a gzipped tar, consistent — taken while no query
+   * runs, after a CHECKPOINT, so that opening it replays little or no WAL. Absent on
+   * PostgreSQL, whose backups are pg_dump's or a base backup's (docs/deployment.md).
+   */
+  readonly dumpDataDir?: () => Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -428,8 +434,10 @@ class DurableNodeFS extends NodeFS {
   }
 }
 
-export async function openPglite(dataDir: string | undefined): Promise<Database> {
+/** `archive`: a tar made by `dumpDataDir`, unpacked into the empty `dataDir` before PostgreSQL starts (a restore). */
+export async function openPglite(dataDir: string | undefined, archive?: Uint8Array): Promise<Database> {
   const db = await PGlite.create({
+    ...(archive !== undefined ? { loadDataDir: new Blob([archive as Uint8Array<ArrayBuffer>]) } : {}),
     // In memory (tests) there is nothing to flush.
     ...(dataDir === undefined ? {} : { fs: new DurableNodeFS(dataDir), startParams: DURABLE_START_PARAMS }),
     // PGlite reserves its buffer cache in WebAssembly memory up front: PostgreSQL's default
@@ -496,6 +504,12 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       // Every PGlite query and transaction runs exclusively: inside one transaction, no other
       // commit can land between two queries, whatever the isolation level.
       return db.transaction((conn) => body(wrap(conn)));
+    },
+    async dumpDataDir() {
+      await db.query('CHECKPOINT');
+      // PGlite runs the dump exclusively: no query or transaction writes while the files are read.
+      const archive = await db.dumpDataDir('gzip');
+      return new Uint8Array(await archive.arrayBuffer());
     },
     poolStats: () => ({ max: 1, open: db.closed ? 0 : 1, idle: transactions === 0 && !db.closed ? 1 : 0, waiting: Math.max(transactions - 1, 0) }),
     async close() {
