@@ -3,7 +3,7 @@
  * `coffer backup --live` of a folder a serving process holds (under load), `coffer restore`
  * into a new folder, `coffer verify` on it, and a server on the restored folder answering the
  * same balances (the live one: a consistent state between the backup's start and its end).
- * PostgreSQL: pg_dump -Fc of a database with Coffer's schema, pg_restore into another,
+ * PostgreSQL: pg_dump -Fc -n coffer (Coffer's schema) of a serving database, pg_restore into another,
  * `coffer verify` passes there and the balances are the same.
  */
 import assert from 'node:assert/strict';
@@ -158,10 +158,10 @@ if (serverUrl) {
         const before = await balances(server.url, ids);
         // The live server keeps serving: pg_dump reads one snapshot.
         const file = join(dir, 'coffer.dump');
-        execFileSync('pg_dump', ['-Fc', '--no-owner', '-f', file, '-d', source.url]);
+        execFileSync('pg_dump', ['-Fc', '-n', 'coffer', '-f', file, '-d', source.url]);
         await server.kill('SIGTERM');
         server = undefined;
-        execFileSync('pg_restore', ['--no-owner', '--exit-on-error', '-d', target.url, file]);
+        execFileSync('pg_restore', ['--exit-on-error', '-d', target.url, file]);
         expectExit(await coffer(['verify'], { DATABASE_URL: target.url }), 0);
         server = await startServer({ DATABASE_URL: target.url });
         assert.deepEqual(await balances(server.url, ids), before);
