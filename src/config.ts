@@ -18,6 +18,10 @@ export const SETTINGS = {
   PORT: { default: '8080', meaning: 'port to listen on' },
   HOST: { default: '127.0.0.1', meaning: 'address to listen on' },
   DATABASE_URL: { default: undefined, meaning: 'PostgreSQL server URL; unset = embedded PGlite' },
+  DATABASE_SCHEMA: {
+    default: undefined,
+    meaning: "PostgreSQL schema of Coffer's tables; unset = coffer, or public for a database Coffer used before this setting existed (PostgreSQL only)",
+  },
   DATA_DIR: { default: './data', meaning: "PGlite's data folder (embedded mode only)" },
   LEDGER_NAME: { default: 'coffer', meaning: "the ledger's name; idempotency keys are scoped to it" },
   POOL_SIZE: { default: '16', meaning: 'PostgreSQL connections per process' },
@@ -67,6 +71,11 @@ export interface Config {
   readonly port: number;
   /** PostgreSQL server URL; absent = embedded PGlite in `dataDir`. */
   readonly databaseUrl?: string;
+  /**
+   * PostgreSQL schema of Coffer's tables; absent = unset: \`coffer\`, or \`public\` where an
+   * install from before this setting keeps its tables (storage/open.ts decides).
+   */
+  readonly databaseSchema?: string;
   readonly dataDir: string;
   readonly ledger: string;
   readonly poolSize: number;
@@ -218,11 +227,25 @@ function natsUrl(env: Env): { natsUrl?: string } {
   return { natsUrl: url };
 }
 
+/**
+ * A schema name Coffer can put in \`search_path\` without quoting: lower case (an unquoted name
+ * is folded to it), at most PostgreSQL's 63 bytes, and none of the names the server reserves.
+ */
+function readSchema(env: Env): string | undefined {
+  const schema = text(env, 'DATABASE_SCHEMA');
+  if (schema === undefined) return undefined;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema) || schema.startsWith('pg_') || schema === 'information_schema') {
+    throw new ConfigError(`DATABASE_SCHEMA must be a lower-case name matching ^[a-z_][a-z0-9_]{0,62}$, not pg_… or information_schema, got ${JSON.stringify(schema)}`);
+  }
+  return schema;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = text(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
+  const databaseSchema = readSchema(env);
   const ledger = text(env, 'LEDGER_NAME') ?? '';
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(ledger)) throw new ConfigError('LEDGER_NAME must match ^[A-Za-z0-9_-]{1,63}$');
   const logLevel = text(env, 'LOG_LEVEL') ?? '';
@@ -243,6 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     port: integer(env, 'PORT', 0, 65_535),
     ...(databaseUrl !== undefined ? { databaseUrl } : {}),
+    ...(databaseSchema !== undefined ? { databaseSchema } : {}),
     dataDir: text(env, 'DATA_DIR') ?? '',
     ledger,
     poolSize: integer(env, 'POOL_SIZE', 1, 1_000),

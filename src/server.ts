@@ -4,6 +4,7 @@
  * SHUTDOWN_TIMEOUT_MS whatever hangs, and a second signal ends it at once.
  * `npm start` (src/main.ts) and `coffer serve` both come here.
  */
+import cluster from 'node:cluster';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -49,7 +50,9 @@ export async function serve(config: Config): Promise<void> {
   };
   // HOST and PORT are tried before the database is opened (on a first start, initialised):
   // a bad address fails in a moment, not after that work. The real listen reports it too.
-  await tryListen(config);
+  // A worker of `coffer serve --workers` shares the port its supervisor holds (node:cluster):
+  // a probe of its own would find it taken.
+  if (!cluster.isWorker) await tryListen(config);
   const db = await openDatabase(config, progress);
   try {
     progress('migrating the schema');

@@ -61,6 +61,9 @@ describe('config', () => {
     assert.equal(config.poolSize, 4);
     assert.equal(config.idempotencyRetentionMicros, 72n * 3_600_000_000n);
     assert.equal(config.databaseUrl, 'postgres://u@h/db');
+    assert.equal(config.databaseSchema, undefined, 'unset: coffer, or public for an install from before the setting (storage/open.ts)');
+    assert.equal(loadConfig({ DATABASE_SCHEMA: 'coffer_eu' }).databaseSchema, 'coffer_eu');
+    assert.equal(loadConfig({ DATABASE_URL: 'postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write' }).databaseUrl, 'postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write');
   });
 
   it('a bad value fails with a message that names the variable', () => {
@@ -78,6 +81,14 @@ describe('config', () => {
       [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
       [{ LEDGER_NAME: 'a b' }, /^LEDGER_NAME /],
       [{ DATABASE_URL: 'mysql://h/db' }, /^DATABASE_URL must be a postgres/],
+      [{ DATABASE_SCHEMA: 'Coffer' }, /^DATABASE_SCHEMA must be a lower-case name/],
+      [{ DATABASE_SCHEMA: 'coffer; DROP TABLE x' }, /^DATABASE_SCHEMA /],
+      [{ DATABASE_SCHEMA: 'coffer,public' }, /^DATABASE_SCHEMA /],
+      [{ DATABASE_SCHEMA: '"coffer"' }, /^DATABASE_SCHEMA /],
+      [{ DATABASE_SCHEMA: 'pg_coffer' }, /^DATABASE_SCHEMA .*not pg_/],
+      [{ DATABASE_SCHEMA: 'information_schema' }, /^DATABASE_SCHEMA /],
+      [{ DATABASE_SCHEMA: 'a'.repeat(64) }, /^DATABASE_SCHEMA /],
+      [{ DATABASE_SCHEMA: '1coffer' }, /^DATABASE_SCHEMA /],
       [{ IDEMPOTENCY_RETENTION: '3 weeks' }, /^IDEMPOTENCY_RETENTION must be a positive duration/],
       [{ METADATA_KEYS_MAX: '0' }, /^METADATA_KEYS_MAX /],
       [{ WALLET_NAME_LENGTH_MAX: 'x' }, /^WALLET_NAME_LENGTH_MAX /],

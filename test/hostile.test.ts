@@ -118,6 +118,7 @@ const ROUTES: readonly Route[] = [
   { method: 'DELETE', path: '/webhooks/{webhookID}' },
   { method: 'GET', path: '/_info' },
   { method: 'GET', path: '/_healthcheck' },
+  { method: 'GET', path: '/_backup', root: true },
   ...(['/oauth/token', '/api/auth/oauth/token'] as const).map(
     (path): Route => ({
       method: 'POST',

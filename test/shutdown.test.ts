@@ -122,7 +122,7 @@ if (serverUrl) {
       const blocker = new pg.Client({ connectionString: databaseUrl });
       await blocker.connect();
       await blocker.query('BEGIN');
-      await blocker.query('SELECT * FROM volumes WHERE address LIKE $1 FOR UPDATE', [`wallets:${walletId}:%`]);
+      await blocker.query('SELECT * FROM coffer.volumes WHERE address LIKE $1 FOR UPDATE', [`wallets:${walletId}:%`]);
       const debit = send(server.url, 'POST', `/wallets/${walletId}/debit`, '{"amount":{"asset":"USD/2","amount":10}}').catch((error: Error) => error);
       await new Promise((resolve) => setTimeout(resolve, 500));
       return { server, blocker, debit };

@@ -141,7 +141,7 @@ if (serverUrl) {
         const pg = (await import('pg')).default;
         const client = new pg.Client({ connectionString: fresh.url });
         await client.connect();
-        await client.query("INSERT INTO coffer_migrations (version, name) VALUES ($1, 'from the future')", [SCHEMA_VERSION + 1]);
+        await client.query("INSERT INTO coffer.coffer_migrations (version, name) VALUES ($1, 'from the future')", [SCHEMA_VERSION + 1]);
         await client.end();
         expectRefusal(await run(SERVE_COMMANDS['npm start (src/main.ts)'], { DATABASE_URL: fresh.url }), 2, /DATABASE_URL .*: the database's schema is at version/, true);
         expectRefusal(await run(['--import', 'tsx', 'src/cli/index.ts', 'migrate'], { DATABASE_URL: fresh.url }), 2, /newer than this Coffer's/, false);

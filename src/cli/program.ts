@@ -13,6 +13,7 @@ import { isUnavailable } from '../http/errors.ts';
 import { DatabaseUnreachable } from '../storage/open.ts';
 import { moneyCommands } from './money-commands.ts';
 import { authCommands } from './auth-commands.ts';
+import { backupCommands } from './backup-commands.ts';
 import { serverCommands } from './server-commands.ts';
 import { keyOfFailure } from './context.ts';
 import { CannotVerify, VerificationFailed, verifyCommand } from './verify-command.ts';
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   serverCommands(program);
   authCommands(program);
   verifyCommand(program);
+  backupCommands(program);
   walletCommands(program);
   moneyCommands(program);
   eventCommands(program);

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { loadConfig, SETTINGS } from '../config.ts';
 import { ConfigError } from '../domain/errors.ts';
 import { write, writeJson } from './output.ts';
+import { parseWorkers, serveWorkers } from './workers.ts';
 
 /** The settings and their defaults, for `serve --help`: the same table docs/configuration.md shows. */
 function settingsHelp(): string {
@@ -32,11 +33,12 @@ export function serverCommands(program: Command): void {
   program
     .command('serve')
     .description('run the Coffer server: open the database, migrate, listen (SIGTERM stops it cleanly)')
+    .option('--workers <n>', 'server processes sharing the port, on one PostgreSQL (DATABASE_URL); a dead one is replaced', '1')
     .addHelpText('after', settingsHelp())
-    .action(async () => {
+    .action(async (options: { workers: string }) => {
+      const workers = parseWorkers(options.workers);
       const config = loadConfig();
-      const { serve } = await import('../server.ts');
-      await serve(config);
+      await serveWorkers(config, workers);
     });
 
   program

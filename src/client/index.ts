@@ -316,6 +316,14 @@ export class Coffer {
     return data(await this.get('/auth/keys', {}, options));
   }
 
+  /**
+   * Admin: a consistent backup of a server on the embedded database (a gzipped tar of its data
+   * folder; `coffer restore` unpacks it). A server on PostgreSQL answers NOT_FOUND: use pg_dump.
+   */
+  async backup(options: CallOptions = {}): Promise<Uint8Array> {
+    return this.transport.bytes({ method: 'GET', path: '/_backup', ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
   /** Admin: a new signing key; tokens signed by the old ones keep working until they expire. */
   async rotateSigningKey(options: CallOptions = {}): Promise<SigningKey> {
     return data(await this.transport.call({ method: 'POST', path: '/auth/keys/rotate', ...(options.signal ? { signal: options.signal } : {}) }));

@@ -115,6 +115,17 @@ export class Transport {
 
   /** Sends the request (retrying as described above) and returns the parsed body, or undefined when there is none. */
   async call(request: CallRequest): Promise<unknown> {
+    return this.read(await this.send(request));
+  }
+
+  /** A GET whose answer is bytes (a backup), retried as a read; an error answer throws as `call` does. */
+  async bytes(request: CallRequest): Promise<Uint8Array> {
+    const response = await this.send(request);
+    if (!response.ok) return (await this.read(response)) as never;
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  private async send(request: CallRequest): Promise<Response> {
     const query = request.query?.toString();
     const url = `${this.url}${request.path}${query ? `?${query}` : ''}`;
     const headers: Record<string, string> = {
@@ -159,7 +170,7 @@ export class Transport {
           continue;
         }
       }
-      return this.read(response);
+      return response;
     }
   }
 

@@ -35,7 +35,7 @@ import { balanceRoutes } from './routes/balances.ts';
 import { moneyRoutes } from './routes/money.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { transactionRoutes } from './routes/transactions.ts';
-import { systemRoutes, VERSION } from './routes/system.ts';
+import { backupRoutes, systemRoutes, VERSION } from './routes/system.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { consoleRoutes } from './routes/console.ts';
@@ -425,6 +425,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   }
   docsRoutes(app, buildOpenApi(options.limits, VERSION));
   metricsRoutes(app);
+  backupRoutes(app, options.db);
   consoleRoutes(app);
   authRoutes(app, auth, options.db, clock);
   return app;

@@ -42,7 +42,9 @@ export function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (UNAVAILABLE_ERRNOS.has(code)) return true;
-    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+    // 25006: a write sent to a server that became read-only (a primary demoted to standby):
+    // the pool looks for the new primary (storage/database.ts), and the request may be retried.
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300' || code === '25006') return true;
   }
   return /Connection terminated|connection timeout|Client has encountered a connection error|PGlite is closed|cannot use a pool after calling end/i.test(
     error.message,

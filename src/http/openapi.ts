@@ -354,6 +354,8 @@ function content(answer: Answer): Json | undefined {
       return { [answer.body]: { schema: { type: 'string' } } };
     case 'openapi':
       return { 'application/json': { schema: { type: 'object' } } };
+    case 'application/gzip':
+      return { 'application/gzip': { schema: { type: 'string', format: 'binary' } } };
     default:
       return { 'application/json': { schema: { $ref: `#/components/schemas/${answer.body}` } } };
   }

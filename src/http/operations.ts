@@ -20,7 +20,7 @@ export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'events' |
 export interface Answer {
   readonly description: string;
   /** A JSON body of this component; `text/*` for the few routes that are not JSON; absent = no body. */
-  readonly body?: ComponentName | 'text/plain' | 'text/html' | 'openapi';
+  readonly body?: ComponentName | 'text/plain' | 'text/html' | 'openapi' | 'application/gzip';
 }
 
 export interface Operation {
@@ -409,6 +409,19 @@ export const OPERATIONS = {
     scopes: ['metrics:read', 'admin'],
     responses: { 200: { description: 'Prometheus text exposition format', body: 'text/plain' } },
     errors: errors(AUTH, ['INTERNAL_ERROR']),
+  },
+  getBackup: {
+    method: 'GET',
+    path: '/_backup',
+    summary: 'A consistent backup of the embedded database, taken while serving',
+    description:
+      'Admin (scope `admin`). The PGlite data folder as a gzipped tar, read while no write runs (after a CHECKPOINT); `coffer restore` ' +
+      'unpacks it into a new folder. A server on PostgreSQL answers 404: back it up with pg_dump or a base backup (docs/deployment.md).',
+    tag: 'system',
+    mount: 'root',
+    scopes: ['admin'],
+    responses: { 200: { description: 'The data folder, a gzipped tar', body: 'application/gzip' } },
+    errors: errors(AUTH, ['NOT_FOUND'], SERVER),
   },
   createToken: {
     method: 'POST',

@@ -8,6 +8,7 @@ import { fsyncSync, writeSync } from 'node:fs';
 import pg from 'pg';
 import { messages, PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
+import { findPrimary, parseHosts, type HostList } from './hosts.ts';
 
 export interface Queryable {
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
@@ -83,6 +84,8 @@ function refusedByServer(error: unknown): boolean {
 
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
+  /** The schema Coffer's tables are in (PGlite: `public`). */
+  readonly schema: string;
   /**
    * Runs `body` in one transaction: COMMIT when it returns, ROLLBACK when it throws. BEGIN
    * is queued with the body's first statement rather than awaited on its own. A failure that
@@ -98,6 +101,12 @@ export interface Database extends Queryable {
   snapshot<T>(body: (q: Queryable) => Promise<T>): Promise<T>;
   /** The connection pool's numbers now, for metrics. */
   poolStats(): PoolStats;
+  /**
+   * PGlite only: the whole data folder as a gzipped tar, consistent — taken while no query
+   * runs, after a CHECKPOINT, so that opening it replays little or no WAL. Absent on
+   * PostgreSQL, whose backups are pg_dump's or a base backup's (docs/deployment.md).
+   */
+  readonly dumpDataDir?: () => Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -116,10 +125,20 @@ const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
 export interface PostgresOptions {
+  /** One server, or several (`h1:p1,h2:p2`): then the pool follows the writable one (storage/hosts.ts). */
   readonly url: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
+  /** The schema Coffer's tables live in (its `search_path`); DEFAULT_SCHEMA when absent. */
+  readonly schema?: string;
 }
+
+/**
+ * Coffer's own schema on a PostgreSQL server, so that it can share a database with other
+ * applications' tables (an `accounts` table of theirs in `public` is not Coffer's). PGlite's
+ * folder holds nothing else: there it is `public`, as it always was.
+ */
+export const DEFAULT_SCHEMA = 'coffer';
 
 /** Most distinct statements prepared per connection; beyond it, statements are parsed each time. */
 const PREPARED_MAX = 256;
@@ -144,13 +163,91 @@ function statement(sql: string, params: readonly unknown[] | undefined): pg.Quer
   return name === undefined ? { text: sql, values } : { name, text: sql, values };
 }
 
+/** The driver's answers that mean the server is gone or cannot take writes: the primary may have moved. */
+const LOST_PRIMARY_CODES = new Set(['25006', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+
+function lostPrimary(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) return LOST_PRIMARY_CODES.has(error.code ?? '');
+  if (!(error instanceof Error) || error instanceof WriteMismatch) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error|no server in DATABASE_URL/i.test(error.message);
+}
+
+/**
+ * The pool of connections to the primary. With one server named it is one pg.Pool for the
+ * process's life, as it always was. With several, it is a pool over the server `findPrimary`
+ * chose; when that server goes away (a connection fails, an idle one is ended, a write is
+ * refused as read-only) the pool is dropped and the next caller looks for the primary again,
+ * one search at a time, so a promoted standby is found without a restart. While none is
+ * writable every caller fails at once with `NoPrimary` (SQLSTATE 08001: a 503), and the
+ * search is repeated at most every PRIMARY_RETRY_MS.
+ */
+class PrimaryPool {
+  private current: pg.Pool | undefined;
+  private search: { readonly found: Promise<pg.Pool>; readonly at: number } | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly hosts: HostList,
+    private readonly config: (url: string) => pg.PoolConfig,
+  ) {
+    if (!hosts.primaryOnly) this.current = this.poolFor(hosts.urls[0]!);
+  }
+
+  get pool(): pg.Pool | undefined {
+    return this.current;
+  }
+
+  async get(): Promise<pg.Pool> {
+    if (this.ended) throw new Error('cannot use a pool after calling end on the pool');
+    if (this.current !== undefined) return this.current;
+    if (this.search === undefined || Date.now() - this.search.at > PRIMARY_RETRY_MS) {
+      const found = findPrimary(this.hosts.urls).then((index) => {
+        if (this.ended) throw new Error('cannot use a pool after calling end on the pool');
+        const pool = this.poolFor(this.hosts.urls[index]!);
+        this.current = pool;
+        this.search = undefined;
+        return pool;
+      });
+      found.catch(() => {});
+      this.search = { found, at: Date.now() };
+    }
+    return this.search.found;
+  }
+
+  /** `pool` failed as a lost primary would: the next caller looks for the primary again. */
+  drop(pool: pg.Pool | undefined, error: unknown): void {
+    if (!this.hosts.primaryOnly || pool === undefined || pool !== this.current || !lostPrimary(error)) return;
+    this.current = undefined;
+    void pool.end().catch(() => {});
+  }
+
+  private poolFor(url: string): pg.Pool {
+    const pool = new pg.Pool({ ...this.config(url), connectionString: url });
+    // An idle client losing its server must not crash the process; the next query reports it.
+    // With several servers it is also the sign that this one may no longer be the primary.
+    pool.on('error', (error) => this.drop(pool, error));
+    return pool;
+  }
+
+  async end(): Promise<void> {
+    this.ended = true;
+    await this.current?.end();
+  }
+}
+
+/** While no server is writable, how long one failed search for the primary answers every caller. */
+const PRIMARY_RETRY_MS = 200;
+
 export function openPostgres(options: PostgresOptions): Database {
-  const pool = new pg.Pool({
-    connectionString: options.url,
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  const primary = new PrimaryPool(parseHosts(options.url), () => ({
     max: options.poolSize,
     statement_timeout: options.statementTimeoutMs,
     connectionTimeoutMillis: 5_000,
-    options: '-c plan_cache_mode=force_custom_plan',
+    // The schema is a validated identifier (config.ts): lower case, no quoting needed.
+    options: `-c plan_cache_mode=force_custom_plan -c search_path=${schema}`,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID) return (text: string) => BigInt(text);
@@ -158,20 +255,19 @@ export function openPostgres(options: PostgresOptions): Database {
         return pg.types.getTypeParser(oid, format);
       }) as typeof pg.types.getTypeParser,
     },
-  });
-  // An idle client losing its server must not crash the process; the next query reports it.
-  pool.on('error', () => {});
-  const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
-    async query<Row>(sql: string, params?: readonly unknown[]) {
-      const result = await client.query(statement(sql, params));
-      return result.rows as Row[];
-    },
-    async exec(sql: string) {
-      await client.query(sql);
-    },
-  });
+  }));
+  /** Runs `work` on the primary's pool; a failure that says the primary is gone drops that pool. */
+  const onPrimary = async <T>(work: (pool: pg.Pool) => Promise<T>): Promise<T> => {
+    const pool = await primary.get();
+    try {
+      return await work(pool);
+    } catch (error) {
+      primary.drop(pool, error instanceof CommitOutcomeUnknown ? error.cause : error);
+      throw error;
+    }
+  };
   /** A pooled connection; failing to get one proves nothing was sent. */
-  const checkOut = async (): Promise<pg.PoolClient> => {
+  const checkOut = async (pool: pg.Pool): Promise<pg.PoolClient> => {
     try {
       return await pool.connect();
     } catch (error) {
@@ -180,16 +276,31 @@ export function openPostgres(options: PostgresOptions): Database {
   };
   return {
     kind: 'postgres',
-    ...wrap(pool),
+    schema,
+    async query<Row>(sql: string, params?: readonly unknown[]) {
+      return onPrimary(async (pool) => (await pool.query(statement(sql, params))).rows as Row[]);
+    },
+    async exec(sql: string) {
+      await onPrimary((pool) => pool.query(sql));
+    },
     async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
-      return inTransaction(await checkOut(), 'BEGIN', body);
+      const pool = await primary.get().catch((error: unknown) => Promise.reject(markRolledBack(error)));
+      try {
+        return await inTransaction(await checkOut(pool), 'BEGIN', body);
+      } catch (error) {
+        primary.drop(pool, error instanceof CommitOutcomeUnknown ? error.cause : error);
+        throw error;
+      }
     },
     async snapshot<T>(body: (q: Queryable) => Promise<T>): Promise<T> {
-      return inTransaction(await checkOut(), 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', body);
+      return onPrimary(async (pool) => inTransaction(await checkOut(pool), 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', body));
     },
-    poolStats: () => ({ max: options.poolSize, open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    poolStats: () => {
+      const pool = primary.pool;
+      return { max: options.poolSize, open: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+    },
     async close() {
-      await pool.end();
+      await primary.end();
     },
   };
 }
@@ -323,8 +434,10 @@ class DurableNodeFS extends NodeFS {
   }
 }
 
-export async function openPglite(dataDir: string | undefined): Promise<Database> {
+/** `archive`: a tar made by `dumpDataDir`, unpacked into the empty `dataDir` before PostgreSQL starts (a restore). */
+export async function openPglite(dataDir: string | undefined, archive?: Uint8Array): Promise<Database> {
   const db = await PGlite.create({
+    ...(archive !== undefined ? { loadDataDir: new Blob([archive as Uint8Array<ArrayBuffer>]) } : {}),
     // In memory (tests) there is nothing to flush.
     ...(dataDir === undefined ? {} : { fs: new DurableNodeFS(dataDir), startParams: DURABLE_START_PARAMS }),
     // PGlite reserves its buffer cache in WebAssembly memory up front: PostgreSQL's default
@@ -348,6 +461,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   let transactions = 0;
   return {
     kind: 'pglite',
+    schema: 'public',
     ...wrap(db),
     async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
       transactions += 1;
@@ -390,6 +504,12 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       // Every PGlite query and transaction runs exclusively: inside one transaction, no other
       // commit can land between two queries, whatever the isolation level.
       return db.transaction((conn) => body(wrap(conn)));
+    },
+    async dumpDataDir() {
+      await db.query('CHECKPOINT');
+      // PGlite runs the dump exclusively: no query or transaction writes while the files are read.
+      const archive = await db.dumpDataDir('gzip');
+      return new Uint8Array(await archive.arrayBuffer());
     },
     poolStats: () => ({ max: 1, open: db.closed ? 0 : 1, idle: transactions === 0 && !db.closed ? 1 : 0, waiting: Math.max(transactions - 1, 0) }),
     async close() {

@@ -4,17 +4,28 @@
  * PostgreSQL apply each migration exactly once. The SQL runs unchanged on PostgreSQL 15
  * and on PGlite (PostgreSQL 18).
  */
-import type { Database } from './database.ts';
+import type { Database, Queryable } from './database.ts';
 
 interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /**
+   * The oldest code (by its SCHEMA_VERSION) that still runs correctly once this migration is
+   * applied. An *expand* migration (a new table, a nullable column or one with a default, an
+   * index) keeps the previous release's: old and new processes serve side by side during a
+   * rolling upgrade. A *contract* migration (a drop, a rename, a tighter constraint, a meaning
+   * old code would not keep up) names its own version, and ships a release after the expand
+   * it finishes. Stored with the migration, so that code older than the schema can tell
+   * whether it may serve it (`refuseNewer`).
+   */
+  readonly oldestCode: number;
 }
 
 const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
+    oldestCode: 1,
     name: 'ledger and wallets',
     sql: `
       -- The chart of accounts: every address that ever held a volume, and the wallet it
@@ -128,6 +139,7 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
+    oldestCode: 1,
     name: 'room on idempotency key pages for the outcome',
     // A key's row is inserted by the claim and updated with the outcome in the same
     // transaction. With free room on its page the update is HOT (no new index entries): 93%
@@ -138,6 +150,7 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
+    oldestCode: 1,
     name: "postings indexed by account, world's left out",
     // Postings are looked up by account only for a wallet's transactions, and 'world' is no
     // wallet's account; most postings have 'world' on one side, so leaving it out of the two
@@ -152,6 +165,8 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
+    // Code before it wrote the account rows this migration repairs, without their wallet.
+    oldestCode: 4,
     name: 'account rows owned by the wallet their address names',
     // Before this, an account row first created by a hold's confirm (its destination, a
     // wallet balance no posting had touched yet) was written without its wallet, and no later
@@ -170,6 +185,7 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
+    oldestCode: 4,
     name: 'API clients, signing keys, and who created what',
     // Auth (src/auth): API clients with a slow hash of their secret, never the secret; the
     // token signing keys (the newest signs, every one kept verifies until pruned); and the
@@ -204,6 +220,7 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
+    oldestCode: 6,
     name: 'hold expiry, wallet status, overdraft limits',
     // Holds: an expiry, a status, and the lease a sweeper takes on a due hold
     // (storage/holds.ts claimDueHolds). Holds closed before this migration get the status
@@ -255,6 +272,10 @@ const MIGRATIONS: readonly Migration[] = [
   {
     version: 7,
     name: 'events outbox and webhooks',
+    // Code from before the outbox would change state without writing its events, and a feed
+    // that misses changes breaks its promise: no older code runs on this schema (an upgrade to
+    // it stops the old processes before starting the new ones; docs/deployment.md).
+    oldestCode: 7,
     // The outbox (docs/events.md): every state change writes its events in the transaction
     // that makes it. `seq` is taken when the row is inserted, before commit, so it is not
     // the order in which rows become visible; `position`, the feed's order, is given after
@@ -345,8 +366,8 @@ const MIGRATION_LOCK = 7_140_523_911;
 export const SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));
 
 /**
- * The database was migrated by a newer Coffer: this code does not know its schema, and must
- * neither serve it nor call it up to date.
+ * The database was migrated by a newer Coffer past what this code can serve: a migration this
+ * code does not know was applied and it is not an expand this code's version survives.
  */
 export class SchemaTooNew extends Error {
   constructor(readonly version: number) {
@@ -355,36 +376,77 @@ export class SchemaTooNew extends Error {
   }
 }
 
-/** Throws SchemaTooNew when a version newer than SCHEMA_VERSION is applied. */
-function refuseNewer(applied: Iterable<number>): void {
-  const newest = Math.max(0, ...applied);
-  if (newest > SCHEMA_VERSION) throw new SchemaTooNew(newest);
+interface Applied {
+  readonly version: number;
+  /** The oldest code that runs on the schema with this migration; null: not recorded (a contract, to be safe). */
+  readonly oldestCode: number | null;
+}
+
+/**
+ * Throws SchemaTooNew unless this code can serve a schema with `applied`: every migration
+ * newer than SCHEMA_VERSION must say that code this old still runs on it (an expand, applied
+ * by a newer release during a rolling upgrade). This code then migrates nothing.
+ */
+function refuseNewer(applied: readonly Applied[]): void {
+  const unknown = applied.filter((migration) => migration.version > SCHEMA_VERSION);
+  if (unknown.every((migration) => migration.oldestCode !== null && migration.oldestCode <= SCHEMA_VERSION)) return;
+  throw new SchemaTooNew(Math.max(...unknown.map((migration) => migration.version)));
+}
+
+async function appliedMigrations(db: Queryable, withOldestCode: boolean): Promise<Applied[]> {
+  const rows = await db.query<{ version: number; oldest_code: number | null }>(
+    `SELECT version, ${withOldestCode ? 'oldest_code' : 'NULL::integer AS oldest_code'} FROM coffer_migrations`,
+  );
+  return rows.map((row) => ({ version: Number(row.version), oldestCode: row.oldest_code === null ? null : Number(row.oldest_code) }));
 }
 
 /** Checks, without changing anything, that this code knows the database's schema (for verify). */
 export async function checkSchemaVersion(db: Database): Promise<void> {
-  const [table] = await db.query<{ name: string | null }>("SELECT to_regclass('coffer_migrations')::text AS name");
+  const [table] = await db.query<{ name: string | null; oldest: boolean }>(
+    `SELECT to_regclass('coffer_migrations')::text AS name,
+       EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'coffer_migrations' AND column_name = 'oldest_code') AS oldest`,
+  );
   if (!table?.name) return;
-  refuseNewer((await db.query<{ version: number }>('SELECT version FROM coffer_migrations')).map((row) => Number(row.version)));
+  refuseNewer(await appliedMigrations(db, table.oldest));
+}
+
+/**
+ * Creates Coffer's schema (DATABASE_SCHEMA) when it does not exist yet. Only then: a role
+ * without CREATE on the database can run Coffer in a schema an administrator made for it,
+ * and `CREATE SCHEMA IF NOT EXISTS` checks that privilege even when the schema exists.
+ */
+async function createSchema(tx: Queryable, schema: string): Promise<void> {
+  const [current] = await tx.query<{ schema: string | null }>('SELECT current_schema() AS schema');
+  if (current?.schema != null) return;
+  // A validated identifier (config.ts): lower case letters, digits and _, never quoted wrongly.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`not a schema name: ${JSON.stringify(schema)}`);
+  await tx.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
 }
 
 export async function migrate(db: Database): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await createSchema(tx, db.schema);
     await tx.exec(`CREATE TABLE IF NOT EXISTS coffer_migrations (
       version    integer PRIMARY KEY,
       name       text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
-    const rows = await tx.query<{ version: number }>('SELECT version FROM coffer_migrations');
-    const applied = new Set(rows.map((row) => Number(row.version)));
+    // The migration machinery's own column (not a numbered migration): what each applied
+    // migration asks of the code that serves the schema. Filled in for those applied before it.
+    await tx.exec('ALTER TABLE coffer_migrations ADD COLUMN IF NOT EXISTS oldest_code integer');
+    const applied = await appliedMigrations(tx, true);
     refuseNewer(applied);
+    const versions = new Set(applied.map((migration) => migration.version));
     const done: number[] = [];
     for (const migration of MIGRATIONS) {
-      if (applied.has(migration.version)) continue;
+      if (versions.has(migration.version)) continue;
       await tx.exec(migration.sql);
-      await tx.query('INSERT INTO coffer_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      await tx.query('INSERT INTO coffer_migrations (version, name, oldest_code) VALUES ($1, $2, $3)', [migration.version, migration.name, migration.oldestCode]);
       done.push(migration.version);
+    }
+    for (const migration of MIGRATIONS) {
+      if (versions.has(migration.version)) await tx.query('UPDATE coffer_migrations SET oldest_code = $2 WHERE version = $1 AND oldest_code IS NULL', [migration.version, migration.oldestCode]);
     }
     return done;
   });

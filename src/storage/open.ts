@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../domain/errors.ts';
 import { lockDataDir, prepareDataDir } from './data-dir.ts';
-import { openPglite, openPostgres, type Database } from './database.ts';
+import { hostOf, parseHosts } from './hosts.ts';
+import { DEFAULT_SCHEMA, openPglite, openPostgres, type Database } from './database.ts';
 
 export interface OpenOptions {
   readonly databaseUrl?: string;
+  /** DATABASE_SCHEMA; absent = `coffer`, or `public` for an install from before the setting. */
+  readonly databaseSchema?: string;
   readonly dataDir: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
@@ -26,7 +29,7 @@ export class DatabaseUnreachable extends Error {}
 export async function openDatabase(options: OpenOptions, progress: (message: string) => void = () => {}): Promise<Database> {
   if (options.databaseUrl !== undefined) {
     progress(`opening ${databaseSetting(options)}`);
-    return openPostgresChecked(options.databaseUrl, options);
+    return openPostgresChecked(options.databaseUrl, options, progress);
   }
   prepareDataDir(options.dataDir);
   await lockDataDir(options.dataDir);
@@ -45,11 +48,27 @@ const BAD_SETTING_CODES: Readonly<Record<string, string>> = {
   '28P01': 'is refused by the server (wrong password)',
 };
 
-/** Opens the pool and runs one query, so a wrong URL fails here and not on the first request. */
-async function openPostgresChecked(url: string, options: OpenOptions): Promise<Database> {
-  const db = openPostgres({ url, poolSize: options.poolSize, statementTimeoutMs: options.statementTimeoutMs });
+/**
+ * Opens the pool and runs one query, so a wrong URL fails here and not on the first request.
+ * With DATABASE_SCHEMA unset the schema is `coffer` — unless the database holds Coffer's
+ * tables in `public` and none in `coffer`: an install from before the setting existed, whose
+ * tables stay where they are (old and new processes then share them during a rolling
+ * upgrade). Moving them is an operator's choice (docs/deployment.md), never done here.
+ */
+async function openPostgresChecked(url: string, options: OpenOptions, progress: (message: string) => void): Promise<Database> {
+  const open = (schema: string) => openPostgres({ url, poolSize: options.poolSize, statementTimeoutMs: options.statementTimeoutMs, schema });
+  let db = open(options.databaseSchema ?? DEFAULT_SCHEMA);
   try {
-    await db.query('SELECT 1');
+    const [row] = await db.query<{ legacy: boolean }>('SELECT to_regclass($1) IS NULL AND to_regclass($2) IS NOT NULL AS legacy', [
+      `${DEFAULT_SCHEMA}.coffer_migrations`,
+      'public.coffer_migrations',
+    ]);
+    if (options.databaseSchema === undefined && row?.legacy === true) {
+      await db.close();
+      progress(`DATABASE_SCHEMA is unset and Coffer's tables are in the schema public (an install from before the setting): using public`);
+      db = open('public');
+      await db.query('SELECT 1');
+    }
     return db;
   } catch (error) {
     await db.close().catch(() => {});
@@ -62,11 +81,11 @@ async function openPostgresChecked(url: string, options: OpenOptions): Promise<D
   }
 }
 
-/** The URL as host:port/database, without its password. */
+/** The URL as host:port[,host:port…]/database, without its password. */
 function describeUrl(url: string): string {
   try {
-    const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+    const { urls } = parseHosts(url);
+    return `${urls.map(hostOf).join(',')}${new URL(urls[0]!).pathname}`;
   } catch {
     return '(unparsable URL)';
   }

@@ -85,6 +85,8 @@ export interface Response {
   readonly text: string;
   /** The body parsed losslessly (integers as bigint), or undefined when empty. */
   readonly body: ParsedJson;
+  /** The body's bytes, for the answers that are not text (a backup). */
+  readonly rawPayload?: Buffer;
 }
 
 /** Parsed JSON is free-form; assertions navigate it the way JSON.parse's own result type allows. */
@@ -167,7 +169,7 @@ export async function startHarness(backend: Backend, ledger = 'test-ledger', opt
     const response = await app.inject({ method: request.method, url: request.url, headers, payload });
     const text = response.body;
     const isJson = String(response.headers['content-type'] ?? '').startsWith('application/json');
-    return { status: response.statusCode, headers: response.headers, text, body: text && isJson ? parseJson(text) : undefined };
+    return { status: response.statusCode, headers: response.headers, text, body: text && isJson ? parseJson(text) : undefined, rawPayload: response.rawPayload };
   };
   return {
     backend: backend.name,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './server-process.ts';
 
-const BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+export const BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const run = promisify(execFile);
 
 export interface Cluster {
@@ -27,13 +27,13 @@ function shellQuote(text: string): string {
 }
 
 /** Runs a server program, as `postgres` when this process is root. */
-async function pg(program: string, args: string[]): Promise<void> {
+export async function pg(program: string, args: string[]): Promise<void> {
   const command = [join(BIN, program), ...args];
   if (process.getuid?.() === 0) await run('su', ['postgres', '-c', command.map(shellQuote).join(' ')]);
   else await run(command[0]!, command.slice(1));
 }
 
-function pgSync(program: string, args: string[]): void {
+export function pgSync(program: string, args: string[]): void {
   const command = [join(BIN, program), ...args];
   if (process.getuid?.() === 0) execFileSync('su', ['postgres', '-c', command.map(shellQuote).join(' ')], { stdio: 'ignore' });
   else execFileSync(command[0]!, command.slice(1), { stdio: 'ignore' });

@@ -39,7 +39,8 @@ export async function startServer(
   wrapper: readonly string[] = [],
   logLines?: string[],
 ): Promise<ServerProcess> {
-  const port = await freePort();
+  // A fixed PORT in `env` (a process restarted behind a proxy) is kept; else a free one.
+  const port = env.PORT !== undefined ? Number(env.PORT) : await freePort();
   const [program, ...args] = [...wrapper, process.execPath, ...command] as [string, ...string[]];
   const child = spawn(program, args, {
     cwd: ROOT,

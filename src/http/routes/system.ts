@@ -1,4 +1,4 @@
-/** `/_healthcheck` (200 only while the database answers) and `/_info`. */
+/** `/_healthcheck` (200 only while the database answers), `/_info`, and `/_backup` (the embedded database, for `coffer backup --live`). */
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { Database } from '../../storage/database.ts';
@@ -33,4 +33,21 @@ export function systemRoutes(app: FastifyInstance, db: Database): void {
   });
 
   route(app, 'getServerInfo', async (_request, reply) => sendJson(reply, { version: VERSION }));
+}
+
+/** `/_backup`, at the root only (an admin route, not part of the wallets API). */
+export function backupRoutes(app: FastifyInstance, db: Database): void {
+  route(app, 'getBackup', async (_request, reply) => {
+    if (db.dumpDataDir === undefined) {
+      const missing = errorReply('NOT_FOUND', 'this server runs on PostgreSQL: back it up with pg_dump or a base backup (docs/deployment.md#backup-and-restore)');
+      return reply.code(missing.status).type('application/json').send(missing.body);
+    }
+    const archive = await db.dumpDataDir();
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    return reply
+      .type('application/gzip')
+      .header('content-disposition', `attachment; filename="coffer-backup-${stamp}.tar.gz"`)
+      .header('cache-control', 'no-store')
+      .send(Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength));
+  });
 }

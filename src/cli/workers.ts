@@ -1,0 +1,91 @@
+/**
+ * `coffer serve --workers N`: N server processes sharing one port, on one PostgreSQL — the
+ * same scale-out unit as N processes behind a proxy, on one machine, without the proxy. The
+ * first process forks the others with node:cluster (which hands incoming connections to them
+ * in turn) and only supervises: a worker that dies is replaced; SIGTERM or SIGINT is passed to
+ * every worker, each stops as a single server does, and the supervisor exits when they have
+ * (0 when all stopped cleanly). The embedded database cannot be shared: one data folder is
+ * held by one process, so --workers needs DATABASE_URL.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Config } from '../config.ts';
+import { ConfigError } from '../domain/errors.ts';
+
+/** More workers than this on one machine is a typo, not a plan (each holds POOL_SIZE connections). */
+export const WORKERS_MAX = 64;
+
+export function parseWorkers(text: string): number {
+  if (!/^\d{1,2}$/.test(text) || Number(text) < 1 || Number(text) > WORKERS_MAX) throw new ConfigError(`--workers must be an integer from 1 to ${WORKERS_MAX}, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** Runs the server in this process (a worker, or --workers 1), or supervises `workers` of them. */
+export async function serveWorkers(config: Config, workers: number): Promise<void> {
+  const { serve } = await import('../server.ts');
+  if (workers === 1 || cluster.isWorker) return serve(config);
+  if (config.databaseUrl === undefined) {
+    throw new ConfigError('--workers needs DATABASE_URL: the embedded database (DATA_DIR) is held by one process; run one process, or use PostgreSQL');
+  }
+  await supervise(workers, config.timeouts.shutdownMs);
+}
+
+function line(msg: string, extra: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg, ...extra })}\n`);
+}
+
+async function supervise(count: number, shutdownMs: number): Promise<void> {
+  let stopping = false;
+  const live = new Set<Worker>();
+  const fork = () => {
+    const worker = cluster.fork();
+    live.add(worker);
+    worker.once('exit', (code, signal) => {
+      live.delete(worker);
+      if (stopping) {
+        if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
+        return;
+      }
+      line('a worker ended; starting another', { worker: worker.process.pid, code, signal });
+      fork();
+    });
+    return worker;
+  };
+  const exitCodes: number[] = [];
+  cluster.on('exit', (_worker, code) => exitCodes.push(code ?? 1));
+  // Start-up: every worker must come up; the first that cannot ends the whole start with its
+  // exit code (2: a setting, 3: the database), as a single server would.
+  const started = Array.from({ length: count }, () => fork());
+  await Promise.all(
+    started.map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          const failed = (code: number | null) => {
+            stopping = true;
+            for (const other of live) other.process.kill('SIGKILL');
+            process.exit(code ?? 1);
+          };
+          worker.once('exit', failed);
+          worker.once('listening', () => {
+            worker.off('exit', failed);
+            resolve();
+          });
+        }),
+    ),
+  );
+  line(`coffer is serving with ${count} workers`, { workers: started.map((w) => w.process.pid) });
+  const stop = (signal: NodeJS.Signals) => () => {
+    if (stopping) {
+      for (const worker of live) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    stopping = true;
+    for (const worker of live) worker.process.kill(signal);
+    // Each worker ends itself by SHUTDOWN_TIMEOUT_MS; a stuck one is killed just after.
+    setTimeout(() => {
+      for (const worker of live) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, shutdownMs + 1_000).unref();
+  };
+  process.on('SIGTERM', stop('SIGTERM'));
+  process.on('SIGINT', stop('SIGINT'));
+}

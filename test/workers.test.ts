@@ -1,0 +1,68 @@
+/**
+ * `coffer serve --workers N`: N processes on one port and one PostgreSQL, supervised by the
+ * first; requests spread over them keep each key to one execution; SIGTERM stops them all and
+ * the supervisor exits 0. Without DATABASE_URL, or with a bad count, it refuses to start (2).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
+import { runCommand, send, startServer } from './support/server-process.ts';
+
+const SERVE = ['--import', 'tsx', 'src/cli/index.ts', 'serve'];
+
+/** The pids of a process's children, from /proc. */
+function children(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('coffer serve --workers', () => {
+  it('--workers without DATABASE_URL, or a bad count → exit 2, nothing started', { timeout: 60_000 }, async () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'DATABASE_URL'));
+    const embedded = await runCommand(process.execPath, [...SERVE, '--workers', '2'], { ...env, DATA_DIR: '/tmp/coffer-workers-never', PORT: '0' });
+    assert.equal(embedded.code, 2, embedded.stderr);
+    assert.match(embedded.stderr, /--workers needs DATABASE_URL/);
+    for (const bad of ['0', '65', 'two']) {
+      const run = await runCommand(process.execPath, [...SERVE, '--workers', bad], { ...env, PORT: '0' });
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /--workers must be an integer from 1 to 64/);
+    }
+  });
+
+  const serverUrl = process.env.TEST_DATABASE_URL;
+  if (serverUrl) {
+    it('--workers 2 on PostgreSQL → two processes serve one port, a key executes once across them; SIGTERM → all gone, exit 0', { timeout: 120_000 }, async () => {
+      const fresh = await freshPostgresDatabase(serverUrl);
+      try {
+        const server = await startServer({ DATABASE_URL: fresh.url }, 60_000, [...SERVE, '--workers', '2']);
+        const workers = children(server.child.pid!).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('serve'));
+        assert.equal(workers.length, 2, `two workers: ${workers}`);
+        const wallet = JSON.parse((await send(server.url, 'POST', '/wallets', '{}')).text).data.id as string;
+        assert.equal((await send(server.url, 'POST', `/wallets/${wallet}/credit`, '{"amount":{"asset":"USD/2","amount":100}}')).status, 204);
+        const answers = await Promise.all(
+          Array.from({ length: 40 }, () => send(server.url, 'POST', `/wallets/${wallet}/debit`, '{"amount":{"asset":"USD/2","amount":30},"pending":true}', { 'idempotency-key': 'workers' })),
+        );
+        assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([201]));
+        assert.equal(new Set(answers.map((a) => a.text)).size, 1);
+        assert.equal(answers.filter((a) => !a.replayed).length, 1);
+        const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+        server.child.kill('SIGTERM');
+        assert.equal(await exited, 0);
+        assert.deepEqual(workers.filter(isAlive), [], 'no worker left behind');
+      } finally {
+        await fresh.drop();
+      }
+    });
+  } else {
+    postgresSkipped('coffer serve --workers 2 on PostgreSQL');
+  }
+});
