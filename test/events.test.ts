@@ -263,11 +263,12 @@ if (process.env.TEST_DATABASE_URL) {
     const clients: pg.Client[] = [];
     try {
       await migrate(db);
+      // Raw connections find Coffer's tables in its schema (DATABASE_SCHEMA), as its own do.
       const insert = `INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause)
         VALUES ('l', $1, 'wallet.created', now(), '{}', '{}', '{}') RETURNING seq`;
       // Staged: A takes seq 1, B takes seq 2 and commits; the relay numbers B; then A commits.
-      const a = new pg.Client({ connectionString: fresh.url });
-      const b = new pg.Client({ connectionString: fresh.url });
+      const a = new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` });
+      const b = new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` });
       clients.push(a, b);
       await a.connect();
       await b.connect();
@@ -284,7 +285,7 @@ if (process.env.TEST_DATABASE_URL) {
 
       // Under load: 6 connections commit after random delays (so out of seq order), two relays
       // compete, and a consumer walks the feed with its cursor the whole time.
-      const writers = Array.from({ length: 6 }, () => new pg.Client({ connectionString: fresh.url }));
+      const writers = Array.from({ length: 6 }, () => new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` }));
       clients.push(...writers);
       await Promise.all(writers.map((client) => client.connect()));
       const total = 6 * 40;
