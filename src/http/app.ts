@@ -29,6 +29,8 @@ import { balanceRoutes } from './routes/balances.ts';
 import { moneyRoutes } from './routes/money.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { transactionRoutes } from './routes/transactions.ts';
+import { bulkRoutes } from './routes/bulk.ts';
+import { runAtomic } from '../committer/sequence.ts';
 import { systemRoutes, VERSION } from './routes/system.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -286,6 +288,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     limits: options.limits,
     schemas: buildSchemas(options.limits),
     run,
+    runAtomic: (items) => runAtomic(options.db, options.ledger, clock, items),
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
   };
@@ -300,6 +303,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         moneyRoutes(scope, deps);
         holdRoutes(scope, deps);
         transactionRoutes(scope, deps);
+        bulkRoutes(scope, deps);
       },
       { prefix },
     );

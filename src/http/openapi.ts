@@ -18,6 +18,7 @@ import { OPERATIONS, requiredScopes, type Answer, type Operation, type Operation
 import {
   balanceResponse,
   balanceWithAssetsResponse,
+  bulkItemResponse,
   cursorOf,
   dataOf,
   errorResponse,
@@ -77,6 +78,9 @@ export function components(schemas: Schemas) {
     GetHoldsResponse: cursorOf(holdResponse),
     GetHoldResponse: dataOf(expandedHoldResponse),
     GetTransactionsResponse: cursorOf(transactionResponse),
+    BulkRequest: schemas.bulk,
+    BulkItem: bulkItemResponse,
+    BulkResponse: z.strictObject({ data: z.array(bulkItemResponse) }),
     ErrorResponse: errorResponse,
     ServerInfo: serverInfoResponse,
     Health: healthResponse,
@@ -112,7 +116,10 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   FORBIDDEN: "the token is valid but lacks the operation's scope",
   NOT_FOUND: 'no such wallet, balance, hold or route',
   CONFLICT: 'the Idempotency-Key was used for a different request, or the transaction reference is taken',
-  REQUEST_TOO_LARGE: 'the body is over 1 MiB',
+  ROLLED_BACK:
+    'only inside a bulk answer (the request itself answers 200): the request was atomic and another of its operations was refused, ' +
+    'so this one was not applied (nothing of the request was)',
+  REQUEST_TOO_LARGE: 'the body is over 1 MiB (8 MiB for POST /bulk)',
   UNSUPPORTED_MEDIA_TYPE: 'the body is not application/json',
   TOO_MANY_REQUESTS: "the client's request budget, or the address's token requests, are spent for now: wait Retry-After seconds",
   INTERNAL_ERROR: 'a bug; the message is generic and the details are logged',
@@ -380,6 +387,7 @@ export function buildOpenApi(limits: Limits, version: string): OpenApiDocument {
       { name: 'balances', description: 'Named sub-balances of a wallet' },
       { name: 'holds', description: 'Pending debits: confirm or void' },
       { name: 'transactions', description: 'The ledger transactions wallets made' },
+      { name: 'bulk', description: 'Many mutations in one request, atomic or each on its own' },
       { name: 'system', description: 'Health, version, this document, metrics' },
       { name: 'auth', description: 'Access tokens (OAuth 2.0 client credentials), API clients and signing keys' },
     ],
