@@ -336,7 +336,7 @@ for (const backend of backends()) {
       assert.match(atomicInvalid[0]!, /"status":424,"errorCode":"ROLLED_BACK"/);
       assert.match(atomicInvalid[1]!, /"status":400,"errorCode":"VALIDATION"/);
       assert.equal(await databaseState(b), before);
-      for (const item of JSON.parse((await b.post('/bulk', { operations: thousand.slice(0, 3) })).text).data) bulkItemResponse.parse(item);
+      for (const item of (await b.post('/bulk', { operations: thousand.slice(0, 3) })).body.data) bulkItemResponse.parse(item);
     });
   });
 }

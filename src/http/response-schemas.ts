@@ -113,7 +113,7 @@ export const errorResponse = z.strictObject({
  */
 export const bulkItemResponse = z.strictObject({
   action: z.string(),
-  status: z.number().int().meta({ description: "The status the operation's single route answers (201, 204, 400, 404, 409, …); 424 ROLLED_BACK" }),
+  status: integer('status', 100n, 599n, 'int64').meta({ description: "The status the operation's single route answers (201, 204, 400, 404, 409, …); 424 ROLLED_BACK" }),
   data: z.unknown().optional().meta({ description: "The single route's `data`: the wallet, balance or hold it created; absent for a 204" }),
   errorCode: z.enum(ERROR_CODES).optional(),
   errorMessage: z.string().optional(),
