@@ -200,7 +200,8 @@ export class Coffer {
    */
   async bulk(operations: BulkOperation[], options: BulkOptions = {}): Promise<BulkItem[]> {
     const { atomic = false, ...mutation } = options;
-    return data<BulkItem[]>(await this.mutate('POST', '/bulk', { atomic, operations }, mutation));
+    const items = data<(Omit<BulkItem, 'status'> & { status: bigint })[]>(await this.mutate('POST', '/bulk', { atomic, operations }, mutation));
+    return items.map((item) => ({ ...item, status: Number(item.status) }));
   }
 
   async listTransactions(query: ListTransactionsQuery = {}, options?: CallOptions): Promise<Page<Transaction>> {
