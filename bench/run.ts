@@ -1,18 +1,20 @@
 /**
  * `npm run bench`: Coffer against PostgreSQL's own one-transfer-per-commit limit, in one run.
  *
- * 1. Baseline: pgbench running a bare transfer (BEGIN; 2 UPDATEs; 1 INSERT; COMMIT) with 32
- *    clients, uniform over 1,000 accounts and all on one hot account.
+ * 1. Baseline: pgbench running a bare transfer (BEGIN; 2 UPDATEs; 1 INSERT; COMMIT) with as
+ *    many clients as Coffer gets connections, uniform over 1,000 accounts and all on one hot
+ *    account; and the batched-SQL limit, 100 transfers per transaction over the same accounts.
  * 2. Coffer on the same server, over HTTP, loaded by wrk (bench/load.lua, its own process)
  *    on 64 keep-alive connections, every mutation keyed: immediate debits uniform over 1,000
- *    wallets and on one hot wallet, pending debit + confirm, create wallet, get wallet. Then
+ *    wallets and on one hot wallet, bulk requests of 100 keyed debits (not atomic, atomic),
+ *    pending debit + confirm, create wallet, get wallet. Then
  *    the first two on the embedded PGlite.
  * Needs pgbench and wrk on PATH (Debian packages postgresql-client and wrk).
  * Reports ops/s, p50/p99, errors, server peak RSS, CPU per request and the ratios to pgbench; writes
  * bench/results/<date>.{json,md,svg}. Creates its own databases and drops them after.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (32), SERVER_ENV
+ * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (= BENCH_CONNECTIONS), BULK_SIZE (100), SERVER_ENV
  * (extra server settings, `NAME=value,...`). For experiments, BENCH_ONLY narrows the run to
  * some scenarios (`pgbench,postgres:debit-uniform,pglite:debit-hot`); such a run prints its table
  * but writes no results file, since the published results are always the full set.
@@ -35,8 +37,11 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS || 15);
 const connections = Number(process.env.BENCH_CONNECTIONS || 64);
-const pgbenchClients = Number(process.env.PGBENCH_CLIENTS || 32);
+/** Equal concurrency on both sides: pgbench runs as many clients as Coffer gets connections, unless told otherwise. */
+const pgbenchClients = Number(process.env.PGBENCH_CLIENTS || connections);
 const WALLETS = 1_000;
+/** Keyed debits per POST /bulk request in the bulk scenarios. */
+const BULK_SIZE = Number(process.env.BULK_SIZE || 100);
 /** PostgreSQL's CPU can be read from /proc only when the server runs on this machine. */
 const isLocal = ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(new URL(serverUrl).hostname);
 
@@ -80,7 +85,26 @@ END;
 `,
 };
 
-async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
+/**
+ * The batched-SQL limit: what PostgreSQL itself commits when a client batches. One
+ * transaction moves BATCH_TRANSFERS transfers over the same 1,000 accounts: the rows are
+ * locked in id order first (so concurrent batches never deadlock), then one data-modifying
+ * statement updates every account the batch touches and inserts its transfers. The pairs are
+ * derived from one random seed per transaction (hashint8), so both statements see the same.
+ */
+const BATCH_TRANSFERS = 100;
+/** pgbench clients of the second batched measurement (STACK.md: the batched limit peaked at 2–8 clients). */
+const BATCHED_FEW_CLIENTS = Number(process.env.PGBENCH_BATCHED_CLIENTS || 4);
+const account = (offset: number) => `1 + ((hashint8(:seed::bigint * 1000 + ${offset} + g)::bigint % ${WALLETS}) + ${WALLETS}) % ${WALLETS}`;
+const BATCHED_TRANSFER = `\\set seed random(1, 1000000000)
+BEGIN;
+SELECT count(*) FROM (SELECT id FROM accounts WHERE id IN (SELECT ${account(0)} FROM generate_series(1, ${BATCH_TRANSFERS}) g UNION SELECT ${account(500)} FROM generate_series(1, ${BATCH_TRANSFERS}) g) ORDER BY id FOR UPDATE) locked;
+WITH pairs AS (SELECT ${account(0)} AS a, ${account(500)} AS b FROM generate_series(1, ${BATCH_TRANSFERS}) g), moves AS (SELECT id, sum(delta) AS delta FROM (SELECT least(a, b) AS id, -1 AS delta FROM pairs UNION ALL SELECT greatest(a, b), 1 FROM pairs) x GROUP BY id), moved AS (UPDATE accounts SET balance = balance + moves.delta FROM moves WHERE accounts.id = moves.id) INSERT INTO transfers (source, destination, amount) SELECT least(a, b), greatest(a, b), 1 FROM pairs;
+END;
+`;
+
+/** pgbench's transactions per second for a script; for `batched`, transfers per second (BATCH_TRANSFERS per transaction). */
+async function pgbench(name: 'uniform' | 'hot' | 'batched', clients = pgbenchClients): Promise<number> {
   const database = `bench_pgbench_${process.pid}`;
   await admin(async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${database}`);
@@ -97,11 +121,11 @@ async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
   await client.end();
   const dir = mkdtempSync(join(tmpdir(), 'coffer-pgbench-'));
   const script = join(dir, `${name}.sql`);
-  writeFileSync(script, TRANSFER[name]);
+  writeFileSync(script, name === 'batched' ? BATCHED_TRANSFER : TRANSFER[name]);
   const target = new URL(url);
   const output = execFileSync(
     'pgbench',
-    ['-n', '-c', String(pgbenchClients), '-j', '2', '-T', String(seconds), '--max-tries=20', '-f', script,
+    ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), '--max-tries=20', '-f', script,
       '-h', target.hostname, '-p', target.port || '5432', '-U', decodeURIComponent(target.username || 'postgres'), database],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -109,7 +133,9 @@ async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(output);
   if (!match) throw new Error(`could not read pgbench output:\n${output}`);
-  return Number(match[1]);
+  const failed = /number of failed transactions: (\d+)/.exec(output);
+  if (failed && Number(failed[1]) > 0) log(`pgbench ${name}: ${failed[1]} failed transactions`);
+  return Number(match[1]) * (name === 'batched' ? BATCH_TRANSFERS : 1);
 }
 
 /** The bearer token of the server under load (auth on), for funding and for wrk. */
@@ -245,7 +271,7 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
     const child = spawn(
       'wrk',
       ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCENARIO: scenario, BENCH_TOKEN: benchToken ?? '' } },
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCENARIO: scenario, BULK_SIZE: String(BULK_SIZE), BENCH_TOKEN: benchToken ?? '' } },
     );
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -255,10 +281,12 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
   clearInterval(sampler);
   const summary = output.trim().split('\n').at(-1)!;
   const measured = JSON.parse(summary) as { requests: number; durationUs: number; errors: number; latencyP50Ms: number; latencyP99Ms: number };
-  // A pending-confirm operation is two requests.
-  const requestsPerOperation = scenario === 'pending-confirm' ? 2 : 1;
-  const result = { ...measured, operationsPerSecond: measured.requests / requestsPerOperation / (measured.durationUs / 1e6) };
-  const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(result.requests, 1));
+  // A pending-confirm operation is two requests; a bulk request is BULK_SIZE operations.
+  const operationsPerRequest = scenario === 'pending-confirm' ? 0.5 : scenario.startsWith('bulk-') ? BULK_SIZE : 1;
+  const result = { ...measured, operationsPerSecond: (measured.requests * operationsPerRequest) / (measured.durationUs / 1e6) };
+  // CPU per request, except for bulk: per operation, to compare with a single request's.
+  const divisor = scenario.startsWith('bulk-') ? result.requests * BULK_SIZE : result.requests;
+  const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(divisor, 1));
   return {
     scenario,
     operationsPerSecond: Math.round(result.operationsPerSecond),
@@ -318,9 +346,16 @@ if (withPgbench) log(`pgbench uniform (${pgbenchClients} clients, ${seconds}s)`)
 const pgbenchUniform = withPgbench ? await pgbench('uniform') : NaN;
 if (withPgbench) log(`pgbench hot`);
 const pgbenchHot = withPgbench ? await pgbench('hot') : NaN;
+if (withPgbench) log(`pgbench batched (${BATCH_TRANSFERS} transfers per transaction)`);
+const pgbenchBatched = withPgbench ? await pgbench('batched') : NaN;
+// At many clients, batches of 100 random accounts out of 1,000 wait on each other's row locks:
+// the batched limit is also measured at a few clients, where it is highest, and the bulk rows
+// are compared with the higher of the two.
+if (withPgbench) log(`pgbench batched at ${BATCHED_FEW_CLIENTS} clients`);
+const pgbenchBatchedFew = withPgbench ? await pgbench('batched', BATCHED_FEW_CLIENTS) : NaN;
 const rows: Row[] = [];
 for (const [backend, scenarios] of [
-  ['postgres', ['debit-uniform', 'debit-hot', 'pending-confirm', 'create-wallet', 'get-wallet']],
+  ['postgres', ['debit-uniform', 'debit-hot', 'bulk-debit', 'bulk-debit-atomic', 'pending-confirm', 'create-wallet', 'get-wallet']],
   ['pglite', ['debit-uniform', 'debit-hot']],
 ] as const) {
   const chosen = selected(backend, [...scenarios]);
@@ -337,7 +372,7 @@ const result: BenchResult = {
   seconds,
   connections,
   pgbenchClients,
-  pgbench: { uniform: pgbenchUniform, hot: pgbenchHot },
+  pgbench: { uniform: pgbenchUniform, hot: pgbenchHot, batched: pgbenchBatched, batchedFew: pgbenchBatchedFew, batchedFewClients: BATCHED_FEW_CLIENTS },
   rows,
 };
 if (only) {

@@ -29,7 +29,7 @@ import type { Instant } from '../domain/time.ts';
 import { provenRolledBack, type Database } from '../storage/database.ts';
 import { batchConflict } from '../storage/effects.ts';
 import { commitBatch, type Entry, type RunResult } from './commit-batch.ts';
-import { entryOf, type Command, type Committer } from './committer.ts';
+import { entryOf, scopedKey, type Command, type Committer } from './committer.ts';
 import { applyContext } from './ids.ts';
 
 /** Most commands in one step: what one batch of the queue holds at most by default, so its statements stay the size group commit already sends. */
@@ -57,22 +57,24 @@ export function refusedAnswer(answer: RunResult): boolean {
   return answer.kind === 'conflict' || answer.kind === 'unknown' || answer.outcome.status >= 400;
 }
 
-/** The wallets and holds a command names, as its `reads` name them. */
-function footprint(entry: Entry, now: Instant): string[] {
+/** The wallets and holds a command names, as its `reads` name them (ids derived from its key as the committer derives them). */
+function footprint(item: SequenceItem, now: Instant): string[] {
+  const principal = item.command.principal ?? null;
+  const key = item.key === undefined ? undefined : scopedKey(item.key, principal);
   const reads = emptyReads();
-  entry.command.reads(reads, applyContext(entry.key, now, entry.createdBy));
+  item.command.command.reads(reads, applyContext(key, now, principal?.clientId ?? null));
   return [...[...reads.wallets].map((id) => `w:${id}`), ...[...reads.holds].map((id) => `h:${id}`)];
 }
 
 /** Cuts items into steps by the rule above; each step lists item indexes in request order. */
-export function steps(entries: readonly Entry[], items: readonly SequenceItem[], now: Instant): number[][] {
+export function steps(items: readonly SequenceItem[], now: Instant): number[][] {
   const result: number[][] = [];
   let current: number[] = [];
   let named = new Set<string>();
   let moneyOnly = true;
-  entries.forEach((entry, index) => {
-    const names = footprint(entry, now);
-    const moves = items[index]!.movesMoney;
+  items.forEach((item, index) => {
+    const names = footprint(item, now);
+    const moves = item.movesMoney;
     const meets = names.some((name) => named.has(name));
     if (current.length >= STEP_SIZE_MAX || (meets && !(moneyOnly && moves))) {
       result.push(current);
@@ -107,7 +109,7 @@ export async function runAtomic(db: Database, ledger: string, clock: () => Insta
       const answers = await db.transaction(async (tx) => {
         const now = clock();
         const byEntry = new Map<Entry, RunResult>();
-        for (const step of steps(entries, items, now)) {
+        for (const step of steps(items, now)) {
           const batch = step.map((index) => entries[index]!);
           for (const [entry, answer] of await commitBatch(tx, ledger, now, batch)) byEntry.set(entry, answer);
         }
@@ -132,9 +134,8 @@ export interface FailedItem {
 
 /** Runs `items` through the queue, step by step, each command on its own; answers in request order. */
 export async function runEach(run: Committer, clock: () => Instant, items: readonly SequenceItem[]): Promise<(RunResult | FailedItem)[]> {
-  const entries = items.map((item) => entryOf(item.key, item.command, unused, unused));
   const answers = new Array<RunResult | FailedItem>(items.length);
-  for (const step of steps(entries, items, clock())) {
+  for (const step of steps(items, clock())) {
     const results = await Promise.allSettled(step.map((index) => run(items[index]!.key, items[index]!.command)));
     step.forEach((index, position) => {
       const result = results[position]!;
