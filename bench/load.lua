@@ -5,6 +5,8 @@
 --
 -- Usage: SCENARIO=<scenario> wrk -t2 -c64 -d15s -s bench/load.lua <url> -- <wallets file>
 --   SCENARIO: debit-uniform | debit-hot | pending-confirm | create-wallet | get-wallet |
+--     summary | list-wallets | list-wallets-deep (DEEP_CURSOR) | holds-of-wallet |
+--     transactions-of-wallet | transactions-deep (DEEP_TX_CURSOR) | replay (REPLAY_KEYS) |
 --     bulk-debit | bulk-debit-atomic (POST /bulk with BULK_SIZE keyed debits, default 100,
 --     each on a random funded wallet; not atomic / atomic) (an
 --     environment variable: wrk decides whether to read response bodies from the script as
@@ -85,6 +87,22 @@ function request()
     return format("POST", "/wallets", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, '{"name":"bench"}')
   elseif scenario == "get-wallet" then
     return format("GET", "/wallets/" .. pick())
+  elseif scenario == "summary" then
+    return format("GET", "/wallets/" .. pick() .. "/summary")
+  elseif scenario == "list-wallets" then
+    return format("GET", "/wallets")
+  elseif scenario == "list-wallets-deep" then
+    return format("GET", "/wallets?cursor=" .. os.getenv("DEEP_CURSOR"))
+  elseif scenario == "holds-of-wallet" then
+    return format("GET", "/holds?walletID=" .. pick())
+  elseif scenario == "transactions-of-wallet" then
+    return format("GET", "/transactions?walletID=" .. pick())
+  elseif scenario == "transactions-deep" then
+    return format("GET", "/transactions?cursor=" .. os.getenv("DEEP_TX_CURSOR"))
+  elseif scenario == "replay" then
+    -- Keys replay-1..replay-N were stored by the bench, key n as a debit of wallets[n].
+    local n = math.random(tonumber(os.getenv("REPLAY_KEYS")))
+    return format("POST", "/wallets/" .. wallets[n] .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = "replay-" .. n }, debit)
   elseif isBulk then
     return format("POST", "/bulk", { ["Content-Type"] = json }, bulkBody(scenario == "bulk-debit-atomic"))
   end

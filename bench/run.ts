@@ -257,7 +257,14 @@ class CpuMeter {
   }
 }
 
-async function load(server: ServerProcess, backend: string, scenario: string, walletsFile: string): Promise<Omit<Row, 'backend'>> {
+async function load(
+  server: ServerProcess,
+  backend: string,
+  scenario: string,
+  walletsFile: string,
+  clients = connections,
+  extraEnv: Record<string, string> = {},
+): Promise<Omit<Row, 'backend'>> {
   const pid = server.child.pid!;
   let peak = rssKiB(pid, 'VmRSS');
   const serverCpu = new CpuMeter(() => [pid]);
@@ -270,8 +277,8 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
       'wrk',
-      ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCENARIO: scenario, BULK_SIZE: String(BULK_SIZE), BENCH_TOKEN: benchToken ?? '' } },
+      ['-t', '2', '-c', String(clients), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...extraEnv, SCENARIO: scenario, BULK_SIZE: String(BULK_SIZE), BENCH_TOKEN: benchToken ?? '' } },
     );
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -333,6 +340,11 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   return rows;
 }
 
+if (process.env.BENCH_GROWTH) {
+  await runGrowth();
+  process.exit(0);
+}
+
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const authSetting = process.env.BENCH_AUTH ?? 'off';
 if (!['off', 'on', 'both'].includes(authSetting)) throw new Error(`BENCH_AUTH must be off, on or both, got ${authSetting}`);
@@ -388,3 +400,117 @@ writeFileSync(join(dir, `${stamp}.md`), table);
 writeFileSync(join(dir, `${stamp}.svg`), renderChart(result));
 process.stdout.write(table);
 log(`wrote bench/results/${stamp}.{json,md,svg}`);
+
+/**
+ * Growth mode (`BENCH_GROWTH=1 npm run bench`, after `npm run bench:load`): the scenarios on the
+ * loaded database (LOAD_DATABASE, default coffer_load) against an empty one, in one run. Keyed
+ * uniform debits at BENCH_CONNECTIONS on both (the target: the loaded figure within 15% of the
+ * empty one); then reads at 16 connections on the loaded database, for their p99: get wallet,
+ * summary, list wallets (first page, and a page 10,000 wallets deep by cursor), holds of a
+ * wallet, transactions of a wallet, the whole ledger's transactions 10,000 deep, and a replay
+ * of a stored key among the loaded ones. The wallets used are random loaded wallets that are
+ * not frozen. Prints a table; writes bench/results/<date>-growth.{json,md}.
+ */
+async function runGrowth(): Promise<void> {
+  const loadDatabase = process.env.LOAD_DATABASE || 'coffer_load';
+  const loaded = await admin(async (client) => {
+    const target = new pg.Client({ connectionString: databaseUrl(loadDatabase) });
+    await target.connect();
+    try {
+      const [row] = (await target.query<{ wallets: string; transactions: string; keys: string }>(
+        `SELECT (SELECT max(loaded_through) FROM bench_load_progress)::text AS wallets, (SELECT count(*) FROM transactions)::text AS transactions,
+           (SELECT count(*) FROM idempotency_keys)::text AS keys`,
+      )).rows;
+      return { wallets: Number(row!.wallets), transactions: Number(row!.transactions), keys: Number(row!.keys) };
+    } finally {
+      await target.end();
+      void client;
+    }
+  });
+  log(`growth: ${loadDatabase} holds ${loaded.wallets} wallets, ${loaded.transactions} transactions, ${loaded.keys} keys`);
+  const walletOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+  const picks: string[] = [];
+  while (picks.length < WALLETS) {
+    const i = 1 + Math.floor(Math.random() * loaded.wallets);
+    if (i % 100 !== 7) picks.push(walletOf(i));
+  }
+  const walletsFile = join(tmpdir(), `coffer-bench-growth-${process.pid}.txt`);
+  writeFileSync(walletsFile, [picks[0], ...picks].join('\n') + '\n');
+  const started = new Date();
+  const rows: (Row & { database: string })[] = [];
+  const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+
+  // The empty database's figure, in this run.
+  const empty = `bench_growth_empty_${process.pid}`;
+  await admin(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${empty}`);
+    await client.query(`CREATE DATABASE ${empty}`);
+  });
+  let server = await startServer({ DATABASE_URL: databaseUrl(empty), LOG_LEVEL: 'warn', ...extra }, 120_000);
+  try {
+    const funded = await fund(server.url);
+    const emptyFile = join(tmpdir(), `coffer-bench-growth-empty-${process.pid}.txt`);
+    writeFileSync(emptyFile, [funded.hot, ...funded.uniform].join('\n') + '\n');
+    log(`growth: debit-uniform on an empty database`);
+    rows.push({ backend: 'postgres', database: 'empty', ...(await load(server, 'postgres', 'debit-uniform', emptyFile)) });
+    rmSync(emptyFile, { force: true });
+  } finally {
+    await server.kill('SIGTERM');
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${empty} WITH (FORCE)`));
+  }
+
+  server = await startServer({ DATABASE_URL: databaseUrl(loadDatabase), LOG_LEVEL: 'warn', ...extra }, 120_000);
+  try {
+    log(`growth: debit-uniform on ${loadDatabase}`);
+    rows.push({ backend: 'postgres', database: loadDatabase, ...(await load(server, 'postgres', 'debit-uniform', walletsFile)) });
+    // A cursor 10,000 items deep: 100 pages of 100.
+    const deep = async (path: string) => {
+      let cursor = '';
+      for (let page = 0; page < 100; page++) {
+        const answer = await call(server.url, 'GET', `${path}?pageSize=100${cursor ? `&cursor=${cursor}` : ''}`);
+        cursor = (JSON.parse(answer.text) as { cursor: { next: string } }).cursor.next;
+      }
+      return cursor;
+    };
+    const replayKeys = 1000;
+    for (let n = 1; n <= replayKeys; n++) {
+      const response = await fetch(`${server.url}/wallets/${picks[n - 1]}/debit`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': `replay-${n}` },
+        body: '{"amount":{"asset":"USD/2","amount":1}}',
+      });
+      if (response.status !== 204) throw new Error(`storing replay key ${n}: ${response.status} ${await response.text()}`);
+    }
+    const env = { DEEP_CURSOR: await deep('/wallets'), DEEP_TX_CURSOR: await deep('/transactions'), REPLAY_KEYS: String(replayKeys) };
+    for (const scenario of ['get-wallet', 'summary', 'list-wallets', 'list-wallets-deep', 'holds-of-wallet', 'transactions-of-wallet', 'transactions-deep', 'replay']) {
+      log(`growth: ${scenario} at 16 connections on ${loadDatabase}`);
+      rows.push({ backend: 'postgres', database: loadDatabase, ...(await load(server, 'postgres', scenario, walletsFile, 16, env)) });
+    }
+  } finally {
+    await server.kill('SIGTERM');
+    rmSync(walletsFile, { force: true });
+  }
+
+  const emptyRate = rows[0]!.operationsPerSecond;
+  const lines = [
+    `# Coffer growth benchmark, ${started.toISOString()}`,
+    '',
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Command: \`BENCH_GROWTH=1 npm run bench\`, ${seconds} s per scenario. ` +
+      `Loaded database \`${loadDatabase}\`: ${loaded.wallets} wallets, ${loaded.transactions} transactions, ${loaded.keys} stored keys. Debits at ${connections} connections, reads at 16.`,
+    '',
+    '| database | scenario | connections | ops/s | vs empty | p50 ms | p99 ms | errors | server peak RSS MiB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((row) =>
+      `| ${row.database} | ${row.scenario} | ${row.scenario === 'debit-uniform' ? connections : 16} | ${row.operationsPerSecond} | ` +
+      `${row.scenario === 'debit-uniform' ? `${Math.round((100 * row.operationsPerSecond) / emptyRate) / 100}×` : ''} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} |`,
+    ),
+    '',
+  ];
+  const table = lines.join('\n');
+  const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${stamp}-growth.json`), JSON.stringify({ date: started.toISOString(), loaded, seconds, connections, rows }, null, 2) + '\n');
+  writeFileSync(join(dir, `${stamp}-growth.md`), table);
+  process.stdout.write(table);
+}
