@@ -31,6 +31,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { PURGE_BATCH } from '../src/idempotency/retention.ts';
+import { openPostgres } from '../src/storage/database.ts';
+import { purgeKeys } from '../src/storage/idempotency-keys.ts';
 import { renderChart, renderTable, type BenchResult, type Row } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -344,6 +347,10 @@ if (process.env.BENCH_GROWTH) {
   await runGrowth();
   process.exit(0);
 }
+if (process.env.BENCH_SOAK) {
+  await runSoak(Number(process.env.BENCH_SOAK));
+  process.exit(0);
+}
 
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const authSetting = process.env.BENCH_AUTH ?? 'off';
@@ -491,6 +498,7 @@ async function runGrowth(): Promise<void> {
     rmSync(walletsFile, { force: true });
   }
 
+  const purge = await purgeCost(loadDatabase);
   const emptyRate = rows[0]!.operationsPerSecond;
   const lines = [
     `# Coffer growth benchmark, ${started.toISOString()}`,
@@ -505,12 +513,103 @@ async function runGrowth(): Promise<void> {
       `${row.scenario === 'debit-uniform' ? `${Math.round((100 * row.operationsPerSecond) / emptyRate) / 100}×` : ''} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} |`,
     ),
     '',
+    `Idempotency retention purge among ${loaded.keys} stored keys: a pass with nothing due ${purge.idleMs} ms; ` +
+      `deleting due keys ${purge.batchMs} ms per batch of 1,000 (${purge.keysPerSecond} keys/s, ${purge.batches} batches).`,
+    '',
   ];
   const table = lines.join('\n');
   const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${stamp}-growth.json`), JSON.stringify({ date: started.toISOString(), loaded, seconds, connections, rows }, null, 2) + '\n');
+  writeFileSync(join(dir, `${stamp}-growth.json`), JSON.stringify({ date: started.toISOString(), loaded, seconds, connections, rows, purge }, null, 2) + '\n');
   writeFileSync(join(dir, `${stamp}-growth.md`), table);
   process.stdout.write(table);
+}
+
+/**
+ * What the idempotency purge costs among the loaded keys (created from 2026-01-01 on): one
+ * pass when no key is due, then 20 batches of 1,000 due keys (cut off at 2026-01-03).
+ */
+async function purgeCost(database: string): Promise<{ idleMs: number; batchMs: number; keysPerSecond: number; batches: number }> {
+  const db = openPostgres({ url: databaseUrl(database), poolSize: 1 } as Parameters<typeof openPostgres>[0]);
+  try {
+    const at = (iso: string) => BigInt(Date.parse(iso)) * 1000n;
+    let started = performance.now();
+    await purgeKeys(db, at('2025-12-01T00:00:00Z'), PURGE_BATCH);
+    const idleMs = Math.round((performance.now() - started) * 10) / 10;
+    const batches = 20;
+    started = performance.now();
+    let deleted = 0;
+    for (let batch = 0; batch < batches; batch++) deleted += await purgeKeys(db, at('2026-01-03T00:00:00Z'), PURGE_BATCH);
+    const elapsed = performance.now() - started;
+    return { idleMs, batchMs: Math.round((elapsed / batches) * 10) / 10, keysPerSecond: Math.round((deleted / elapsed) * 1000), batches };
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * Soak (`BENCH_SOAK=600 npm run bench`): keyed uniform debits at BENCH_CONNECTIONS on a fresh
+ * PostgreSQL database for that many seconds, the server's RSS sampled every 5 s; prints the
+ * samples' least-squares slope over the whole run and over its second half (MiB per minute:
+ * a server that does not grow shows ~0 once warm). Writes bench/results/<date>-soak.json.
+ */
+async function runSoak(soakSeconds: number): Promise<void> {
+  const database = `bench_soak_${process.pid}`;
+  await admin(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database}`);
+    await client.query(`CREATE DATABASE ${database}`);
+  });
+  const started = new Date();
+  const server = await startServer({ DATABASE_URL: databaseUrl(database), LOG_LEVEL: 'warn' }, 120_000);
+  const samples: { seconds: number; rssMiB: number }[] = [];
+  try {
+    const wallets = await fund(server.url);
+    const walletsFile = join(tmpdir(), `coffer-bench-soak-${process.pid}.txt`);
+    writeFileSync(walletsFile, [wallets.hot, ...wallets.uniform].join('\n') + '\n');
+    const pid = server.child.pid!;
+    const origin = performance.now();
+    const sampler = setInterval(() => samples.push({ seconds: (performance.now() - origin) / 1000, rssMiB: rssKiB(pid, 'VmRSS') / 1024 }), 5000);
+    log(`soak: debit-uniform for ${soakSeconds}s at ${connections} connections`);
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn('wrk', ['-t', '2', '-c', String(connections), '-d', `${soakSeconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, SCENARIO: 'debit-uniform' },
+      });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}`))));
+    });
+    clearInterval(sampler);
+    rmSync(walletsFile, { force: true });
+    const measured = JSON.parse(output.trim().split('\n').at(-1)!) as { requests: number; durationUs: number; errors: number; latencyP99Ms: number };
+    const slope = (points: typeof samples) => {
+      const n = points.length;
+      const mx = points.reduce((a, p) => a + p.seconds, 0) / n;
+      const my = points.reduce((a, p) => a + p.rssMiB, 0) / n;
+      const sxy = points.reduce((a, p) => a + (p.seconds - mx) * (p.rssMiB - my), 0);
+      const sxx = points.reduce((a, p) => a + (p.seconds - mx) ** 2, 0);
+      return Math.round((sxy / sxx) * 60 * 100) / 100;
+    };
+    const result = {
+      date: started.toISOString(),
+      seconds: soakSeconds,
+      connections,
+      operationsPerSecond: Math.round(measured.requests / (measured.durationUs / 1e6)),
+      errors: measured.errors,
+      latencyP99Ms: measured.latencyP99Ms,
+      rssMiB: { first: Math.round(samples[0]!.rssMiB), last: Math.round(samples.at(-1)!.rssMiB), max: Math.round(Math.max(...samples.map((p) => p.rssMiB))) },
+      slopeMiBPerMinute: { whole: slope(samples), secondHalf: slope(samples.slice(Math.floor(samples.length / 2))) },
+      samples: samples.map((p) => [Math.round(p.seconds), Math.round(p.rssMiB * 10) / 10]),
+    };
+    const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(ROOT, 'bench', 'results', `${stamp}-soak.json`), JSON.stringify(result, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify({ ...result, samples: undefined })}\n`);
+  } finally {
+    await server.kill('SIGTERM');
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  }
 }
