@@ -35,7 +35,8 @@ const db = openPostgres({ url: url.toString(), poolSize: 1 } as Parameters<typeo
 const started = Date.now();
 try {
   await migrate(db);
-  const shape = { ledger: process.env.LOAD_LEDGER || 'default', wallets, perWallet, chunk };
+  // The ledger a server serves by default (LEDGER_NAME); the growth bench reads it back from the progress table.
+  const shape = { ledger: process.env.LOAD_LEDGER || 'coffer', wallets, perWallet, chunk };
   const from = await loadedThrough(db, shape);
   process.stderr.write(`[load] ${database}: ${wallets} wallets × ${perWallet} transactions, ${from} loaded already\n`);
   await populate(db, shape, (loaded) => {

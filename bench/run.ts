@@ -424,11 +424,11 @@ async function runGrowth(): Promise<void> {
     const target = new pg.Client({ connectionString: databaseUrl(loadDatabase) });
     await target.connect();
     try {
-      const [row] = (await target.query<{ wallets: string; transactions: string; keys: string }>(
-        `SELECT (SELECT max(loaded_through) FROM bench_load_progress)::text AS wallets, (SELECT count(*) FROM transactions)::text AS transactions,
+      const [row] = (await target.query<{ ledger: string; wallets: string; transactions: string; keys: string }>(
+        `SELECT (SELECT ledger FROM bench_load_progress LIMIT 1) AS ledger, (SELECT max(loaded_through) FROM bench_load_progress)::text AS wallets, (SELECT count(*) FROM transactions)::text AS transactions,
            (SELECT count(*) FROM idempotency_keys)::text AS keys`,
       )).rows;
-      return { wallets: Number(row!.wallets), transactions: Number(row!.transactions), keys: Number(row!.keys) };
+      return { ledger: row!.ledger, wallets: Number(row!.wallets), transactions: Number(row!.transactions), keys: Number(row!.keys) };
     } finally {
       await target.end();
       void client;
@@ -466,7 +466,8 @@ async function runGrowth(): Promise<void> {
     await admin((c) => c.query(`DROP DATABASE IF EXISTS ${empty} WITH (FORCE)`));
   }
 
-  server = await startServer({ DATABASE_URL: databaseUrl(loadDatabase), LOG_LEVEL: 'warn', ...extra }, 120_000);
+  // The server serves the ledger the loader filled.
+  server = await startServer({ DATABASE_URL: databaseUrl(loadDatabase), LEDGER_NAME: loaded.ledger, LOG_LEVEL: 'warn', ...extra }, 120_000);
   try {
     log(`growth: debit-uniform on ${loadDatabase}`);
     rows.push({ backend: 'postgres', database: loadDatabase, ...(await load(server, 'postgres', 'debit-uniform', walletsFile)) });

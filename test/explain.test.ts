@@ -23,6 +23,7 @@ import { buildApp } from '../src/http/app.ts';
 import { purgeExpiredKeys } from '../src/idempotency/retention.ts';
 import { openPostgres, type Database, type Queryable, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
+import { findViolations } from '../src/storage/invariants.ts';
 import { freshPostgresDatabase, json, postgresSkipped } from './support/harness.ts';
 
 /** node-postgres's own conversion of a parameter to the text it sends. */
@@ -208,6 +209,10 @@ if (!process.env.TEST_DATABASE_URL) {
       assert.ok(seen.size >= 30, `statements recorded: ${seen.size}`);
       assert.equal(explained.force_generic_plan, explained.auto, 'every statement explained as a generic plan too');
       assert.deepEqual(failures, [], `statements that scan a large table:\n${failures.join('\n')}`);
+    });
+
+    it("the loader's ledger, and what the routes did on it, keep every ledger invariant", async () => {
+      assert.deepEqual(await findViolations(db), []);
     });
   });
 }
