@@ -4,7 +4,11 @@
 -- server, PostgreSQL and pgbench share.
 --
 -- Usage: SCENARIO=<scenario> wrk -t2 -c64 -d15s -s bench/load.lua <url> -- <wallets file>
---   SCENARIO: debit-uniform | debit-hot | pending-confirm | create-wallet | get-wallet (an
+--   SCENARIO: debit-uniform | debit-hot | pending-confirm | create-wallet | get-wallet |
+--     summary | list-wallets | list-wallets-deep (DEEP_CURSOR) | holds-of-wallet |
+--     transactions-of-wallet | transactions-deep (DEEP_TX_CURSOR) | replay (REPLAY_KEYS) |
+--     bulk-debit | bulk-debit-atomic (POST /bulk with BULK_SIZE keyed debits, default 100,
+--     each on a random funded wallet; not atomic / atomic) (an
 --     environment variable: wrk decides whether to read response bodies from the script as
 --     loaded, before `init` sees the arguments)
 --   wallets file: the hot wallet's id on the first line, then one funded wallet id per line.
@@ -21,6 +25,8 @@ function setup(thread)
 end
 
 local scenario = os.getenv("SCENARIO")
+local bulkSize = tonumber(os.getenv("BULK_SIZE") or "100")
+local isBulk = scenario == "bulk-debit" or scenario == "bulk-debit-atomic"
 local token = os.getenv("BENCH_TOKEN")
 local authorization = token and token ~= "" and ("Bearer " .. token) or nil
 
@@ -53,6 +59,15 @@ local function pick()
 end
 
 local json = "application/json"
+
+-- One POST /bulk body: bulkSize keyed debits of 1 on random funded wallets.
+local function bulkBody(atomic)
+  local operations = {}
+  for i = 1, bulkSize do
+    operations[i] = '{"action":"DEBIT_WALLET","ik":"' .. key() .. '","data":{"walletID":"' .. pick() .. '","amount":{"asset":"USD/2","amount":1}}}'
+  end
+  return '{"atomic":' .. (atomic and "true" or "false") .. ',"operations":[' .. table.concat(operations, ",") .. "]}"
+end
 local debit = '{"amount":{"asset":"USD/2","amount":1}}'
 local pending = '{"amount":{"asset":"USD/2","amount":1},"pending":true}'
 
@@ -72,6 +87,24 @@ function request()
     return format("POST", "/wallets", { ["Content-Type"] = json, ["Idempotency-Key"] = key() }, '{"name":"bench"}')
   elseif scenario == "get-wallet" then
     return format("GET", "/wallets/" .. pick())
+  elseif scenario == "summary" then
+    return format("GET", "/wallets/" .. pick() .. "/summary")
+  elseif scenario == "list-wallets" then
+    return format("GET", "/wallets")
+  elseif scenario == "list-wallets-deep" then
+    return format("GET", "/wallets?cursor=" .. os.getenv("DEEP_CURSOR"))
+  elseif scenario == "holds-of-wallet" then
+    return format("GET", "/holds?walletID=" .. pick())
+  elseif scenario == "transactions-of-wallet" then
+    return format("GET", "/transactions?walletID=" .. pick())
+  elseif scenario == "transactions-deep" then
+    return format("GET", "/transactions?cursor=" .. os.getenv("DEEP_TX_CURSOR"))
+  elseif scenario == "replay" then
+    -- Keys replay-1..replay-N were stored by the bench, key n as a debit of wallets[n].
+    local n = math.random(tonumber(os.getenv("REPLAY_KEYS")))
+    return format("POST", "/wallets/" .. wallets[n] .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = "replay-" .. n }, debit)
+  elseif isBulk then
+    return format("POST", "/bulk", { ["Content-Type"] = json }, bulkBody(scenario == "bulk-debit-atomic"))
   end
   error("unknown scenario " .. tostring(scenario))
 end
@@ -87,10 +120,23 @@ if scenario == "pending-confirm" then
   end
 end
 
+-- A bulk answer is 200 whatever its items say: count the refused items (an "errorCode" in the body).
+itemErrors = 0
+if isBulk then
+  function response(status, headers, body)
+    if status == 200 then
+      local _, count = string.gsub(body, '"errorCode"', "")
+      itemErrors = itemErrors + count
+    end
+  end
+end
+
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  local refused = 0
+  for _, thread in ipairs(threads) do refused = refused + (thread:get("itemErrors") or 0) end
   io.write(string.format(
-    '{"requests":%d,"durationUs":%d,"errors":%d,"non2xx":%d,"latencyP50Ms":%.2f,"latencyP99Ms":%.2f}\n',
-    summary.requests, summary.duration, errors, summary.errors.status,
+    '{"requests":%d,"durationUs":%d,"errors":%d,"non2xx":%d,"itemErrors":%d,"latencyP50Ms":%.2f,"latencyP99Ms":%.2f}\n',
+    summary.requests, summary.duration, errors + refused, summary.errors.status, refused,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end

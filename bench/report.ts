@@ -23,14 +23,30 @@ export interface BenchResult {
   readonly seconds: number;
   readonly connections: number;
   readonly pgbenchClients: number;
-  readonly pgbench: { readonly uniform: number; readonly hot: number };
+  /** uniform and hot in transactions (= transfers) per second; batched in transfers per second (100 per transaction). */
+  readonly pgbench: {
+    readonly uniform: number;
+    readonly hot: number;
+    /** At the same clients as Coffer's connections. */
+    readonly batched?: number;
+    /** At a few clients (batchedFewClients), where batches wait less on each other's row locks. */
+    readonly batchedFew?: number;
+    readonly batchedFewClients?: number;
+  };
   readonly rows: readonly Row[];
+}
+
+/** The batched-SQL limit: the higher of pgbench's batched figures (at Coffer's concurrency and at a few clients). */
+export function batchedLimit(result: BenchResult): number | null {
+  const figures = [result.pgbench.batched, result.pgbench.batchedFew].filter((value): value is number => value !== undefined && !Number.isNaN(value));
+  return figures.length > 0 ? Math.max(...figures) : null;
 }
 
 /** The pgbench figure a Coffer scenario is compared with, if any. */
 function baseline(result: BenchResult, row: Row): number | null {
   if (row.scenario === 'debit-uniform') return result.pgbench.uniform;
   if (row.scenario === 'debit-hot') return result.pgbench.hot;
+  if (row.scenario.startsWith('bulk-')) return batchedLimit(result);
   return null;
 }
 
@@ -42,7 +58,14 @@ export function renderTable(result: BenchResult): string {
       `Coffer at ${result.connections} keep-alive connections (every mutation with its own Idempotency-Key), pgbench at ${result.pgbenchClients} clients.`,
     '',
     `pgbench bare transfer (BEGIN; 2 UPDATE; INSERT; COMMIT): uniform over 1,000 accounts **${Math.round(result.pgbench.uniform)} tps**, ` +
-      `one hot account **${Math.round(result.pgbench.hot)} tps**.`,
+      `one hot account **${Math.round(result.pgbench.hot)} tps**` +
+      (result.pgbench.batched !== undefined
+        ? `; batched, 100 transfers per transaction: **${Math.round(result.pgbench.batched)} transfers/s** at ${result.pgbenchClients} clients` +
+          (result.pgbench.batchedFew !== undefined ? `, **${Math.round(result.pgbench.batchedFew)} transfers/s** at ${result.pgbench.batchedFewClients} clients` : '') +
+          ` (the batched-SQL limit: the higher).`
+        : '.'),
+    '',
+    'Ratios: single debits against the one-per-commit loop, bulk rows against the batched-SQL limit.',
     '',
     '| backend | scenario | ops/s | vs pgbench | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU µs/request | PostgreSQL CPU µs/request |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -57,7 +80,8 @@ export function renderTable(result: BenchResult): string {
   }
   lines.push(
     '',
-    'pending-confirm counts one operation per debit + confirm pair (two requests). CPU per request is sampled from /proc over the ' +
+    'pending-confirm counts one operation per debit + confirm pair (two requests); a bulk request counts its 100 debits, and its CPU ' +
+      'is per debit. Errors include refused bulk items. CPU per request is sampled from /proc over the ' +
       'load: the Coffer process (on PGlite it includes the database), and every process of the local PostgreSQL server.',
     '',
   );
@@ -68,6 +92,7 @@ export function renderChart(result: BenchResult): string {
   const bars: { label: string; value: number; color: string }[] = [
     { label: 'pgbench uniform', value: result.pgbench.uniform, color: '#8a8a8a' },
     { label: 'pgbench hot', value: result.pgbench.hot, color: '#b5b5b5' },
+    ...(batchedLimit(result) !== null ? [{ label: 'pgbench batched (100/tx)', value: batchedLimit(result)!, color: '#6a6a6a' }] : []),
     ...result.rows.map((row) => ({
       label: `coffer ${row.backend} ${row.scenario}${row.auth ? ' +auth' : ''}`,
       value: row.operationsPerSecond,

@@ -1,18 +1,20 @@
 /**
  * `npm run bench`: Coffer against PostgreSQL's own one-transfer-per-commit limit, in one run.
  *
- * 1. Baseline: pgbench running a bare transfer (BEGIN; 2 UPDATEs; 1 INSERT; COMMIT) with 32
- *    clients, uniform over 1,000 accounts and all on one hot account.
+ * 1. Baseline: pgbench running a bare transfer (BEGIN; 2 UPDATEs; 1 INSERT; COMMIT) with as
+ *    many clients as Coffer gets connections, uniform over 1,000 accounts and all on one hot
+ *    account; and the batched-SQL limit, 100 transfers per transaction over the same accounts.
  * 2. Coffer on the same server, over HTTP, loaded by wrk (bench/load.lua, its own process)
  *    on 64 keep-alive connections, every mutation keyed: immediate debits uniform over 1,000
- *    wallets and on one hot wallet, pending debit + confirm, create wallet, get wallet. Then
+ *    wallets and on one hot wallet, bulk requests of 100 keyed debits (not atomic, atomic),
+ *    pending debit + confirm, create wallet, get wallet. Then
  *    the first two on the embedded PGlite.
  * Needs pgbench and wrk on PATH (Debian packages postgresql-client and wrk).
  * Reports ops/s, p50/p99, errors, server peak RSS, CPU per request and the ratios to pgbench; writes
  * bench/results/<date>.{json,md,svg}. Creates its own databases and drops them after.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (32), SERVER_ENV
+ * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (= BENCH_CONNECTIONS), BULK_SIZE (100), SERVER_ENV
  * (extra server settings, `NAME=value,...`). For experiments, BENCH_ONLY narrows the run to
  * some scenarios (`pgbench,postgres:debit-uniform,pglite:debit-hot`); such a run prints its table
  * but writes no results file, since the published results are always the full set.
@@ -32,14 +34,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { PURGE_BATCH } from '../src/idempotency/retention.ts';
+import { openPostgres } from '../src/storage/database.ts';
+import { purgeKeys } from '../src/storage/idempotency-keys.ts';
 import { renderChart, renderTable, type BenchResult, type Row } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS || 15);
 const connections = Number(process.env.BENCH_CONNECTIONS || 64);
-const pgbenchClients = Number(process.env.PGBENCH_CLIENTS || 32);
+/** Equal concurrency on both sides: pgbench runs as many clients as Coffer gets connections, unless told otherwise. */
+const pgbenchClients = Number(process.env.PGBENCH_CLIENTS || connections);
 const WALLETS = 1_000;
+/** Keyed debits per POST /bulk request in the bulk scenarios. */
+const BULK_SIZE = Number(process.env.BULK_SIZE || 100);
 /** PostgreSQL's CPU can be read from /proc only when the server runs on this machine. */
 const isLocal = ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(new URL(serverUrl).hostname);
 
@@ -83,7 +91,26 @@ END;
 `,
 };
 
-async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
+/**
+ * The batched-SQL limit: what PostgreSQL itself commits when a client batches. One
+ * transaction moves BATCH_TRANSFERS transfers over the same 1,000 accounts: the rows are
+ * locked in id order first (so concurrent batches never deadlock), then one data-modifying
+ * statement updates every account the batch touches and inserts its transfers. The pairs are
+ * derived from one random seed per transaction (hashint8), so both statements see the same.
+ */
+const BATCH_TRANSFERS = 100;
+/** pgbench clients of the second batched measurement (STACK.md: the batched limit peaked at 2–8 clients). */
+const BATCHED_FEW_CLIENTS = Number(process.env.PGBENCH_BATCHED_CLIENTS || 4);
+const account = (offset: number) => `1 + ((hashint8(:seed::bigint * 1000 + ${offset} + g)::bigint % ${WALLETS}) + ${WALLETS}) % ${WALLETS}`;
+const BATCHED_TRANSFER = `\\set seed random(1, 1000000000)
+BEGIN;
+SELECT count(*) FROM (SELECT id FROM accounts WHERE id IN (SELECT ${account(0)} FROM generate_series(1, ${BATCH_TRANSFERS}) g UNION SELECT ${account(500)} FROM generate_series(1, ${BATCH_TRANSFERS}) g) ORDER BY id FOR UPDATE) locked;
+WITH pairs AS (SELECT ${account(0)} AS a, ${account(500)} AS b FROM generate_series(1, ${BATCH_TRANSFERS}) g), moves AS (SELECT id, sum(delta) AS delta FROM (SELECT least(a, b) AS id, -1 AS delta FROM pairs UNION ALL SELECT greatest(a, b), 1 FROM pairs) x GROUP BY id), moved AS (UPDATE accounts SET balance = balance + moves.delta FROM moves WHERE accounts.id = moves.id) INSERT INTO transfers (source, destination, amount) SELECT least(a, b), greatest(a, b), 1 FROM pairs;
+END;
+`;
+
+/** pgbench's transactions per second for a script; for `batched`, transfers per second (BATCH_TRANSFERS per transaction). */
+async function pgbench(name: 'uniform' | 'hot' | 'batched', clients = pgbenchClients): Promise<number> {
   const database = `bench_pgbench_${process.pid}`;
   await admin(async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${database}`);
@@ -100,11 +127,11 @@ async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
   await client.end();
   const dir = mkdtempSync(join(tmpdir(), 'coffer-pgbench-'));
   const script = join(dir, `${name}.sql`);
-  writeFileSync(script, TRANSFER[name]);
+  writeFileSync(script, name === 'batched' ? BATCHED_TRANSFER : TRANSFER[name]);
   const target = new URL(url);
   const output = execFileSync(
     'pgbench',
-    ['-n', '-c', String(pgbenchClients), '-j', '2', '-T', String(seconds), '--max-tries=20', '-f', script,
+    ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), '--max-tries=20', '-f', script,
       '-h', target.hostname, '-p', target.port || '5432', '-U', decodeURIComponent(target.username || 'postgres'), database],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -112,7 +139,9 @@ async function pgbench(name: 'uniform' | 'hot'): Promise<number> {
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(output);
   if (!match) throw new Error(`could not read pgbench output:\n${output}`);
-  return Number(match[1]);
+  const failed = /number of failed transactions: (\d+)/.exec(output);
+  if (failed && Number(failed[1]) > 0) log(`pgbench ${name}: ${failed[1]} failed transactions`);
+  return Number(match[1]) * (name === 'batched' ? BATCH_TRANSFERS : 1);
 }
 
 /** The bearer token of the server under load (auth on), for funding and for wrk. */
@@ -234,7 +263,14 @@ class CpuMeter {
   }
 }
 
-async function load(server: ServerProcess, backend: string, scenario: string, walletsFile: string): Promise<Omit<Row, 'backend'>> {
+async function load(
+  server: ServerProcess,
+  backend: string,
+  scenario: string,
+  walletsFile: string,
+  clients = connections,
+  extraEnv: Record<string, string> = {},
+): Promise<Omit<Row, 'backend'>> {
   const pid = server.child.pid!;
   let peak = rssKiB(pid, 'VmRSS');
   const serverCpu = new CpuMeter(() => [pid]);
@@ -247,8 +283,8 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
       'wrk',
-      ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SCENARIO: scenario, BENCH_TOKEN: benchToken ?? '' } },
+      ['-t', '2', '-c', String(clients), '-d', `${seconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...extraEnv, SCENARIO: scenario, BULK_SIZE: String(BULK_SIZE), BENCH_TOKEN: benchToken ?? '' } },
     );
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -258,10 +294,12 @@ async function load(server: ServerProcess, backend: string, scenario: string, wa
   clearInterval(sampler);
   const summary = output.trim().split('\n').at(-1)!;
   const measured = JSON.parse(summary) as { requests: number; durationUs: number; errors: number; latencyP50Ms: number; latencyP99Ms: number };
-  // A pending-confirm operation is two requests.
-  const requestsPerOperation = scenario === 'pending-confirm' ? 2 : 1;
-  const result = { ...measured, operationsPerSecond: measured.requests / requestsPerOperation / (measured.durationUs / 1e6) };
-  const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(result.requests, 1));
+  // A pending-confirm operation is two requests; a bulk request is BULK_SIZE operations.
+  const operationsPerRequest = scenario === 'pending-confirm' ? 0.5 : scenario.startsWith('bulk-') ? BULK_SIZE : 1;
+  const result = { ...measured, operationsPerSecond: (measured.requests * operationsPerRequest) / (measured.durationUs / 1e6) };
+  // CPU per request, except for bulk: per operation, to compare with a single request's.
+  const divisor = scenario.startsWith('bulk-') ? result.requests * BULK_SIZE : result.requests;
+  const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(divisor, 1));
   return {
     scenario,
     operationsPerSecond: Math.round(result.operationsPerSecond),
@@ -322,6 +360,15 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   return rows;
 }
 
+if (process.env.BENCH_GROWTH) {
+  await runGrowth();
+  process.exit(0);
+}
+if (process.env.BENCH_SOAK) {
+  await runSoak(Number(process.env.BENCH_SOAK));
+  process.exit(0);
+}
+
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const authSetting = process.env.BENCH_AUTH ?? 'off';
 if (!['off', 'on', 'both'].includes(authSetting)) throw new Error(`BENCH_AUTH must be off, on or both, got ${authSetting}`);
@@ -335,9 +382,16 @@ if (withPgbench) log(`pgbench uniform (${pgbenchClients} clients, ${seconds}s)`)
 const pgbenchUniform = withPgbench ? await pgbench('uniform') : NaN;
 if (withPgbench) log(`pgbench hot`);
 const pgbenchHot = withPgbench ? await pgbench('hot') : NaN;
+if (withPgbench) log(`pgbench batched (${BATCH_TRANSFERS} transfers per transaction)`);
+const pgbenchBatched = withPgbench ? await pgbench('batched') : NaN;
+// At many clients, batches of 100 random accounts out of 1,000 wait on each other's row locks:
+// the batched limit is also measured at a few clients, where it is highest, and the bulk rows
+// are compared with the higher of the two.
+if (withPgbench) log(`pgbench batched at ${BATCHED_FEW_CLIENTS} clients`);
+const pgbenchBatchedFew = withPgbench ? await pgbench('batched', BATCHED_FEW_CLIENTS) : NaN;
 const rows: Row[] = [];
 for (const [backend, scenarios] of [
-  ['postgres', ['debit-uniform', 'debit-hot', 'pending-confirm', 'create-wallet', 'get-wallet']],
+  ['postgres', ['debit-uniform', 'debit-hot', 'bulk-debit', 'bulk-debit-atomic', 'pending-confirm', 'create-wallet', 'get-wallet']],
   ['pglite', ['debit-uniform', 'debit-hot']],
 ] as const) {
   const chosen = selected(backend, [...scenarios]);
@@ -355,7 +409,7 @@ const result: BenchResult = {
   seconds,
   connections,
   pgbenchClients,
-  pgbench: { uniform: pgbenchUniform, hot: pgbenchHot },
+  pgbench: { uniform: pgbenchUniform, hot: pgbenchHot, batched: pgbenchBatched, batchedFew: pgbenchBatchedFew, batchedFewClients: BATCHED_FEW_CLIENTS },
   rows,
 };
 if (only) {
@@ -371,3 +425,210 @@ writeFileSync(join(dir, `${stamp}.md`), table);
 writeFileSync(join(dir, `${stamp}.svg`), renderChart(result));
 process.stdout.write(table);
 log(`wrote bench/results/${stamp}.{json,md,svg}`);
+
+/**
+ * Growth mode (`BENCH_GROWTH=1 npm run bench`, after `npm run bench:load`): the scenarios on the
+ * loaded database (LOAD_DATABASE, default coffer_load) against an empty one, in one run. Keyed
+ * uniform debits at BENCH_CONNECTIONS on both (the target: the loaded figure within 15% of the
+ * empty one); then reads at 16 connections on the loaded database, for their p99: get wallet,
+ * summary, list wallets (first page, and a page 10,000 wallets deep by cursor), holds of a
+ * wallet, transactions of a wallet, the whole ledger's transactions 10,000 deep, and a replay
+ * of a stored key among the loaded ones. The wallets used are random loaded wallets that are
+ * not frozen. Prints a table; writes bench/results/<date>-growth.{json,md}.
+ */
+async function runGrowth(): Promise<void> {
+  const loadDatabase = process.env.LOAD_DATABASE || 'coffer_load';
+  const loaded = await admin(async (client) => {
+    const target = new pg.Client({ connectionString: databaseUrl(loadDatabase) });
+    await target.connect();
+    try {
+      const [row] = (await target.query<{ ledger: string; wallets: string; transactions: string; keys: string }>(
+        `SELECT (SELECT ledger FROM bench_load_progress LIMIT 1) AS ledger, (SELECT max(loaded_through) FROM bench_load_progress)::text AS wallets, (SELECT count(*) FROM transactions)::text AS transactions,
+           (SELECT count(*) FROM idempotency_keys)::text AS keys`,
+      )).rows;
+      return { ledger: row!.ledger, wallets: Number(row!.wallets), transactions: Number(row!.transactions), keys: Number(row!.keys) };
+    } finally {
+      await target.end();
+      void client;
+    }
+  });
+  log(`growth: ${loadDatabase} holds ${loaded.wallets} wallets, ${loaded.transactions} transactions, ${loaded.keys} keys`);
+  const walletOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+  const picks: string[] = [];
+  while (picks.length < WALLETS) {
+    const i = 1 + Math.floor(Math.random() * loaded.wallets);
+    if (i % 100 !== 7) picks.push(walletOf(i));
+  }
+  const walletsFile = join(tmpdir(), `coffer-bench-growth-${process.pid}.txt`);
+  writeFileSync(walletsFile, [picks[0], ...picks].join('\n') + '\n');
+  const started = new Date();
+  const rows: (Row & { database: string })[] = [];
+  const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+
+  // The empty database's figure, in this run.
+  const empty = `bench_growth_empty_${process.pid}`;
+  await admin(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${empty}`);
+    await client.query(`CREATE DATABASE ${empty}`);
+  });
+  let server = await startServer({ DATABASE_URL: databaseUrl(empty), LOG_LEVEL: 'warn', ...extra }, 120_000);
+  try {
+    const funded = await fund(server.url);
+    const emptyFile = join(tmpdir(), `coffer-bench-growth-empty-${process.pid}.txt`);
+    writeFileSync(emptyFile, [funded.hot, ...funded.uniform].join('\n') + '\n');
+    log(`growth: debit-uniform on an empty database`);
+    rows.push({ backend: 'postgres', database: 'empty', ...(await load(server, 'postgres', 'debit-uniform', emptyFile)) });
+    rmSync(emptyFile, { force: true });
+  } finally {
+    await server.kill('SIGTERM');
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${empty} WITH (FORCE)`));
+  }
+
+  // The server serves the ledger the loader filled.
+  server = await startServer({ DATABASE_URL: databaseUrl(loadDatabase), LEDGER_NAME: loaded.ledger, LOG_LEVEL: 'warn', ...extra }, 120_000);
+  try {
+    log(`growth: debit-uniform on ${loadDatabase}`);
+    rows.push({ backend: 'postgres', database: loadDatabase, ...(await load(server, 'postgres', 'debit-uniform', walletsFile)) });
+    // A cursor 10,000 items deep: 100 pages of 100.
+    const deep = async (path: string) => {
+      let cursor = '';
+      for (let page = 0; page < 100; page++) {
+        const answer = await call(server.url, 'GET', `${path}?pageSize=100${cursor ? `&cursor=${cursor}` : ''}`);
+        cursor = (JSON.parse(answer.text) as { cursor: { next: string } }).cursor.next;
+      }
+      return cursor;
+    };
+    const replayKeys = 1000;
+    for (let n = 1; n <= replayKeys; n++) {
+      const response = await fetch(`${server.url}/wallets/${picks[n - 1]}/debit`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': `replay-${n}` },
+        body: '{"amount":{"asset":"USD/2","amount":1}}',
+      });
+      if (response.status !== 204) throw new Error(`storing replay key ${n}: ${response.status} ${await response.text()}`);
+    }
+    const env = { DEEP_CURSOR: await deep('/wallets'), DEEP_TX_CURSOR: await deep('/transactions'), REPLAY_KEYS: String(replayKeys) };
+    for (const scenario of ['get-wallet', 'summary', 'list-wallets', 'list-wallets-deep', 'holds-of-wallet', 'transactions-of-wallet', 'transactions-deep', 'replay']) {
+      log(`growth: ${scenario} at 16 connections on ${loadDatabase}`);
+      rows.push({ backend: 'postgres', database: loadDatabase, ...(await load(server, 'postgres', scenario, walletsFile, 16, env)) });
+    }
+  } finally {
+    await server.kill('SIGTERM');
+    rmSync(walletsFile, { force: true });
+  }
+
+  const purge = await purgeCost(loadDatabase);
+  const emptyRate = rows[0]!.operationsPerSecond;
+  const lines = [
+    `# Coffer growth benchmark, ${started.toISOString()}`,
+    '',
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Command: \`BENCH_GROWTH=1 npm run bench\`, ${seconds} s per scenario. ` +
+      `Loaded database \`${loadDatabase}\`: ${loaded.wallets} wallets, ${loaded.transactions} transactions, ${loaded.keys} stored keys. Debits at ${connections} connections, reads at 16.`,
+    '',
+    '| database | scenario | connections | ops/s | vs empty | p50 ms | p99 ms | errors | server peak RSS MiB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((row) =>
+      `| ${row.database} | ${row.scenario} | ${row.scenario === 'debit-uniform' ? connections : 16} | ${row.operationsPerSecond} | ` +
+      `${row.scenario === 'debit-uniform' ? `${Math.round((100 * row.operationsPerSecond) / emptyRate) / 100}×` : ''} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} |`,
+    ),
+    '',
+    `Idempotency retention purge among ${loaded.keys} stored keys: a pass with nothing due ${purge.idleMs} ms; ` +
+      `deleting due keys ${purge.batchMs} ms per batch of 1,000 (${purge.keysPerSecond} keys/s, ${purge.batches} batches).`,
+    '',
+  ];
+  const table = lines.join('\n');
+  const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${stamp}-growth.json`), JSON.stringify({ date: started.toISOString(), loaded, seconds, connections, rows, purge }, null, 2) + '\n');
+  writeFileSync(join(dir, `${stamp}-growth.md`), table);
+  process.stdout.write(table);
+}
+
+/**
+ * What the idempotency purge costs among the loaded keys (created from 2026-01-01 on): one
+ * pass when no key is due, then 20 batches of 1,000 due keys (cut off at 2026-01-03).
+ */
+async function purgeCost(database: string): Promise<{ idleMs: number; batchMs: number; keysPerSecond: number; batches: number }> {
+  const db = openPostgres({ url: databaseUrl(database), poolSize: 1 } as Parameters<typeof openPostgres>[0]);
+  try {
+    const at = (iso: string) => BigInt(Date.parse(iso)) * 1000n;
+    let started = performance.now();
+    await purgeKeys(db, at('2025-12-01T00:00:00Z'), PURGE_BATCH);
+    const idleMs = Math.round((performance.now() - started) * 10) / 10;
+    const batches = 20;
+    started = performance.now();
+    let deleted = 0;
+    for (let batch = 0; batch < batches; batch++) deleted += await purgeKeys(db, at('2026-01-03T00:00:00Z'), PURGE_BATCH);
+    const elapsed = performance.now() - started;
+    return { idleMs, batchMs: Math.round((elapsed / batches) * 10) / 10, keysPerSecond: Math.round((deleted / elapsed) * 1000), batches };
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * Soak (`BENCH_SOAK=600 npm run bench`): keyed uniform debits at BENCH_CONNECTIONS on a fresh
+ * PostgreSQL database for that many seconds, the server's RSS sampled every 5 s; prints the
+ * samples' least-squares slope over the whole run and over its second half (MiB per minute:
+ * a server that does not grow shows ~0 once warm). Writes bench/results/<date>-soak.json.
+ */
+async function runSoak(soakSeconds: number): Promise<void> {
+  const database = `bench_soak_${process.pid}`;
+  await admin(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database}`);
+    await client.query(`CREATE DATABASE ${database}`);
+  });
+  const started = new Date();
+  const server = await startServer({ DATABASE_URL: databaseUrl(database), LOG_LEVEL: 'warn' }, 120_000);
+  const samples: { seconds: number; rssMiB: number }[] = [];
+  try {
+    const wallets = await fund(server.url);
+    const walletsFile = join(tmpdir(), `coffer-bench-soak-${process.pid}.txt`);
+    writeFileSync(walletsFile, [wallets.hot, ...wallets.uniform].join('\n') + '\n');
+    const pid = server.child.pid!;
+    const origin = performance.now();
+    const sampler = setInterval(() => samples.push({ seconds: (performance.now() - origin) / 1000, rssMiB: rssKiB(pid, 'VmRSS') / 1024 }), 5000);
+    log(`soak: debit-uniform for ${soakSeconds}s at ${connections} connections`);
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn('wrk', ['-t', '2', '-c', String(connections), '-d', `${soakSeconds}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'load.lua'), server.url, '--', walletsFile], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, SCENARIO: 'debit-uniform' },
+      });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}`))));
+    });
+    clearInterval(sampler);
+    rmSync(walletsFile, { force: true });
+    const measured = JSON.parse(output.trim().split('\n').at(-1)!) as { requests: number; durationUs: number; errors: number; latencyP99Ms: number };
+    const slope = (points: typeof samples) => {
+      const n = points.length;
+      const mx = points.reduce((a, p) => a + p.seconds, 0) / n;
+      const my = points.reduce((a, p) => a + p.rssMiB, 0) / n;
+      const sxy = points.reduce((a, p) => a + (p.seconds - mx) * (p.rssMiB - my), 0);
+      const sxx = points.reduce((a, p) => a + (p.seconds - mx) ** 2, 0);
+      return Math.round((sxy / sxx) * 60 * 100) / 100;
+    };
+    const result = {
+      date: started.toISOString(),
+      seconds: soakSeconds,
+      connections,
+      operationsPerSecond: Math.round(measured.requests / (measured.durationUs / 1e6)),
+      errors: measured.errors,
+      latencyP99Ms: measured.latencyP99Ms,
+      rssMiB: { first: Math.round(samples[0]!.rssMiB), last: Math.round(samples.at(-1)!.rssMiB), max: Math.round(Math.max(...samples.map((p) => p.rssMiB))) },
+      slopeMiBPerMinute: { whole: slope(samples), secondHalf: slope(samples.slice(Math.floor(samples.length / 2))) },
+      samples: samples.map((p) => [Math.round(p.seconds), Math.round(p.rssMiB * 10) / 10]),
+    };
+    const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+    mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(ROOT, 'bench', 'results', `${stamp}-soak.json`), JSON.stringify(result, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify({ ...result, samples: undefined })}\n`);
+  } finally {
+    await server.kill('SIGTERM');
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  }
+}

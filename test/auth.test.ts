@@ -49,6 +49,7 @@ function targets(ids: { wallet: string; hold: string; client: string }): Target[
     debitWallet: { amount: { asset: 'USD/2', amount: 1n } },
     creditWallet: { amount: { asset: 'USD/2', amount: 1n } },
     confirmHold: { amount: 1n },
+    bulk: { operations: [{ action: 'CREDIT_WALLET', data: { walletID: ids.wallet, amount: { asset: 'USD/2', amount: 1n } } }] },
     createClient: { name: 'intruder', scopes: ['admin'] },
   };
   const list: Target[] = [];
@@ -298,6 +299,26 @@ for (const backend of backends()) {
       const transactions = expectStatus(await h.call({ method: 'GET', url: `/transactions?walletID=${wallet.id}`, headers: auth }), 200).body.cursor.data;
       assert.equal(transactions.length, 3, 'credit, hold, confirm');
       for (const transaction of transactions) assert.equal(transaction.createdBy, client.clientId);
+      // A bulk request records its client exactly as the single routes do, and its keys are the client's too.
+      const bulk = expectStatus(
+        await h.call({
+          method: 'POST',
+          url: '/bulk',
+          body: {
+            atomic: true,
+            operations: [
+              { action: 'CREATE_WALLET', ik: 'bulk-author', data: { name: 'bulk' } },
+              { action: 'DEBIT_WALLET', data: { walletID: wallet.id, amount: { asset: 'USD/2', amount: 1n }, pending: true } },
+            ],
+          },
+          headers: auth,
+        }),
+        200,
+      ).body.data;
+      assert.equal(bulk[0].data.createdBy, client.clientId);
+      assert.equal(bulk[1].data.createdBy, client.clientId);
+      const bulkTransactions = expectStatus(await h.call({ method: 'GET', url: `/transactions?walletID=${wallet.id}&pageSize=1`, headers: auth }), 200).body.cursor.data;
+      assert.equal(bulkTransactions[0].createdBy, client.clientId);
       // The request's log lines name the client beside the request id.
       const completed = a.logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'request completed' && line.clientId === client.clientId);
       assert.ok(completed.length >= 8, 'completions logged with the client');

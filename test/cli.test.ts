@@ -19,8 +19,8 @@ import { freePort, runCommand, startServer, type Run, type ServerProcess } from 
 const U128_MAX = (1n << 128n) - 1n;
 
 /** Runs `coffer …` in the project folder, as `npx coffer …` would. */
-function coffer(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return runCommand(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { ...process.env, ...env });
+function coffer(args: readonly string[], env: Record<string, string | undefined> = {}, input?: string): Promise<Run> {
+  return runCommand(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { ...process.env, ...env }, input);
 }
 
 function ok(run: Run): Run {
@@ -79,7 +79,7 @@ describe('cli', () => {
   it('--help everywhere: every command explains itself and exits 0; serve --help lists every setting', async () => {
     const commands = [
       [], ['wallets'], ['wallets', 'create'], ['wallets', 'list'], ['wallets', 'get'], ['credit'], ['debit'], ['holds'], ['holds', 'list'], ['holds', 'get'], ['holds', 'confirm'], ['holds', 'void'],
-      ['summary'], ['balances', 'create'], ['balances', 'list'], ['balances', 'get'], ['transactions', 'list'], ['migrate'], ['verify'],
+      ['summary'], ['bulk'], ['balances', 'create'], ['balances', 'list'], ['balances', 'get'], ['transactions', 'list'], ['migrate'], ['verify'],
       ['events'], ['events', 'tail'],
     ];
     const runs = await Promise.all(commands.map((command) => coffer([...command, '--help'])));
@@ -92,6 +92,38 @@ describe('cli', () => {
     assert.match(runs[0]!.stdout, /Exit codes:/);
     const serve = ok(await coffer(['serve', '--help']));
     for (const name of Object.keys(SETTINGS)) assert.match(serve.stdout, new RegExp(`\\b${name}\\b`), `serve --help lists ${name}`);
+  });
+
+  it('coffer bulk < ops.jsonl: JSON lines sent in chunks, one answer line per operation; the same key again replays; a refusal exits 1', async () => {
+    const id = json(await coffer(['--json', 'wallets', 'create', '--name', 'bulk'], env)).data.id as string;
+    const lines = [
+      JSON.stringify({ action: 'CREDIT_WALLET', data: { walletID: id, amount: { asset: 'USD/2', amount: 500 } } }),
+      '',
+      ...Array.from({ length: 4 }, (_, i) => JSON.stringify({ action: 'DEBIT_WALLET', ik: `cli-op-${id}-${i}`, data: { walletID: id, amount: { asset: 'USD/2', amount: 100 } } })),
+      `{"action":"CREDIT_WALLET","data":{"walletID":"${id}","amount":{"asset":"USD/2","amount":${U128_MAX}}}}`,
+    ].join('\n');
+    const first = ok(await coffer(['--json', 'bulk', '--chunk-size', '2', '--idempotency-key', `cli-bulk-${id}`], env, lines));
+    const items = first.stdout.trim().split('\n').map((line) => parseJson(line) as { line: bigint; action: string; status: bigint });
+    assert.deepEqual(items.map((item) => [Number(item.line), item.action, Number(item.status)]), [
+      [1, 'CREDIT_WALLET', 204],
+      [3, 'DEBIT_WALLET', 204],
+      [4, 'DEBIT_WALLET', 204],
+      [5, 'DEBIT_WALLET', 204],
+      [6, 'DEBIT_WALLET', 204],
+      [7, 'CREDIT_WALLET', 204],
+    ]);
+    assert.match(first.stderr, /6 operations in 3 requests, 0 refused/);
+    const again = ok(await coffer(['--json', 'bulk', '--chunk-size', '2', '--idempotency-key', `cli-bulk-${id}`], env, lines));
+    assert.equal(again.stdout, first.stdout, 'replayed, not run again');
+    const summary = json(await coffer(['--json', 'summary', id], env)).data;
+    assert.equal(summary.balances[0].assets['USD/2'], U128_MAX + 100n, 'each operation applied once');
+    const refused = await coffer(['bulk', '--atomic'], env, `${JSON.stringify({ action: 'DEBIT_WALLET', data: { walletID: id, amount: { asset: 'USD/2', amount: 1 }, balances: ['nope'] } })}\n`);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stdout, /^1\tDEBIT_WALLET\t400\tVALIDATION: /);
+    const broken = await coffer(['bulk'], env, '{"action":\n');
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /line 1: not JSON/);
+    assert.equal((await coffer(['bulk', '--chunk-size', '1001'], env, '')).code, 2);
   });
 
   it('a day of operations: create, credit, hold, confirm, summary, lists — tables for people, exact JSON for scripts', async () => {

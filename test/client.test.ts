@@ -43,6 +43,7 @@ const CLIENT_METHODS: Record<ApiOperation, keyof Coffer> = {
   updateBalance: 'updateBalance',
   debitWallet: 'debit',
   creditWallet: 'credit',
+  bulk: 'bulk',
   getHolds: 'listHolds',
   getHold: 'getHold',
   updateHold: 'updateHold',

@@ -65,6 +65,7 @@ const RUN_ELSEWHERE: readonly [RegExp, string][] = [
   [/^HOST=0\.0\.0\.0 npm start\b/, 'test/auth-processes.test.ts (a server on a non-loopback HOST with AUTH unset requires tokens)'],
   [/^(FC_|CONCURRENCY_OPS=|OUTAGE_CYCLES=)/, 'soak runs of tests that CI runs at their default size'],
   [/^(BENCH_\w+=\S+ )*npm run bench\b/, 'the benchmark (not in CI; figures in docs/performance.md)'],
+  [/^(LOAD_\w+=\S+ )*npm run bench:load\b/, "the growth benchmark's loader (not in CI; bench/populate.ts, which it runs, is run by test/explain.test.ts)"],
   [/^open http/, 'opens a browser on /docs or /console, which test/openapi.test.ts and test/console.test.ts serve and check'],
   [/^npx vite --config console\/vite\.config\.ts$/, "the console's live-reload server for development; its build is part of npm ci, which test/console.test.ts drives"],
 ];

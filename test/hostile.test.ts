@@ -105,6 +105,11 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/holds/{holdID}/confirm', body: () => ({ amount: 1n, final: false }) },
   { method: 'POST', path: '/holds/{holdID}/void', body: () => ({}) },
   { method: 'GET', path: '/transactions', list: true },
+  {
+    method: 'POST',
+    path: '/bulk',
+    body: (f) => ({ atomic: true, operations: [{ action: 'DEBIT_WALLET', data: { walletID: f.funded, amount: { asset: 'USD/2', amount: 1n } } }] }),
+  },
   { method: 'GET', path: '/events', list: true },
   { method: 'POST', path: '/webhooks', unkeyed: true, body: () => ({ url: 'https://example.com/other', eventTypes: ['wallet.created'], description: 'd' }) },
   { method: 'GET', path: '/webhooks' },
@@ -353,6 +358,31 @@ function fieldCorpus(route: Route, f: Fixtures): Record<string, string[]> {
       };
     case '/holds/{holdID}/confirm':
       return { amount: NUMBERS, final: ['"true"', '1', 'null', '[]'] };
+    case '/bulk':
+      return {
+        atomic: ['"true"', '1', 'null', '[]'],
+        operations: [
+          '[]',
+          '{}',
+          'null',
+          '"x"',
+          '[1]',
+          '[null]',
+          json(Array.from({ length: 1001 }, () => ({ action: 'CREATE_WALLET', data: {} }))),
+          '[{"action":"NOPE","data":{}}]',
+          '[{"action":"create_wallet","data":{}}]',
+          json([{ action: SQL[1], data: {} }]),
+          '[{"action":"CREATE_WALLET","ik":"","data":{}}]',
+          '[{"action":"CREATE_WALLET","ik":"a\\u0001b","data":{}}]',
+          json([{ action: 'CREATE_WALLET', ik: 'k'.repeat(256), data: {} }]),
+          '[{"action":"CREATE_WALLET","data":[]}]',
+          '[{"action":"CREATE_WALLET","data":"x"}]',
+          json([{ action: 'DEBIT_WALLET', data: { walletID: 1 } }]),
+          json([{ action: 'DEBIT_WALLET', data: { walletID: 'w'.repeat(256) } }]),
+          json([{ action: 'DEBIT_WALLET', data: { walletID: '' } }]),
+          json([{ action: 'VOID_HOLD', data: { holdID: ['x'] } }]),
+        ],
+      };
     case '/oauth/token':
     case '/api/auth/oauth/token':
       return {
@@ -523,12 +553,22 @@ function corpus(route: Route, prefix: string, f: Fixtures): Request[] {
 
   if (base) {
     for (const raw of MALFORMED_BODIES) send({ url, raw, headers: JSON_HEADERS });
-    send({ url, raw: json({ ...base, padding: 'p'.repeat(1024 * 1024) }), headers: JSON_HEADERS });
+    // Over the route's body limit: 1 MiB, 8 MiB for POST /bulk.
+    send({ url, raw: json({ ...base, padding: 'p'.repeat(route.path === '/bulk' ? 8 * 1024 * 1024 : 1024 * 1024) }), headers: JSON_HEADERS });
     for (const [field, values] of Object.entries(fieldCorpus(route, f))) {
       for (const raw of values) send({ url, raw: bodyWith(base, field, raw), headers: JSON_HEADERS });
     }
     if (route.path === '/wallets/{id}/debit') {
       send({ url, raw: json({ ...base, pending: true, timestamp: '2024-01-01T00:00:00Z' }), headers: JSON_HEADERS });
+    }
+    if (route.path === '/bulk') {
+      // The debit route's corpus as the data of one operation of an atomic bulk request, and hostile ids as its walletID.
+      const debit = { walletID: f.funded, amount: { asset: 'USD/2', amount: 1n } };
+      const inBulk = (data: string) => `{"atomic":true,"operations":[{"action":"DEBIT_WALLET","data":${data}}]}`;
+      for (const [field, values] of Object.entries(fieldCorpus({ method: 'POST', path: '/wallets/{id}/debit' }, f))) {
+        for (const raw of values) send({ url, raw: inBulk(bodyWith(debit, field, raw)), headers: JSON_HEADERS });
+      }
+      for (const id of hostileIds(f.funded)) send({ url, raw: inBulk(bodyWith(debit, 'walletID', json(decodeURIComponentSafe(id)))), headers: JSON_HEADERS });
     }
     for (const type of [
       'text/plain',
@@ -565,6 +605,29 @@ async function answer(h: Harness, request: Request): Promise<Response> {
   }
 }
 
+/** A path parameter as its text, or the raw text when it does not decode. */
+function decodeURIComponentSafe(id: string): string {
+  try {
+    return decodeURIComponent(id);
+  } catch {
+    return id;
+  }
+}
+
+/**
+ * A bulk request whose operations are each refused answers 200 with an item per operation:
+ * each must be a 4xx with a catalog errorCode and a message, like the single route's answer.
+ */
+function assertBulkItemsRefused(response: Response, request: Request): void {
+  const what = `${describe(request)} → ${response.status} ${response.text.slice(0, 300)}`;
+  assert.equal(response.status, 200, what);
+  for (const item of response.body.data as { status: bigint; errorCode?: string; errorMessage?: string }[]) {
+    assert.ok(item.status >= 400n && item.status < 500n, `a 4xx item: ${what}`);
+    assert.ok(KNOWN_CODES.includes(item.errorCode ?? ''), `an errorCode of the catalog: ${what}`);
+    assert.ok(typeof item.errorMessage === 'string' && item.errorMessage.length > 0, `an errorMessage: ${what}`);
+  }
+}
+
 function assertJsonClientError(response: Response, request: Request): void {
   const what = `${describe(request)} → ${response.status} ${response.text.slice(0, 300)}`;
   assert.ok(response.status >= 400 && response.status < 500, `a 4xx: ${what}`);
@@ -584,7 +647,9 @@ suite('hostile input', (h) => {
       let sent = 0;
       for (const prefix of prefixesOf(route)) {
         for (const request of corpus(route, prefix, targets)) {
-          assertJsonClientError(await answer(h(), request), request);
+          const response = await answer(h(), request);
+          if (route.path === '/bulk' && response.status === 200) assertBulkItemsRefused(response, request);
+          else assertJsonClientError(response, request);
           sent++;
         }
         assert.equal(await snapshot(h().db), before, `${route.method} ${prefix}${route.path}: a hostile request wrote to the database`);

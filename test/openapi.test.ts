@@ -390,6 +390,15 @@ suite('openapi: answers match the document', (harness) => {
     await call('createBalance', { method: 'POST', url: `/wallets/${closing}/balances`, body: { name: 'late' } });
     await call('updateBalance', { method: 'PATCH', url: `/wallets/${closing}/balances/main`, body: { overdraft: { 'USD/2': 1n } } });
     await call('getWallet', { method: 'GET', url: `/wallets/${closing}` });
+    const bulkOperations = [
+      { action: 'CREATE_WALLET', data: { name: 'bulk' } },
+      { action: 'DEBIT_WALLET', data: { walletID: wallet, amount: { asset: 'USD/2', amount: 1n }, pending: true } },
+      { action: 'CREDIT_WALLET', data: { walletID: wallet, amount: { asset: 'USD/2', amount: 1n } } },
+      { action: 'DEBIT_WALLET', data: { walletID: closing, amount: { asset: 'USD/2', amount: 1n } } },
+    ];
+    await call('bulk', { method: 'POST', url: '/bulk', body: { operations: bulkOperations } });
+    await call('bulk', { method: 'POST', url: '/bulk', body: { atomic: true, operations: bulkOperations } });
+    await call('bulk', { method: 'POST', url: '/bulk', body: { operations: [{ action: 'NOPE' }] } });
     await call('getTransactions', { method: 'GET', url: `/transactions?walletID=${wallet}&pageSize=2` });
     await call('getTransactions', { method: 'GET', url: '/transactions?pageSize=x' });
     // Every event the calls above wrote, each checked against its documented payload.

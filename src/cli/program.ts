@@ -12,6 +12,7 @@ import { ConfigError } from '../domain/errors.ts';
 import { isUnavailable } from '../http/errors.ts';
 import { DatabaseUnreachable } from '../storage/open.ts';
 import { moneyCommands } from './money-commands.ts';
+import { bulkCommand, OperationsRefused } from './bulk-command.ts';
 import { authCommands } from './auth-commands.ts';
 import { backupCommands } from './backup-commands.ts';
 import { serverCommands } from './server-commands.ts';
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   walletCommands(program);
   moneyCommands(program);
   eventCommands(program);
+  bulkCommand(program);
   return program;
 }
 
@@ -94,6 +96,7 @@ function report(error: unknown, json: boolean): Outcome {
     if (json) return { code: EXIT_CODES.unavailable, line: JSON.stringify({ status: null, errorCode: null, errorMessage: error.message, requestId: null, idempotencyKey }) };
     return { code: EXIT_CODES.unavailable, line: `coffer: ${error.message}${retry}` };
   }
+  if (error instanceof OperationsRefused) return { code: EXIT_CODES.refused, line: '' };
   if (error instanceof VerificationFailed) return { code: EXIT_CODES.verifyFailed, line: `coffer verify: ${error.message}` };
   if (error instanceof CannotVerify) return { code: EXIT_CODES.usage, line: `coffer verify: could not verify: ${error.message}` };
   if (error instanceof ConfigError) return { code: EXIT_CODES.usage, line: `coffer: ${error.message}` };

@@ -23,6 +23,9 @@ import type {
   Webhook,
   WebhookAttempt,
   WebhookWithSecret,
+  BulkItem,
+  BulkOperation,
+  BulkOptions,
   CallOptions,
   ConfirmHoldRequest,
   CreateBalanceRequest,
@@ -194,6 +197,17 @@ export class Coffer {
   /** Cancels the hold: what remains goes back to the balances it came from. */
   async voidHold(id: string, options: MutationOptions = {}): Promise<void> {
     await this.mutate('POST', `/holds/${segment(id)}/void`, undefined, options);
+  }
+
+  /**
+   * Up to 1,000 operations in one request (the server's POST /bulk); resolves to one item per
+   * operation, in order. An item's error is a value here, not a throw: only the request itself
+   * failing (a 4xx/5xx for the whole) throws CofferError.
+   */
+  async bulk(operations: BulkOperation[], options: BulkOptions = {}): Promise<BulkItem[]> {
+    const { atomic = false, ...mutation } = options;
+    const items = data<(Omit<BulkItem, 'status'> & { status: bigint })[]>(await this.mutate('POST', '/bulk', { atomic, operations }, mutation));
+    return items.map((item) => ({ ...item, status: Number(item.status) }));
   }
 
   async listTransactions(query: ListTransactionsQuery = {}, options?: CallOptions): Promise<Page<Transaction>> {

@@ -173,6 +173,38 @@ export interface ConfirmHoldRequest {
   final?: boolean;
 }
 
+/**
+ * One operation of `coffer.bulk`: the action, its own Idempotency-Key (`ik`), and `data`, the
+ * body its single route takes plus that route's path parameter (`walletID` or `holdID`).
+ */
+export type BulkOperation = { ik?: string } & (
+  | { action: 'CREATE_WALLET'; data?: CreateWalletRequest }
+  | { action: 'UPDATE_WALLET'; data: { walletID: string; metadata?: Metadata; status?: WalletStatus } }
+  | { action: 'CREATE_BALANCE'; data: CreateBalanceRequest & { walletID: string } }
+  | { action: 'CREDIT_WALLET'; data: CreditRequest & { walletID: string } }
+  | { action: 'DEBIT_WALLET'; data: DebitRequest & { walletID: string } }
+  | { action: 'CONFIRM_HOLD'; data: ConfirmHoldRequest & { holdID: string } }
+  | { action: 'VOID_HOLD'; data: { holdID: string } }
+);
+
+/**
+ * One operation's answer, in request order: the HTTP status its single route would have
+ * answered, with that route's `data` (201) or its error; 424 ROLLED_BACK for an operation of
+ * an atomic request that another operation's refusal undid.
+ */
+export interface BulkItem {
+  action: BulkOperation['action'];
+  status: number;
+  data?: Wallet | Balance | Hold;
+  errorCode?: ErrorCode;
+  errorMessage?: string;
+}
+
+export interface BulkOptions extends MutationOptions {
+  /** true: all operations in one transaction, none applied if one is refused. Default false. */
+  atomic?: boolean;
+}
+
 export interface PageQuery {
   pageSize?: number;
   cursor?: string;

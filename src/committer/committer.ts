@@ -202,21 +202,31 @@ export function createCommitter(options: CommitterOptions) {
 
   return function run<Value>(key: string | undefined, command: Command<Value>): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
-      const principal = command.principal ?? null;
-      queue.push({
-        key: key === undefined ? undefined : scopedKey(key, principal),
-        requestKey: key,
-        createdBy: principal?.clientId ?? null,
-        requestId: command.requestId ?? null,
-        fingerprint: fingerprint(command.operation, command.params, command.body),
-        operation: command.operation,
-        command: command.command as WalletCommand<unknown>,
-        render: command.render as (result: Result<unknown>) => Outcome,
-        resolve,
-        reject,
-      });
+      queue.push(entryOf(key, command, resolve, reject));
       if (committers < batchConcurrency) void drainQueue();
     });
+  };
+}
+
+/** A command as a batch holds it: its key scoped to its client, its fingerprint, its caller's promise. */
+export function entryOf<Value>(
+  key: string | undefined,
+  command: Command<Value>,
+  resolve: (result: RunResult) => void,
+  reject: (error: unknown) => void,
+): Entry {
+  const principal = command.principal ?? null;
+  return {
+    key: key === undefined ? undefined : scopedKey(key, principal),
+    requestKey: key,
+    createdBy: principal?.clientId ?? null,
+    requestId: command.requestId ?? null,
+    fingerprint: fingerprint(command.operation, command.params, command.body),
+    operation: command.operation,
+    command: command.command as WalletCommand<unknown>,
+    render: command.render as (result: Result<unknown>) => Outcome,
+    resolve,
+    reject,
   };
 }
 

@@ -20,6 +20,14 @@ export const DEFAULT_LIMITS: Limits = {
 
 /** Bodies are read up to 1 MiB, as the reference does; more is a 413. */
 export const BODY_BYTES_MAX = 1024 * 1024;
+/**
+ * `POST /bulk` alone reads up to 8 MiB: 1,000 operations of about 8 KiB each. Its answer
+ * grows with what the operations echo back (a wallet's or hold's metadata), so it stays
+ * within a small multiple of this.
+ */
+export const BULK_BODY_BYTES_MAX = 8 * 1024 * 1024;
+/** Operations in one bulk request: enough for a payroll or settlement file per call, few enough that one atomic transaction stays short. */
+export const BULK_OPERATIONS_MAX = 1000;
 /** Page sizes: default 15; larger requests are clamped to 100, as the reference does. */
 export const PAGE_SIZE_DEFAULT = 15;
 export const PAGE_SIZE_MAX = 100;

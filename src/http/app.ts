@@ -36,6 +36,8 @@ import { moneyRoutes } from './routes/money.ts';
 import { holdRoutes } from './routes/holds.ts';
 import { transactionRoutes } from './routes/transactions.ts';
 import { backupRoutes, systemRoutes, VERSION } from './routes/system.ts';
+import { bulkRoutes } from './routes/bulk.ts';
+import { runAtomic } from '../committer/sequence.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { consoleRoutes } from './routes/console.ts';
@@ -402,6 +404,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     limits: options.limits,
     schemas: buildSchemas(options.limits),
     run,
+    runAtomic: (items) => runAtomic(options.db, options.ledger, clock, items),
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
     feedWaiter: feed.wait,
@@ -419,6 +422,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         transactionRoutes(scope, deps);
         eventRoutes(scope, deps);
         webhookRoutes(scope, { db: options.db, ledger: options.ledger, clock, settings: webhooks.settings, kick: () => webhooks.worker.kick() });
+        bulkRoutes(scope, deps);
       },
       { prefix },
     );

@@ -1,6 +1,7 @@
 /** What every route module is given. */
 import type { Limits } from '../domain/limits.ts';
 import type { Committer } from '../committer/committer.ts';
+import type { AtomicResult, SequenceItem } from '../committer/sequence.ts';
 import type { QueryContext } from '../wallets/query-context.ts';
 import type { Waiter } from '../events/feed.ts';
 import type { Schemas } from './schemas.ts';
@@ -10,6 +11,8 @@ export interface RouteDeps {
   readonly limits: Limits;
   readonly schemas: Schemas;
   readonly run: Committer;
+  /** Runs commands in order in one transaction: all applied, or none (POST /bulk with atomic). */
+  readonly runAtomic: (items: readonly SequenceItem[]) => Promise<AtomicResult>;
   readonly query: QueryContext;
   /** HOLD_DEFAULT_TTL in microseconds: a pending debit without expiresAt expires this long after it runs; null = never. */
   readonly holdTtl: bigint | null;

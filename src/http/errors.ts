@@ -18,6 +18,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   WALLET_CLOSED: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  // WebDAV's Failed Dependency: not applied because another operation it depended on failed.
+  ROLLED_BACK: 424,
   REQUEST_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOO_MANY_REQUESTS: 429,

@@ -19,6 +19,7 @@ import { OPERATIONS, requiredScopes, type Answer, type Operation, type Operation
 import {
   balanceResponse,
   balanceWithAssetsResponse,
+  bulkItemResponse,
   cursorOf,
   dataOf,
   errorResponse,
@@ -93,6 +94,9 @@ export function components(schemas: Schemas) {
     ...EVENT_SCHEMAS,
     Event: eventResponse,
     GetEventsResponse: cursorOf(eventResponse),
+    BulkRequest: schemas.bulk,
+    BulkItem: bulkItemResponse,
+    BulkResponse: z.strictObject({ data: z.array(bulkItemResponse) }),
     ErrorResponse: errorResponse,
     ServerInfo: serverInfoResponse,
     Health: healthResponse,
@@ -140,7 +144,10 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   FORBIDDEN: "the token is valid but lacks the operation's scope",
   NOT_FOUND: 'no such wallet, balance, hold or route',
   CONFLICT: 'the Idempotency-Key was used for a different request, or the transaction reference is taken',
-  REQUEST_TOO_LARGE: 'the body is over 1 MiB',
+  ROLLED_BACK:
+    'only inside a bulk answer (the request itself answers 200): the request was atomic and another of its operations was refused, ' +
+    'so this one was not applied (nothing of the request was)',
+  REQUEST_TOO_LARGE: 'the body is over 1 MiB (8 MiB for POST /bulk)',
   UNSUPPORTED_MEDIA_TYPE: 'the body is not application/json',
   TOO_MANY_REQUESTS: "the client's request budget, or the address's token requests, are spent for now: wait Retry-After seconds",
   INTERNAL_ERROR: 'a bug; the message is generic and the details are logged',
@@ -447,6 +454,7 @@ export function buildOpenApi(limits: Limits, version: string): OpenApiDocument {
       { name: 'transactions', description: 'The ledger transactions wallets made' },
       { name: 'events', description: 'What changed, in commit order: the feed (webhook payloads are under `webhooks`)' },
       { name: 'webhooks', description: 'Endpoints that receive every event, signed per Standard Webhooks, retried for days' },
+      { name: 'bulk', description: 'Many mutations in one request, atomic or each on its own' },
       { name: 'system', description: 'Health, version, this document, metrics' },
       { name: 'auth', description: 'Access tokens (OAuth 2.0 client credentials), API clients and signing keys' },
     ],

@@ -10,12 +10,13 @@
  */
 import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, RouteGenericInterface, RouteHandlerMethod } from 'fastify';
 import type { ErrorCode } from '../domain/errors.ts';
+import { BULK_BODY_BYTES_MAX } from '../domain/limits.ts';
 import type { Scope } from '../domain/principal.ts';
 import type { ComponentName } from './openapi.ts';
 
 export type QueryName = 'pageSize' | 'cursor' | 'name' | 'metadata' | 'expand' | 'walletID' | 'status' | 'after' | 'type' | 'wait';
 
-export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'events' | 'webhooks' | 'system' | 'auth';
+export type Tag = 'wallets' | 'balances' | 'holds' | 'transactions' | 'bulk' | 'events' | 'webhooks' | 'system' | 'auth';
 
 export interface Answer {
   readonly description: string;
@@ -41,6 +42,8 @@ export interface Operation {
   readonly scopes?: readonly Scope[];
   /** Accepts an Idempotency-Key header. */
   readonly idempotent?: boolean;
+  /** A body limit of its own, in bytes, instead of the server's (BODY_BYTES_MAX). */
+  readonly bodyBytesMax?: number;
   readonly responses: Readonly<Record<number, Answer>>;
   readonly errors: readonly ErrorCode[];
 }
@@ -369,6 +372,31 @@ export const OPERATIONS = {
     responses: { 204: { description: 'Voided' } },
     errors: errors(AUTH, BODY, KEYED, ['HOLD_CLOSED', 'NOT_FOUND'], SERVER),
   },
+  bulk: {
+    method: 'POST',
+    path: '/bulk',
+    summary: 'Up to 1,000 mutations in one request, atomic or each on its own',
+    description:
+      'Each operation is `{action, ik?, data}`: `action` one of CREATE_WALLET, UPDATE_WALLET, CREATE_BALANCE, CREDIT_WALLET, DEBIT_WALLET, ' +
+      'CONFIRM_HOLD, VOID_HOLD; `data` the single route\'s body plus its path parameter (`walletID` or `holdID`); `ik` that operation\'s ' +
+      'Idempotency-Key. The answer is 200 with one item per operation, in order: the status and body its single route would have answered. ' +
+      '`atomic: true` runs them in one transaction: if one is refused, none is applied, and the others answer 424 ROLLED_BACK. ' +
+      'An operation that names a wallet or hold an earlier one created or changed sees it. The request\'s own Idempotency-Key replays the whole answer. ' +
+      'Body up to 8 MiB. Error codes other than those of the request itself (VALIDATION, CONFLICT, …) appear inside items.',
+    tag: 'bulk',
+    mount: 'api',
+    body: { schema: 'BulkRequest', required: true },
+    idempotent: true,
+    bodyBytesMax: BULK_BODY_BYTES_MAX,
+    responses: { 200: { description: 'One answer per operation, in request order', body: 'BulkResponse' } },
+    errors: errors(
+      AUTH,
+      BODY,
+      KEYED,
+      ['INSUFFICIENT_FUND', 'HOLD_CLOSED', 'HOLD_EXPIRED', 'NOT_FOUND', 'WALLET_FROZEN', 'WALLET_CLOSED', 'ROLLED_BACK'],
+      SERVER,
+    ),
+  },
   getTransactions: {
     method: 'GET',
     path: '/transactions',
@@ -563,5 +591,11 @@ export function route<Route extends RouteGenericInterface = RouteGenericInterfac
   handler: RouteHandlerMethod<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Route>,
 ): void {
   const operation: Operation = OPERATIONS[operationId];
-  app.route<Route>({ method: operation.method, url: fastifyPath(operation.path), config: { operationId }, handler });
+  app.route<Route>({
+    method: operation.method,
+    url: fastifyPath(operation.path),
+    config: { operationId },
+    ...(operation.bodyBytesMax !== undefined ? { bodyLimit: operation.bodyBytesMax } : {}),
+    handler,
+  });
 }

@@ -106,6 +106,19 @@ export const errorResponse = z.strictObject({
   errorMessage: z.string(),
 });
 
+/**
+ * One operation's answer in a bulk answer: what its single route would have answered — the
+ * HTTP status, and the body's `data` or its `errorCode` and `errorMessage` — or, in an atomic
+ * request that was rolled back, ROLLED_BACK (424).
+ */
+export const bulkItemResponse = z.strictObject({
+  action: z.string(),
+  status: integer('status', 100n, 599n, 'int64').meta({ description: "The status the operation's single route answers (201, 204, 400, 404, 409, …); 424 ROLLED_BACK" }),
+  data: z.unknown().optional().meta({ description: "The single route's `data`: the wallet, balance or hold it created; absent for a 204" }),
+  errorCode: z.enum(ERROR_CODES).optional(),
+  errorMessage: z.string().optional(),
+});
+
 export const serverInfoResponse = z.strictObject({ version: z.string() });
 
 export const healthResponse = z.strictObject({ status: z.literal('ok') });

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { ASSET_PATTERN, AMOUNT_MAX } from '../domain/money.ts';
 import { ADDRESS_LENGTH_MAX, ADDRESS_PATTERN, MAIN } from '../domain/chart.ts';
 import { BALANCE_NAME_PATTERN, WILDCARD } from '../domain/balance.ts';
-import { DESCRIPTION_LENGTH_MAX, ID_LENGTH_MAX, OVERDRAFT_ASSETS_MAX, REFERENCE_LENGTH_MAX, SOURCES_MAX, type Limits } from '../domain/limits.ts';
+import { BULK_OPERATIONS_MAX, DESCRIPTION_LENGTH_MAX, ID_LENGTH_MAX, OVERDRAFT_ASSETS_MAX, REFERENCE_LENGTH_MAX, SOURCES_MAX, type Limits } from '../domain/limits.ts';
 import { WALLET_STATUSES } from '../domain/records.ts';
 import { parseInstant } from '../domain/time.ts';
 import type { Subject } from '../domain/records.ts';
@@ -142,6 +142,16 @@ export function metadataSchema(limits: Limits) {
     .meta({ examples: [{ customer: '42' }] });
 }
 
+/** A wallet's or hold's id where a bulk operation names it instead of the path. */
+const id = z
+  .string({ error: 'walletID and holdID must be strings' })
+  .min(1, { error: 'walletID and holdID must not be empty' })
+  .max(ID_LENGTH_MAX, { error: `walletID and holdID must be at most ${ID_LENGTH_MAX} characters` });
+
+/** The actions of `POST /bulk`, in Formance's spelling. */
+export const BULK_ACTIONS = ['CREATE_WALLET', 'UPDATE_WALLET', 'CREATE_BALANCE', 'CREDIT_WALLET', 'DEBIT_WALLET', 'CONFIRM_HOLD', 'VOID_HOLD'] as const;
+export type BulkAction = (typeof BULK_ACTIONS)[number];
+
 export function buildSchemas(limits: Limits) {
   const metadata = metadataSchema(limits);
   const optionalMetadata = metadata.nullish().transform((map) => map ?? {});
@@ -243,8 +253,44 @@ export function buildSchemas(limits: Limits) {
     final: z.boolean({ error: 'final must be a boolean' }).default(false),
   });
 
+  const bulk = z.object({
+    atomic: z
+      .boolean({ error: 'atomic must be a boolean' })
+      .default(false)
+      .meta({ description: 'true: all operations in one transaction, none applied if one is refused; false: each on its own' }),
+    operations: z
+      .array(
+        z.object({
+          action: z.enum(BULK_ACTIONS, { error: `action must be one of ${BULK_ACTIONS.join(', ')}` }),
+          ik: z
+            .string({ error: 'ik must be a string' })
+            .regex(/^[\x20-\x7e]{1,255}$/, { error: 'ik must be 1 to 255 printable ASCII characters' })
+            .optional()
+            .meta({ description: "This operation's Idempotency-Key" }),
+          data: z
+            .looseObject({ walletID: id.optional(), holdID: id.optional() })
+            .optional()
+            .meta({ description: "The single route's body, plus its path parameter: walletID (wallet routes) or holdID (hold routes)" }),
+        }),
+        { error: 'operations must be an array' },
+      )
+      .min(1, { error: 'operations must not be empty' })
+      .max(BULK_OPERATIONS_MAX, { error: `operations may hold at most ${BULK_OPERATIONS_MAX} operations` }),
+  });
+
   // Whole-body examples for the reference page (/docs): valid requests, as a client sends them.
   return {
+    bulk: bulk.meta({
+      examples: [
+        {
+          atomic: true,
+          operations: [
+            { action: 'DEBIT_WALLET', ik: 'payroll-7-1', data: { walletID: '01890a5d-ac96-774b-bcce-b302099a8057', amount: { asset: 'USD/2', amount: 2500 } } },
+            { action: 'CREDIT_WALLET', ik: 'payroll-7-2', data: { walletID: '01890a5d-ac96-774b-bcce-b302099a8058', amount: { asset: 'USD/2', amount: 2500 } } },
+          ],
+        },
+      ],
+    }),
     metadata,
     createWallet: createWallet.meta({ examples: [{ name: 'alice', metadata: { customer: '42' } }] }),
     updateWallet: updateWallet.meta({ examples: [{ metadata: { tier: 'gold' } }, { status: 'frozen' }] }),

@@ -473,8 +473,18 @@ export async function openPglite(dataDir: string | undefined, archive?: Uint8Arr
         // statement simply runs in order before COMMIT.
         return await db.transaction(async (conn) => {
           let deferred: Promise<unknown> = Promise.resolve();
+          const direct = wrap(conn);
+          // A statement after deferred ones goes after them, as on a server connection: a
+          // bulk request's next step reads what the step before it wrote.
           const tx: Transaction = {
-            ...wrap(conn),
+            async query<Row>(sql: string, params?: readonly unknown[]) {
+              await deferred;
+              return direct.query<Row>(sql, params);
+            },
+            async exec(sql: string) {
+              await deferred;
+              await direct.exec(sql);
+            },
             defer(sql, params, expectedRows) {
               deferred = deferred.then(async () => {
                 const result = await conn.query(sql, params as unknown[] | undefined);

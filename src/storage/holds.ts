@@ -121,17 +121,20 @@ export const SWEEP_LEASE_MICROS = 10_000_000n;
  * that locks the hold and voids it only if it is still open and due, so a hold whose
  * claim lapsed (a process that died) is picked up again and is still voided once.
  */
+// The claimed ids are an array the UPDATE looks up by primary key: with `id IN (subquery)`, the
+// generic plan of this prepared statement joined the subquery against a sequential scan of holds
+// (test/explain.test.ts).
 export async function claimDueHolds(q: Queryable, ledger: string, now: Instant, limit: number): Promise<string[]> {
   const rows = await q.query<{ id: string }>(
     `WITH claimed AS (
        UPDATE holds AS h SET sweep_lease_until = $4::timestamptz
-       WHERE h.ledger = $1 AND h.id IN (
+       WHERE h.ledger = $1 AND h.id = ANY (ARRAY(
          SELECT id FROM holds
          WHERE ledger = $1 AND status = 'open' AND expires_at <= $2::timestamptz
            AND (sweep_lease_until IS NULL OR sweep_lease_until <= $2::timestamptz)
          ORDER BY expires_at, seq LIMIT $3
          FOR UPDATE SKIP LOCKED
-       )
+       ))
        RETURNING h.id, h.expires_at, h.seq
      )
      SELECT id FROM claimed ORDER BY expires_at, seq`,

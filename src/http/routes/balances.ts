@@ -3,21 +3,16 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { BALANCE_NAME_PATTERN } from '../../domain/balance.ts';
 import type { BalanceFilter } from '../../storage/balances.ts';
-import { createBalance } from '../../wallets/create-balance.ts';
 import { updateBalance } from '../../wallets/update-balance.ts';
 import { getBalance } from '../../wallets/get-balance.ts';
 import { listBalances } from '../../wallets/list-balances.ts';
-import { canonicalCreateBalance, canonicalUpdateBalance } from '../canonical.ts';
-import { created, idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
+import { canonicalUpdateBalance } from '../canonical.ts';
+import { idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
+import { COMMANDS } from '../commands.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, parsePageQuery, type QueryString } from '../query.ts';
 import { balanceView, balanceWithAssetsView, cursorView } from '../views.ts';
 import { route } from '../operations.ts';
-
-/** A new balance's limits: an asset at 0 has none. */
-function limitsOf(overdraft: Readonly<Record<string, bigint>> | undefined): Map<string, bigint> {
-  return new Map(Object.entries(overdraft ?? {}).filter(([, limit]) => limit !== 0n));
-}
 
 export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { schemas, run, query } = deps;
@@ -32,22 +27,8 @@ export function balanceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   route<{ Params: { id: string } }>(app, 'createBalance', async (request, reply) => {
-    const body = parseBody(schemas.createBalance, request.body);
-    const walletId = request.params.id;
-    const outcome = await run(idempotencyKey(request), {
-      operation: 'createBalance',
-      principal: request.principal,
-      requestId: request.id,
-      params: { id: walletId },
-      body: canonicalCreateBalance(body),
-      command: createBalance({
-        walletId,
-        balance: { name: body.name, expiresAt: body.expiresAt, priority: body.priority },
-        overdraft: limitsOf(body.overdraft),
-      }),
-      render: (result) => render(result, ({ balance, overdraft }) => created(balanceView({ ...balance, overdraft }))),
-    });
-    return sendRun(reply, outcome);
+    const command = COMMANDS.createBalance(deps, { params: { id: request.params.id }, body: request.body, principal: request.principal, requestId: request.id });
+    return sendRun(reply, await run(idempotencyKey(request), command));
   });
 
   route<{ Params: { id: string; balanceName: string } }>(app, 'updateBalance', async (request, reply) => {

@@ -4,12 +4,11 @@ import { z } from 'zod';
 import type { HoldFilter } from '../../storage/holds.ts';
 import { HOLD_STATUSES, type HoldStatus } from '../../domain/records.ts';
 import { ClientError } from '../../domain/errors.ts';
-import { confirmHold } from '../../wallets/confirm-hold.ts';
 import { updateHold } from '../../wallets/update-hold.ts';
 import { getHold, listHolds } from '../../wallets/holds.ts';
-import { voidHold } from '../../wallets/void-hold.ts';
-import { canonicalConfirmHold, canonicalUpdateHold, canonicalVoidHold } from '../canonical.ts';
+import { canonicalUpdateHold } from '../canonical.ts';
 import { idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
+import { COMMANDS } from '../commands.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, first, optionalId, parseMetadataFilter, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
 import { cursorView, expandedHoldView, holdView } from '../views.ts';
@@ -70,32 +69,13 @@ export function holdRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   route<HoldParams>(app, 'confirmHold', async (request, reply) => {
-    const body = parseBody(schemas.confirmHold, request.body, {});
-    const holdId = request.params.holdID;
-    const outcome = await run(idempotencyKey(request), {
-      operation: 'confirmHold',
-      principal: request.principal,
-      requestId: request.id,
-      params: { holdID: holdId },
-      body: canonicalConfirmHold(body),
-      command: confirmHold({ holdId, amount: body.amount, final: body.final }),
-      render: (result) => render(result, noContent),
-    });
-    return sendRun(reply, outcome);
+    const command = COMMANDS.confirmHold(deps, { params: { holdID: request.params.holdID }, body: request.body, principal: request.principal, requestId: request.id });
+    return sendRun(reply, await run(idempotencyKey(request), command));
   });
 
   // Void takes no body; one that is sent is ignored, as the reference does.
   route<HoldParams>(app, 'voidHold', async (request, reply) => {
-    const holdId = request.params.holdID;
-    const outcome = await run(idempotencyKey(request), {
-      operation: 'voidHold',
-      principal: request.principal,
-      requestId: request.id,
-      params: { holdID: holdId },
-      body: canonicalVoidHold(),
-      command: voidHold({ holdId }),
-      render: (result) => render(result, noContent),
-    });
-    return sendRun(reply, outcome);
+    const command = COMMANDS.voidHold(deps, { params: { holdID: request.params.holdID }, body: request.body, principal: request.principal, requestId: request.id });
+    return sendRun(reply, await run(idempotencyKey(request), command));
   });
 }

@@ -1,14 +1,12 @@
 /** Wallet routes: list, create, get, patch, summary. */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { createWallet } from '../../wallets/create-wallet.ts';
 import { getWallet } from '../../wallets/get-wallet.ts';
 import { listWallets } from '../../wallets/list-wallets.ts';
-import { updateWallet } from '../../wallets/update-wallet.ts';
 import { walletSummary } from '../../wallets/wallet-summary.ts';
 import type { WalletFilter } from '../../storage/wallets.ts';
-import { canonicalCreateWallet, canonicalUpdateWallet } from '../canonical.ts';
-import { created, idempotencyKey, noContent, notFound, parseBody, render, sendData, sendJson, sendRun } from '../command.ts';
+import { idempotencyKey, notFound, sendData, sendJson, sendRun } from '../command.ts';
+import { COMMANDS } from '../commands.ts';
 import type { RouteDeps } from '../deps.ts';
 import { encodeCursor, first, parseMetadataFilter, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
 import { cursorView, summaryView, walletView } from '../views.ts';
@@ -32,17 +30,8 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   route(app, 'createWallet', async (request, reply) => {
-    const body = parseBody(schemas.createWallet, request.body, {});
-    const outcome = await run(idempotencyKey(request), {
-      operation: 'createWallet',
-      principal: request.principal,
-      requestId: request.id,
-      params: {},
-      body: canonicalCreateWallet(body),
-      command: createWallet(body),
-      render: (result) => render(result, (wallet) => created(walletView(ledger, wallet, new Map()))),
-    });
-    return sendRun(reply, outcome);
+    const command = COMMANDS.createWallet(deps, { params: {}, body: request.body, principal: request.principal, requestId: request.id });
+    return sendRun(reply, await run(idempotencyKey(request), command));
   });
 
   route<WalletParams>(app, 'getWallet', async (request, reply) => {
@@ -52,18 +41,8 @@ export function walletRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   route<WalletParams>(app, 'updateWallet', async (request, reply) => {
-    const body = parseBody(schemas.updateWallet, request.body);
-    const walletId = request.params.id;
-    const outcome = await run(idempotencyKey(request), {
-      operation: 'updateWallet',
-      principal: request.principal,
-      requestId: request.id,
-      params: { id: walletId },
-      body: canonicalUpdateWallet(body),
-      command: updateWallet({ walletId, metadata: body.metadata ?? {}, status: body.status }),
-      render: (result) => render(result, noContent),
-    });
-    return sendRun(reply, outcome);
+    const command = COMMANDS.updateWallet(deps, { params: { id: request.params.id }, body: request.body, principal: request.principal, requestId: request.id });
+    return sendRun(reply, await run(idempotencyKey(request), command));
   });
 
   route<WalletParams>(app, 'getWalletSummary', async (request, reply) => {

@@ -1,0 +1,343 @@
+/**
+ * POST /bulk: every operation answers exactly what its single route answers.
+ *
+ * The parity property runs one random sequence of operations twice, on two fresh apps with
+ * the same fixed clock (so ids derived from the same keys and every timestamp are equal):
+ * on A one single-route request at a time, on B as one bulk request. Atomic: if every answer
+ * on A is a success, B's items are A's answers byte for byte and the wallets end up equal;
+ * if some is a refusal, B's refused items are A's refusals, every other item is 424
+ * ROLLED_BACK, and B's database is exactly as before. Not atomic (wallets funded beyond
+ * what the run can spend, so no outcome depends on the order of money moves): B's items are
+ * A's answers and the wallets end equal. Then the keys, limits and shapes around it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { applyContext } from '../src/committer/ids.ts';
+import type { Instant } from '../src/domain/time.ts';
+import { bulkItemResponse } from '../src/http/response-schemas.ts';
+import { backends, expectError, expectStatus, json, postgresSkipped, startHarness, type Harness, type Response } from './support/harness.ts';
+
+/** 2027-01-15T08:00:00Z: both apps' clock, so two runs of one sequence write the same timestamps. */
+const NOW: Instant = 1_800_000_000_000_000n;
+const RUNS = Number(process.env.FC_RUNS ?? 20);
+const usd = (amount: bigint) => ({ asset: 'USD/2', amount });
+
+interface Op {
+  readonly action: string;
+  readonly ik?: string;
+  readonly data: Record<string, unknown>;
+}
+
+/** The single request an operation stands for: method, path and body. */
+function singleRequest(op: Op): { method: 'POST' | 'PATCH'; url: string; body: Record<string, unknown> } {
+  const { walletID, holdID, ...body } = op.data;
+  switch (op.action) {
+    case 'CREATE_WALLET':
+      return { method: 'POST', url: '/wallets', body };
+    case 'UPDATE_WALLET':
+      return { method: 'PATCH', url: `/wallets/${walletID}`, body };
+    case 'CREATE_BALANCE':
+      return { method: 'POST', url: `/wallets/${walletID}/balances`, body };
+    case 'CREDIT_WALLET':
+      return { method: 'POST', url: `/wallets/${walletID}/credit`, body };
+    case 'DEBIT_WALLET':
+      return { method: 'POST', url: `/wallets/${walletID}/debit`, body };
+    case 'CONFIRM_HOLD':
+      return { method: 'POST', url: `/holds/${holdID}/confirm`, body };
+    case 'VOID_HOLD':
+      return { method: 'POST', url: `/holds/${holdID}/void`, body };
+  }
+  throw new Error(`unknown action ${op.action}`);
+}
+
+/** A single route's answer as a bulk item's JSON text: action, status, then the body's fields. */
+function asItem(action: string, response: Response): string {
+  const head = `{"action":${JSON.stringify(action)},"status":${response.status}`;
+  return response.text === '' ? `${head}}` : `${head},${response.text.slice(1)}`;
+}
+
+/** The bulk answer's items, each as its JSON text (split on the top level of the array). */
+function itemTexts(response: Response): string[] {
+  expectStatus(response, 200);
+  return (response.body.data as unknown[]).map((item) => json(item));
+}
+
+function holdOf(key: string): string {
+  return applyContext(key, NOW).newId('hold');
+}
+
+function walletOf(key: string): string {
+  return applyContext(key, NOW).newId('wallet');
+}
+
+/** Random operations over three wallets of the run and the holds its pending debits make. */
+function operations(run: string, moneyRich: boolean, lengthMax: number): fc.Arbitrary<Op[]> {
+  const wallet = fc.integer({ min: 0, max: 2 }).map((i) => walletOf(`${run}-w${i}`));
+  const amount = fc.bigInt({ min: 0n, max: moneyRich ? 50n : 120n });
+  const hold = fc.integer({ min: 0, max: lengthMax - 1 }).map((i) => holdOf(`${run}-op${i}`));
+  const op = fc.oneof(
+    { weight: 1, arbitrary: fc.record({ action: fc.constant('CREATE_WALLET'), data: fc.record({ name: fc.constantFrom('a', 'b') }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        action: fc.constant('UPDATE_WALLET'),
+        data: fc.oneof(
+          fc.record({ walletID: wallet, status: fc.constantFrom('frozen', 'active', 'active', 'closed') }),
+          fc.record({ walletID: wallet, metadata: fc.constant({ tier: 'gold' }) }),
+        ),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ action: fc.constant('CREATE_BALANCE'), data: fc.record({ walletID: wallet, name: fc.constantFrom('promo', 'gift'), priority: fc.bigInt({ min: 0n, max: 3n }) }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        action: fc.constant('CREDIT_WALLET'),
+        data: fc.oneof(
+          fc.record({ walletID: wallet, amount: amount.map(usd) }),
+          fc.record({ walletID: wallet, amount: amount.map(usd), balance: fc.constantFrom('promo', 'gift') }),
+          fc.record({ walletID: wallet, amount: amount.map(usd), sources: wallet.map((identifier) => [{ type: 'WALLET', identifier }]) }),
+        ),
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        action: fc.constant('DEBIT_WALLET'),
+        data: fc.record({
+          walletID: wallet,
+          amount: amount.map(usd),
+          pending: fc.boolean(),
+          balances: fc.constantFrom(['main'], ['*'], ['promo', 'main']),
+        }),
+      }),
+    },
+    { weight: 2, arbitrary: fc.record({ action: fc.constant('CONFIRM_HOLD'), data: fc.oneof(fc.record({ holdID: hold }), fc.record({ holdID: hold, amount: fc.bigInt({ min: 1n, max: 30n }), final: fc.boolean() })) }) },
+    { weight: 1, arbitrary: fc.record({ action: fc.constant('VOID_HOLD'), data: fc.record({ holdID: hold }) }) },
+  );
+  // Every operation has its own key, so the holds it makes have ids the later ones can name.
+  return fc.array(op, { minLength: 1, maxLength: lengthMax }).map((ops) => ops.map((o, i) => ({ ...o, ik: `${run}-op${i}` })));
+}
+
+/** The run's three wallets on one app, each funded with `funds` (keys derived from the run, so both apps name the same ids). */
+async function setUp(h: Harness, run: string, funds: bigint): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const id = expectStatus(await h.post('/wallets', { name: `w${i}` }, { 'idempotency-key': `${run}-w${i}` }), 201).body.data.id as string;
+    if (funds > 0n) expectStatus(await h.post(`/wallets/${id}/credit`, { amount: usd(funds) }, { 'idempotency-key': `${run}-f${i}` }), 204);
+    ids.push(id);
+  }
+  return ids;
+}
+
+async function summaries(h: Harness, ids: readonly string[]): Promise<string[]> {
+  return Promise.all(ids.map(async (id) => (await h.get(`/wallets/${id}/summary`)).text));
+}
+
+/** Everything a bulk request could change, counted and summed. */
+async function databaseState(h: Harness): Promise<string> {
+  const rows = await h.db.query(`SELECT
+      (SELECT count(*) FROM wallets) AS wallets, (SELECT count(*) FROM balances) AS balances, (SELECT count(*) FROM holds) AS holds,
+      (SELECT count(*) FROM transactions) AS transactions, (SELECT count(*) FROM idempotency_keys) AS keys,
+      (SELECT coalesce(sum(input), 0)::text || '/' || coalesce(sum(output), 0)::text FROM volumes) AS volumes,
+      (SELECT string_agg(id || ':' || status, ',' ORDER BY id) FROM wallets) AS statuses`);
+  return json(rows[0]);
+}
+
+for (const backend of backends()) {
+  describe(`bulk [${backend.name}]`, () => {
+    let a: Harness;
+    let b: Harness;
+    let runs = 0;
+    before(async () => {
+      a = await startHarness(backend, 'test-ledger', { clock: () => NOW });
+      b = await startHarness(backend, 'test-ledger', { clock: () => NOW });
+    });
+    after(async () => {
+      await a.close();
+      await b.close();
+    });
+
+    it('atomic: the items are the single routes\' answers; one refusal rolls everything back (424 ROLLED_BACK), the database unchanged', async () => {
+      let committed = 0;
+      let rolledBack = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.nat(), fc.bigInt({ min: 0n, max: 400n }), async (seed, funds) => {
+          const run = `atomic-${runs++}`;
+          const ops = fc.sample(operations(run, false, 6), { seed, numRuns: 1 })[0]!;
+          const ids = await setUp(a, run, funds);
+          await setUp(b, run, funds);
+          const single: Response[] = [];
+          for (const op of ops) {
+            const request = singleRequest(op);
+            single.push(await a.call({ method: request.method, url: request.url, body: request.body, headers: { 'idempotency-key': op.ik! } }));
+          }
+          const before = await databaseState(b);
+          const items = itemTexts(await b.post('/bulk', { atomic: true, operations: ops }));
+          const expected = single.map((response, i) => asItem(ops[i]!.action, response));
+          const refused = single.findIndex((response) => response.status >= 400);
+          if (refused < 0) {
+            committed++;
+            assert.deepEqual(items, expected);
+            assert.deepEqual(await summaries(b, ids), await summaries(a, ids));
+          } else {
+            rolledBack++;
+            items.forEach((item, i) => {
+              if (single[i]!.status >= 400) assert.equal(item, expected[i], `operation ${i}`);
+              else assert.equal(item, `{"action":"${ops[i]!.action}","status":424,"errorCode":"ROLLED_BACK","errorMessage":"not applied: the request is atomic and operation ${refused} was refused"}`);
+            });
+            assert.equal(await databaseState(b), before, 'nothing of a rolled-back request remains');
+          }
+        }),
+        { numRuns: RUNS },
+      );
+      assert.ok(committed > 0 && rolledBack > 0, `both outcomes seen (committed ${committed}, rolled back ${rolledBack})`);
+      await a.checkInvariants();
+      await b.checkInvariants();
+    });
+
+    it('not atomic: each item is the single route\'s answer, and the wallets end as the single routes left them', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.nat(), async (seed) => {
+          const run = `each-${runs++}`;
+          const ops = fc.sample(operations(run, true, 20), { seed, numRuns: 1 })[0]!;
+          const ids = await setUp(a, run, 1_000_000n);
+          await setUp(b, run, 1_000_000n);
+          const single: Response[] = [];
+          for (const op of ops) {
+            const request = singleRequest(op);
+            single.push(await a.call({ method: request.method, url: request.url, body: request.body, headers: { 'idempotency-key': op.ik! } }));
+          }
+          const items = itemTexts(await b.post('/bulk', { atomic: false, operations: ops }));
+          assert.deepEqual(items, single.map((response, i) => asItem(ops[i]!.action, response)));
+          assert.deepEqual(await summaries(b, ids), await summaries(a, ids));
+        }),
+        { numRuns: RUNS },
+      );
+      await a.checkInvariants();
+      await b.checkInvariants();
+    });
+
+    it('an operation sees what an earlier one of the request created: create, credit, pending debit, confirm — both modes', async () => {
+      for (const atomic of [true, false]) {
+        const run = `chain-${atomic}`;
+        const wallet = walletOf(`${run}-create`);
+        const hold = holdOf(`${run}-hold`);
+        const items = expectStatus(
+          await b.post('/bulk', {
+            atomic,
+            operations: [
+              { action: 'CREATE_WALLET', ik: `${run}-create`, data: { name: 'payroll' } },
+              { action: 'CREATE_BALANCE', data: { walletID: wallet, name: 'promo' } },
+              { action: 'CREDIT_WALLET', data: { walletID: wallet, amount: usd(100n), balance: 'promo' } },
+              { action: 'DEBIT_WALLET', ik: `${run}-hold`, data: { walletID: wallet, amount: usd(60n), pending: true, balances: ['promo'] } },
+              { action: 'CONFIRM_HOLD', data: { holdID: hold, amount: 10n } },
+              { action: 'VOID_HOLD', data: { holdID: hold } },
+              { action: 'UPDATE_WALLET', data: { walletID: wallet, status: 'frozen' } },
+              { action: 'DEBIT_WALLET', data: { walletID: wallet, amount: usd(1n), balances: ['promo'] } },
+            ],
+          }),
+          200,
+        ).body.data as { status: number; errorCode?: string; data?: { id: string } }[];
+        assert.deepEqual(items.map((item) => Number(item.status)), atomic ? [424, 424, 424, 424, 424, 424, 424, 400] : [201, 201, 204, 201, 204, 204, 204, 400]);
+        if (!atomic) {
+          assert.equal(items[0]!.data!.id, wallet);
+          assert.equal(items[3]!.data!.id, hold);
+          assert.equal(items[7]!.errorCode, 'WALLET_FROZEN');
+          const promo = expectStatus(await b.get(`/wallets/${wallet}/balances/promo`), 200).body.data;
+          assert.equal(promo.assets['USD/2'], 90n);
+        } else {
+          assert.equal(items[7]!.errorCode, 'WALLET_FROZEN');
+          expectError(await b.get(`/wallets/${wallet}`), 404, 'NOT_FOUND');
+        }
+      }
+    });
+
+    it('ik: replays the stored answer, also one a single route stored; a different request under it is 409 in its item', async () => {
+      const wallet = await setUp(b, 'ik', 100n);
+      const w = wallet[0]!;
+      const hold = expectStatus(await b.post(`/wallets/${w}/debit`, { amount: usd(10n), pending: true }, { 'idempotency-key': 'ik-single' }), 201).text;
+      const ops = [
+        { action: 'DEBIT_WALLET', ik: 'ik-single', data: { walletID: w, amount: usd(10n), pending: true } },
+        { action: 'DEBIT_WALLET', ik: 'ik-bulk', data: { walletID: w, amount: usd(5n) } },
+      ];
+      const first = itemTexts(await b.post('/bulk', { operations: ops }));
+      assert.equal(first[0], `{"action":"DEBIT_WALLET","status":201,${hold.slice(1)}`, 'the single route\'s stored answer');
+      assert.equal(first[1], '{"action":"DEBIT_WALLET","status":204}');
+      assert.deepEqual(itemTexts(await b.post('/bulk', { atomic: true, operations: ops })), first, 'replayed, atomic or not');
+      const changed = itemTexts(await b.post('/bulk', { operations: [{ ...ops[1]!, data: { walletID: w, amount: usd(6n) } }] }));
+      assert.match(changed[0]!, /^\{"action":"DEBIT_WALLET","status":409,"errorCode":"CONFLICT","errorMessage":"Idempotency-Key \\"ik-bulk\\" was already used/);
+      expectError(await b.post(`/wallets/${w}/debit`, { amount: usd(7n) }, { 'idempotency-key': 'ik-bulk' }), 409, 'CONFLICT');
+      assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 85n, 'each debit applied once');
+    });
+
+    it("the request's Idempotency-Key replays the whole answer (header set); another request under it is 409; both modes", async () => {
+      for (const atomic of [true, false]) {
+        const [w] = await setUp(b, `rk-${atomic}`, 100n);
+        const request = {
+          atomic,
+          operations: [
+            { action: 'CREATE_WALLET', data: { name: 'x' } },
+            { action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(30n), pending: true } },
+            { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(1n) } },
+          ],
+        };
+        const key = { 'idempotency-key': `rk-${atomic}` };
+        const first = expectStatus(await b.post('/bulk', request, key), 200);
+        assert.equal(first.headers['idempotent-replayed'], undefined);
+        const again = expectStatus(await b.post('/bulk', request, key), 200);
+        assert.equal(again.text, first.text, 'the same bytes: the same wallet and hold, not new ones');
+        assert.equal(again.headers['idempotent-replayed'], 'true');
+        assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 71n, 'applied once');
+        expectError(await b.post('/bulk', { ...request, operations: request.operations.slice(1) }, key), 409, 'CONFLICT');
+        expectError(await b.post('/bulk', request, { 'idempotency-key': 'bad\u0001' }), 400, 'VALIDATION');
+      }
+    });
+
+    it('limits: 1,000 operations pass and 1,001 are a 400; the body may reach 8 MiB here only; bad shapes are 400s, bad data a 400 item', async () => {
+      const [w] = await setUp(b, 'limits', 10_000n);
+      const thousand = Array.from({ length: 1000 }, (_, i) => ({ action: 'DEBIT_WALLET', ik: `limits-${i}`, data: { walletID: w, amount: usd(1n) } }));
+      const items = expectStatus(await b.post('/bulk', { atomic: false, operations: thousand }), 200).body.data as { status: number }[];
+      assert.equal(items.length, 1000);
+      assert.ok(items.every((item) => Number(item.status) === 204));
+      assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 9000n);
+      expectError(await b.post('/bulk', { operations: [...thousand, thousand[0]] }), 400, 'VALIDATION', /at most 1000/);
+      // 2 MiB of metadata: over the 1 MiB of every other route, within this one's 8 MiB.
+      const big = 'x'.repeat(4000);
+      const metadata = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, big]));
+      const heavy = Array.from({ length: 5 }, () => ({ action: 'UPDATE_WALLET', data: { walletID: w, metadata } }));
+      const heavyItems = expectStatus(await b.post('/bulk', { operations: heavy }), 200).body.data as { status: number }[];
+      assert.deepEqual(heavyItems.map((item) => Number(item.status)), [204, 204, 204, 204, 204]);
+      expectError(await b.patch(`/wallets/${w}`, { metadata, padding: 'y'.repeat(1024 * 1024) }), 413, 'REQUEST_TOO_LARGE');
+      expectError(await b.post('/bulk', { operations: heavy.concat(Array.from({ length: 20 }, () => heavy[0]!)) }), 413, 'REQUEST_TOO_LARGE');
+      expectError(await b.post('/bulk', { operations: [] }), 400, 'VALIDATION');
+      expectError(await b.post('/bulk', { operations: [{ action: 'DELETE_WALLET', data: {} }] }), 400, 'VALIDATION', /action must be one of/);
+      expectError(await b.post('/bulk', { atomic: 'yes', operations: thousand.slice(0, 1) }), 400, 'VALIDATION');
+      expectError(await b.post('/bulk', { operations: [{ action: 'CREDIT_WALLET', ik: '', data: { walletID: w } }] }), 400, 'VALIDATION');
+      expectError(await b.post('/bulk', { operations: [{ action: 'CREDIT_WALLET', data: { walletID: 7 } }] }), 400, 'VALIDATION');
+      expectError(await b.post('/bulk'), 400, 'VALIDATION');
+      const invalid = itemTexts(
+        await b.post('/bulk', {
+          operations: [
+            { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(-1n) } },
+            { action: 'DEBIT_WALLET', data: { amount: usd(1n) } },
+            { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(1n) } },
+          ],
+        }),
+      );
+      const creditSingle = await b.post(`/wallets/${w}/credit`, { amount: usd(-1n) });
+      assert.equal(invalid[0], asItem('CREDIT_WALLET', creditSingle));
+      assert.match(invalid[1]!, /"status":400,"errorCode":"VALIDATION","errorMessage":"data.walletID is required for DEBIT_WALLET"/);
+      assert.equal(invalid[2], '{"action":"CREDIT_WALLET","status":204}');
+      const before = await databaseState(b);
+      const atomicInvalid = itemTexts(
+        await b.post('/bulk', { atomic: true, operations: [{ action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(1n) } }, { action: 'VOID_HOLD', data: {} }] }),
+      );
+      assert.match(atomicInvalid[0]!, /"status":424,"errorCode":"ROLLED_BACK"/);
+      assert.match(atomicInvalid[1]!, /"status":400,"errorCode":"VALIDATION"/);
+      assert.equal(await databaseState(b), before);
+      for (const item of (await b.post('/bulk', { operations: thousand.slice(0, 3) })).body.data) bulkItemResponse.parse(item);
+    });
+  });
+}
+if (!process.env.TEST_DATABASE_URL) postgresSkipped('bulk [postgres]');

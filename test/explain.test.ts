@@ -1,0 +1,224 @@
+/**
+ * No route reads a large table from end to end. A PostgreSQL database is filled by the
+ * benchmark's loader (bench/populate.ts: 30,000 wallets, 150,000 transactions with their
+ * postings and stored keys, holds open and closed) and analyzed; then every route — reads,
+ * mutations, a bulk request, keyed replays — runs over HTTP on a database handle that records
+ * each statement it sends, and the hold sweeper and the idempotency purge run once. Every
+ * recorded statement is then EXPLAINed with the parameters it was sent with, twice: as planned
+ * for those values, and as a generic plan (what a prepared statement may settle on after five
+ * runs). A sequential scan of one of the large tables fails the test, naming the statement.
+ *
+ * PostgreSQL only: the embedded PGlite runs the same SQL with the same planner, and filling it
+ * costs more than the whole test budget.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+
+import { populate } from '../bench/populate.ts';
+import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
+import { instantFromDate } from '../src/domain/time.ts';
+import { buildApp } from '../src/http/app.ts';
+import { purgeExpiredKeys } from '../src/idempotency/retention.ts';
+import { openPostgres, type Database, type Queryable, type Transaction } from '../src/storage/database.ts';
+import { migrate } from '../src/storage/migrations.ts';
+import { findViolations } from '../src/storage/invariants.ts';
+import { freshPostgresDatabase, json, postgresSkipped } from './support/harness.ts';
+
+/** node-postgres's own conversion of a parameter to the text it sends. */
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (value: unknown) => unknown };
+
+const LARGE_TABLES = new Set(['wallets', 'balances', 'accounts', 'volumes', 'transactions', 'postings', 'holds', 'idempotency_keys', 'wallet_status_changes']);
+const WALLETS = 30_000;
+const PER_WALLET = 5;
+const LEDGER = 'default';
+
+interface Recorded {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+}
+
+/** A database handle that records every statement with parameters sent through it. */
+function recording(db: Database, seen: Map<string, Recorded>): Database {
+  const record = (sql: string, params?: readonly unknown[]) => {
+    if (!seen.has(sql)) seen.set(sql, { sql, params: params ?? [] });
+  };
+  const wrap = <Q extends Queryable>(q: Q): Q =>
+    new Proxy(q, {
+      get(target, name, receiver) {
+        if (name === 'query') {
+          return (sql: string, params?: readonly unknown[]) => {
+            record(sql, params);
+            return target.query(sql, params);
+          };
+        }
+        if (name === 'defer') {
+          return (sql: string, params?: readonly unknown[], rows?: number) => {
+            record(sql, params);
+            (target as unknown as Transaction).defer(sql, params, rows);
+          };
+        }
+        return Reflect.get(target, name, receiver);
+      },
+    });
+  return {
+    ...db,
+    kind: db.kind,
+    query: (sql, params) => {
+      record(sql, params);
+      return db.query(sql, params);
+    },
+    exec: (sql) => db.exec(sql),
+    transaction: (body) => db.transaction((tx) => body(wrap(tx))),
+    snapshot: (body) => db.snapshot((q) => body(wrap(q))),
+    poolStats: () => db.poolStats(),
+    close: () => db.close(),
+  };
+}
+
+interface PlanNode {
+  readonly 'Node Type': string;
+  readonly 'Relation Name'?: string;
+  readonly Plans?: PlanNode[];
+}
+
+function seqScans(node: PlanNode): string[] {
+  const own = node['Node Type'] === 'Seq Scan' && node['Relation Name'] && LARGE_TABLES.has(node['Relation Name']) ? [node['Relation Name']] : [];
+  return [...own, ...(node.Plans ?? []).flatMap(seqScans)];
+}
+
+const walletOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+const holdOf = (i: number) => `00000000-0000-4000-9000-${i.toString(16).padStart(12, '0')}`;
+
+if (!process.env.TEST_DATABASE_URL) {
+  postgresSkipped('explain: no route scans a large table [postgres]');
+} else {
+  describe('explain: no route scans a large table [postgres]', () => {
+    let fresh: { url: string; drop: () => Promise<void> };
+    let db: Database;
+    const seen = new Map<string, Recorded>();
+
+    before(async () => {
+      fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+      db = openPostgres({ url: fresh.url, poolSize: 4 } as Parameters<typeof openPostgres>[0]);
+      await migrate(db);
+      await populate(db, { ledger: LEDGER, wallets: WALLETS, perWallet: PER_WALLET, chunk: 10_000 });
+    });
+    after(async () => {
+      await db.close();
+      await fresh.drop();
+    });
+
+    it('every statement of every route, the sweeper and the purge: no sequential scan of a large table, custom or generic plan', async () => {
+      const app = buildApp({ db: recording(db, seen), ledger: LEDGER, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null });
+      await app.ready();
+      const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown, headers: Record<string, string> = {}) => {
+        const response = await app.inject({ method, url, ...(body !== undefined ? { payload: json(body), headers: { 'content-type': 'application/json', ...headers } } : { headers }) });
+        assert.ok(response.statusCode < 500, `${method} ${url}: ${response.statusCode} ${response.body}`);
+        return { status: response.statusCode, text: response.body, body: response.body ? JSON.parse(response.body) : undefined };
+      };
+      try {
+        const w = walletOf(1234);
+        const rich = walletOf(2001);
+        const usd = (amount: number) => ({ asset: 'USD/2', amount });
+        // Reads, with every filter and a deep cursor.
+        const page = await call('GET', '/wallets?pageSize=100');
+        await call('GET', `/wallets?cursor=${page.body.cursor.next}`);
+        await call('GET', '/wallets?name=customer-77');
+        await call('GET', '/wallets?metadata[tier]=gold&expand=balances');
+        await call('GET', `/wallets/${w}`);
+        await call('GET', `/wallets/${w}/summary`);
+        await call('GET', `/wallets/${w}/balances`);
+        await call('GET', `/wallets/${walletOf(3)}/balances/promo`);
+        const holds = await call('GET', `/holds?walletID=${walletOf(15)}`);
+        await call('GET', '/holds?status=open&pageSize=50');
+        await call('GET', '/holds?metadata[order]=h-25');
+        const holdsPage = await call('GET', '/holds?pageSize=100');
+        await call('GET', `/holds?cursor=${holdsPage.body.cursor.next}`);
+        await call('GET', `/holds/${holdOf(15)}`);
+        assert.equal(holds.body.cursor.data.length, 1);
+        const transactions = await call('GET', `/transactions?walletID=${w}&pageSize=2`);
+        await call('GET', `/transactions?walletID=${w}&cursor=${transactions.body.cursor.next}`);
+        const all = await call('GET', '/transactions?pageSize=100');
+        await call('GET', `/transactions?cursor=${all.body.cursor.next}`);
+        // Mutations, keyed (so the claims and replays run too), and their replays.
+        const keyed = { 'idempotency-key': 'explain-1' };
+        assert.equal((await call('POST', `/wallets/${rich}/debit`, { amount: usd(1) }, keyed)).status, 204);
+        await call('POST', `/wallets/${rich}/debit`, { amount: usd(1) }, keyed);
+        await call('POST', `/wallets/${rich}/debit`, { amount: usd(2) }, { 'idempotency-key': 'load-7' });
+        const hold = await call('POST', `/wallets/${rich}/debit`, { amount: usd(10), pending: true, balances: ['*'], expiresAt: '2031-01-01T00:00:00Z' }, { 'idempotency-key': 'explain-2' });
+        await call('PATCH', `/holds/${hold.body.data.id}`, { expiresAt: null });
+        await call('POST', `/holds/${hold.body.data.id}/confirm`, { amount: 5 }, { 'idempotency-key': 'explain-3' });
+        await call('POST', `/holds/${hold.body.data.id}/void`, undefined, { 'idempotency-key': 'explain-4' });
+        await call('POST', `/holds/${holdOf(25)}/void`);
+        await call('POST', `/wallets/${w}/credit`, { amount: usd(3), sources: [{ type: 'WALLET', identifier: rich }], reference: 'explain-ref' });
+        const created = await call('POST', '/wallets', { name: 'explain', metadata: { a: 'b' } }, { 'idempotency-key': 'explain-5' });
+        await call('PATCH', `/wallets/${w}`, { metadata: { tier: 'platinum' } });
+        await call('POST', `/wallets/${w}/balances`, { name: 'gift', overdraft: { 'USD/2': 10 } });
+        await call('PATCH', `/wallets/${w}/balances/gift`, { priority: 2 });
+        await call('PATCH', `/wallets/${created.body.data.id}`, { status: 'frozen' });
+        await call('PATCH', `/wallets/${created.body.data.id}`, { status: 'closed' });
+        await call('POST', '/bulk', {
+          atomic: true,
+          operations: [
+            { action: 'CREATE_WALLET', ik: 'explain-6', data: { name: 'bulk' } },
+            { action: 'DEBIT_WALLET', ik: 'explain-7', data: { walletID: rich, amount: usd(1) } },
+            { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(1) } },
+          ],
+        });
+        await call('POST', '/bulk', { operations: [{ action: 'DEBIT_WALLET', ik: 'explain-7', data: { walletID: rich, amount: usd(1) } }] }, { 'idempotency-key': 'explain-8' });
+        await call('GET', '/_healthcheck');
+        await app.holdSweeper.sweep();
+      } finally {
+        await app.close();
+      }
+      // The purge in its steady state: a few keys past the retention window among many within it
+      // (the loaded keys date from 2026-01-01T00:00Z on, one a minute per wallet). When most keys
+      // are past it, a sequential scan that stops after the batch's 1,000 rows is the cheap plan.
+      await purgeExpiredKeys(recording(db, seen), 3_600_000_000n, instantFromDate(new Date('2026-01-01T01:10:00Z')));
+
+      const client = new pg.Client({ connectionString: fresh.url });
+      await client.connect();
+      const failures: string[] = [];
+      const explained = { auto: 0, force_generic_plan: 0 };
+      try {
+        for (const mode of ['auto', 'force_generic_plan']) {
+          await client.query(`SET plan_cache_mode = ${mode}`);
+          for (const { sql, params } of seen.values()) {
+            if (!/^\s*(WITH|SELECT|INSERT|UPDATE|DELETE)\b/i.test(sql)) continue;
+            // A generic plan of a statement with parameters is what EXPLAIN shows for a prepared statement.
+            const name = `explain_${Math.abs(hash(sql))}_${mode}`;
+            let plans: { 'QUERY PLAN': { Plan: PlanNode }[] }[];
+            if (mode === 'auto') {
+              plans = (await client.query({ text: `EXPLAIN (FORMAT JSON) ${sql}`, values: [...params] })).rows;
+            } else {
+              // EXECUTE takes its arguments as SQL text: each value as node-postgres would send it, quoted.
+              await client.query(`PREPARE ${name} AS ${sql}`);
+              const literals = params.map((value) => (value === null || value === undefined ? 'NULL' : client.escapeLiteral(String(prepareValue(value)))));
+              plans = (await client.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}${literals.length > 0 ? `(${literals.join(', ')})` : ''}`)).rows;
+            }
+            explained[mode as keyof typeof explained]++;
+            const scans = seqScans(plans[0]!['QUERY PLAN'][0]!.Plan);
+            if (scans.length > 0) failures.push(`${mode}: Seq Scan on ${scans.join(', ')}: ${sql.replace(/\s+/g, ' ').slice(0, 400)}`);
+          }
+        }
+      } finally {
+        await client.end();
+      }
+      assert.ok(seen.size >= 30, `statements recorded: ${seen.size}`);
+      assert.equal(explained.force_generic_plan, explained.auto, 'every statement explained as a generic plan too');
+      assert.deepEqual(failures, [], `statements that scan a large table:\n${failures.join('\n')}`);
+    });
+
+    it("the loader's ledger, and what the routes did on it, keep every ledger invariant", async () => {
+      assert.deepEqual(await findViolations(db), []);
+    });
+  });
+}
+
+function hash(text: string): number {
+  let value = 0;
+  for (let i = 0; i < text.length; i++) value = (value * 31 + text.charCodeAt(i)) | 0;
+  return value;
+}
