@@ -178,7 +178,8 @@ if (!process.env.TEST_DATABASE_URL) {
       // are past it, a sequential scan that stops after the batch's 1,000 rows is the cheap plan.
       await purgeExpiredKeys(recording(db, seen), 3_600_000_000n, instantFromDate(new Date('2026-01-01T01:10:00Z')));
 
-      const client = new pg.Client({ connectionString: fresh.url });
+      // A raw connection finds Coffer's tables in its schema (DATABASE_SCHEMA), as its own do.
+      const client = new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` });
       await client.connect();
       const failures: string[] = [];
       const explained = { auto: 0, force_generic_plan: 0 };
