@@ -47,7 +47,7 @@ describe('deployment files', () => {
     }
     const config = loadConfig(env);
     assert.equal(config.auth.mode, 'required');
-    assert.equal(config.databaseSchema, 'coffer');
+    assert.equal(config.databaseSchema, undefined, 'unset: a new install uses coffer, one from before the setting keeps public');
     assert.match(config.databaseUrl ?? '', /,.*target_session_attrs=read-write/);
   });
 });

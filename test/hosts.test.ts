@@ -21,6 +21,9 @@ describe('DATABASE_URL with several servers', () => {
     assert.deepEqual(parseHosts('postgresql://h1,h2/db'), { urls: ['postgresql://h1/db', 'postgresql://h2/db'], primaryOnly: true });
     assert.deepEqual(parseHosts('postgres://u@h1:5432/db'), { urls: ['postgres://u@h1:5432/db'], primaryOnly: false });
     assert.deepEqual(parseHosts('postgres://u@h1:5432/db?target_session_attrs=primary'), { urls: ['postgres://u@h1:5432/db'], primaryOnly: true });
+    // Unix sockets, as node-postgres reads them, pass unchanged.
+    assert.deepEqual(parseHosts('postgres:///coffer'), { urls: ['postgres:///coffer'], primaryOnly: false });
+    assert.deepEqual(parseHosts('postgres://coffer@/coffer?host=%2Fvar%2Frun%2Fpostgresql'), { urls: ['postgres://coffer@/coffer?host=%2Fvar%2Frun%2Fpostgresql'], primaryOnly: false });
   });
 
   it('a standby-only target, an empty or unreadable host list → ConfigError naming DATABASE_URL', () => {
@@ -30,6 +33,8 @@ describe('DATABASE_URL with several servers', () => {
       ['postgres://h1,,h2/db', /host list it cannot read/],
       ['postgres://h1:54x32,h2/db', /host list it cannot read/],
       ['postgres://h1:5432:1/db', /host list it cannot read/],
+      ['postgres://h1,/db', /host list it cannot read/],
+      ['postgres://h1/db?options=-c%20search_path%3Dpublic', /must not carry options=/],
     ] as const) {
       assert.throws(() => parseHosts(url), (error: unknown) => error instanceof ConfigError && message.test(error.message) && /DATABASE_URL/.test(error.message), url);
     }

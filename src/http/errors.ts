@@ -48,7 +48,7 @@ export function isUnavailable(error: unknown): boolean {
     // the pool looks for the new primary (storage/database.ts), and the request may be retried.
     if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300' || code === '25006') return true;
   }
-  return /Connection terminated|connection timeout|Client has encountered a connection error|PGlite is closed|cannot use a pool after calling end/i.test(
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|PGlite is closed|cannot use a pool after calling end/i.test(
     error.message,
   );
 }

@@ -185,7 +185,10 @@ function lostPrimary(error: unknown): boolean {
  */
 class PrimaryPool {
   private current: pg.Pool | undefined;
-  private search: { readonly found: Promise<pg.Pool>; readonly at: number } | undefined;
+  /** The search under way: one at a time, so a slow one (a dead host's 2 s probe) is shared, not repeated. */
+  private search: Promise<pg.Pool> | undefined;
+  /** The last failed search: callers within PRIMARY_RETRY_MS of its end get its error. */
+  private failed: { readonly error: unknown; readonly at: number } | undefined;
   private ended = false;
 
   constructor(
@@ -202,18 +205,25 @@ class PrimaryPool {
   async get(): Promise<pg.Pool> {
     if (this.ended) throw new Error('cannot use a pool after calling end on the pool');
     if (this.current !== undefined) return this.current;
-    if (this.search === undefined || Date.now() - this.search.at > PRIMARY_RETRY_MS) {
-      const found = findPrimary(this.hosts.urls).then((index) => {
+    if (this.search !== undefined) return this.search;
+    if (this.failed !== undefined && Date.now() - this.failed.at < PRIMARY_RETRY_MS) throw this.failed.error;
+    const search = (async () => {
+      try {
+        const index = await findPrimary(this.hosts.urls);
         if (this.ended) throw new Error('cannot use a pool after calling end on the pool');
         const pool = this.poolFor(this.hosts.urls[index]!);
         this.current = pool;
-        this.search = undefined;
+        this.failed = undefined;
         return pool;
-      });
-      found.catch(() => {});
-      this.search = { found, at: Date.now() };
-    }
-    return this.search.found;
+      } catch (error) {
+        this.failed = { error, at: Date.now() };
+        throw error;
+      } finally {
+        this.search = undefined;
+      }
+    })();
+    this.search = search;
+    return search;
   }
 
   /** `pool` failed as a lost primary would: the next caller looks for the primary again. */

@@ -33,9 +33,13 @@ export function parseHosts(url: string): HostList {
   if (!TARGET_SESSION_ATTRS.has(attrs)) {
     throw new ConfigError(`DATABASE_URL's target_session_attrs must be read-write, primary or any (Coffer writes: never a standby), got ${JSON.stringify(attrs)}`);
   }
+  if (query.has('options')) {
+    throw new ConfigError('DATABASE_URL must not carry options=: Coffer sets its own session options (search_path to DATABASE_SCHEMA, plan_cache_mode), which the URL would replace');
+  }
   query.delete('target_session_attrs');
   const hosts = hostText.split(',');
-  if (hosts.some((host) => !/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/.test(host))) {
+  // An empty host is allowed alone: a Unix socket (`postgres:///db`, `postgres://u@/db?host=/run/postgresql`).
+  if (hosts.some((host) => !/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/.test(host) && !(host === '' && hosts.length === 1))) {
     throw new ConfigError('DATABASE_URL names a host list it cannot read: each entry is host or host:port, comma-separated');
   }
   const params = query.toString();

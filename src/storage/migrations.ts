@@ -4,6 +4,7 @@
  * PostgreSQL apply each migration exactly once. The SQL runs unchanged on PostgreSQL 15
  * and on PGlite (PostgreSQL 18).
  */
+import { ConfigError } from '../domain/errors.ts';
 import type { Database, Queryable } from './database.ts';
 
 interface Migration {
@@ -423,10 +424,25 @@ async function createSchema(tx: Queryable, schema: string): Promise<void> {
   await tx.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
 }
 
+/**
+ * The session must be in Coffer's schema: a search_path replaced on the way (a pooler that
+ * drops startup options, a server-side setting that wins) would put a second, empty ledger
+ * in another schema while other processes use the first.
+ */
+async function checkSchema(tx: Queryable, schema: string): Promise<void> {
+  const [current] = await tx.query<{ schema: string | null }>('SELECT current_schema() AS schema');
+  if (current?.schema !== schema) {
+    throw new ConfigError(
+      `the database session's schema is ${JSON.stringify(current?.schema ?? null)}, not DATABASE_SCHEMA's ${JSON.stringify(schema)}: something between Coffer and PostgreSQL replaced its search_path (a pooler that drops startup options?); Coffer will not write elsewhere`,
+    );
+  }
+}
+
 export async function migrate(db: Database): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await createSchema(tx, db.schema);
+    await checkSchema(tx, db.schema);
     await tx.exec(`CREATE TABLE IF NOT EXISTS coffer_migrations (
       version    integer PRIMARY KEY,
       name       text NOT NULL,
