@@ -1,16 +1,20 @@
 /**
- * Failover: a primary with a synchronous standby (test/support/pg-replication.ts), two Coffer
- * processes with both servers in DATABASE_URL (`h1,h2/…?target_session_attrs=read-write`),
- * keyed money requests through both. The primary's postmaster is killed (SIGKILL); while
- * there is no primary every answer is 503 SERVICE_UNAVAILABLE JSON and /_healthcheck is 503;
- * the standby is promoted and both processes, never restarted, serve again on it.
+ * Failover, twice: (1) a pg_auto_failover formation (test/support/pg-auto-failover.ts: a
+ * monitor and two nodes, Coffer's DATABASE_URL the monitor's `pg_autoctl show uri`), the
+ * primary node lost — its keeper and postmaster SIGKILLed — and the monitor promoting the
+ * standby; (2) a hand-made primary with a synchronous standby (test/support/pg-replication.ts),
+ * its postmaster SIGKILLed and the standby promoted by the test with `pg_ctl promote`, so that
+ * the time measured there is Coffer's alone. Each: two Coffer processes with both servers in
+ * DATABASE_URL, keyed money requests through both; while there is no primary every answer is
+ * 503 SERVICE_UNAVAILABLE JSON and /_healthcheck is 503; after the promotion both processes,
+ * never restarted, serve again on the new primary.
  *
  * Then every request is sent again with its key: every answer acknowledged before the kill
  * replays byte for byte from the new primary (zero acknowledged loss: synchronous commit made
  * the standby flush it before the answer), a 503 one now runs or replays, every executed
- * request moved money exactly once, and `coffer verify` passes on the new primary. The time
- * from the promotion to both processes healthy is reported. FAILOVER_CYCLES is not a loop
- * here: scripts/failover-soak.sh repeats the whole test.
+ * request moved money exactly once, and `coffer verify` passes on the new primary. The times
+ * from the kill to the promotion and to both processes healthy are reported.
+ * scripts/failover-soak.sh repeats the whole file.
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
