@@ -157,7 +157,8 @@ export async function startAutoFailover(): Promise<AutoFailoverFormation> {
   try {
     for (const [index, port] of [port1, port2].entries()) {
       const name = `node${index + 1}`;
-      background(['create', 'postgres', '--pgdata', data(name), '--pgport', String(port), '--name', name, '--monitor', monitorUrl, ...common, '--run'], `${name}.log`);
+      // --listen: the nodes only on the loopback (pg_autoctl's default is '*'; its pg_hba rules trust 127.0.0.1 only).
+      background(['create', 'postgres', '--pgdata', data(name), '--pgport', String(port), '--listen', '127.0.0.1', '--name', name, '--monitor', monitorUrl, ...common, '--run'], `${name}.log`);
       const goal = index === 0 ? 'single' : 'secondary';
       await until(`${name} to be ${goal}`, async () => (await states()).some((row) => row.nodename === name && row.reportedstate === goal && row.goalstate === goal), 60_000);
     }
