@@ -15,7 +15,11 @@ import { freePort } from './support/server-process.ts';
 describe('DATABASE_URL with several servers', () => {
   it('is split into one URL per server, in order, without target_session_attrs; one server is checked only when asked', () => {
     assert.deepEqual(parseHosts('postgres://u:p%40ss@h1:5432,h2:5433,[::1]:5434/db?target_session_attrs=read-write&sslmode=disable'), {
-      urls: ['postgres://u:p%40ss@h1:5432/db?sslmode=disable', 'postgres://u:p%40ss@h2:5433/db?sslmode=disable', 'postgres://u:p%40ss@[::1]:5434/db?sslmode=disable'],
+      urls: [
+        'postgres://u:p%40ss@h1:5432/db?sslmode=disable&uselibpqcompat=true',
+        'postgres://u:p%40ss@h2:5433/db?sslmode=disable&uselibpqcompat=true',
+        'postgres://u:p%40ss@[::1]:5434/db?sslmode=disable&uselibpqcompat=true',
+      ],
       primaryOnly: true,
     });
     assert.deepEqual(parseHosts('postgresql://h1,h2/db'), { urls: ['postgresql://h1/db', 'postgresql://h2/db'], primaryOnly: true });
@@ -24,6 +28,14 @@ describe('DATABASE_URL with several servers', () => {
     // Unix sockets, as node-postgres reads them, pass unchanged.
     assert.deepEqual(parseHosts('postgres:///coffer'), { urls: ['postgres:///coffer'], primaryOnly: false });
     assert.deepEqual(parseHosts('postgres://coffer@/coffer?host=%2Fvar%2Frun%2Fpostgresql'), { urls: ['postgres://coffer@/coffer?host=%2Fvar%2Frun%2Fpostgresql'], primaryOnly: false });
+  });
+
+  it("pg_auto_failover's `pg_autoctl show uri` (sslmode=require, no user) → sslmode read as libpq reads it; an explicit uselibpqcompat is kept", () => {
+    assert.deepEqual(parseHosts('postgres://127.0.0.1:45589,127.0.0.1:42085/postgres?target_session_attrs=read-write&sslmode=require'), {
+      urls: ['postgres://127.0.0.1:45589/postgres?sslmode=require&uselibpqcompat=true', 'postgres://127.0.0.1:42085/postgres?sslmode=require&uselibpqcompat=true'],
+      primaryOnly: true,
+    });
+    assert.deepEqual(parseHosts('postgres://u@h1/db?sslmode=verify-full&uselibpqcompat=false'), { urls: ['postgres://u@h1/db?sslmode=verify-full&uselibpqcompat=false'], primaryOnly: false });
   });
 
   it('a standby-only target, an empty or unreadable host list → ConfigError naming DATABASE_URL', () => {

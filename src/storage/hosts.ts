@@ -5,6 +5,14 @@
  * one URL per server, in order, and `findPrimary` asks each in turn whether it takes writes —
  * what libpq does for `target_session_attrs=read-write`: the first server that answers and is
  * neither in recovery nor read-only is the primary. The pool over it is in database.ts.
+ *
+ * `sslmode` is read as libpq reads it, since the URL is libpq's (pg_auto_failover's
+ * `pg_autoctl show uri` gives `sslmode=require` for its self-signed certificates): node-postgres
+ * 8.x otherwise takes `prefer`, `require` and `verify-ca` as `verify-full` and refuses a server
+ * whose certificate no CA vouches for. Each split URL gets node-postgres's
+ * `uselibpqcompat=true` unless it says otherwise: `require` encrypts without verifying,
+ * `verify-full` (with `sslrootcert`) verifies. node-postgres cannot fall back to plain text,
+ * so `prefer` and `allow` still need a server with TLS.
  */
 import pg from 'pg';
 import { ConfigError } from '../domain/errors.ts';
@@ -37,6 +45,7 @@ export function parseHosts(url: string): HostList {
     throw new ConfigError('DATABASE_URL must not carry options=: Coffer sets its own session options (search_path to DATABASE_SCHEMA, plan_cache_mode), which the URL would replace');
   }
   query.delete('target_session_attrs');
+  if (query.has('sslmode') && !query.has('uselibpqcompat')) query.set('uselibpqcompat', 'true');
   const hosts = hostText.split(',');
   // An empty host is allowed alone: a Unix socket (`postgres:///db`, `postgres://u@/db?host=/run/postgresql`).
   if (hosts.some((host) => !/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/.test(host) && !(host === '' && hosts.length === 1))) {
