@@ -6,10 +6,10 @@
  * what libpq does for `target_session_attrs=read-write`: the first server that answers and is
  * neither in recovery nor read-only is the primary. The pool over it is in database.ts.
  *
- * `sslmode` is read as libpq reads it, since the URL is libpq's (pg_auto_failover's
+ * In a host list, `sslmode` is read as libpq reads it, since the list is libpq's (pg_auto_failover's
  * `pg_autoctl show uri` gives `sslmode=require` for its self-signed certificates): node-postgres
  * 8.x otherwise takes `prefer`, `require` and `verify-ca` as `verify-full` and refuses a server
- * whose certificate no CA vouches for. Each split URL gets node-postgres's
+ * whose certificate no CA vouches for. Each URL split from a list gets node-postgres's
  * `uselibpqcompat=true` unless it says otherwise: `require` encrypts without verifying,
  * `verify-full` (with `sslrootcert`) verifies. node-postgres cannot fall back to plain text,
  * so `prefer` and `allow` still need a server with TLS.
@@ -45,8 +45,10 @@ export function parseHosts(url: string): HostList {
     throw new ConfigError('DATABASE_URL must not carry options=: Coffer sets its own session options (search_path to DATABASE_SCHEMA, plan_cache_mode), which the URL would replace');
   }
   query.delete('target_session_attrs');
-  if (query.has('sslmode') && !query.has('uselibpqcompat')) query.set('uselibpqcompat', 'true');
   const hosts = hostText.split(',');
+  // Only for a host list, which Coffer never took before: a single-host URL keeps
+  // node-postgres's stricter reading of `sslmode`, so no existing setting verifies less.
+  if (hosts.length > 1 && query.has('sslmode') && !query.has('uselibpqcompat')) query.set('uselibpqcompat', 'true');
   // An empty host is allowed alone: a Unix socket (`postgres:///db`, `postgres://u@/db?host=/run/postgresql`).
   if (hosts.some((host) => !/^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(:\d{1,5})?$/.test(host) && !(host === '' && hosts.length === 1))) {
     throw new ConfigError('DATABASE_URL names a host list it cannot read: each entry is host or host:port, comma-separated');
