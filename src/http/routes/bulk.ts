@@ -88,6 +88,18 @@ function rolledBackText(action: string, refusedIndex: number): string {
   return itemText(action, reply.status, reply.body);
 }
 
+/**
+ * True when an item of a rolled-back atomic request replayed an answer stored before this
+ * request (by the single route or an earlier request under its `ik`): the rollback did not undo
+ * it, so it was applied and its answer is the stored one, not ROLLED_BACK. A replay of a key an
+ * earlier operation of this same request ran under was stored in this transaction and rolled back.
+ */
+function appliedEarlier(answers: readonly RunResult[], parsed: readonly Parsed[], index: number): boolean {
+  if (answers[index]!.kind !== 'replayed') return false;
+  const keyOf = (i: number) => (parsed[i] as Parsed & { key: string | undefined }).key;
+  return !answers.slice(0, index).some((answer, i) => answer.kind === 'executed' && keyOf(i) === keyOf(index));
+}
+
 /** Builds each operation's command as its single route would, under its own key or one derived from the request's. */
 function parseOperations(deps: RouteDeps, operations: readonly RawOperation[], requestKey: string | undefined, principal: Principal | null, requestId: string): Parsed[] {
   return operations.map((operation, index) => {
@@ -170,7 +182,9 @@ export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const firstRefused = answers.findIndex(refusedAnswer);
       return sendItems(
         reply,
-        answers.map((answer, index) => (refusedAnswer(answer) ? answerText(parsed[index]!.action, answer) : rolledBackText(parsed[index]!.action, firstRefused))),
+        answers.map((answer, index) =>
+          refusedAnswer(answer) || appliedEarlier(answers, parsed, index) ? answerText(parsed[index]!.action, answer) : rolledBackText(parsed[index]!.action, firstRefused),
+        ),
         false,
       );
     }
