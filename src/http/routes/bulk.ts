@@ -18,7 +18,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ClientError, ok } from '../../domain/errors.ts';
 import type { Principal } from '../../domain/principal.ts';
 import type { Command, RunResult } from '../../committer/committer.ts';
-import { refusedAnswer, runEach, type FailedItem, type SequenceItem } from '../../committer/sequence.ts';
+import { refusedAnswer, runEach, type FailedItem, type NotRunItem, type SequenceItem } from '../../committer/sequence.ts';
 import { fingerprint } from '../../idempotency/fingerprint.ts';
 import { idempotencyKey, parseBody, sendRun } from '../command.ts';
 import { COMMANDS, type BulkOperation } from '../commands.ts';
@@ -58,7 +58,7 @@ function itemText(action: string, status: number, body: string | null): string {
   return body === null || body === '{}' ? `${head}}` : `${head},${body.slice(1)}`;
 }
 
-function answerText(action: string, answer: RunResult | FailedItem): string {
+function answerText(action: string, answer: RunResult | FailedItem | NotRunItem): string {
   switch (answer.kind) {
     case 'executed':
     case 'replayed':
@@ -73,6 +73,10 @@ function answerText(action: string, answer: RunResult | FailedItem): string {
     }
     case 'failed': {
       const reply = replyForError(answer.error);
+      return itemText(action, reply.status, reply.body);
+    }
+    case 'notRun': {
+      const reply = errorReply('SERVICE_UNAVAILABLE', 'not run: an earlier operation failed or its outcome is unknown; retry the request with the same Idempotency-Key');
       return itemText(action, reply.status, reply.body);
     }
   }
