@@ -161,6 +161,21 @@ for (const backend of backends()) {
     });
     scenarios(() => ({ app, db, arm: (count) => db.arm(count), lost: () => db.lost }));
 
+    it('POST /bulk atomic, commit answer lost: the 503 says a retry is safe only when every operation has a key', async () => {
+      const wallet = await newWallet(app);
+      const operations = [{ action: 'CREDIT_WALLET', data: { walletID: wallet, ...creditOf(5n) } }];
+      db.arm();
+      const unkeyed = await send(app, 'POST', '/bulk', { atomic: true, operations });
+      assertUnknown(unkeyed);
+      assert.match(unkeyed.body.errorMessage, /Check before repeating it/);
+      db.arm();
+      const keyed = await send(app, 'POST', '/bulk', { atomic: true, operations }, `bulk-${wallet}`);
+      assertUnknown(keyed);
+      assert.match(keyed.body.errorMessage, /Retry with the same Idempotency-Key/);
+      assert.equal((await send(app, 'POST', '/bulk', { atomic: true, operations }, `bulk-${wallet}`)).headers['idempotent-replayed'], 'true');
+      assert.deepEqual(await ledgerOf(app, wallet), { balance: 10n, transactions: 2 });
+    });
+
     it('POST /bulk not atomic: after an operation whose outcome is unknown, the later steps are 503, neither run nor stored', async () => {
       const wallet = await newWallet(app);
       const operations = [

@@ -170,10 +170,15 @@ export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const items = parsed.map((p) => (p as Parsed & { item: SequenceItem }).item);
       const result = await deps.runAtomic(record ? [record, ...items] : items);
       if (result.kind === 'unknown') {
+        // A retry is safe only when every operation runs under a key (the request's, derived, or
+        // its own ik); otherwise one without a key would run again, as the committer's unkeyed answer says.
+        const keyed = items.every((item) => item.key !== undefined);
         const unknown = errorReply(
           'SERVICE_UNAVAILABLE',
           'the database connection was lost while committing: this atomic request may or may not have been applied. ' +
-            'Retry with the same Idempotency-Key (or the same ik on every operation): it is applied at most once',
+            (keyed
+              ? 'Retry with the same Idempotency-Key (or the same ik on every operation): it is applied at most once'
+              : 'Check before repeating it; a request sent with an Idempotency-Key (or an ik on every operation) is safe to retry'),
         );
         return reply.code(unknown.status).type('application/json').send(unknown.body);
       }
