@@ -10,6 +10,7 @@ import type { Command, Committer } from '../src/committer/committer.ts';
 import { runEach, type SequenceItem } from '../src/committer/sequence.ts';
 import type { Reads } from '../src/domain/batch.ts';
 import { INSTANT_MIN } from '../src/domain/time.ts';
+import { replyForError } from '../src/http/errors.ts';
 
 /** An operation naming wallet `w1` and not moving money: each one is a step of its own. */
 function item(key: string): SequenceItem {
@@ -34,4 +35,15 @@ describe('bulk sequence, not atomic', () => {
       assert.deepEqual(answers.map((answer) => answer.kind), ['executed', failure === 'throws' ? 'failed' : 'unknown', 'notRun', 'notRun']);
     });
   }
+});
+
+describe('bulk sequence, atomic', () => {
+  it('a lock cycle whose retries ran out (SQLSTATE 40P01, thrown by runAtomic) is a 503 with retry advice, not a 500', () => {
+    const deadlock = Object.assign(new Error('deadlock detected'), { code: '40P01' });
+    const reply = replyForError(deadlock);
+    assert.equal(reply.status, 503);
+    const body = JSON.parse(reply.body) as { errorCode: string; errorMessage: string };
+    assert.equal(body.errorCode, 'SERVICE_UNAVAILABLE');
+    assert.match(body.errorMessage, /was not applied; retry it/);
+  });
 });
