@@ -271,6 +271,21 @@ for (const backend of backends()) {
       assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 85n, 'each debit applied once');
     });
 
+    it('atomic, rolled back: an item its ik replays was applied before, so it answers its stored answer, not ROLLED_BACK', async () => {
+      const [w] = await setUp(b, 'replay-rollback', 100n);
+      const hold = expectStatus(await b.post(`/wallets/${w}/debit`, { amount: usd(10n), pending: true }, { 'idempotency-key': 'replay-rollback-single' }), 201).text;
+      const ops = [
+        { action: 'DEBIT_WALLET', ik: 'replay-rollback-single', data: { walletID: w, amount: usd(10n), pending: true } },
+        { action: 'DEBIT_WALLET', ik: 'replay-rollback-new', data: { walletID: w, amount: usd(1n) } },
+        { action: 'DEBIT_WALLET', ik: 'replay-rollback-too-much', data: { walletID: w, amount: usd(1000n) } },
+      ];
+      const items = itemTexts(await b.post('/bulk', { atomic: true, operations: ops }));
+      assert.equal(items[0], `{"action":"DEBIT_WALLET","status":201,${hold.slice(1)}`, 'the replay: it was applied, by the single route');
+      assert.equal(items[1], '{"action":"DEBIT_WALLET","status":424,"errorCode":"ROLLED_BACK","errorMessage":"not applied: the request is atomic and operation 2 was refused"}');
+      assert.match(items[2]!, /^\{"action":"DEBIT_WALLET","status":400,"errorCode":"INSUFFICIENT_FUND"/);
+      assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 90n, 'only the single debit applied');
+    });
+
     it("the request's Idempotency-Key replays the whole answer (header set); another request under it is 409; both modes", async () => {
       for (const atomic of [true, false]) {
         const [w] = await setUp(b, `rk-${atomic}`, 100n);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -124,6 +125,50 @@ describe('cli', () => {
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, /line 1: not JSON/);
     assert.equal((await coffer(['bulk', '--chunk-size', '1001'], env, '')).code, 2);
+  });
+
+  it('coffer bulk whose later chunk fails: it advises the base key and chunk size, and the advised rerun applies every operation once', async () => {
+    const id = json(await coffer(['--json', 'wallets', 'create', '--name', 'bulk-rerun'], env)).data.id as string;
+    const lines = Array.from({ length: 6 }, () => JSON.stringify({ action: 'CREDIT_WALLET', data: { walletID: id, amount: { asset: 'USD/2', amount: 1 } } })).join('\n');
+    // A proxy that lets the second chunk run on the server but answers it 500, as a lost answer would look.
+    let bulkRequests = 0;
+    const proxy = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const failing = request.url === '/bulk' && ++bulkRequests === 2;
+        const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => name !== 'host' && name !== 'content-length')) as Record<string, string>;
+        void fetch(`${env.COFFER_URL}${request.url}`, { method: request.method, headers, body: request.method === 'GET' ? undefined : Buffer.concat(chunks) }).then(async (answer) => {
+          const body = await answer.text();
+          if (failing) {
+            response.writeHead(500, { 'content-type': 'application/json' }).end('{"errorCode":"INTERNAL","errorMessage":"injected"}');
+          } else {
+            response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' }).end(body);
+          }
+        });
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (proxy.address() as { port: number }).port;
+      const failed = await coffer(['bulk', '--chunk-size', '2', '--idempotency-key', `cli-rerun-${id}`], { COFFER_URL: `http://127.0.0.1:${port}` }, lines);
+      assert.equal(failed.code, 3, failed.stderr);
+      // Said before the first chunk, so an interrupted run can be finished too.
+      assert.match(failed.stderr, new RegExp(`^coffer bulk: idempotency-key cli-rerun-${id}; if interrupted, rerun the same file with --idempotency-key cli-rerun-${id} --chunk-size 2`));
+      // The advice printed after the failure, followed as an operator would.
+      const advice = /\ncoffer: \S.*--idempotency-key (\S+) --chunk-size (\d+)/.exec(failed.stderr.slice(failed.stderr.indexOf('INTERNAL')));
+      assert.ok(advice, failed.stderr);
+      assert.equal(advice[1], `cli-rerun-${id}`, 'the base key, not a chunk key');
+      const rerun = ok(await coffer(['--json', 'bulk', '--chunk-size', advice[2]!, '--idempotency-key', advice[1]!], env, lines));
+      assert.equal(rerun.stdout.trim().split('\n').length, 6);
+      const summary = json(await coffer(['--json', 'summary', id], env)).data;
+      assert.equal(summary.balances[0].assets['USD/2'], 6n, 'each operation applied exactly once');
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+    const tooLong = await coffer(['bulk', '--idempotency-key', 'k'.repeat(245)], env, '');
+    assert.equal(tooLong.code, 2);
+    assert.match(tooLong.stderr, /--idempotency-key must be at most 244 characters for bulk/);
   });
 
   it('a day of operations: create, credit, hold, confirm, summary, lists — tables for people, exact JSON for scripts', async () => {

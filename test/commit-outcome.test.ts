@@ -160,6 +160,39 @@ for (const backend of backends()) {
       await drop();
     });
     scenarios(() => ({ app, db, arm: (count) => db.arm(count), lost: () => db.lost }));
+
+    it('POST /bulk atomic, commit answer lost: the 503 says a retry is safe only when every operation has a key', async () => {
+      const wallet = await newWallet(app);
+      const operations = [{ action: 'CREDIT_WALLET', data: { walletID: wallet, ...creditOf(5n) } }];
+      db.arm();
+      const unkeyed = await send(app, 'POST', '/bulk', { atomic: true, operations });
+      assertUnknown(unkeyed);
+      assert.match(unkeyed.body.errorMessage, /Check before repeating it/);
+      db.arm();
+      const keyed = await send(app, 'POST', '/bulk', { atomic: true, operations }, `bulk-${wallet}`);
+      assertUnknown(keyed);
+      assert.match(keyed.body.errorMessage, /Retry with the same Idempotency-Key/);
+      assert.equal((await send(app, 'POST', '/bulk', { atomic: true, operations }, `bulk-${wallet}`)).headers['idempotent-replayed'], 'true');
+      assert.deepEqual(await ledgerOf(app, wallet), { balance: 10n, transactions: 2 });
+    });
+
+    it('POST /bulk not atomic: after an operation whose outcome is unknown, the later steps are 503, neither run nor stored', async () => {
+      const wallet = await newWallet(app);
+      const operations = [
+        { action: 'CREDIT_WALLET', data: { walletID: wallet, ...creditOf(5n) } },
+        { action: 'UPDATE_WALLET', data: { walletID: wallet, metadata: { tier: 'gold' } } },
+      ];
+      db.arm();
+      const answer = await send(app, 'POST', '/bulk', { operations });
+      assert.equal(answer.status, 200);
+      const [credit, update] = answer.body.data;
+      assert.equal(credit.status, 503n);
+      assert.match(credit.errorMessage, /may or may not have been applied/);
+      assert.equal(update.status, 503n, update.errorMessage);
+      assert.equal(update.errorCode, 'SERVICE_UNAVAILABLE');
+      assert.match(update.errorMessage, /^not run: .*retry the request with the same Idempotency-Key/);
+      assert.deepEqual((await send(app, 'GET', `/wallets/${wallet}`)).body.data.metadata, {}, 'the update did not run');
+    });
   });
 
   describe(`code after COMMIT throws (the batch metrics hook) [${backend.name}]`, () => {

@@ -4,7 +4,8 @@
  * up to 1,000 (`--chunk-size`). Lines are read as they come, so a file of any length needs
  * the memory of one chunk. Each chunk carries the Idempotency-Key `<key>-<n>` (n from 1): the
  * same command run again with the same `--idempotency-key` replays every chunk that was
- * answered and runs the rest, so an interrupted file is finished exactly once. `--atomic`
+ * answered and runs the rest, so an interrupted file is finished exactly once (the key and that
+ * command are printed before the first chunk, and a failure advises them, never a chunk's key). `--atomic`
  * makes each chunk one transaction (atomicity does not span chunks).
  *
  * Prints one line per operation, in input order: its line number, action, status and what
@@ -29,6 +30,15 @@ export class OperationsRefused extends Error {
 
 /** What the server takes in one request (BULK_OPERATIONS_MAX). */
 const CHUNK_SIZE_MAX = 1000;
+
+/** The server's limit on an Idempotency-Key (src/http/command.ts). */
+const IDEMPOTENCY_KEY_LENGTH_MAX = 255;
+
+/**
+ * Room kept for a chunk key's suffix `-<n>`, n up to 10 digits: a base key that fits leaves every
+ * chunk key within the server's limit, so no chunk is refused for its key after earlier ones ran.
+ */
+const BASE_KEY_LENGTH_MAX = IDEMPOTENCY_KEY_LENGTH_MAX - '-9999999999'.length;
 
 interface BulkCommandOptions {
   atomic?: boolean;
@@ -70,6 +80,14 @@ export function bulkCommand(program: Command): void {
     .action(async (options: BulkCommandOptions, command: Command) => {
       const context = contextOf(command);
       const key = keyOf(options);
+      if (key.length > BASE_KEY_LENGTH_MAX) {
+        throw new ConfigError(`--idempotency-key must be at most ${BASE_KEY_LENGTH_MAX} characters for bulk (each chunk's key adds -<n>), got ${key.length}`);
+      }
+      // The chunk keys are derived from the base key and the chunk size: only the same file, key
+      // and chunk size again replays the chunks that ran. Said before the first chunk is sent, so
+      // a run that is interrupted (killed, not just failed) can still be finished.
+      const rerun = `rerun the same file with --idempotency-key ${key} --chunk-size ${options.chunkSize}${options.atomic === true ? ' --atomic' : ''}`;
+      process.stderr.write(`coffer bulk: idempotency-key ${key}; if interrupted, ${rerun} (each operation runs at most once)\n`);
       let refused = 0;
       let sent = 0;
       let chunk: { line: number; operation: BulkOperation }[] = [];
@@ -77,7 +95,7 @@ export function bulkCommand(program: Command): void {
       const flush = async () => {
         if (chunk.length === 0) return;
         chunks++;
-        refused += await sendChunk(context, chunk, { atomic: options.atomic === true, idempotencyKey: `${key}-${chunks}` });
+        refused += await sendChunk(context, chunk, { atomic: options.atomic === true, idempotencyKey: `${key}-${chunks}`, retry: { idempotencyKey: key, advice: `${rerun}: chunks that ran are replayed, the rest run` } });
         sent += chunk.length;
         chunk = [];
       };
@@ -95,8 +113,13 @@ export function bulkCommand(program: Command): void {
 }
 
 /** Sends one chunk and prints its items; returns how many were refused. */
-async function sendChunk(context: Context, chunk: readonly { line: number; operation: BulkOperation }[], options: { atomic: boolean; idempotencyKey: string }): Promise<number> {
-  const items = await sendWithKey(options.idempotencyKey, (sent) => context.coffer.bulk(chunk.map((entry) => entry.operation), { atomic: options.atomic, ...sent }));
+async function sendChunk(
+  context: Context,
+  chunk: readonly { line: number; operation: BulkOperation }[],
+  options: { atomic: boolean; idempotencyKey: string; retry: { idempotencyKey: string; advice: string } },
+): Promise<number> {
+  // A failure names the base key, not this chunk's: a retry with the chunk's key would derive new keys and run every chunk again.
+  const items = await sendWithKey(options.idempotencyKey, (sent) => context.coffer.bulk(chunk.map((entry) => entry.operation), { atomic: options.atomic, ...sent }), options.retry);
   let refused = 0;
   items.forEach((item, index) => {
     if (item.status >= 400) refused++;

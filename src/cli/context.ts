@@ -29,20 +29,35 @@ export function idempotencyKeyOption(): Option {
   return new Option('--idempotency-key <key>', 'a retry with the same key replays the first answer instead of running again (default: a new key, printed)');
 }
 
-/** The key each failed mutation sent: the error report prints it, since a retry with it is safe. */
-const keysOfFailures = new WeakMap<object, string>();
+/** What the error report says of each failed mutation: the key to retry with, and how, when more than the key is needed. */
+interface Retry {
+  readonly idempotencyKey: string;
+  readonly advice?: string;
+}
 
-/** Sends a mutation with its key; if it fails, the failure remembers the key (see keyOfFailure). */
-export async function sendWithKey<T>(idempotencyKey: string, send: (options: { idempotencyKey: string }) => Promise<T>): Promise<T> {
+/** The key each failed mutation sent: the error report prints it, since a retry with it is safe. */
+const retriesOfFailures = new WeakMap<object, Retry>();
+
+/**
+ * Sends a mutation with its key; if it fails, the failure remembers the key (see keyOfFailure).
+ * A command whose requests carry keys derived from the operator's (coffer bulk) passes `retry`:
+ * the operator's key and how to rerun with it, since retrying with a derived key would run again.
+ */
+export async function sendWithKey<T>(idempotencyKey: string, send: (options: { idempotencyKey: string }) => Promise<T>, retry: Retry = { idempotencyKey }): Promise<T> {
   try {
     return await send({ idempotencyKey });
   } catch (error) {
-    if (typeof error === 'object' && error !== null) keysOfFailures.set(error, idempotencyKey);
+    if (typeof error === 'object' && error !== null) retriesOfFailures.set(error, retry);
     throw error;
   }
 }
 
-/** The Idempotency-Key the failed mutation sent, or null (a read, or a failure before anything was sent). */
+/** The Idempotency-Key to retry the failed mutation with, or null (a read, or a failure before anything was sent). */
 export function keyOfFailure(error: unknown): string | null {
-  return typeof error === 'object' && error !== null ? (keysOfFailures.get(error) ?? null) : null;
+  return typeof error === 'object' && error !== null ? (retriesOfFailures.get(error)?.idempotencyKey ?? null) : null;
+}
+
+/** How to retry the failed mutation, when saying its key is not enough; else null. */
+export function adviceOfFailure(error: unknown): string | null {
+  return typeof error === 'object' && error !== null ? (retriesOfFailures.get(error)?.advice ?? null) : null;
 }

@@ -16,7 +16,7 @@ import { bulkCommand, OperationsRefused } from './bulk-command.ts';
 import { authCommands } from './auth-commands.ts';
 import { backupCommands } from './backup-commands.ts';
 import { serverCommands } from './server-commands.ts';
-import { keyOfFailure } from './context.ts';
+import { adviceOfFailure, keyOfFailure } from './context.ts';
 import { CannotVerify, VerificationFailed, verifyCommand } from './verify-command.ts';
 import { walletCommands } from './wallet-commands.ts';
 import { eventCommands } from './event-commands.ts';
@@ -84,7 +84,8 @@ function report(error: unknown, json: boolean): Outcome {
   }
   // A mutation that failed says which Idempotency-Key it sent: retrying with it is safe.
   const idempotencyKey = keyOfFailure(error);
-  const retry = idempotencyKey === null ? '' : `\ncoffer: retry safely with --idempotency-key ${idempotencyKey} (the command runs at most once)`;
+  const advice = adviceOfFailure(error) ?? `retry safely with --idempotency-key ${idempotencyKey} (the command runs at most once)`;
+  const retry = idempotencyKey === null ? '' : `\ncoffer: ${advice}`;
   if (error instanceof CofferError) {
     const details = { status: error.status, errorCode: error.errorCode, errorMessage: error.errorMessage, requestId: error.requestId ?? null, idempotencyKey };
     const code = error.status >= 400 && error.status < 500 ? EXIT_CODES.refused : EXIT_CODES.unavailable;

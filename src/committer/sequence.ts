@@ -132,14 +132,34 @@ export interface FailedItem {
   readonly error: unknown;
 }
 
-/** Runs `items` through the queue, step by step, each command on its own; answers in request order. */
-export async function runEach(run: Committer, clock: () => Instant, items: readonly SequenceItem[]): Promise<(RunResult | FailedItem)[]> {
-  const answers = new Array<RunResult | FailedItem>(items.length);
+/** A command of a non-atomic sequence not run, because an earlier step's command failed or its outcome is unknown. */
+export interface NotRunItem {
+  readonly kind: 'notRun';
+}
+
+/**
+ * Runs `items` through the queue, step by step, each command on its own; answers in request order.
+ *
+ * Once a command has failed (5xx) or its outcome is unknown, the later steps are not run: a
+ * later command naming its wallet or hold would run against a state that may lack its effect,
+ * and a refusal it met would be stored under its key, so a retry of the request with the same
+ * key would replay that refusal instead of running it after the failed one. Not run and not
+ * stored, they run when the request is retried. (All later steps stop, not just those naming
+ * the same wallet or hold: simpler, and the retry finishes them all the same.)
+ */
+export async function runEach(run: Committer, clock: () => Instant, items: readonly SequenceItem[]): Promise<(RunResult | FailedItem | NotRunItem)[]> {
+  const answers = new Array<RunResult | FailedItem | NotRunItem>(items.length);
+  let stopped = false;
   for (const step of steps(items, clock())) {
+    if (stopped) {
+      for (const index of step) answers[index] = { kind: 'notRun' };
+      continue;
+    }
     const results = await Promise.allSettled(step.map((index) => run(items[index]!.key, items[index]!.command)));
     step.forEach((index, position) => {
       const result = results[position]!;
       answers[index] = result.status === 'fulfilled' ? result.value : { kind: 'failed', error: result.reason };
+      if (result.status === 'rejected' || result.value.kind === 'unknown') stopped = true;
     });
   }
   return answers;

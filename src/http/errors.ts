@@ -79,6 +79,12 @@ export function replyForError(error: unknown): ErrorReply {
       return errorReply('VALIDATION', fastifyError.message);
   }
   if (isUnavailable(error)) return errorReply('SERVICE_UNAVAILABLE', 'the database is unavailable; retry later');
+  // 40P01 reaches here only when the retries of a lock cycle with concurrent requests ran out
+  // (an atomic POST /bulk, sequence.ts): nothing was applied, and the same request may pass
+  // once the others are done. Not the server's bug, so not a 500.
+  if ((error as { code?: unknown } | null)?.code === '40P01') {
+    return errorReply('SERVICE_UNAVAILABLE', 'the request met concurrent requests in a lock cycle (deadlock) and was not applied; retry it (with the same Idempotency-Key)');
+  }
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return errorReply('VALIDATION', fastifyError.message);
   return errorReply('INTERNAL_ERROR', 'internal server error');

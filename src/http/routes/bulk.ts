@@ -18,7 +18,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ClientError, ok } from '../../domain/errors.ts';
 import type { Principal } from '../../domain/principal.ts';
 import type { Command, RunResult } from '../../committer/committer.ts';
-import { refusedAnswer, runEach, type FailedItem, type SequenceItem } from '../../committer/sequence.ts';
+import { refusedAnswer, runEach, type FailedItem, type NotRunItem, type SequenceItem } from '../../committer/sequence.ts';
 import { fingerprint } from '../../idempotency/fingerprint.ts';
 import { idempotencyKey, parseBody, sendRun } from '../command.ts';
 import { COMMANDS, type BulkOperation } from '../commands.ts';
@@ -58,7 +58,7 @@ function itemText(action: string, status: number, body: string | null): string {
   return body === null || body === '{}' ? `${head}}` : `${head},${body.slice(1)}`;
 }
 
-function answerText(action: string, answer: RunResult | FailedItem): string {
+function answerText(action: string, answer: RunResult | FailedItem | NotRunItem): string {
   switch (answer.kind) {
     case 'executed':
     case 'replayed':
@@ -75,6 +75,10 @@ function answerText(action: string, answer: RunResult | FailedItem): string {
       const reply = replyForError(answer.error);
       return itemText(action, reply.status, reply.body);
     }
+    case 'notRun': {
+      const reply = errorReply('SERVICE_UNAVAILABLE', 'not run: an earlier operation failed or its outcome is unknown; retry the request with the same Idempotency-Key');
+      return itemText(action, reply.status, reply.body);
+    }
   }
 }
 
@@ -86,6 +90,18 @@ function invalidText(parsed: Parsed & { invalid: ClientError }): string {
 function rolledBackText(action: string, refusedIndex: number): string {
   const reply = errorReply('ROLLED_BACK', `not applied: the request is atomic and operation ${refusedIndex} was refused`);
   return itemText(action, reply.status, reply.body);
+}
+
+/**
+ * True when an item of a rolled-back atomic request replayed an answer stored before this
+ * request (by the single route or an earlier request under its `ik`): the rollback did not undo
+ * it, so it was applied and its answer is the stored one, not ROLLED_BACK. A replay of a key an
+ * earlier operation of this same request ran under was stored in this transaction and rolled back.
+ */
+function appliedEarlier(answers: readonly RunResult[], parsed: readonly Parsed[], index: number): boolean {
+  if (answers[index]!.kind !== 'replayed') return false;
+  const keyOf = (i: number) => (parsed[i] as Parsed & { key: string | undefined }).key;
+  return !answers.slice(0, index).some((answer, i) => answer.kind === 'executed' && keyOf(i) === keyOf(index));
 }
 
 /** Builds each operation's command as its single route would, under its own key or one derived from the request's. */
@@ -154,10 +170,15 @@ export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const items = parsed.map((p) => (p as Parsed & { item: SequenceItem }).item);
       const result = await deps.runAtomic(record ? [record, ...items] : items);
       if (result.kind === 'unknown') {
+        // A retry is safe only when every operation runs under a key (the request's, derived, or
+        // its own ik); otherwise one without a key would run again, as the committer's unkeyed answer says.
+        const keyed = items.every((item) => item.key !== undefined);
         const unknown = errorReply(
           'SERVICE_UNAVAILABLE',
           'the database connection was lost while committing: this atomic request may or may not have been applied. ' +
-            'Retry with the same Idempotency-Key (or the same ik on every operation): it is applied at most once',
+            (keyed
+              ? 'Retry with the same Idempotency-Key (or the same ik on every operation): it is applied at most once'
+              : 'Check before repeating it; a request sent with an Idempotency-Key (or an ik on every operation) is safe to retry'),
         );
         return reply.code(unknown.status).type('application/json').send(unknown.body);
       }
@@ -170,7 +191,9 @@ export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const firstRefused = answers.findIndex(refusedAnswer);
       return sendItems(
         reply,
-        answers.map((answer, index) => (refusedAnswer(answer) ? answerText(parsed[index]!.action, answer) : rolledBackText(parsed[index]!.action, firstRefused))),
+        answers.map((answer, index) =>
+          refusedAnswer(answer) || appliedEarlier(answers, parsed, index) ? answerText(parsed[index]!.action, answer) : rolledBackText(parsed[index]!.action, firstRefused),
+        ),
         false,
       );
     }
