@@ -57,6 +57,7 @@ const RUN_ELSEWHERE: readonly [RegExp, string][] = [
   [/^DATABASE_URL=postgres:\S+ npm (start|run verify)\b/, 'test/startup.test.ts, test/verify.test.ts (a server and verify on PostgreSQL)'],
   [/^FAILOVER_RUNS=\d+ TEST_DATABASE_URL=\S+ scripts\/failover-soak\.sh$/, 'a soak of test/failover.test.ts (CI runs it once)'],
   [/^(DATA_DIR|DATABASE_URL)=\S+ coffer (restore|verify)\b/, 'test/backup.test.ts (coffer restore into a new folder, then coffer verify; verify of a pg_restored database)'],
+  [/^pg_autoctl (create (monitor|postgres)|run|show uri)\b/, 'test/support/pg-auto-failover.ts (test/failover.test.ts builds a monitor and two nodes with these commands on local ports, and uses show uri as DATABASE_URL)'],
   [/^pg_(dump|restore) /, 'test/backup.test.ts (pg_dump -Fc -n coffer of a serving database, pg_restore into another)'],
   [/^createdb -h 127\.0\.0\.1 -U postgres coffer$/, 'test/schema.test.ts (Coffer in a database of its own, freshPostgresDatabase: CREATE DATABASE)'],
   [/^npm run (verify|migrate)\b/, 'test/verify.test.ts, test/cli.test.ts'],
