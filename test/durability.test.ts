@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -22,18 +22,37 @@ interface Answer {
   readonly port: number;
 }
 
-/** One request on a connection of its own, so that its socket is its alone in the trace. */
-function call(url: string, method: string, path: string, body?: string): Promise<Answer> {
+/**
+ * One request on a connection of its own, so that its socket is its alone in the trace (or,
+ * with `agent`, on the one connection that agent keeps open).
+ */
+function call(url: string, method: string, path: string, body?: string, agent: Agent | false = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const sent = request(`${url}${path}`, { method, agent: false, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (response) => {
+    const sent = request(`${url}${path}`, { method, agent, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (response) => {
       let text = '';
+      // Read now: on a kept connection the socket goes back to its agent at the end.
+      const port = response.socket.localPort!;
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode!, text, port: response.socket.localPort! }));
+      response.on('end', () => resolve({ status: response.statusCode!, text, port }));
     });
     sent.once('error', reject);
     sent.end(body);
   });
+}
+
+/**
+ * Connections opened ahead, each with one request already answered 404 (so that the first
+ * 2xx on it is the mutation's answer). The server takes in a new connection's first request
+ * only on a later turn of its event loop than the accept: requests sent on fresh connections
+ * reach the committer one by one, each often after the previous commit, and rarely share a
+ * batch. On open connections they arrive together, as a client's pooled connections do.
+ */
+async function openConnections(url: string, count: number): Promise<Agent[]> {
+  const agents = Array.from({ length: count }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+  const warm = await Promise.all(agents.map((agent) => call(url, 'GET', '/warm-up', undefined, agent)));
+  assert.ok(warm.every((answer) => answer.status === 404));
+  return agents;
 }
 
 /** One system call of the trace: its name, the path or socket of its descriptor, its result. */
@@ -97,8 +116,8 @@ describe('durability [pglite on disk]', () => {
         '-e', `trace=execve,unlink,rename,fsync,fdatasync,${[...WRITES, ...READS].join(',')}`];
       const server = await startServer({ DATA_DIR: dataDir }, 180_000, undefined, strace);
       const mutations: Answer[] = [];
-      const mutate = async (path: string, body: string) => {
-        const answer = await call(server.url, 'POST', path, body);
+      const mutate = async (path: string, body: string, agent: Agent | false = false) => {
+        const answer = await call(server.url, 'POST', path, body, agent);
         assert.ok(answer.status >= 200 && answer.status < 300, `${path}: ${answer.status} ${answer.text}`);
         mutations.push(answer);
         return answer;
@@ -107,16 +126,18 @@ describe('durability [pglite on disk]', () => {
       for (let i = 0; i < 4; i++) wallets.push(JSON.parse((await mutate('/wallets', `{"name":"w${i}"}`)).text).data.id);
       for (const id of wallets) await mutate(`/wallets/${id}/credit`, `{"amount":${ASSET}}`);
       for (const id of wallets) await mutate(`/wallets/${id}/debit`, '{"amount":{"asset":"USD/2","amount":1}}');
-      // Concurrent rounds, so that group commit puts several commands in one batch.
+      // Concurrent rounds on open connections, so that group commit puts several commands in one batch.
       let concurrent = 0;
       for (let round = 0; round < 3; round++) {
+        const agents = await openConnections(server.url, 24);
         await Promise.all(
-          Array.from({ length: 24 }, (_, i) => {
+          agents.map((agent, i) => {
             concurrent++;
             const id = wallets[i % wallets.length]!;
-            return i % 3 === 0 ? mutate(`/wallets/${id}/credit`, `{"amount":${ASSET}}`) : mutate(`/wallets/${id}/debit`, '{"amount":{"asset":"USD/2","amount":1}}');
+            return i % 3 === 0 ? mutate(`/wallets/${id}/credit`, `{"amount":${ASSET}}`, agent) : mutate(`/wallets/${id}/debit`, '{"amount":{"asset":"USD/2","amount":1}}', agent);
           }),
         );
+        for (const agent of agents) agent.destroy();
       }
       const main = traceOf(prefix, 'src/main.ts');
       process.kill(main.pid, 'SIGTERM');

@@ -64,8 +64,14 @@ export interface Entry {
   readonly reject: (error: unknown) => void;
 }
 
+/** What a batch did: the answer for every entry, and how many outbox events it wrote. */
+export interface BatchAnswers {
+  readonly byEntry: Map<Entry, RunResult>;
+  readonly events: number;
+}
+
 /** Runs `batch` inside `tx` and returns the answer for every entry; the caller commits. */
-export async function commitBatch(tx: Transaction, ledger: string, now: Instant, batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
+export async function commitBatch(tx: Transaction, ledger: string, now: Instant, batch: readonly Entry[]): Promise<BatchAnswers> {
   const keys = partitionKeys(batch);
   const contexts = new Map(batch.map((entry) => [entry, applyContext(entry.key, now, entry.createdBy)]));
   const reads = nameReads(batch, contexts);
@@ -81,7 +87,7 @@ export async function commitBatch(tx: Transaction, ledger: string, now: Instant,
   const effects = applyCommands(ledger, now, plans, snapshot, locked.balances, locked.overdrafts, answers);
   writeEffects(tx, ledger, effects, answers.outcomes, now, locked.created);
   answerFollowers(keys, answers);
-  return answers.byEntry;
+  return { byEntry: answers.byEntry, events: effects.events.length };
 }
 
 interface BatchKeys {

@@ -40,7 +40,7 @@ import { fingerprint } from '../idempotency/fingerprint.ts';
 import { provenRolledBack, type Database } from '../storage/database.ts';
 import { batchConflict } from '../storage/effects.ts';
 import type { WalletCommand } from './command.ts';
-import { commitBatch, type Entry, type Outcome, type RunResult } from './commit-batch.ts';
+import { commitBatch, type BatchAnswers, type Entry, type Outcome, type RunResult } from './commit-batch.ts';
 
 export type { Outcome, RunResult } from './commit-batch.ts';
 
@@ -96,8 +96,8 @@ export interface CommitterOptions {
    * commands are retried one by one.
    */
   readonly batchConcurrency?: number;
-  /** Told the size of every committed batch (metrics). */
-  readonly onBatch?: (size: number) => void;
+  /** Told the size of every committed batch and how many outbox events it wrote (metrics, the relay). */
+  readonly onBatch?: (size: number, events: number) => void;
   /** Told why a batch's transaction failed (metrics); see the rule above for what follows. */
   readonly onBatchFailed?: (reason: BatchFailure) => void;
 }
@@ -127,13 +127,13 @@ export function createCommitter(options: CommitterOptions) {
   let committers = 0;
 
   /** Runs one batch in its own transaction; the answer for every entry once it committed. */
-  function commit(batch: readonly Entry[]): Promise<Map<Entry, RunResult>> {
+  function commit(batch: readonly Entry[]): Promise<BatchAnswers> {
     return db.transaction(async (tx) => commitBatch(tx, ledger, clock(), batch));
   }
 
   /** Commits a batch and answers its callers; on failure, recovers by the rule above. */
   async function runBatch(batch: readonly Entry[]): Promise<void> {
-    let answers: Map<Entry, RunResult>;
+    let answers: BatchAnswers;
     try {
       answers = await commit(batch);
     } catch (error) {
@@ -149,8 +149,8 @@ export function createCommitter(options: CommitterOptions) {
       }
       return;
     }
-    for (const entry of batch) entry.resolve(answers.get(entry)!);
-    report(() => options.onBatch?.(batch.length));
+    for (const entry of batch) entry.resolve(answers.byEntry.get(entry)!);
+    report(() => options.onBatch?.(batch.length, answers.events));
   }
 
   /** Whether a command may run again after `error`, by the rule above. */
@@ -172,8 +172,8 @@ export function createCommitter(options: CommitterOptions) {
       if (error !== undefined && !mayRetry(entry, error)) break;
       try {
         const answers = await commit([entry]);
-        entry.resolve(answers.get(entry)!);
-        report(() => options.onBatch?.(1));
+        entry.resolve(answers.byEntry.get(entry)!);
+        report(() => options.onBatch?.(1, answers.events));
         return;
       } catch (attemptError) {
         error = attemptError;

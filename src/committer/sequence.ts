@@ -46,7 +46,7 @@ export interface SequenceItem {
 
 export type AtomicResult =
   /** Every command answered without a refusal, and the transaction committed. */
-  | { readonly kind: 'committed'; readonly answers: readonly RunResult[] }
+  | { readonly kind: 'committed'; readonly answers: readonly RunResult[]; /** Outbox events the transaction wrote. */ readonly events: number }
   /** At least one command was refused; the transaction was rolled back. Each answer is what the command answered inside it. */
   | { readonly kind: 'rolledBack'; readonly answers: readonly RunResult[] }
   /** COMMIT was sent and not answered: nobody knows whether it applied. */
@@ -106,18 +106,21 @@ export async function runAtomic(db: Database, ledger: string, clock: () => Insta
   const entries = items.map((item) => entryOf(item.key, item.command, unused, unused));
   for (let attempt = 1; ; attempt++) {
     try {
-      const answers = await db.transaction(async (tx) => {
+      const { answers, events } = await db.transaction(async (tx) => {
         const now = clock();
         const byEntry = new Map<Entry, RunResult>();
+        let written = 0;
         for (const step of steps(items, now)) {
           const batch = step.map((index) => entries[index]!);
-          for (const [entry, answer] of await commitBatch(tx, ledger, now, batch)) byEntry.set(entry, answer);
+          const done = await commitBatch(tx, ledger, now, batch);
+          for (const [entry, answer] of done.byEntry) byEntry.set(entry, answer);
+          written += done.events;
         }
         const ordered = entries.map((entry) => byEntry.get(entry)!);
         if (ordered.some(refusedAnswer)) throw new SequenceRefused(ordered);
-        return ordered;
+        return { answers: ordered, events: written };
       });
-      return { kind: 'committed', answers };
+      return { kind: 'committed', answers, events };
     } catch (error) {
       if (error instanceof SequenceRefused) return { kind: 'rolledBack', answers: error.answers };
       if (!provenRolledBack(error)) return { kind: 'unknown' };

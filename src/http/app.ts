@@ -377,11 +377,22 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const feed = createWaiter();
   const webhooks = startWebhooks(app, options, clock);
   const nats = startNats(app, options, clock);
-  const relay = startEventRelay(app, options, () => {
+  const notifyPositioned = () => {
     feed.notify();
     webhooks.worker.kick();
     nats?.kick();
-  });
+  };
+  const relay = startEventRelay(app, options, notifyPositioned);
+  // After a commit in this process. On PGlite the transaction gave its events their feed
+  // positions itself (storage/events.ts): the feed's readers are told at once. On a
+  // PostgreSQL server the relay numbers them after the commit, and tells them then.
+  const committed = (events: number) => {
+    if (events === 0) return;
+    if (options.db.kind === 'pglite') {
+      eventsPositioned.inc(events);
+      notifyPositioned();
+    } else relay.kick();
+  };
   const run = createCommitter({
       db: options.db,
       ledger: options.ledger,
@@ -389,9 +400,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
       batchSizeMax: options.batch?.sizeMax,
       batchWaitMs: options.batch?.waitMs,
       batchConcurrency: options.batch?.concurrency,
-      onBatch: (size) => {
+      onBatch: (size, events) => {
         commitBatchSize.observe(size);
-        relay.kick();
+        committed(events);
         options.batch?.onBatch?.(size);
       },
       onBatchFailed: (reason) => {
@@ -404,7 +415,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
     limits: options.limits,
     schemas: buildSchemas(options.limits),
     run,
-    runAtomic: (items) => runAtomic(options.db, options.ledger, clock, items),
+    runAtomic: async (items) => {
+      const result = await runAtomic(options.db, options.ledger, clock, items);
+      if (result.kind === 'committed') {
+        committed(result.events);
+        commitBatchSize.observe(items.length);
+      }
+      return result;
+    },
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
     feedWaiter: feed.wait,

@@ -123,7 +123,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
      ), o AS (
        ${outcomesUpsert(17)}
      )${events.length > 0 ? `, e AS (
-       ${eventsInsert(24, true)}
+       ${eventsInsert(24, true, tx.serial)}
      )` : ''}
      UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
      FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)
