@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
 import { runCommand, send, startServer } from './support/server-process.ts';
+import { RESTART_DELAY_MAX_MS, RESTART_STABLE_MS, restartDelayMs } from '../src/cli/workers.ts';
 
 const SERVE = ['--import', 'tsx', 'src/cli/index.ts', 'serve'];
 
@@ -38,8 +39,48 @@ describe('coffer serve --workers', () => {
     }
   });
 
+  it('a worker that dies young is replaced after a delay that doubles (100 ms up to 30 s); one that ran a while, at once', () => {
+    let delay = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 12; i++) delays.push((delay = restartDelayMs(delay, 50)));
+    assert.deepEqual(delays, [100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000, 30_000, 30_000]);
+    assert.equal(RESTART_DELAY_MAX_MS, 30_000);
+    assert.equal(restartDelayMs(delay, RESTART_STABLE_MS), 0, 'a worker that lived long enough resets the delay');
+    assert.equal(restartDelayMs(0, RESTART_STABLE_MS - 1), 100);
+  });
+
   const serverUrl = process.env.TEST_DATABASE_URL;
   if (serverUrl) {
+    it('--workers 2 on PostgreSQL: a worker killed is replaced by a new process and the port keeps serving; SIGTERM after that → exit 0', { timeout: 120_000 }, async () => {
+      const fresh = await freshPostgresDatabase(serverUrl);
+      try {
+        const log: string[] = [];
+        const server = await startServer({ DATABASE_URL: fresh.url }, 60_000, [...SERVE, '--workers', '2'], [], log);
+        // Healthy means one worker listens; the supervisor says when both do.
+        for (const deadline = Date.now() + 30_000; !log.some((l) => l.includes('serving with 2 workers')) && Date.now() < deadline; ) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assert.ok(log.some((l) => l.includes('serving with 2 workers')), log.join('\n'));
+        const serving = () => children(server.child.pid!).filter((pid) => isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('serve'));
+        const [victim, survivor] = serving();
+        process.kill(victim!, 'SIGKILL');
+        for (const deadline = Date.now() + 30_000; !log.some((l) => l.includes('a replacement worker is serving')) && Date.now() < deadline; ) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const now = serving();
+        assert.equal(now.length, 2, `two workers again: ${now}`);
+        assert.ok(now.includes(survivor!) && !now.includes(victim!), `the killed worker ${victim} was replaced: ${now}`);
+        assert.ok(log.some((l) => l.includes('a worker ended; starting another') && l.includes(`"worker":${victim}`)), log.join('\n'));
+        for (let i = 0; i < 6; i++) assert.equal((await send(server.url, 'POST', '/wallets', '{}')).status, 201);
+        const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+        server.child.kill('SIGTERM');
+        assert.equal(await exited, 0, 'the workers asked to stop all stopped cleanly');
+        assert.deepEqual(now.filter(isAlive), [], 'no worker left behind');
+      } finally {
+        await fresh.drop();
+      }
+    });
+
     it('--workers 2 on PostgreSQL → two processes serve one port, a key executes once across them; SIGTERM → all gone, exit 0', { timeout: 120_000 }, async () => {
       const fresh = await freshPostgresDatabase(serverUrl);
       try {

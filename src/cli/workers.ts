@@ -2,7 +2,9 @@
  * `coffer serve --workers N`: N server processes sharing one port, on one PostgreSQL — the
  * same scale-out unit as N processes behind a proxy, on one machine, without the proxy. The
  * first process forks the others with node:cluster (which hands incoming connections to them
- * in turn) and only supervises: a worker that dies is replaced; SIGTERM or SIGINT is passed to
+ * in turn) and only supervises: a worker that dies is replaced — at once after a worker that
+ * ran a while, with a growing delay while replacements keep dying young (`restartDelayMs`:
+ * a database that refuses every new process must not turn into a fork loop); SIGTERM or SIGINT is passed to
  * every worker, each stops as a single server does, and the supervisor exits when they have
  * (0 when all stopped cleanly). The embedded database cannot be shared: one data folder is
  * held by one process, so --workers needs DATABASE_URL.
@@ -13,6 +15,21 @@ import { ConfigError } from '../domain/errors.ts';
 
 /** More workers than this on one machine is a typo, not a plan (each holds POOL_SIZE connections). */
 export const WORKERS_MAX = 64;
+
+/** A worker that ran this long died of something other than its start: replace it at once. */
+export const RESTART_STABLE_MS = 10_000;
+const RESTART_DELAY_FIRST_MS = 100;
+export const RESTART_DELAY_MAX_MS = 30_000;
+
+/**
+ * How long to wait before replacing a worker that died after `livedMs`, when the previous
+ * replacement waited `previousDelayMs` (0: none yet). Doubles while workers die young, up to
+ * RESTART_DELAY_MAX_MS; back to 0 once one ran RESTART_STABLE_MS.
+ */
+export function restartDelayMs(previousDelayMs: number, livedMs: number): number {
+  if (livedMs >= RESTART_STABLE_MS) return 0;
+  return Math.min(RESTART_DELAY_MAX_MS, previousDelayMs === 0 ? RESTART_DELAY_FIRST_MS : previousDelayMs * 2);
+}
 
 export function parseWorkers(text: string): number {
   if (!/^\d{1,2}$/.test(text) || Number(text) < 1 || Number(text) > WORKERS_MAX) throw new ConfigError(`--workers must be an integer from 1 to ${WORKERS_MAX}, got ${JSON.stringify(text)}`);
@@ -36,8 +53,10 @@ function line(msg: string, extra: Record<string, unknown> = {}): void {
 async function supervise(count: number, shutdownMs: number): Promise<void> {
   let stopping = false;
   const live = new Set<Worker>();
+  let delayMs = 0;
   const fork = () => {
     const worker = cluster.fork();
+    const startedAt = Date.now();
     live.add(worker);
     worker.once('exit', (code, signal) => {
       live.delete(worker);
@@ -45,13 +64,22 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
         if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
         return;
       }
-      line('a worker ended; starting another', { worker: worker.process.pid, code, signal });
-      fork();
+      delayMs = restartDelayMs(delayMs, Date.now() - startedAt);
+      line('a worker ended; starting another', { worker: worker.process.pid, code, signal, inMs: delayMs });
+      setTimeout(() => {
+        if (stopping) return;
+        const replacement = fork();
+        replacement.once('listening', () => line('a replacement worker is serving', { worker: replacement.process.pid }));
+      }, delayMs);
     });
     return worker;
   };
   const exitCodes: number[] = [];
-  cluster.on('exit', (_worker, code) => exitCodes.push(code ?? 1));
+  // The supervisor's own exit code tells how the workers stopped when asked to, not how
+  // replaced ones ended before.
+  cluster.on('exit', (_worker, code) => {
+    if (stopping) exitCodes.push(code ?? 1);
+  });
   // Start-up: every worker must come up; the first that cannot ends the whole start with its
   // exit code (2: a setting, 3: the database), as a single server would.
   const started = Array.from({ length: count }, () => fork());
@@ -79,6 +107,8 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
       process.exit(1);
     }
     stopping = true;
+    // No worker alive (one is waiting for its delayed replacement): nothing to wait for.
+    if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
     for (const worker of live) worker.process.kill(signal);
     // Each worker ends itself by SHUTDOWN_TIMEOUT_MS; a stuck one is killed just after.
     setTimeout(() => {
