@@ -16,6 +16,7 @@ import { startPurge } from './idempotency/retention.ts';
 import { migrate, SchemaTooNew } from './storage/migrations.ts';
 import { databaseSetting, openDatabase } from './storage/open.ts';
 import { listClients } from './storage/auth-clients.ts';
+import { failoverLossRisk, parseHosts } from './storage/hosts.ts';
 
 /** How often the idempotency purge runs when a retention is set. */
 const PURGE_INTERVAL_MS = 60_000;
@@ -118,6 +119,7 @@ export async function serve(config: Config): Promise<void> {
     throw listenError(error, config);
   }
   await reportAuth(app, db, config);
+  await reportFailoverRisk(app, db, config);
   app.log.info({ backend: db.kind, ledger: config.ledger, auth: config.auth.mode }, 'coffer is serving');
 }
 
@@ -134,6 +136,21 @@ async function reportAuth(app: ReturnType<typeof buildApp>, db: Awaited<ReturnTy
   }
   if (config.auth.mode === 'required' && (await listClients(db)).every((client) => client.revokedAt !== null)) {
     app.log.warn({ auth: 'required' }, 'auth is required and no live API client exists: create one with `coffer clients create --name NAME --scopes "wallets:read wallets:write"`');
+  }
+}
+
+/**
+ * With several servers in DATABASE_URL (failover), warns when the primary would acknowledge
+ * a write no standby has yet: a promotion could then lose it, whatever Coffer does.
+ */
+async function reportFailoverRisk(app: ReturnType<typeof buildApp>, db: Awaited<ReturnType<typeof openDatabase>>, config: Config): Promise<void> {
+  if (db.kind !== 'postgres' || config.databaseUrl === undefined || parseHosts(config.databaseUrl).urls.length < 2) return;
+  const risk = await failoverLossRisk(db).catch(() => null);
+  if (risk !== null) {
+    app.log.warn(
+      { failover: 'unsafe' },
+      `DATABASE_URL lists several servers for failover, but on the primary ${risk}: an answer given just before a failover can be lost on the promoted standby. Configure a synchronous standby (docs/deployment.md, Failover)`,
+    );
   }
 }
 

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../src/domain/errors.ts';
-import { parseHosts } from '../src/storage/hosts.ts';
+import { failoverLossRisk, parseHosts } from '../src/storage/hosts.ts';
 import { DatabaseUnreachable, openDatabase } from '../src/storage/open.ts';
 import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
-import { freePort } from './support/server-process.ts';
+import { freePort, startServer } from './support/server-process.ts';
 
 describe('DATABASE_URL with several servers', () => {
   it('is split into one URL per server, in order, without target_session_attrs; one server is checked only when asked', () => {
@@ -76,7 +76,33 @@ describe('DATABASE_URL with several servers', () => {
         await fresh.drop();
       }
     });
+    it('a host list whose primary has no synchronous standby → a start-up warning that a failover can lose acknowledged writes; one server → no warning', { timeout: 120_000 }, async () => {
+      const fresh = await freshPostgresDatabase(serverUrl);
+      try {
+        const db = await openDatabase({ databaseUrl: fresh.url, dataDir: '', poolSize: 1, statementTimeoutMs: 5_000 });
+        try {
+          const [row] = await db.query<{ standbys: string }>("SELECT current_setting('synchronous_standby_names') AS standbys");
+          assert.equal(row?.standbys, '', 'this test needs a server without a synchronous standby');
+          assert.match((await failoverLossRisk(db)) ?? '', /synchronous_standby_names is empty/);
+        } finally {
+          await db.close();
+        }
+        const live = new URL(fresh.url);
+        const list = `postgres://${live.username}@${live.host},${live.host}${live.pathname}`;
+        for (const [url, warned] of [[list, true], [fresh.url, false]] as const) {
+          const log: string[] = [];
+          const server = await startServer({ DATABASE_URL: url, LOG_LEVEL: 'info' }, 60_000, ['--import', 'tsx', 'src/cli/index.ts', 'serve'], [], log);
+          await server.kill('SIGTERM');
+          const warning = log.find((line) => line.includes('"failover":"unsafe"'));
+          assert.equal(warning !== undefined, warned, log.join('\n'));
+          if (warned) assert.match(warning!, /synchronous_standby_names is empty.*can be lost on the promoted standby/);
+        }
+      } finally {
+        await fresh.drop();
+      }
+    });
   } else {
     postgresSkipped('a dead server listed first → skipped, the writable one serves');
+    postgresSkipped('a host list whose primary has no synchronous standby → a start-up warning');
   }
 });

@@ -16,6 +16,7 @@
  */
 import pg from 'pg';
 import { ConfigError } from '../domain/errors.ts';
+import type { Queryable } from './database.ts';
 
 export interface HostList {
   /** One single-host URL per server, in the order given, without target_session_attrs. */
@@ -109,4 +110,21 @@ export async function findPrimary(urls: readonly string[]): Promise<number> {
     }
   }
   throw new NoPrimary(reasons);
+}
+
+/**
+ * Why a write this primary acknowledges could be lost when a standby is promoted, or null
+ * when it cannot: the primary must wait for a synchronous standby before it answers COMMIT
+ * (`synchronous_standby_names` set, `synchronous_commit` on, remote_write or remote_apply).
+ * Coffer does not change either; with a host list (failover) it says so at start-up
+ * (docs/deployment.md, Failover).
+ */
+export async function failoverLossRisk(db: Queryable): Promise<string | null> {
+  const [row] = await db.query<{ standbys: string; commit: string }>(
+    "SELECT current_setting('synchronous_standby_names') AS standbys, current_setting('synchronous_commit') AS commit",
+  );
+  if (row === undefined) return null;
+  if (row.standbys.trim() === '') return 'synchronous_standby_names is empty: the primary acknowledges COMMIT before any standby has the write';
+  if (row.commit === 'off' || row.commit === 'local') return `synchronous_commit is ${row.commit}: the primary acknowledges COMMIT without waiting for its synchronous standby`;
+  return null;
 }
