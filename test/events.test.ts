@@ -49,6 +49,12 @@ async function allEvents(h: Harness, after = 0n): Promise<Event[]> {
   }
 }
 
+/** The position a `next` cursor resumes after (the cursor is the server's own token: base64url JSON, `a` = after). */
+function resumesAfter(next: unknown): bigint {
+  assert.equal(typeof next, 'string', 'a next cursor');
+  return BigInt((JSON.parse(Buffer.from(next as string, 'base64url').toString('utf8')) as { a: string }).a);
+}
+
 async function lastPosition(h: Harness): Promise<bigint> {
   const events = await allEvents(h);
   return events.length === 0 ? 0n : events[events.length - 1]!.position;
@@ -169,6 +175,51 @@ suite('events', (h) => {
     assert.equal(both.length, 6);
     const repeated = (await feed(h(), `type=wallet.created&type=wallet.credited&walletID=${b}`)).events;
     assert.deepEqual(repeated, both);
+  });
+
+  it('feed: a filtered page carries the high-water mark — empty or not, its next resumes after every event looked at, so a consumer filtering for a rare type moves on', async () => {
+    const quiet = await createWallet(h());
+    const start = await lastPosition(h());
+    const w = await createWallet(h());
+    for (let i = 0; i < 7; i++) await credit(h(), w, 1n);
+    const top = await lastPosition(h());
+    assert.equal(top, start + 8n);
+
+    // No hold.created among the eight: an empty page, yet a cursor past all eight.
+    const rare = expectStatus(await h().get(`/events?after=${start}&type=hold.created&pageSize=3`), 200).body.cursor;
+    assert.deepEqual(rare.data, []);
+    assert.equal(rare.hasMore, false);
+    assert.equal(typeof rare.next, 'string', 'an empty filtered page still gives the consumer a place to resume');
+    assert.equal(resumesAfter(rare.next), top);
+    // Walking with it: nothing past the mark yet → no next (the consumer keeps its cursor).
+    const caughtUp = expectStatus(await h().get(`/events?cursor=${rare.next}`), 200).body.cursor;
+    assert.deepEqual(caughtUp, { pageSize: 3n, hasMore: false, data: [] });
+    // The rare event arrives after more non-matching ones: the same cursor finds it, and only it.
+    await credit(h(), w, 1n);
+    const hold = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 2n }, pending: true }), 201).body.data;
+    await credit(h(), w, 1n);
+    await h().app.eventRelay.relay();
+    const found = expectStatus(await h().get(`/events?cursor=${rare.next}`), 200).body.cursor;
+    assert.deepEqual(found.data.map((e: Event) => [e.type, e.data.hold.id]), [['hold.created', hold.id]]);
+    assert.equal(found.hasMore, false);
+    assert.equal(resumesAfter(found.next), top + 3n, 'past the credit after the hold too');
+
+    // A page with matches but not full: next is the high-water mark, not its last match.
+    const created = expectStatus(await h().get(`/events?after=${start}&type=wallet.created`), 200).body.cursor;
+    assert.deepEqual(created.data.map((e: Event) => e.position), [start + 1n]);
+    assert.equal(resumesAfter(created.next), top + 3n);
+    // A full page: next is its last event (more may match beyond it), and hasMore says so.
+    const credited = expectStatus(await h().get(`/events?after=${start}&type=wallet.credited&pageSize=3`), 200).body.cursor;
+    assert.deepEqual(credited.data.map((e: Event) => e.position), [start + 2n, start + 3n, start + 4n]);
+    assert.equal(credited.hasMore, true);
+    assert.equal(resumesAfter(credited.next), start + 4n);
+    // walletID: a wallet with no event past `after` still moves the consumer on.
+    const none = expectStatus(await h().get(`/events?after=${start}&walletID=${quiet}`), 200).body.cursor;
+    assert.deepEqual(none.data, []);
+    assert.equal(resumesAfter(none.next), top + 3n);
+    // Unfiltered, nothing changes: a partial page's next is its last event.
+    const all = expectStatus(await h().get(`/events?after=${top}`), 200).body.cursor;
+    assert.equal(resumesAfter(all.next), all.data[all.data.length - 1].position);
   });
 
   it('feed: bad query → 400 VALIDATION', async () => {

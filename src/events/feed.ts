@@ -4,7 +4,7 @@
  * consumer walking `after` never skips an event (docs/events.md).
  */
 import type { Queryable } from '../storage/database.ts';
-import { listEvents, type EventFilter, type StoredEvent } from '../storage/events.ts';
+import { readFeedPage, type EventFilter, type FeedPage } from '../storage/events.ts';
 
 export interface FeedQuery {
   readonly after: bigint;
@@ -17,13 +17,16 @@ export interface FeedQuery {
 /** Waits until the relay numbers new events, or `ms` pass; whichever comes first. */
 export type Waiter = (ms: number) => Promise<void>;
 
-/** A page of the feed; with `waitMs`, waits for the first event to arrive (checked whenever the relay numbered some, and at least every poll). */
-export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, wait: Waiter, now: () => number = Date.now): Promise<StoredEvent[]> {
+/**
+ * A page of the feed and its high-water mark; with `waitMs`, waits for a first event that
+ * passes the filter (checked whenever the relay numbered some, and at least every poll).
+ */
+export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, wait: Waiter, now: () => number = Date.now): Promise<FeedPage> {
   const deadline = now() + query.waitMs;
   for (;;) {
-    const events = await listEvents(db, ledger, query.after, query.filter, query.limit);
+    const page = await readFeedPage(db, ledger, query.after, query.filter, query.limit);
     const left = deadline - now();
-    if (events.length > 0 || left <= 0) return events;
+    if (page.events.length > 0 || left <= 0) return page;
     await wait(Math.min(left, 1_000));
   }
 }
