@@ -17,7 +17,7 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { openPostgres } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { claimDeliveries, fanOut } from '../src/storage/webhooks.ts';
-import { backoff, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
+import { backoff, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
 import { Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
@@ -97,9 +97,17 @@ async function deliver(h: Harness): Promise<void> {
   await h.app.webhooks.run();
 }
 
+/** Every event of the feed after `after`, page by page (a test before may have written many). */
 async function feedEvents(h: Harness, after = 0n): Promise<ParsedJson[]> {
   await h.app.eventRelay.relay();
-  return expectStatus(await h.get(`/events?pageSize=100&after=${after}`), 200).body.cursor.data;
+  const events: ParsedJson[] = [];
+  let query = `pageSize=100&after=${after}`;
+  for (;;) {
+    const cursor = expectStatus(await h.get(`/events?${query}`), 200).body.cursor;
+    events.push(...cursor.data);
+    if (!cursor.hasMore) return events;
+    query = `cursor=${cursor.next}`;
+  }
 }
 
 async function removeAll(h: Harness): Promise<void> {
@@ -303,6 +311,29 @@ suite(
       const ts = Number(later.headers['webhook-timestamp']);
       assert.equal(later.headers['webhook-signature'], new Webhook(rotated.secret).sign(String(later.headers['webhook-id']), new Date(ts * 1000), later.body), 'only the new secret signs');
       assert.ok(!signedBy(endpoint.secret, later));
+      await removeAll(h());
+    });
+
+    it('eventTypes: more than a fan-out batch of events the endpoint does not want, then one it wants — one turn moves past them all and delivers it, and each wanted event once', async () => {
+      await addEndpoint(h(), { eventTypes: ['hold.created'] });
+      const w = await createWallet(h());
+      const credits = FAN_OUT_BATCH_MAX + 150;
+      for (let sent = 0; sent < credits; sent += 500) {
+        const operations = Array.from({ length: Math.min(500, credits - sent) }, () => ({ action: 'CREDIT_WALLET', data: { walletID: w, amount: { asset: 'USD/2', amount: 1n } } }));
+        const items = expectStatus(await h().post('/bulk', { operations }), 200).body.data;
+        assert.ok(items.every((item: { status: bigint }) => item.status === 204n));
+      }
+      const hold = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 3n }, pending: true }), 201).body.data;
+      await deliver(h());
+      assert.deepEqual(receiver.received.map((r) => parseJson(r.body).type), ['hold.created'], 'delivered in the first turn, behind more than a batch of others');
+      assert.equal(parseJson(receiver.received[0]!.body).data.hold.id, hold.id);
+      // Caught up: the next events it does not want make no delivery, and the one it wants after them does.
+      await credit(h(), w, 1n);
+      await deliver(h());
+      assert.equal(receiver.received.length, 1);
+      const second = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 4n }, pending: true }), 201).body.data;
+      await deliver(h());
+      assert.deepEqual(receiver.received.map((r) => parseJson(r.body).data.hold.id), [hold.id, second.id], 'each hold once');
       await removeAll(h());
     });
 

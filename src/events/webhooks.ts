@@ -38,6 +38,8 @@ export const RESPONSE_BODY_MAX = 1_024;
 /** The first retry's delay; each next one doubles, up to BACKOFF_MAX_MICROS, ±20 % jitter. */
 const BACKOFF_FIRST_MICROS = 5_000_000n;
 const BACKOFF_MAX_MICROS = 6n * 3_600_000_000n;
+/** Events an endpoint's fan-out looks at per statement (a turn repeats it until caught up). */
+export const FAN_OUT_BATCH_MAX = 500;
 /** A claimed delivery belongs to its process this long: longer than a send can take. */
 const LEASE_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 3_000n;
 
@@ -359,7 +361,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   }
 
   async function runOnce(): Promise<number> {
-    while ((await fanOut(db, clock(), 500)) > 0);
+    // Until every endpoint is caught up: a batch that held no event a filtered endpoint
+    // wants made no delivery, yet moved its position, and the events it wants may be next.
+    while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).scanned > 0);
     const now = clock();
     const claimed = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, inFlight);
     const sends = claimed.map((delivery) => {
