@@ -9,7 +9,12 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import pg from 'pg';
-import { openPostgres } from '../src/storage/database.ts';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/http/app.ts';
+import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
+import { parseJson as parseLossless } from '../src/http/json.ts';
+import { openPostgres, type Queryable } from '../src/storage/database.ts';
+import { createWaiter, readFeed } from '../src/events/feed.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { assignPositions, listEvents } from '../src/storage/events.ts';
 import { eventResponse, cursorOf } from '../src/http/response-schemas.ts';
@@ -248,6 +253,38 @@ suite('events', (h) => {
     assert.ok(Date.now() - quiet >= 900, 'an empty long poll waits its time');
   });
 
+  it('feed: wait= — an event numbered between the poll\'s read and its wait wakes it at once (it listens before it reads)', async () => {
+    const after = await lastPosition(h());
+    const waiter = createWaiter();
+    const woken: boolean[] = [];
+    const listen = () => {
+      const listener = waiter.listen();
+      return { wait: async (ms: number) => { const rung = await listener.wait(ms); woken.push(rung); return rung; }, close: () => listener.close() };
+    };
+    // The interleaving, staged: right after the poll's first read returns (empty), and before
+    // it starts to wait, a wallet is created, numbered for the feed and the waiter notified.
+    let reads = 0;
+    let created = '';
+    const db: Queryable = {
+      exec: (sql) => h().db.exec(sql),
+      query: async <Row,>(sql: string, params?: readonly unknown[]) => {
+        const rows = await h().db.query<Row>(sql, params);
+        if (++reads === 1) {
+          created = await createWallet(h());
+          await h().app.eventRelay.relay();
+          waiter.notify();
+        }
+        return rows;
+      },
+    };
+    const started = Date.now();
+    const page = await readFeed(db, 'test-ledger', { after, filter: {}, limit: 10, waitMs: 20_000 }, listen);
+    assert.deepEqual(page.events.map((e) => [e.type, (JSON.parse(e.data) as { wallet: { id: string } }).wallet.id]), [['wallet.created', created]]);
+    assert.equal(reads, 2, 'read, woken, read again');
+    assert.deepEqual(woken, [true], 'the one wait ended by the notification it had already heard, not by its timer');
+    assert.ok(Date.now() - started < 900, `answered at once, not after a poll interval (${Date.now() - started} ms)`);
+  });
+
   it('metrics: the outbox lag (events committed, not yet in the feed, and the age of the oldest) and the events positioned (PGlite: by the writing transaction)', async () => {
     const sample = async (name: string) => {
       const text = expectStatus(await h().get('/metrics'), 200).text;
@@ -333,11 +370,11 @@ if (process.env.TEST_DATABASE_URL) {
       await a.query('BEGIN');
       await a.query(insert, ['a']);
       await b.query(insert, ['b']);
-      assert.equal(await assignPositions(db, 100), 1);
+      assert.equal((await assignPositions(db, 100))?.numbered, 1);
       const seen = await listEvents(db, 'l', 0n, {}, 100);
       assert.deepEqual(seen.map((e) => [e.id, e.position]), [['b', 1n]]);
       await a.query('COMMIT');
-      assert.equal(await assignPositions(db, 100), 1);
+      assert.equal((await assignPositions(db, 100))?.numbered, 1);
       const next = await listEvents(db, 'l', 1n, {}, 100);
       assert.deepEqual(next.map((e) => [e.id, e.position]), [['a', 2n]], 'the late commit comes after the cursor, not behind it');
 
@@ -364,7 +401,7 @@ if (process.env.TEST_DATABASE_URL) {
           await Promise.all([assignPositions(db, 7), assignPositions(db, 7)]);
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
         }
-        while ((await assignPositions(db, 1000)) !== 0);
+        while ((await assignPositions(db, 1000))?.numbered !== 0);
       };
       const consumed: { id: string; position: bigint }[] = [];
       let cursor = 2n;
@@ -407,6 +444,32 @@ if (process.env.TEST_DATABASE_URL) {
       await fresh.drop();
     }
   });
+
+  it('postgres: two processes — an event one commits and numbers wakes a long poll on the other at that one\'s next relay turn (the turn numbers nothing, yet sees the feed moved on)', { timeout: 60_000 }, async () => {
+    const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+    const dbs = [openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 }), openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 })];
+    await migrate(dbs[0]!);
+    // The relays turn when the test says: A's long poll can then be woken only by A's turn (or by its own poll timer, 1 s).
+    const [a, b] = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, eventRelayIntervalMs: null, webhooks: { intervalMs: null } })) as [FastifyInstance, FastifyInstance];
+    try {
+      await Promise.all([a.ready(), b.ready()]);
+      const started = Date.now();
+      const polling = a.inject({ method: 'GET', url: '/events?after=0&wait=10' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const created = (parseLossless((await b.inject({ method: 'POST', url: '/wallets', payload: '{}', headers: { 'content-type': 'application/json' } })).body) as ParsedJson).data.id;
+      assert.equal(await b.eventRelay.relay(), 1, 'B numbers its own event');
+      assert.equal(await a.eventRelay.relay(), 0, "A's turn has nothing to number…");
+      const answer = (parseLossless((await polling).body) as ParsedJson).cursor;
+      const elapsed = Date.now() - started;
+      assert.deepEqual(answer.data.map((e: Event) => [e.type, e.data.wallet.id]), [['wallet.created', created]]);
+      assert.ok(elapsed < 800, `…yet it wakes A's long poll, before the poll's own 1 s re-read (${elapsed} ms)`);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await Promise.all(dbs.map((db) => db.close()));
+      await fresh.drop();
+    }
+  });
 } else {
   postgresSkipped('postgres: a consumer walking the feed never misses an event whose transaction took its number first and committed last');
+  postgresSkipped("postgres: two processes — an event one commits and numbers wakes a long poll on the other at that one's next relay turn (the turn numbers nothing, yet sees the feed moved on)");
 }

@@ -66,18 +66,26 @@ export function writeEvents(tx: Transaction, ledger: string, events: readonly Ou
   tx.defer(eventsInsert(2, false, tx.serial), [ledger, ...eventsParams(events)], events.length);
 }
 
+export interface RelayTurn {
+  /** Events this turn numbered. */
+  readonly numbered: number;
+  /** The largest position given so far, as this turn sees it: by this turn or any before, in any process. */
+  readonly top: bigint;
+}
+
 /**
  * One relay turn: gives the next positions to the committed events without one of the
  * transactions that wrote the first `limit` of them, in `seq` order of each transaction's
- * first event, a transaction's events together and in their order. Returns how many it numbered, or null when another process holds
- * the relay (it numbers them instead). The lock is taken in its own statement, before the
+ * first event, a transaction's events together and in their order. Returns how many it
+ * numbered and the feed's top position after them, or null when another process holds the
+ * relay (it numbers them instead). The lock is taken in its own statement, before the
  * UPDATE's snapshot: that snapshot then sees every earlier run's positions.
  */
-export async function assignPositions(db: Database, limit: number): Promise<number | null> {
+export async function assignPositions(db: Database, limit: number): Promise<RelayTurn | null> {
   return db.transaction(async (tx) => {
     const [lock] = await tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RELAY_LOCK]);
     if (!lock?.locked) return null;
-    const rows = await tx.query(
+    const [row] = await tx.query<{ numbered: bigint; top: bigint }>(
       `WITH txs AS MATERIALIZED (
          SELECT DISTINCT tx FROM (SELECT tx FROM events WHERE position IS NULL ORDER BY seq LIMIT $1) AS d
        ), due AS MATERIALIZED (
@@ -85,12 +93,15 @@ export async function assignPositions(db: Database, limit: number): Promise<numb
          FROM (SELECT seq, min(seq) OVER (PARTITION BY tx) AS first FROM events WHERE position IS NULL AND tx IN (SELECT tx FROM txs)) AS d
        ), base AS (
          SELECT coalesce(max(position), 0) AS p FROM events
+       ), numbered AS (
+         UPDATE events AS e SET position = base.p + due.n FROM due, base WHERE e.seq = due.seq
+         RETURNING e.position
        )
-       UPDATE events AS e SET position = base.p + due.n FROM due, base WHERE e.seq = due.seq
-       RETURNING e.position`,
+       SELECT (SELECT count(*) FROM numbered) AS numbered, (SELECT p FROM base) + (SELECT count(*) FROM numbered) AS top`,
       [limit],
     );
-    return rows.length;
+    assert(row !== undefined, 'a relay turn reports what it numbered');
+    return { numbered: Number(row.numbered), top: BigInt(row.top) };
   });
 }
 
