@@ -36,7 +36,7 @@ export type Waiter = () => Listener;
 
 /**
  * A page of the feed and its high-water mark; with `waitMs`, waits for a first event that
- * passes the filter (read again whenever the relay numbered some, and at least every poll).
+ * passes the filter (read again whenever the feed moved on, and at least every FEED_POLL_MS).
  */
 export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, listen: Waiter, now: () => number = Date.now): Promise<FeedPage> {
   const deadline = now() + query.waitMs;
@@ -53,7 +53,10 @@ export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, 
   }
 }
 
-/** A waiter woken by `notify` (the relay's `onPositioned`), shared by every long poll of a process. */
+/**
+ * A waiter woken by `notify` — the relay's `onAdvanced`, and on PGlite the writing commit —
+ * shared by every long poll of a process.
+ */
 export function createWaiter(): { listen: Waiter; notify: () => void } {
   const listening = new Set<() => void>();
   return {
