@@ -165,6 +165,41 @@ suite('client', (h) => {
     assert.deepEqual(second, first);
     assert.equal((await coffer.listWallets({ name: 'keyed' })).data.length, 1);
   });
+
+  it('events(): a filtered follower asks for each next page with the previous page\'s cursor, so it moves past the events its filter leaves out', async () => {
+    const wallet = await coffer.createWallet({});
+    await h().app.eventRelay.relay();
+    let start = 0n;
+    for await (const event of all((query) => coffer.listEvents(query), { pageSize: 100 })) start = event.position;
+    for (let i = 0; i < 5; i++) await coffer.credit(wallet.id, { amount: { asset: 'USD/2', amount: 1n } });
+    await h().app.eventRelay.relay();
+    const asked: Parameters<Coffer['listEvents']>[0][] = [];
+    const follower = new Coffer({ url: coffer.url });
+    const listEvents = follower.listEvents.bind(follower);
+    let hold: Hold | undefined;
+    follower.listEvents = async (query, options) => {
+      asked.push(query);
+      const page = await listEvents(query, options);
+      // After the first (empty) page, the one event the follower wants commits.
+      if (asked.length === 1) {
+        hold = await coffer.debit(wallet.id, { amount: { asset: 'USD/2', amount: 1n }, pending: true });
+        await h().app.eventRelay.relay();
+      }
+      return page;
+    };
+    const stop = new AbortController();
+    const events = follower.events({ type: 'hold.created', after: start, wait: 1 }, { signal: stop.signal });
+    const first = await events.next();
+    stop.abort();
+    await events.return(undefined);
+    assert.equal(first.done, false);
+    assert.equal(first.value?.type, 'hold.created');
+    assert.equal((first.value?.data as { hold: { id: string } }).hold.id, hold?.id);
+    assert.equal(asked.length, 2);
+    assert.deepEqual(asked[0], { type: 'hold.created', after: start, wait: 1 });
+    assert.equal(typeof asked[1]?.cursor, 'string', 'the second page is asked for with the first page\'s next');
+    assert.equal(asked[1]?.after, undefined);
+  });
 });
 
 interface Seen {

@@ -9,7 +9,12 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import pg from 'pg';
-import { openPostgres } from '../src/storage/database.ts';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/http/app.ts';
+import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
+import { parseJson as parseLossless } from '../src/http/json.ts';
+import { openPostgres, type Queryable } from '../src/storage/database.ts';
+import { createWaiter, readFeed } from '../src/events/feed.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { assignPositions, listEvents } from '../src/storage/events.ts';
 import { eventResponse, cursorOf } from '../src/http/response-schemas.ts';
@@ -47,6 +52,12 @@ async function allEvents(h: Harness, after = 0n): Promise<Event[]> {
     if (!body.cursor.hasMore) return events;
     query = `cursor=${body.cursor.next}`;
   }
+}
+
+/** The position a `next` cursor resumes after (the cursor is the server's own token: base64url JSON, `a` = after). */
+function resumesAfter(next: unknown): bigint {
+  assert.equal(typeof next, 'string', 'a next cursor');
+  return BigInt((JSON.parse(Buffer.from(next as string, 'base64url').toString('utf8')) as { a: string }).a);
 }
 
 async function lastPosition(h: Harness): Promise<bigint> {
@@ -171,6 +182,51 @@ suite('events', (h) => {
     assert.deepEqual(repeated, both);
   });
 
+  it('feed: a filtered page carries the high-water mark — empty or not, its next resumes after every event looked at, so a consumer filtering for a rare type moves on', async () => {
+    const quiet = await createWallet(h());
+    const start = await lastPosition(h());
+    const w = await createWallet(h());
+    for (let i = 0; i < 7; i++) await credit(h(), w, 1n);
+    const top = await lastPosition(h());
+    assert.equal(top, start + 8n);
+
+    // No hold.created among the eight: an empty page, yet a cursor past all eight.
+    const rare = expectStatus(await h().get(`/events?after=${start}&type=hold.created&pageSize=3`), 200).body.cursor;
+    assert.deepEqual(rare.data, []);
+    assert.equal(rare.hasMore, false);
+    assert.equal(typeof rare.next, 'string', 'an empty filtered page still gives the consumer a place to resume');
+    assert.equal(resumesAfter(rare.next), top);
+    // Walking with it: nothing past the mark yet → no next (the consumer keeps its cursor).
+    const caughtUp = expectStatus(await h().get(`/events?cursor=${rare.next}`), 200).body.cursor;
+    assert.deepEqual(caughtUp, { pageSize: 3n, hasMore: false, data: [] });
+    // The rare event arrives after more non-matching ones: the same cursor finds it, and only it.
+    await credit(h(), w, 1n);
+    const hold = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 2n }, pending: true }), 201).body.data;
+    await credit(h(), w, 1n);
+    await h().app.eventRelay.relay();
+    const found = expectStatus(await h().get(`/events?cursor=${rare.next}`), 200).body.cursor;
+    assert.deepEqual(found.data.map((e: Event) => [e.type, e.data.hold.id]), [['hold.created', hold.id]]);
+    assert.equal(found.hasMore, false);
+    assert.equal(resumesAfter(found.next), top + 3n, 'past the credit after the hold too');
+
+    // A page with matches but not full: next is the high-water mark, not its last match.
+    const created = expectStatus(await h().get(`/events?after=${start}&type=wallet.created`), 200).body.cursor;
+    assert.deepEqual(created.data.map((e: Event) => e.position), [start + 1n]);
+    assert.equal(resumesAfter(created.next), top + 3n);
+    // A full page: next is its last event (more may match beyond it), and hasMore says so.
+    const credited = expectStatus(await h().get(`/events?after=${start}&type=wallet.credited&pageSize=3`), 200).body.cursor;
+    assert.deepEqual(credited.data.map((e: Event) => e.position), [start + 2n, start + 3n, start + 4n]);
+    assert.equal(credited.hasMore, true);
+    assert.equal(resumesAfter(credited.next), start + 4n);
+    // walletID: a wallet with no event past `after` still moves the consumer on.
+    const none = expectStatus(await h().get(`/events?after=${start}&walletID=${quiet}`), 200).body.cursor;
+    assert.deepEqual(none.data, []);
+    assert.equal(resumesAfter(none.next), top + 3n);
+    // Unfiltered, nothing changes: a partial page's next is its last event.
+    const all = expectStatus(await h().get(`/events?after=${top}`), 200).body.cursor;
+    assert.equal(resumesAfter(all.next), all.data[all.data.length - 1].position);
+  });
+
   it('feed: bad query → 400 VALIDATION', async () => {
     expectError(await h().get('/events?type=wallet.exploded'), 400, 'VALIDATION', /type/);
     expectError(await h().get('/events?after=-1'), 400, 'VALIDATION', /after/);
@@ -195,6 +251,38 @@ suite('events', (h) => {
     const empty = expectStatus(await h().get(`/events?after=${body.data[0].position}&wait=1`), 200).body.cursor;
     assert.deepEqual(empty.data, []);
     assert.ok(Date.now() - quiet >= 900, 'an empty long poll waits its time');
+  });
+
+  it('feed: wait= — an event numbered between the poll\'s read and its wait wakes it at once (it listens before it reads)', async () => {
+    const after = await lastPosition(h());
+    const waiter = createWaiter();
+    const woken: boolean[] = [];
+    const listen = () => {
+      const listener = waiter.listen();
+      return { wait: async (ms: number) => { const rung = await listener.wait(ms); woken.push(rung); return rung; }, close: () => listener.close() };
+    };
+    // The interleaving, staged: right after the poll's first read returns (empty), and before
+    // it starts to wait, a wallet is created, numbered for the feed and the waiter notified.
+    let reads = 0;
+    let created = '';
+    const db: Queryable = {
+      exec: (sql) => h().db.exec(sql),
+      query: async <Row,>(sql: string, params?: readonly unknown[]) => {
+        const rows = await h().db.query<Row>(sql, params);
+        if (++reads === 1) {
+          created = await createWallet(h());
+          await h().app.eventRelay.relay();
+          waiter.notify();
+        }
+        return rows;
+      },
+    };
+    const started = Date.now();
+    const page = await readFeed(db, 'test-ledger', { after, filter: {}, limit: 10, waitMs: 20_000 }, listen);
+    assert.deepEqual(page.events.map((e) => [e.type, (JSON.parse(e.data) as { wallet: { id: string } }).wallet.id]), [['wallet.created', created]]);
+    assert.equal(reads, 2, 'read, woken, read again');
+    assert.deepEqual(woken, [true], 'the one wait ended by the notification it had already heard, not by its timer');
+    assert.ok(Date.now() - started < 900, `answered at once, not after a poll interval (${Date.now() - started} ms)`);
   });
 
   it('metrics: the outbox lag (events committed, not yet in the feed, and the age of the oldest) and the events positioned (PGlite: by the writing transaction)', async () => {
@@ -282,11 +370,11 @@ if (process.env.TEST_DATABASE_URL) {
       await a.query('BEGIN');
       await a.query(insert, ['a']);
       await b.query(insert, ['b']);
-      assert.equal(await assignPositions(db, 100), 1);
+      assert.equal((await assignPositions(db, 100))?.numbered, 1);
       const seen = await listEvents(db, 'l', 0n, {}, 100);
       assert.deepEqual(seen.map((e) => [e.id, e.position]), [['b', 1n]]);
       await a.query('COMMIT');
-      assert.equal(await assignPositions(db, 100), 1);
+      assert.equal((await assignPositions(db, 100))?.numbered, 1);
       const next = await listEvents(db, 'l', 1n, {}, 100);
       assert.deepEqual(next.map((e) => [e.id, e.position]), [['a', 2n]], 'the late commit comes after the cursor, not behind it');
 
@@ -313,7 +401,7 @@ if (process.env.TEST_DATABASE_URL) {
           await Promise.all([assignPositions(db, 7), assignPositions(db, 7)]);
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
         }
-        while ((await assignPositions(db, 1000)) !== 0);
+        while ((await assignPositions(db, 1000))?.numbered !== 0);
       };
       const consumed: { id: string; position: bigint }[] = [];
       let cursor = 2n;
@@ -356,6 +444,32 @@ if (process.env.TEST_DATABASE_URL) {
       await fresh.drop();
     }
   });
+
+  it('postgres: two processes — an event one commits and numbers wakes a long poll on the other at that one\'s next relay turn (the turn numbers nothing, yet sees the feed moved on)', { timeout: 60_000 }, async () => {
+    const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+    const dbs = [openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 }), openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 })];
+    await migrate(dbs[0]!);
+    // The relays turn when the test says: A's long poll can then be woken only by A's turn (or by its own poll timer, 1 s).
+    const [a, b] = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, eventRelayIntervalMs: null, webhooks: { intervalMs: null } })) as [FastifyInstance, FastifyInstance];
+    try {
+      await Promise.all([a.ready(), b.ready()]);
+      const started = Date.now();
+      const polling = a.inject({ method: 'GET', url: '/events?after=0&wait=10' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const created = (parseLossless((await b.inject({ method: 'POST', url: '/wallets', payload: '{}', headers: { 'content-type': 'application/json' } })).body) as ParsedJson).data.id;
+      assert.equal(await b.eventRelay.relay(), 1, 'B numbers its own event');
+      assert.equal(await a.eventRelay.relay(), 0, "A's turn has nothing to number…");
+      const answer = (parseLossless((await polling).body) as ParsedJson).cursor;
+      const elapsed = Date.now() - started;
+      assert.deepEqual(answer.data.map((e: Event) => [e.type, e.data.wallet.id]), [['wallet.created', created]]);
+      assert.ok(elapsed < 800, `…yet it wakes A's long poll, before the poll's own 1 s re-read (${elapsed} ms)`);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await Promise.all(dbs.map((db) => db.close()));
+      await fresh.drop();
+    }
+  });
 } else {
   postgresSkipped('postgres: a consumer walking the feed never misses an event whose transaction took its number first and committed last');
+  postgresSkipped("postgres: two processes — an event one commits and numbers wakes a long poll on the other at that one's next relay turn (the turn numbers nothing, yet sees the feed moved on)");
 }

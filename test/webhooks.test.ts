@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { isIP } from 'node:net';
 import { after, before, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { buildApp } from '../src/http/app.ts';
@@ -16,7 +17,7 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { openPostgres } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { claimDeliveries, fanOut } from '../src/storage/webhooks.ts';
-import { backoff, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
+import { backoff, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
 import { Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
@@ -96,9 +97,17 @@ async function deliver(h: Harness): Promise<void> {
   await h.app.webhooks.run();
 }
 
+/** Every event of the feed after `after`, page by page (a test before may have written many). */
 async function feedEvents(h: Harness, after = 0n): Promise<ParsedJson[]> {
   await h.app.eventRelay.relay();
-  return expectStatus(await h.get(`/events?pageSize=100&after=${after}`), 200).body.cursor.data;
+  const events: ParsedJson[] = [];
+  let query = `pageSize=100&after=${after}`;
+  for (;;) {
+    const cursor = expectStatus(await h.get(`/events?${query}`), 200).body.cursor;
+    events.push(...cursor.data);
+    if (!cursor.hasMore) return events;
+    query = `cursor=${cursor.next}`;
+  }
 }
 
 async function removeAll(h: Harness): Promise<void> {
@@ -106,6 +115,95 @@ async function removeAll(h: Harness): Promise<void> {
   receiver.clear();
   receiver.answer = () => ({ status: 204 });
 }
+
+/** Addresses and whether a webhook may reach them with WEBHOOK_ALLOW_PRIVATE off (true = refused). */
+const ADDRESS_TABLE: readonly (readonly [string, boolean])[] = [
+  // IPv4 outside the public internet.
+  ['0.0.0.0', true],
+  ['0.1.2.3', true],
+  ['10.1.2.3', true],
+  ['100.64.0.1', true],
+  ['100.127.255.254', true],
+  ['127.0.0.1', true],
+  ['127.255.255.255', true],
+  ['169.254.169.254', true],
+  ['172.16.0.1', true],
+  ['172.31.255.255', true],
+  ['192.0.0.8', true],
+  ['192.0.2.1', true],
+  ['192.168.1.1', true],
+  ['198.18.0.1', true],
+  ['198.19.255.255', true],
+  ['224.0.0.1', true],
+  ['240.0.0.1', true],
+  ['255.255.255.255', true],
+  // IPv4 on it, including the neighbours of the refused ranges.
+  ['8.8.8.8', false],
+  ['1.1.1.1', false],
+  ['100.63.255.255', false],
+  ['100.128.0.0', false],
+  ['172.32.0.1', false],
+  ['192.0.1.1', false],
+  ['198.20.0.1', false],
+  ['223.255.255.255', false],
+  // IPv6 outside it.
+  ['::', true],
+  ['::1', true],
+  ['fe80::1', true],
+  ['fe80::1%eth0', true],
+  ['febf::1', true],
+  ['fc00::1', true],
+  ['fd12:3456::1', true],
+  ['ff02::1', true],
+  ['2001:db8::1', true],
+  // IPv4-mapped (dotted and hexadecimal, as WHATWG URL writes it) and SIIT: by the IPv4.
+  ['::ffff:127.0.0.1', true],
+  ['::ffff:7f00:1', true],
+  ['::FFFF:10.0.0.1', true],
+  ['::ffff:a9fe:a9fe', true],
+  ['::ffff:0:127.0.0.1', true],
+  ['::ffff:8.8.8.8', false],
+  ['::ffff:808:808', false],
+  // IPv4-compatible (deprecated): refused whatever it embeds.
+  ['::127.0.0.1', true],
+  ['::8.8.8.8', true],
+  // NAT64, well-known prefix: by the IPv4; the local-use prefix: refused.
+  ['64:ff9b::127.0.0.1', true],
+  ['64:ff9b::7f00:1', true],
+  ['64:ff9b::a00:1', true],
+  ['64:ff9b::c0a8:101', true],
+  ['64:ff9b::6440:1', true],
+  ['64:ff9b::808:808', false],
+  ['64:ff9b:1::a00:1', true],
+  ['64:ff9b:1:ffff::808:808', true],
+  // 6to4: by the IPv4 in bits 16–47.
+  ['2002:7f00:1::', true],
+  ['2002:a00:1::1', true],
+  ['2002:c0a8:101::1', true],
+  ['2002:a9fe:a9fe::', true],
+  ['2002:808:808::1', false],
+  // Teredo: refused outright.
+  ['2001::1', true],
+  ['2001:0:4136:e378:8000:63bf:3fff:fdd2', true],
+  ['2001:0:ffff::', true],
+  // Public IPv6.
+  ['2606:4700:4700::1111', false],
+  ['2001:4860:4860::8888', false],
+  ['2a00:1450:4001:81c::200e', false],
+  // Not an address.
+  ['example.com', true],
+  ['', true],
+];
+
+it('outbound safety, unit: the address checker refuses every non-public IPv4 and IPv6 range, an IPv6 carrying a private IPv4 (mapped, NAT64, 6to4), and Teredo', () => {
+  for (const [address, refused] of ADDRESS_TABLE) assert.equal(isPrivateAddress(address), refused, address);
+  for (const [address, refused] of ADDRESS_TABLE) {
+    if (isIP(address) !== 6) continue;
+    const problem = targetProblem(`http://[${address.replace(/%.*$/, '')}]:8080/hook`, false);
+    if (refused) assert.match(problem ?? '', /private/, `[${address}] in a URL`);
+    else assert.equal(problem, null, `[${address}] in a URL`);
+  }
+});
 
 it('outbound safety, unit: private, loopback and link-local targets refused unless allowed; backoff doubles with jitter up to 6 h', async () => {
   for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '100.64.0.1']) {
@@ -213,6 +311,29 @@ suite(
       const ts = Number(later.headers['webhook-timestamp']);
       assert.equal(later.headers['webhook-signature'], new Webhook(rotated.secret).sign(String(later.headers['webhook-id']), new Date(ts * 1000), later.body), 'only the new secret signs');
       assert.ok(!signedBy(endpoint.secret, later));
+      await removeAll(h());
+    });
+
+    it('eventTypes: more than a fan-out batch of events the endpoint does not want, then one it wants — one turn moves past them all and delivers it, and each wanted event once', async () => {
+      await addEndpoint(h(), { eventTypes: ['hold.created'] });
+      const w = await createWallet(h());
+      const credits = FAN_OUT_BATCH_MAX + 150;
+      for (let sent = 0; sent < credits; sent += 500) {
+        const operations = Array.from({ length: Math.min(500, credits - sent) }, () => ({ action: 'CREDIT_WALLET', data: { walletID: w, amount: { asset: 'USD/2', amount: 1n } } }));
+        const items = expectStatus(await h().post('/bulk', { operations }), 200).body.data;
+        assert.ok(items.every((item: { status: bigint }) => item.status === 204n));
+      }
+      const hold = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 3n }, pending: true }), 201).body.data;
+      await deliver(h());
+      assert.deepEqual(receiver.received.map((r) => parseJson(r.body).type), ['hold.created'], 'delivered in the first turn, behind more than a batch of others');
+      assert.equal(parseJson(receiver.received[0]!.body).data.hold.id, hold.id);
+      // Caught up: the next events it does not want make no delivery, and the one it wants after them does.
+      await credit(h(), w, 1n);
+      await deliver(h());
+      assert.equal(receiver.received.length, 1);
+      const second = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 4n }, pending: true }), 201).body.data;
+      await deliver(h());
+      assert.deepEqual(receiver.received.map((r) => parseJson(r.body).data.hold.id), [hold.id, second.id], 'each hold once');
       await removeAll(h());
     });
 

@@ -229,16 +229,17 @@ export class Coffer {
   /**
    * Follows the feed: every event after `after` (default: from the first), then each new one
    * as it commits (long polls of `wait` seconds, default 20), until `options.signal` aborts.
-   * Resume a consumer by passing the last `position` it handled as `after`.
+   * Resume a consumer by passing the last `position` it handled as `after`. Each next page
+   * is asked for with the previous page's `next` cursor, which with a filter resumes after
+   * every event the server looked at, not only the last that matched.
    */
   async *events(query: Omit<ListEventsQuery, 'cursor'> = {}, options?: CallOptions): AsyncGenerator<CofferEvent> {
-    let after = BigInt(query.after ?? 0);
+    const wait = query.wait ?? 20;
+    let cursor: string | undefined;
     while (options?.signal?.aborted !== true) {
-      const current = await this.listEvents({ ...query, after, wait: query.wait ?? 20 }, options);
-      for (const event of current.data) {
-        after = event.position;
-        yield event;
-      }
+      const current = await this.listEvents(cursor === undefined ? { ...query, wait } : { cursor, wait }, options);
+      for (const event of current.data) yield event;
+      if (current.next !== undefined) cursor = current.next;
     }
   }
 

@@ -2,9 +2,15 @@
  * The feed (`GET /events`): a ledger's events in position order, after a position, with an
  * optional long poll. Positions are given after commit by the relay (relay.ts), so a
  * consumer walking `after` never skips an event (docs/events.md).
+ *
+ * The long poll listens before it reads. Were it to read first and only then start waiting,
+ * an event numbered between the two — after the read's snapshot, before the wait began —
+ * would ring no bell the poll hears, and the poll would sleep its whole wait with the event
+ * already in the feed (a lost wakeup). Listening first, such a numbering marks the listener,
+ * and the wait that follows returns at once to read again.
  */
 import type { Queryable } from '../storage/database.ts';
-import { listEvents, type EventFilter, type StoredEvent } from '../storage/events.ts';
+import { readFeedPage, type EventFilter, type FeedPage } from '../storage/events.ts';
 
 export interface FeedQuery {
   readonly after: bigint;
@@ -14,36 +20,76 @@ export interface FeedQuery {
   readonly waitMs: number;
 }
 
-/** Waits until the relay numbers new events, or `ms` pass; whichever comes first. */
-export type Waiter = (ms: number) => Promise<void>;
+/** The longest a long poll sleeps between two reads, whatever it hears: a bound on any missed bell. */
+const FEED_POLL_MS = 1_000;
 
-/** A page of the feed; with `waitMs`, waits for the first event to arrive (checked whenever the relay numbered some, and at least every poll). */
-export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, wait: Waiter, now: () => number = Date.now): Promise<StoredEvent[]> {
+/** One listener, from the moment `listen()` made it: woken by the next numbering after that. */
+export interface Listener {
+  /** Resolves true at once if a numbering came since `listen()`, else at the next one (true) or after `ms` (false). */
+  wait(ms: number): Promise<boolean>;
+  /** Stops listening; a wait still pending resolves false. */
+  close(): void;
+}
+
+/** Starts listening for the relay's numberings. */
+export type Waiter = () => Listener;
+
+/**
+ * A page of the feed and its high-water mark; with `waitMs`, waits for a first event that
+ * passes the filter (read again whenever the feed moved on, and at least every FEED_POLL_MS).
+ */
+export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, listen: Waiter, now: () => number = Date.now): Promise<FeedPage> {
   const deadline = now() + query.waitMs;
   for (;;) {
-    const events = await listEvents(db, ledger, query.after, query.filter, query.limit);
-    const left = deadline - now();
-    if (events.length > 0 || left <= 0) return events;
-    await wait(Math.min(left, 1_000));
+    const listener = listen();
+    try {
+      const page = await readFeedPage(db, ledger, query.after, query.filter, query.limit);
+      const left = deadline - now();
+      if (page.events.length > 0 || left <= 0) return page;
+      await listener.wait(Math.min(left, FEED_POLL_MS));
+    } finally {
+      listener.close();
+    }
   }
 }
 
-/** A waiter woken by `notify` (the relay's `onPositioned`), shared by every long poll of a process. */
-export function createWaiter(): { wait: Waiter; notify: () => void } {
-  const waiting = new Set<() => void>();
+/**
+ * A waiter woken by `notify` — the relay's `onAdvanced`, and on PGlite the writing commit —
+ * shared by every long poll of a process.
+ */
+export function createWaiter(): { listen: Waiter; notify: () => void } {
+  const listening = new Set<() => void>();
   return {
-    wait: (ms) =>
-      new Promise<void>((resolve) => {
-        const done = () => {
+    listen: () => {
+      let rung = false;
+      let wake: ((rung: boolean) => void) | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const ring = () => {
+        rung = true;
+        wake?.(true);
+      };
+      listening.add(ring);
+      return {
+        wait: (ms) => {
+          if (rung) return Promise.resolve(true);
+          return new Promise<boolean>((resolve) => {
+            wake = (woken) => {
+              clearTimeout(timer);
+              wake = undefined;
+              resolve(woken);
+            };
+            timer = setTimeout(() => wake?.(false), ms);
+          });
+        },
+        close: () => {
+          listening.delete(ring);
           clearTimeout(timer);
-          waiting.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, ms);
-        waiting.add(done);
-      }),
+          wake?.(false);
+        },
+      };
+    },
     notify: () => {
-      for (const done of [...waiting]) done();
+      for (const ring of [...listening]) ring();
     },
   };
 }

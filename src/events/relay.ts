@@ -17,8 +17,15 @@ export interface RelayOptions {
   readonly db: Database;
   /** Pause between turns when nothing kicked it. */
   readonly intervalMs: number;
-  /** Told after a turn that numbered events (the feed's long polls wake on it). */
+  /** Told after a turn that numbered events (the metric of events positioned). */
   readonly onPositioned?: (count: number) => void;
+  /**
+   * Told after a turn that found the feed longer than the turn before did — numbered by this
+   * process or by another one's relay (which took the turn after its own commit). The feed's
+   * long polls and the publishers wake on it, so an event committed through another process
+   * reaches them within one interval of this relay, not at their own next poll.
+   */
+  readonly onAdvanced?: () => void;
   readonly onFailure?: (error: unknown) => void;
   readonly onRecovery?: () => void;
 }
@@ -31,13 +38,16 @@ export interface Relay {
   stop(): Promise<void>;
 }
 
-async function relayOnce(options: RelayOptions): Promise<number> {
-  let total = 0;
+/** Numbers batches until none is full; null `top` when another process held the relay throughout. */
+async function relayOnce(options: RelayOptions): Promise<{ numbered: number; top: bigint | null }> {
+  let numbered = 0;
+  let top: bigint | null = null;
   for (;;) {
-    const numbered = await assignPositions(options.db, RELAY_BATCH_MAX);
-    if (numbered === null) return total; // another process is numbering them
-    total += numbered;
-    if (numbered < RELAY_BATCH_MAX) return total;
+    const turn = await assignPositions(options.db, RELAY_BATCH_MAX);
+    if (turn === null) return { numbered, top }; // another process is numbering them
+    numbered += turn.numbered;
+    top = turn.top;
+    if (turn.numbered < RELAY_BATCH_MAX) return { numbered, top };
   }
 }
 
@@ -49,14 +59,23 @@ export function startRelay(options: RelayOptions, loop = true): Relay {
   let again = false;
   let failing = false;
 
+  // The top position the last turn saw: a larger one later means the feed moved on.
+  let seen = 0n;
   const relay = (): Promise<number> => {
     const previous = inFlight ?? Promise.resolve(0);
-    const turn = previous.catch(() => 0).then(() => relayOnce(options));
+    const turn = previous
+      .catch(() => 0)
+      .then(() => relayOnce(options))
+      .then(({ numbered, top }) => {
+        if (numbered > 0) options.onPositioned?.(numbered);
+        if (top !== null && top > seen) {
+          seen = top;
+          options.onAdvanced?.();
+        }
+        return numbered;
+      });
     inFlight = turn;
     void turn
-      .then((count) => {
-        if (count > 0) options.onPositioned?.(count);
-      })
       .finally(() => {
         if (inFlight === turn) inFlight = undefined;
       })

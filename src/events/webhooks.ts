@@ -25,6 +25,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { v7 as uuidv7 } from 'uuid';
+import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
@@ -37,6 +38,8 @@ export const RESPONSE_BODY_MAX = 1_024;
 /** The first retry's delay; each next one doubles, up to BACKOFF_MAX_MICROS, ±20 % jitter. */
 const BACKOFF_FIRST_MICROS = 5_000_000n;
 const BACKOFF_MAX_MICROS = 6n * 3_600_000_000n;
+/** Events an endpoint's fan-out looks at per statement (a turn repeats it until caught up). */
+export const FAN_OUT_BATCH_MAX = 500;
 /** A claimed delivery belongs to its process this long: longer than a send can take. */
 const LEASE_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 3_000n;
 
@@ -75,7 +78,14 @@ export function signatures(endpoint: WebhookEndpoint, id: string, timestamp: num
   return previous === null ? current : `${current} ${previous}`;
 }
 
-const PRIVATE = new BlockList();
+/**
+ * Addresses a webhook may not reach unless WEBHOOK_ALLOW_PRIVATE: everything not on the
+ * public internet. IPv4: "this network" 0/8, private 10/8, 172.16/12, 192.168/16, CGNAT
+ * 100.64/10, loopback 127/8, link-local 169.254/16, IETF protocol assignments 192.0.0/24,
+ * the documentation nets, benchmarking 198.18/15, multicast 224/4, reserved 240/4 (with the
+ * broadcast address).
+ */
+const PRIVATE_IPV4 = new BlockList();
 for (const [network, prefix] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -83,30 +93,89 @@ for (const [network, prefix] of [
   ['127.0.0.0', 8],
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const) {
-  PRIVATE.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  PRIVATE.addSubnet(network, prefix, 'ipv6');
+  PRIVATE_IPV4.addSubnet(network, prefix, 'ipv4');
 }
 
-/** Whether an address is private, loopback, link-local or otherwise not on the public internet (IPv4-mapped IPv6 too). */
+/**
+ * IPv6 refused outright: the IPv4-compatible block ::/96 (deprecated, with :: and ::1),
+ * the discard block 100::/64, Teredo 2001::/32 (a tunnel whose IPv4 end is obfuscated and
+ * reached through a relay: refused rather than decoded), documentation 2001:db8::/32, the
+ * local-use NAT64 prefix 64:ff9b:1::/48 (the operator's own translator, its IPv4 at a
+ * position only the operator knows), unique-local fc00::/7, link-local fe80::/10, the old
+ * site-local fec0::/10 and multicast ff00::/8. Addresses that carry an IPv4 in a known
+ * place (mapped, SIIT, NAT64, 6to4) are judged by that IPv4 (`embeddedIpv4`).
+ */
+const PRIVATE_IPV6 = new BlockList();
+for (const [network, prefix] of [
+  ['::', 96],
+  ['100::', 64],
+  ['2001::', 32],
+  ['2001:db8::', 32],
+  ['64:ff9b:1::', 48],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const) {
+  PRIVATE_IPV6.addSubnet(network, prefix, 'ipv6');
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (a zone index and a dotted IPv4 tail allowed). */
+function ipv6Groups(address: string): number[] {
+  let text = address.replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const fill = tail === undefined ? 0 : 8 - headGroups.length - tailGroups.length;
+  const groups = [...headGroups, ...Array<string>(fill).fill('0'), ...tailGroups].map((group) => Number.parseInt(group, 16));
+  assert(groups.length === 8 && groups.every((group) => group >= 0 && group <= 0xffff), `not an IPv6 address: ${address}`);
+  return groups;
+}
+
+/**
+ * The IPv4 address an IPv6 address carries, for the forms a connection can reach it
+ * through: IPv4-mapped ::ffff:0:0/96, SIIT ::ffff:0:0:0/96, the well-known NAT64 prefix
+ * 64:ff9b::/96 (last 32 bits) and 6to4 2002::/16 (bits 16–47). Null for any other.
+ */
+function embeddedIpv4(groups: readonly number[]): string | null {
+  const g = (index: number) => groups[index] ?? 0;
+  const zeros = (from: number, to: number) => groups.slice(from, to).every((group) => group === 0);
+  const ipv4 = (high: number, low: number) => `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  if (zeros(0, 5) && g(5) === 0xffff) return ipv4(g(6), g(7));
+  if (zeros(0, 4) && g(4) === 0xffff && g(5) === 0) return ipv4(g(6), g(7));
+  if (g(0) === 0x64 && g(1) === 0xff9b && zeros(2, 6)) return ipv4(g(6), g(7));
+  if (g(0) === 0x2002) return ipv4(g(1), g(2));
+  return null;
+}
+
+/**
+ * Whether an address is private, loopback, link-local or otherwise not on the public
+ * internet — an IPv6 address that carries an IPv4 one (mapped, NAT64, 6to4) by that IPv4,
+ * so `::ffff:127.0.0.1`, `64:ff9b::a00:1` or `2002:c0a8:101::` cannot reach what the IPv4
+ * list refuses. Anything that is not an IP address at all counts as private.
+ */
 export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return PRIVATE.check(mapped[1]!, 'ipv4');
   const family = isIP(address);
-  if (family === 0) return true;
-  return PRIVATE.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return PRIVATE_IPV4.check(address, 'ipv4');
+  if (family !== 6) return true;
+  const groups = ipv6Groups(address);
+  const ipv4 = embeddedIpv4(groups);
+  if (ipv4 !== null) return PRIVATE_IPV4.check(ipv4, 'ipv4');
+  return PRIVATE_IPV6.check(groups.map((group) => group.toString(16)).join(':'), 'ipv6');
 }
 
 /** Why a URL cannot be a webhook target, or null. A literal private address is refused here; a name, when it resolves. */
@@ -292,7 +361,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   }
 
   async function runOnce(): Promise<number> {
-    while ((await fanOut(db, clock(), 500)) > 0);
+    // Until every endpoint is caught up: a batch that held no event a filtered endpoint
+    // wants made no delivery, yet moved its position, and the events it wants may be next.
+    while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).scanned > 0);
     const now = clock();
     const claimed = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, inFlight);
     const sends = claimed.map((delivery) => {

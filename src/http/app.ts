@@ -287,10 +287,9 @@ function startEventRelay(app: FastifyInstance, options: AppOptions, notify: () =
     {
       db: options.db,
       intervalMs: intervalMs ?? EVENT_RELAY_INTERVAL_MS,
-      onPositioned: (count) => {
-        eventsPositioned.inc(count);
-        notify();
-      },
+      onPositioned: (count) => eventsPositioned.inc(count),
+      // Whoever numbered them — this process or another one — the feed moved on.
+      onAdvanced: notify,
       onFailure: (error) => app.log.warn({ err: error }, 'event relay failed; retrying quietly until it works again'),
       onRecovery: () => app.log.info('event relay works again'),
     },
@@ -425,7 +424,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     },
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
-    feedWaiter: feed.wait,
+    feedWaiter: feed.listen,
   };
   startSweeper(app, options, run, clock);
 

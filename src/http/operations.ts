@@ -217,8 +217,9 @@ export const OPERATIONS = {
     summary: 'The event feed: every change, oldest first, in commit order',
     description:
       'Each event is written in the transaction of its change; `position` orders the feed and a consumer resuming `after` the last position it handled never misses one. ' +
-      '`type` (repeated or comma-separated) and `walletID` filter; `wait` (seconds, up to 30) holds the request until a first event arrives. ' +
-      '`next` is given whenever the page has events. The payloads are the `webhooks` of this document.',
+      '`type` (repeated or comma-separated) and `walletID` filter; `wait` (seconds, up to 30) holds the request until a first event that passes the filters arrives. ' +
+      '`next` resumes after the last position the read looked at: the last event of a full page, else the feed\'s high-water mark, so with a filter it moves past the events left out, ' +
+      'and an empty filtered page has one too; it is absent only when no event at all is past `after` yet. The payloads are the `webhooks` of this document.',
     tag: 'events',
     mount: 'api',
     query: ['pageSize', 'cursor', 'after', 'type', 'walletID', 'wait'],

@@ -15,6 +15,7 @@
  * an older release left without one.
  */
 import { stringify } from 'lossless-json';
+import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Database, Queryable, Transaction } from './database.ts';
 import { instantParam, tsText } from './sql.ts';
@@ -65,18 +66,26 @@ export function writeEvents(tx: Transaction, ledger: string, events: readonly Ou
   tx.defer(eventsInsert(2, false, tx.serial), [ledger, ...eventsParams(events)], events.length);
 }
 
+export interface RelayTurn {
+  /** Events this turn numbered. */
+  readonly numbered: number;
+  /** The largest position given so far, as this turn sees it: by this turn or any before, in any process. */
+  readonly top: bigint;
+}
+
 /**
  * One relay turn: gives the next positions to the committed events without one of the
  * transactions that wrote the first `limit` of them, in `seq` order of each transaction's
- * first event, a transaction's events together and in their order. Returns how many it numbered, or null when another process holds
- * the relay (it numbers them instead). The lock is taken in its own statement, before the
+ * first event, a transaction's events together and in their order. Returns how many it
+ * numbered and the feed's top position after them, or null when another process holds the
+ * relay (it numbers them instead). The lock is taken in its own statement, before the
  * UPDATE's snapshot: that snapshot then sees every earlier run's positions.
  */
-export async function assignPositions(db: Database, limit: number): Promise<number | null> {
+export async function assignPositions(db: Database, limit: number): Promise<RelayTurn | null> {
   return db.transaction(async (tx) => {
     const [lock] = await tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RELAY_LOCK]);
     if (!lock?.locked) return null;
-    const rows = await tx.query(
+    const [row] = await tx.query<{ numbered: bigint; top: bigint }>(
       `WITH txs AS MATERIALIZED (
          SELECT DISTINCT tx FROM (SELECT tx FROM events WHERE position IS NULL ORDER BY seq LIMIT $1) AS d
        ), due AS MATERIALIZED (
@@ -84,12 +93,15 @@ export async function assignPositions(db: Database, limit: number): Promise<numb
          FROM (SELECT seq, min(seq) OVER (PARTITION BY tx) AS first FROM events WHERE position IS NULL AND tx IN (SELECT tx FROM txs)) AS d
        ), base AS (
          SELECT coalesce(max(position), 0) AS p FROM events
+       ), numbered AS (
+         UPDATE events AS e SET position = base.p + due.n FROM due, base WHERE e.seq = due.seq
+         RETURNING e.position
        )
-       UPDATE events AS e SET position = base.p + due.n FROM due, base WHERE e.seq = due.seq
-       RETURNING e.position`,
+       SELECT (SELECT count(*) FROM numbered) AS numbered, (SELECT p FROM base) + (SELECT count(*) FROM numbered) AS top`,
       [limit],
     );
-    return rows.length;
+    assert(row !== undefined, 'a relay turn reports what it numbered');
+    return { numbered: Number(row.numbered), top: BigInt(row.top) };
   });
 }
 
@@ -109,9 +121,16 @@ export interface EventFilter {
   readonly walletId?: string;
 }
 
-/** Events of a ledger after `after` in feed order, at most `limit`. */
-export async function listEvents(q: Queryable, ledger: string, after: bigint, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
-  const params: unknown[] = [ledger, after.toString(), limit];
+type EventRow = { position: bigint; id: string; type: string; occurred_at: string; ledger: string; data: string; cause: string };
+
+const EVENT_COLUMNS = `position, id, type, ${tsText('occurred_at')} AS occurred_at, ledger, data::text AS data, cause::text AS cause`;
+
+function storedEvent(row: EventRow): StoredEvent {
+  return { position: BigInt(row.position), id: row.id, type: row.type, occurredAt: row.occurred_at, ledger: row.ledger, data: row.data, cause: row.cause };
+}
+
+/** The WHERE clause of a feed read (`$1` ledger, `$2` after), its filter's parameters appended to `params`. */
+function feedWhere(params: unknown[], filter: EventFilter): string {
   const where = ['ledger = $1', 'position IS NOT NULL', 'position > $2::bigint'];
   if (filter.types !== undefined && filter.types.length > 0) {
     params.push(filter.types);
@@ -121,12 +140,42 @@ export async function listEvents(q: Queryable, ledger: string, after: bigint, fi
     params.push(filter.walletId);
     where.push(`wallet_ids @> ARRAY[$${params.length}::text]`);
   }
-  const rows = await q.query<{ position: bigint; id: string; type: string; occurred_at: string; ledger: string; data: string; cause: string }>(
-    `SELECT position, id, type, ${tsText('occurred_at')} AS occurred_at, ledger, data::text AS data, cause::text AS cause
-     FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT $3`,
+  return where.join(' AND ');
+}
+
+/** Events of a ledger after `after` in feed order, at most `limit`. */
+export async function listEvents(q: Queryable, ledger: string, after: bigint, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
+  const params: unknown[] = [ledger, after.toString(), limit];
+  const rows = await q.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE ${feedWhere(params, filter)} ORDER BY position LIMIT $3`, params);
+  return rows.map(storedEvent);
+}
+
+export interface FeedPage {
+  /** The events after `after` that pass the filter, in feed order, at most `limit`. */
+  readonly events: StoredEvent[];
+  /**
+   * The ledger's largest position visible to the same snapshot (0 when it has none). When
+   * fewer than `limit` events passed the filter, every event up to it was looked at, and any
+   * event not yet visible will take a larger position (the visible positions are always a
+   * gapless prefix): a filtered reader resumes after it without missing one and without
+   * scanning the same non-matching events again.
+   */
+  readonly highWater: bigint;
+}
+
+/** A page of the feed and its high-water mark, read in one statement (one snapshot). */
+export async function readFeedPage(q: Queryable, ledger: string, after: bigint, filter: EventFilter, limit: number): Promise<FeedPage> {
+  const params: unknown[] = [ledger, after.toString(), limit];
+  const rows = await q.query<{ high_water: bigint | null } & { [K in keyof EventRow]: EventRow[K] | null }>(
+    `WITH page AS (SELECT ${EVENT_COLUMNS} FROM events WHERE ${feedWhere(params, filter)} ORDER BY position LIMIT $3)
+     SELECT (SELECT max(position) FROM events WHERE ledger = $1 AND position IS NOT NULL) AS high_water, page.*
+     FROM (SELECT 1) AS one LEFT JOIN page ON true ORDER BY page.position`,
     params,
   );
-  return rows.map((row) => ({ position: BigInt(row.position), id: row.id, type: row.type, occurredAt: row.occurred_at, ledger: row.ledger, data: row.data, cause: row.cause }));
+  const highWater = BigInt(rows[0]?.high_water ?? 0);
+  const events = rows.filter((row): row is typeof row & EventRow => row.position !== null).map(storedEvent);
+  assert(events.every((event) => event.position <= highWater), 'a feed page lies below its high-water mark');
+  return { events, highWater };
 }
 
 /** The outbox's backlog: events not yet in the feed, and the age in seconds of the oldest. */

@@ -123,14 +123,23 @@ export async function rotateSecret(db: Queryable, ledger: string, id: string, se
   return row ? endpointOf(row) : null;
 }
 
+export interface FanOut {
+  /** Deliveries made. */
+  readonly deliveries: number;
+  /** Events looked at, over all endpoints: those an endpoint's `eventTypes` left out too. */
+  readonly scanned: number;
+}
+
 /**
  * Fans the feed out into deliveries: for every enabled endpoint not being fanned out by
- * another process (`SKIP LOCKED`), the next events after its `feed_position` that it wants,
- * and the position moved past every event looked at — in one statement, so a crash leaves
- * both or neither. Returns how many deliveries it made.
+ * another process (`SKIP LOCKED`), the next `limit` events after its `feed_position`, a
+ * delivery for each it wants, and the position moved past every event looked at — those
+ * its `eventTypes` leave out too — in one statement, so a crash leaves both or neither.
+ * An endpoint is caught up when a call scans nothing: the caller repeats while `scanned`
+ * is not 0, since a batch with no event the endpoint wants made no delivery but still moved it.
  */
-export async function fanOut(db: Queryable, now: Instant, limit: number): Promise<number> {
-  const [row] = await db.query<{ n: bigint }>(
+export async function fanOut(db: Queryable, now: Instant, limit: number): Promise<FanOut> {
+  const [row] = await db.query<{ n: bigint; scanned: bigint }>(
     `WITH ep AS MATERIALIZED (
        SELECT id, ledger, event_types, feed_position FROM webhook_endpoints WHERE enabled ORDER BY id FOR UPDATE SKIP LOCKED
      ), ev AS MATERIALIZED (
@@ -149,10 +158,10 @@ export async function fanOut(db: Queryable, now: Instant, limit: number): Promis
        UPDATE webhook_endpoints AS w SET feed_position = m.last
        FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
      )
-     SELECT count(*) AS n FROM ins`,
+     SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned`,
     [instantParam(now), limit],
   );
-  return Number(row?.n ?? 0);
+  return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0) };
 }
 
 /** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */

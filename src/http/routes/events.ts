@@ -80,12 +80,15 @@ export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const after = page.after ?? (first(request.query, 'cursor') ? undefined : afterPosition(request.query)) ?? '0';
     if (page.before !== undefined) throw new ClientError('VALIDATION', 'the feed is read forward only: pass a `next` cursor or `after`');
     const waitMs = waitSeconds(request.query) * 1000;
-    const rows = await readFeed(deps.query.db, deps.ledger, { after: BigInt(after), filter: page.filter, limit: page.pageSize + 1, waitMs }, deps.feedWaiter);
-    const hasMore = rows.length > page.pageSize;
-    const items = rows.slice(0, page.pageSize);
-    const last = items[items.length - 1];
-    // The feed never ends: `next` is given whenever the page has events, to resume after the last.
-    const next = last !== undefined ? encodeCursor({ filter: page.filter, pageSize: page.pageSize, after: last.position.toString() }) : undefined;
+    const feed = await readFeed(deps.query.db, deps.ledger, { after: BigInt(after), filter: page.filter, limit: page.pageSize + 1, waitMs }, deps.feedWaiter);
+    const hasMore = feed.events.length > page.pageSize;
+    const items = feed.events.slice(0, page.pageSize);
+    // `next` resumes after the last position this read looked at: the last event of a full
+    // page, else the feed's high-water mark — past the events the filter left out, so a
+    // consumer filtering for a rare type moves on instead of scanning them again (an empty
+    // filtered page too). Absent only when nothing at all is past `after` yet.
+    const resume = hasMore ? items[items.length - 1]!.position : feed.highWater;
+    const next = resume > BigInt(after) ? encodeCursor({ filter: page.filter, pageSize: page.pageSize, after: resume.toString() }) : undefined;
     return sendJson(reply, {
       cursor: { pageSize: page.pageSize, hasMore, ...(next !== undefined ? { next } : {}), data: items.map(eventView) },
     });
