@@ -309,6 +309,78 @@ for (const backend of backends()) {
       }
     });
 
+    it('request key reused with a different body is 409 and changes nothing, whatever its items (an invalid one included); both modes', async () => {
+      for (const atomic of [true, false]) {
+        const [w] = await setUp(b, `rk-reuse-${atomic}`, 100n);
+        const key = { 'idempotency-key': `rk-reuse-${atomic}` };
+        const valid = { action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(10n) } };
+        const invalid = { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(-1n) } };
+        const first = expectStatus(await b.post('/bulk', { atomic, operations: [valid] }, key), 200);
+        const before = await databaseState(b);
+        for (const operations of [[valid, invalid], [invalid], [{ action: 'VOID_HOLD', data: {} }], [{ ...valid, data: { walletID: w, amount: usd(11n) } }]]) {
+          expectError(await b.post('/bulk', { atomic, operations }, key), 409, 'CONFLICT', /was already used for a different request/);
+          expectError(await b.post('/bulk', { atomic: !atomic, operations }, key), 409, 'CONFLICT');
+        }
+        assert.equal(await databaseState(b), before, 'nothing applied or stored by the refused requests');
+        const again = expectStatus(await b.post('/bulk', { atomic, operations: [valid] }, key), 200);
+        assert.equal(again.text, first.text);
+        assert.equal(again.headers['idempotent-replayed'], 'true');
+        assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 90n, 'applied once');
+      }
+    });
+
+    it('request key first used by a request with an invalid item: the same body replays its answer, another body is 409; both modes', async () => {
+      for (const atomic of [true, false]) {
+        const [w] = await setUp(b, `rk-invalid-${atomic}`, 100n);
+        const key = { 'idempotency-key': `rk-invalid-${atomic}` };
+        const request = {
+          atomic,
+          operations: [
+            { action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(10n) } },
+            { action: 'CREDIT_WALLET', ik: `rk-invalid-${atomic}-op`, data: { walletID: w, amount: usd(-1n) } },
+          ],
+        };
+        const first = expectStatus(await b.post('/bulk', request, key), 200);
+        assert.equal(first.headers['idempotent-replayed'], undefined);
+        assert.match(first.text, atomic ? /"status":424,"errorCode":"ROLLED_BACK".*"status":400,"errorCode":"VALIDATION"/ : /"status":204\}.*"status":400,"errorCode":"VALIDATION"/);
+        const before = await databaseState(b);
+        const again = expectStatus(await b.post('/bulk', request, key), 200);
+        assert.equal(again.text, first.text);
+        assert.equal(again.headers['idempotent-replayed'], 'true');
+        // Only the ik of the invalid item differs: still another request.
+        const otherIk = { ...request, operations: [request.operations[0]!, { ...request.operations[1]!, ik: 'another' }] };
+        for (const other of [otherIk, { ...request, operations: request.operations.slice(0, 1) }]) {
+          expectError(await b.post('/bulk', other, key), 409, 'CONFLICT', /was already used for a different request/);
+        }
+        assert.equal(await databaseState(b), before, 'the replay and the refused requests changed nothing');
+        assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], atomic ? 100n : 90n);
+      }
+    });
+
+    it('atomic, rolled back by a refusal: the request key keeps that answer — the same body replays it (not run again), another body is 409', async () => {
+      const [w] = await setUp(b, 'rk-refused', 100n);
+      const key = { 'idempotency-key': 'rk-refused' };
+      const request = {
+        atomic: true,
+        operations: [
+          { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(5n) } },
+          { action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(150n) } },
+        ],
+      };
+      const first = expectStatus(await b.post('/bulk', request, key), 200);
+      assert.match(first.text, /"status":424,"errorCode":"ROLLED_BACK".*"status":400,"errorCode":"INSUFFICIENT_FUND"/);
+      // Now the debit would pass: a retry must still answer what the key answered, and apply nothing.
+      expectStatus(await b.post(`/wallets/${w}/credit`, { amount: usd(100n) }), 204);
+      const before = await databaseState(b);
+      const again = expectStatus(await b.post('/bulk', request, key), 200);
+      assert.equal(again.text, first.text);
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      expectError(await b.post('/bulk', { ...request, operations: request.operations.slice(0, 1) }, key), 409, 'CONFLICT');
+      expectError(await b.post('/bulk', { ...request, atomic: false }, key), 409, 'CONFLICT');
+      assert.equal(await databaseState(b), before);
+      assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 200n);
+    });
+
     it('limits: 1,000 operations pass and 1,001 are a 400; the body may reach 8 MiB here only; bad shapes are 400s, bad data a 400 item', async () => {
       const [w] = await setUp(b, 'limits', 10_000n);
       const thousand = Array.from({ length: 1000 }, (_, i) => ({ action: 'DEBIT_WALLET', ik: `limits-${i}`, data: { walletID: w, amount: usd(1n) } }));
