@@ -11,6 +11,7 @@
  * A's answers and the wallets end equal. Then the keys, limits and shapes around it.
  */
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { applyContext } from '../src/committer/ids.ts';
@@ -143,6 +144,44 @@ async function databaseState(h: Harness): Promise<string> {
       (SELECT string_agg(id || ':' || status, ',' ORDER BY id) FROM wallets) AS statuses`);
   return json(rows[0]);
 }
+
+/** A request on a fresh socket that sent its headers (announcing `length` bytes of body) and `body`, and waits. */
+function openRequest(port: number, path: string, length: number, body: string): Socket {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${length}\r\n\r\n${body}`);
+  return socket;
+}
+
+/** The answer a socket of `openRequest` receives, once the server closed it. */
+function answerOf(socket: Socket): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString('utf8')));
+    socket.on('close', () => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+    });
+  });
+}
+
+/** Polls with a bulk request that fails validation (and so changes nothing) until it is `status`: the slots' state is reached. */
+async function untilBulk(h: Harness, status: number, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const response = await h.post('/bulk', { operations: [] });
+    if (response.status === status) return;
+    assert.ok(Date.now() < deadline, `${what}: still ${response.status} ${response.text}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Every slot taken: a bulk request is refused. */
+const untilRefused = (h: Harness) => untilBulk(h, 429, 'the slots were never all taken');
+/** A slot free: a bulk request is served (its 400 VALIDATION). */
+const untilServed = (h: Harness) => untilBulk(h, 400, 'a slot was never given back');
 
 for (const backend of backends()) {
   describe(`bulk [${backend.name}]`, () => {
@@ -379,6 +418,78 @@ for (const backend of backends()) {
       expectError(await b.post('/bulk', { ...request, atomic: false }, key), 409, 'CONFLICT');
       assert.equal(await databaseState(b), before);
       assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 200n);
+    });
+
+
+    it('BULK_CONCURRENCY: one bulk request over the cap is 429 TOO_MANY_REQUESTS, Retry-After: 1, before its body is read; other routes still served', async () => {
+      const c = await startHarness(backend, 'test-ledger', { bulkConcurrency: 2 });
+      try {
+        const port = Number(new URL(await c.app.listen({ host: '127.0.0.1', port: 0 })).port);
+        // Two requests that sent their headers and the start of their body hold both slots (at / and under /api/wallets: one count).
+        const holders = [openRequest(port, '/bulk', 1000, '{"operations":'), openRequest(port, '/api/wallets/bulk', 1000, '{"operations":')];
+        await untilRefused(c);
+        // Headers only, announcing 8 MiB: the answer comes without a byte of the body sent.
+        const refused = await answerOf(openRequest(port, '/bulk', 8 * 1024 * 1024, ''));
+        assert.equal(refused.status, 429);
+        assert.equal(refused.headers['retry-after'], '1');
+        assert.match(refused.headers['content-type'] ?? '', /^application\/json/);
+        assert.equal(JSON.parse(refused.body).errorCode, 'TOO_MANY_REQUESTS');
+        assert.match(JSON.parse(refused.body).errorMessage, /at most 2 at once/);
+        const injected = await c.post('/api/wallets/bulk', { operations: [{ action: 'CREATE_WALLET', data: {} }] });
+        expectError(injected, 429, 'TOO_MANY_REQUESTS');
+        assert.equal(injected.headers['retry-after'], '1');
+        // Every other route is served meanwhile.
+        expectStatus(await c.post('/wallets', { name: 'served' }), 201);
+        // A holder that finishes its body is answered, and its slot is free again.
+        const finishing = holders[0]!;
+        const finished = answerOf(finishing);
+        finishing.write(`[{"action":"CREATE_WALLET","data":{}}]}`.padEnd(1000 - '{"operations":'.length, ' '));
+        assert.equal((await finished).status, 200);
+        await untilServed(c);
+        holders[1]!.destroy();
+        // Both slots free: two new holders fill them, and a third is refused again.
+        const again = [openRequest(port, '/bulk', 1000, '{'), openRequest(port, '/bulk', 1000, '{')];
+        await untilRefused(c);
+        for (const socket of again) socket.destroy();
+        await untilServed(c);
+      } finally {
+        await c.close();
+      }
+    });
+
+    it('BULK_CONCURRENCY: aborted and failed bulk requests give their slot back (cap 1, one after another)', async () => {
+      const c = await startHarness(backend, 'test-ledger', { bulkConcurrency: 1 });
+      try {
+        const port = Number(new URL(await c.app.listen({ host: '127.0.0.1', port: 0 })).port);
+        const [w] = await setUp(c, 'cap-fail', 10n);
+        const failing: [unknown, number][] = [
+          [{ operations: [] }, 400],
+          [{ operations: [{ action: 'NOPE', data: {} }] }, 400],
+          [{ atomic: true, operations: [{ action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(-1n) } }] }, 200],
+          [{ atomic: true, operations: [{ action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(100n) } }] }, 200],
+          [{ operations: [{ action: 'UPDATE_WALLET', data: { walletID: w, metadata: { x: 'y'.repeat(9 * 1024 * 1024) } } }] }, 413],
+        ];
+        for (const [body, status] of failing) expectStatus(await c.post('/bulk', body), status);
+        expectStatus(await c.call({ method: 'POST', url: '/bulk', raw: '{not json', headers: { 'content-type': 'application/json' } }), 400);
+        expectStatus(await c.call({ method: 'POST', url: '/bulk', raw: '{}', headers: { 'content-type': 'text/plain' } }), 415);
+        expectStatus(await c.post('/bulk', { operations: [{ action: 'CREATE_WALLET', data: {} }] }, { 'idempotency-key': 'bad\u0001' }), 400);
+        await untilServed(c);
+        // Aborted while its body arrives, and aborted before any of it: each slot comes back.
+        for (const sent of ['{"operations":[', '']) {
+          const socket = openRequest(port, '/bulk', 1000, sent);
+          await untilRefused(c);
+          socket.destroy();
+          await untilServed(c);
+        }
+        // Aborted once its whole body is sent (the handler runs, its answer has nowhere to go).
+        const ops = JSON.stringify({ operations: Array.from({ length: 200 }, (_, i) => ({ action: 'CREDIT_WALLET', ik: `cap-abort-${i}`, data: { walletID: w, amount: { asset: 'USD/2', amount: 1 } } })) });
+        const whole = openRequest(port, '/bulk', Buffer.byteLength(ops), ops);
+        whole.destroy();
+        await untilServed(c);
+        expectStatus(await c.post('/bulk', { operations: [{ action: 'CREATE_WALLET', data: {} }] }), 200);
+      } finally {
+        await c.close();
+      }
     });
 
     it('limits: 1,000 operations pass and 1,001 are a 400; the body may reach 8 MiB here only; bad shapes are 400s, bad data a 400 item', async () => {

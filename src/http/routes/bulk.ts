@@ -22,7 +22,7 @@
  * with no body when the operations ran (the answer is rebuilt from their keys), 424 with the
  * answer when nothing was applied.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ClientError, ok } from '../../domain/errors.ts';
 import type { Principal } from '../../domain/principal.ts';
 import type { Command, Outcome, RunResult } from '../../committer/committer.ts';
@@ -261,7 +261,9 @@ async function answerAtomic(
 export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { run, query } = deps;
 
-  route(app, 'bulk', async (request, reply) => {
+  route(app, 'bulk', async (request, reply) => deps.bulkInFlight.hold(request, () => answerBulk(request, reply)), { onRequest: deps.bulkInFlight.onRequest });
+
+  async function answerBulk(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const body = parseBody(deps.schemas.bulk, request.body);
     const requestKey = idempotencyKey(request);
     const principal = request.principal;
@@ -295,5 +297,5 @@ export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
       parsed.map((p) => ('invalid' in p ? invalidText(p) : answerText(p.action, byParsed.get(p)!))),
       replayed,
     );
-  });
+  }
 }
