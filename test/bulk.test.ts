@@ -420,6 +420,32 @@ for (const backend of backends()) {
       assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 200n);
     });
 
+    it('atomic: a failure after COMMIT (waking the event relay or the webhooks) never turns a committed request into an error; applied once', async () => {
+      const c = await startHarness(backend, 'test-ledger', { clock: () => NOW });
+      try {
+        const fail = () => {
+          throw new Error('woken after commit: failed');
+        };
+        // What a commit of this process wakes: the relay on a PostgreSQL server, the feed's readers and webhooks on PGlite.
+        Object.assign(c.app.eventRelay, { kick: fail });
+        Object.assign(c.app.webhooks, { kick: fail });
+        const wallet = walletOf('after-commit-w');
+        const request = {
+          atomic: true,
+          operations: [
+            { action: 'CREATE_WALLET', ik: 'after-commit-w', data: { name: 'after commit' } },
+            { action: 'CREDIT_WALLET', data: { walletID: wallet, amount: usd(7n) } },
+          ],
+        };
+        const items = expectStatus(await c.post('/bulk', request), 200).body.data as { status: number }[];
+        assert.deepEqual(items.map((item) => Number(item.status)), [201, 204]);
+        assert.equal((await c.get(`/wallets/${wallet}`)).body.data.balances.main.assets['USD/2'], 7n, 'applied once');
+        // The single routes, through the committer, are as deaf to it.
+        expectStatus(await c.post(`/wallets/${wallet}/credit`, { amount: usd(1n) }), 204);
+      } finally {
+        await c.close();
+      }
+    });
 
     it('BULK_CONCURRENCY: one bulk request over the cap is 429 TOO_MANY_REQUESTS, Retry-After: 1, before its body is read; other routes still served', async () => {
       const c = await startHarness(backend, 'test-ledger', { bulkConcurrency: 2 });

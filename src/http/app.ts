@@ -421,8 +421,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
     runAtomic: async (items) => {
       const result = await runAtomic(options.db, options.ledger, clock, items);
       if (result.kind === 'committed') {
-        committed(result.events);
-        commitBatchSize.observe(items.length);
+        // After COMMIT nothing may fail the request, as in the committer: a 500 for applied work
+        // would have a client without an Idempotency-Key send it again, and apply it twice.
+        try {
+          commitBatchSize.observe(items.length);
+          committed(result.events);
+        } catch (error) {
+          app.log.error({ err: error }, 'waking the event readers after an atomic bulk commit failed; their loops pick the events up on their next turn');
+        }
       }
       return result;
     },
