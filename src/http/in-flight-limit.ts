@@ -59,11 +59,6 @@ export class InFlightLimit {
     if (!Number.isInteger(max) || max < 1) throw new Error(`in-flight limit must be a positive integer, got ${max}`);
   }
 
-  /** Requests holding a slot now. */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
   /** The route's onRequest hook: takes a slot, or answers 429 before the body is read. */
   readonly onRequest: onRequestAsyncHookHandler = async (request, reply) => {
     if (this.#inFlight >= this.max) return refuse(reply, this.name, this.max);
