@@ -35,6 +35,7 @@ export const SETTINGS = {
   BATCH_SIZE_MAX: { default: '256', meaning: 'group commit: most commands in one database transaction' },
   BATCH_WAIT_MS: { default: '0', meaning: 'group commit: how long a batch waits to fill before it starts; 0 = as soon as a committer is free' },
   BATCH_CONCURRENCY: { default: '2', meaning: 'group commit: batches in flight at once on PostgreSQL (PGlite always runs one)' },
+  BULK_CONCURRENCY: { default: '4', meaning: 'POST /bulk requests in flight at once per process (a body may be 8 MiB, about 100 MiB parsed); more are refused with 429 and Retry-After: 1' },
   IDEMPOTENCY_RETENTION: { default: undefined, meaning: 'purge stored idempotency outcomes older than this; unset = forever' },
   HOLD_DEFAULT_TTL: { default: undefined, meaning: 'a pending debit without expiresAt expires this long after it is made; unset = never' },
   METADATA_KEYS_MAX: { default: String(DEFAULT_LIMITS.metadataKeysMax), meaning: 'metadata keys per object' },
@@ -88,6 +89,8 @@ export interface Config {
   readonly batchWaitMs: number;
   /** Group commit: batches in flight at once (PostgreSQL; PGlite runs one transaction at a time). */
   readonly batchConcurrency: number;
+  /** POST /bulk requests in flight at once in this process; more are refused (429) before their body is read. */
+  readonly bulkConcurrency: number;
   /** How long idempotency outcomes are kept, in microseconds; null = forever. */
   readonly idempotencyRetentionMicros: bigint | null;
   /** How long a hold made without expiresAt lives, in microseconds; null = until settled. */
@@ -276,6 +279,7 @@ export function loadConfig(env: Env = process.env): Config {
     batchSizeMax: integer(env, 'BATCH_SIZE_MAX', 1, 10_000),
     batchWaitMs: integer(env, 'BATCH_WAIT_MS', 0, 1_000),
     batchConcurrency: integer(env, 'BATCH_CONCURRENCY', 1, 64),
+    bulkConcurrency: integer(env, 'BULK_CONCURRENCY', 1, 1_000),
     idempotencyRetentionMicros,
     holdDefaultTtlMicros,
     webhooks: readWebhooks(env),

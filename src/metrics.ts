@@ -212,10 +212,10 @@ export const eventsPositioned = new Counter({
   registers: [metricsRegistry],
 });
 
-/** Requests refused for a spent budget: `limit` is `client` (an API client's requests) or `token` (an address's token requests). */
+/** Requests refused for a spent budget: `limit` is `client` (an API client's requests), `token` (an address's token requests) or `bulk` (BULK_CONCURRENCY bulk requests in flight). */
 export const rateLimited = new Counter({
   name: 'coffer_rate_limited_total',
-  help: 'Requests refused with 429: an API client over its request budget, or an address over its token requests',
+  help: 'Requests refused with 429: an API client over its request budget, an address over its token requests, or a bulk request over BULK_CONCURRENCY',
   labelNames: ['limit'] as const,
   registers: [metricsRegistry],
 });

@@ -73,6 +73,7 @@ export async function serve(config: Config): Promise<void> {
     holdDefaultTtlMicros: config.holdDefaultTtlMicros,
     webhooks: config.webhooks,
     ...(config.natsUrl !== undefined ? { nats: { url: config.natsUrl } } : {}),
+    bulkConcurrency: config.bulkConcurrency,
     batch: {
       sizeMax: config.batchSizeMax,
       waitMs: config.batchWaitMs,

@@ -11,6 +11,7 @@
  * A's answers and the wallets end equal. Then the keys, limits and shapes around it.
  */
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { applyContext } from '../src/committer/ids.ts';
@@ -143,6 +144,44 @@ async function databaseState(h: Harness): Promise<string> {
       (SELECT string_agg(id || ':' || status, ',' ORDER BY id) FROM wallets) AS statuses`);
   return json(rows[0]);
 }
+
+/** A request on a fresh socket that sent its headers (announcing `length` bytes of body) and `body`, and waits. */
+function openRequest(port: number, path: string, length: number, body: string): Socket {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${length}\r\n\r\n${body}`);
+  return socket;
+}
+
+/** The answer a socket of `openRequest` receives, once the server closed it. */
+function answerOf(socket: Socket): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString('utf8')));
+    socket.on('close', () => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+    });
+  });
+}
+
+/** Polls with a bulk request that fails validation (and so changes nothing) until it is `status`: the slots' state is reached. */
+async function untilBulk(h: Harness, status: number, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const response = await h.post('/bulk', { operations: [] });
+    if (response.status === status) return;
+    assert.ok(Date.now() < deadline, `${what}: still ${response.status} ${response.text}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Every slot taken: a bulk request is refused. */
+const untilRefused = (h: Harness) => untilBulk(h, 429, 'the slots were never all taken');
+/** A slot free: a bulk request is served (its 400 VALIDATION). */
+const untilServed = (h: Harness) => untilBulk(h, 400, 'a slot was never given back');
 
 for (const backend of backends()) {
   describe(`bulk [${backend.name}]`, () => {
@@ -306,6 +345,176 @@ for (const backend of backends()) {
         assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 71n, 'applied once');
         expectError(await b.post('/bulk', { ...request, operations: request.operations.slice(1) }, key), 409, 'CONFLICT');
         expectError(await b.post('/bulk', request, { 'idempotency-key': 'bad\u0001' }), 400, 'VALIDATION');
+      }
+    });
+
+    it('request key reused with a different body is 409 and changes nothing, whatever its items (an invalid one included); both modes', async () => {
+      for (const atomic of [true, false]) {
+        const [w] = await setUp(b, `rk-reuse-${atomic}`, 100n);
+        const key = { 'idempotency-key': `rk-reuse-${atomic}` };
+        const valid = { action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(10n) } };
+        const invalid = { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(-1n) } };
+        const first = expectStatus(await b.post('/bulk', { atomic, operations: [valid] }, key), 200);
+        const before = await databaseState(b);
+        for (const operations of [[valid, invalid], [invalid], [{ action: 'VOID_HOLD', data: {} }], [{ ...valid, data: { walletID: w, amount: usd(11n) } }]]) {
+          expectError(await b.post('/bulk', { atomic, operations }, key), 409, 'CONFLICT', /was already used for a different request/);
+          expectError(await b.post('/bulk', { atomic: !atomic, operations }, key), 409, 'CONFLICT');
+        }
+        assert.equal(await databaseState(b), before, 'nothing applied or stored by the refused requests');
+        const again = expectStatus(await b.post('/bulk', { atomic, operations: [valid] }, key), 200);
+        assert.equal(again.text, first.text);
+        assert.equal(again.headers['idempotent-replayed'], 'true');
+        assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 90n, 'applied once');
+      }
+    });
+
+    it('request key first used by a request with an invalid item: the same body replays its answer, another body is 409; both modes', async () => {
+      for (const atomic of [true, false]) {
+        const [w] = await setUp(b, `rk-invalid-${atomic}`, 100n);
+        const key = { 'idempotency-key': `rk-invalid-${atomic}` };
+        const request = {
+          atomic,
+          operations: [
+            { action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(10n) } },
+            { action: 'CREDIT_WALLET', ik: `rk-invalid-${atomic}-op`, data: { walletID: w, amount: usd(-1n) } },
+          ],
+        };
+        const first = expectStatus(await b.post('/bulk', request, key), 200);
+        assert.equal(first.headers['idempotent-replayed'], undefined);
+        assert.match(first.text, atomic ? /"status":424,"errorCode":"ROLLED_BACK".*"status":400,"errorCode":"VALIDATION"/ : /"status":204\}.*"status":400,"errorCode":"VALIDATION"/);
+        const before = await databaseState(b);
+        const again = expectStatus(await b.post('/bulk', request, key), 200);
+        assert.equal(again.text, first.text);
+        assert.equal(again.headers['idempotent-replayed'], 'true');
+        // Only the ik of the invalid item differs: still another request.
+        const otherIk = { ...request, operations: [request.operations[0]!, { ...request.operations[1]!, ik: 'another' }] };
+        for (const other of [otherIk, { ...request, operations: request.operations.slice(0, 1) }]) {
+          expectError(await b.post('/bulk', other, key), 409, 'CONFLICT', /was already used for a different request/);
+        }
+        assert.equal(await databaseState(b), before, 'the replay and the refused requests changed nothing');
+        assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], atomic ? 100n : 90n);
+      }
+    });
+
+    it('atomic, rolled back by a refusal: the request key keeps that answer — the same body replays it (not run again), another body is 409', async () => {
+      const [w] = await setUp(b, 'rk-refused', 100n);
+      const key = { 'idempotency-key': 'rk-refused' };
+      const request = {
+        atomic: true,
+        operations: [
+          { action: 'CREDIT_WALLET', data: { walletID: w, amount: usd(5n) } },
+          { action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(150n) } },
+        ],
+      };
+      const first = expectStatus(await b.post('/bulk', request, key), 200);
+      assert.match(first.text, /"status":424,"errorCode":"ROLLED_BACK".*"status":400,"errorCode":"INSUFFICIENT_FUND"/);
+      // Now the debit would pass: a retry must still answer what the key answered, and apply nothing.
+      expectStatus(await b.post(`/wallets/${w}/credit`, { amount: usd(100n) }), 204);
+      const before = await databaseState(b);
+      const again = expectStatus(await b.post('/bulk', request, key), 200);
+      assert.equal(again.text, first.text);
+      assert.equal(again.headers['idempotent-replayed'], 'true');
+      expectError(await b.post('/bulk', { ...request, operations: request.operations.slice(0, 1) }, key), 409, 'CONFLICT');
+      expectError(await b.post('/bulk', { ...request, atomic: false }, key), 409, 'CONFLICT');
+      assert.equal(await databaseState(b), before);
+      assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 200n);
+    });
+
+    it('atomic: a failure after COMMIT (waking the event relay or the webhooks) never turns a committed request into an error; applied once', async () => {
+      const c = await startHarness(backend, 'test-ledger', { clock: () => NOW });
+      try {
+        const fail = () => {
+          throw new Error('woken after commit: failed');
+        };
+        // What a commit of this process wakes: the relay on a PostgreSQL server, the feed's readers and webhooks on PGlite.
+        Object.assign(c.app.eventRelay, { kick: fail });
+        Object.assign(c.app.webhooks, { kick: fail });
+        const wallet = walletOf('after-commit-w');
+        const request = {
+          atomic: true,
+          operations: [
+            { action: 'CREATE_WALLET', ik: 'after-commit-w', data: { name: 'after commit' } },
+            { action: 'CREDIT_WALLET', data: { walletID: wallet, amount: usd(7n) } },
+          ],
+        };
+        const items = expectStatus(await c.post('/bulk', request), 200).body.data as { status: number }[];
+        assert.deepEqual(items.map((item) => Number(item.status)), [201, 204]);
+        assert.equal((await c.get(`/wallets/${wallet}`)).body.data.balances.main.assets['USD/2'], 7n, 'applied once');
+        // The single routes, through the committer, are as deaf to it.
+        expectStatus(await c.post(`/wallets/${wallet}/credit`, { amount: usd(1n) }), 204);
+      } finally {
+        await c.close();
+      }
+    });
+
+    it('BULK_CONCURRENCY: one bulk request over the cap is 429 TOO_MANY_REQUESTS, Retry-After: 1, before its body is read; other routes still served', async () => {
+      const c = await startHarness(backend, 'test-ledger', { bulkConcurrency: 2 });
+      try {
+        const port = Number(new URL(await c.app.listen({ host: '127.0.0.1', port: 0 })).port);
+        // Two requests that sent their headers and the start of their body hold both slots (at / and under /api/wallets: one count).
+        const holders = [openRequest(port, '/bulk', 1000, '{"operations":'), openRequest(port, '/api/wallets/bulk', 1000, '{"operations":')];
+        await untilRefused(c);
+        // Headers only, announcing 8 MiB: the answer comes without a byte of the body sent.
+        const refused = await answerOf(openRequest(port, '/bulk', 8 * 1024 * 1024, ''));
+        assert.equal(refused.status, 429);
+        assert.equal(refused.headers['retry-after'], '1');
+        assert.match(refused.headers['content-type'] ?? '', /^application\/json/);
+        assert.equal(JSON.parse(refused.body).errorCode, 'TOO_MANY_REQUESTS');
+        assert.match(JSON.parse(refused.body).errorMessage, /at most 2 at once/);
+        const injected = await c.post('/api/wallets/bulk', { operations: [{ action: 'CREATE_WALLET', data: {} }] });
+        expectError(injected, 429, 'TOO_MANY_REQUESTS');
+        assert.equal(injected.headers['retry-after'], '1');
+        // Every other route is served meanwhile.
+        expectStatus(await c.post('/wallets', { name: 'served' }), 201);
+        // A holder that finishes its body is answered, and its slot is free again.
+        const finishing = holders[0]!;
+        const finished = answerOf(finishing);
+        finishing.write(`[{"action":"CREATE_WALLET","data":{}}]}`.padEnd(1000 - '{"operations":'.length, ' '));
+        assert.equal((await finished).status, 200);
+        await untilServed(c);
+        holders[1]!.destroy();
+        // Both slots free: two new holders fill them, and a third is refused again.
+        const again = [openRequest(port, '/bulk', 1000, '{'), openRequest(port, '/bulk', 1000, '{')];
+        await untilRefused(c);
+        for (const socket of again) socket.destroy();
+        await untilServed(c);
+      } finally {
+        await c.close();
+      }
+    });
+
+    it('BULK_CONCURRENCY: aborted and failed bulk requests give their slot back (cap 1, one after another)', async () => {
+      const c = await startHarness(backend, 'test-ledger', { bulkConcurrency: 1 });
+      try {
+        const port = Number(new URL(await c.app.listen({ host: '127.0.0.1', port: 0 })).port);
+        const [w] = await setUp(c, 'cap-fail', 10n);
+        const failing: [unknown, number][] = [
+          [{ operations: [] }, 400],
+          [{ operations: [{ action: 'NOPE', data: {} }] }, 400],
+          [{ atomic: true, operations: [{ action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(-1n) } }] }, 200],
+          [{ atomic: true, operations: [{ action: 'DEBIT_WALLET', data: { walletID: w, amount: usd(100n) } }] }, 200],
+          [{ operations: [{ action: 'UPDATE_WALLET', data: { walletID: w, metadata: { x: 'y'.repeat(9 * 1024 * 1024) } } }] }, 413],
+        ];
+        for (const [body, status] of failing) expectStatus(await c.post('/bulk', body), status);
+        expectStatus(await c.call({ method: 'POST', url: '/bulk', raw: '{not json', headers: { 'content-type': 'application/json' } }), 400);
+        expectStatus(await c.call({ method: 'POST', url: '/bulk', raw: '{}', headers: { 'content-type': 'text/plain' } }), 415);
+        expectStatus(await c.post('/bulk', { operations: [{ action: 'CREATE_WALLET', data: {} }] }, { 'idempotency-key': 'bad\u0001' }), 400);
+        await untilServed(c);
+        // Aborted while its body arrives, and aborted before any of it: each slot comes back.
+        for (const sent of ['{"operations":[', '']) {
+          const socket = openRequest(port, '/bulk', 1000, sent);
+          await untilRefused(c);
+          socket.destroy();
+          await untilServed(c);
+        }
+        // Aborted once its whole body is sent (the handler runs, its answer has nowhere to go).
+        const ops = JSON.stringify({ operations: Array.from({ length: 200 }, (_, i) => ({ action: 'CREDIT_WALLET', ik: `cap-abort-${i}`, data: { walletID: w, amount: { asset: 'USD/2', amount: 1 } } })) });
+        const whole = openRequest(port, '/bulk', Buffer.byteLength(ops), ops);
+        whole.destroy();
+        await untilServed(c);
+        expectStatus(await c.post('/bulk', { operations: [{ action: 'CREATE_WALLET', data: {} }] }), 200);
+      } finally {
+        await c.close();
       }
     });
 

@@ -59,6 +59,8 @@ describe('config', () => {
     assert.equal(config.timeouts.requestMs, 5_000);
     assert.equal(config.timeouts.headersMs, 5_000);
     assert.equal(config.poolSize, 4);
+    assert.equal(config.bulkConcurrency, 4, 'BULK_CONCURRENCY default');
+    assert.equal(loadConfig({ BULK_CONCURRENCY: '16' }).bulkConcurrency, 16);
     assert.equal(config.idempotencyRetentionMicros, 72n * 3_600_000_000n);
     assert.equal(config.databaseUrl, 'postgres://u@h/db');
     assert.equal(config.databaseSchema, undefined, 'unset: coffer, or public for an install from before the setting (storage/open.ts)');
@@ -92,6 +94,9 @@ describe('config', () => {
       [{ IDEMPOTENCY_RETENTION: '3 weeks' }, /^IDEMPOTENCY_RETENTION must be a positive duration/],
       [{ METADATA_KEYS_MAX: '0' }, /^METADATA_KEYS_MAX /],
       [{ WALLET_NAME_LENGTH_MAX: 'x' }, /^WALLET_NAME_LENGTH_MAX /],
+      [{ BULK_CONCURRENCY: '0' }, /^BULK_CONCURRENCY must be an integer from 1 to 1000, got "0"$/],
+      [{ BULK_CONCURRENCY: 'four' }, /^BULK_CONCURRENCY /],
+      [{ BULK_CONCURRENCY: '1001' }, /^BULK_CONCURRENCY /],
     ];
     for (const [env, message] of bad) {
       assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));

@@ -106,6 +106,14 @@ describe('openapi: the document', () => {
     assert.equal(ids.size, operations.length);
   });
 
+  it('POST /bulk documents its 429 TOO_MANY_REQUESTS (BULK_CONCURRENCY, auth on or off) with Retry-After', () => {
+    const bulk = object(object(object(documentJson().paths, 'paths')['/bulk'], '/bulk').post, 'POST /bulk');
+    const tooMany = object(object(bulk.responses, 'responses')['429'], '429');
+    assert.ok((tooMany['x-error-codes'] as string[]).includes('TOO_MANY_REQUESTS'));
+    assert.ok(object(tooMany.headers, '429 headers')['Retry-After'], 'Retry-After documented');
+    assert.match(String(bulk.description), /BULK_CONCURRENCY/);
+  });
+
   it('errors: the document, docs/api.md and the catalog list the same codes, and every code is emitted somewhere in src', () => {
     const schemas = object(object(documentJson().components, 'components').schemas, 'schemas');
     const errorCode = object(object(object(schemas.ErrorResponse, 'ErrorResponse').properties, 'properties').errorCode, 'errorCode');

@@ -38,6 +38,7 @@ import { transactionRoutes } from './routes/transactions.ts';
 import { backupRoutes, systemRoutes, VERSION } from './routes/system.ts';
 import { bulkRoutes } from './routes/bulk.ts';
 import { runAtomic } from '../committer/sequence.ts';
+import { InFlightLimit } from './in-flight-limit.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { consoleRoutes } from './routes/console.ts';
@@ -77,6 +78,8 @@ export interface AppOptions {
   readonly auth?: AuthSettings;
   /** Fastify's trustProxy: whose X-Forwarded-For gives the client's address (the token endpoint's limit is per address). */
   readonly trustProxy?: boolean | number | string;
+  /** BULK_CONCURRENCY: POST /bulk requests in flight at once; absent = the default of src/config.ts. */
+  readonly bulkConcurrency?: number;
   readonly batch?: {
     readonly sizeMax?: number;
     readonly waitMs?: number;
@@ -417,14 +420,22 @@ export function buildApp(options: AppOptions): FastifyInstance {
     runAtomic: async (items) => {
       const result = await runAtomic(options.db, options.ledger, clock, items);
       if (result.kind === 'committed') {
-        committed(result.events);
-        commitBatchSize.observe(items.length);
+        // After COMMIT nothing may fail the request, as in the committer: a 500 for applied work
+        // would have a client without an Idempotency-Key send it again, and apply it twice.
+        try {
+          commitBatchSize.observe(items.length);
+          committed(result.events);
+        } catch (error) {
+          app.log.error({ err: error }, 'waking the event readers after an atomic bulk commit failed; their loops pick the events up on their next turn');
+        }
       }
       return result;
     },
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
     feedWaiter: feed.listen,
+    // One count for the process: the route is served at / and under /api/wallets.
+    bulkInFlight: new InFlightLimit('bulk', options.bulkConcurrency ?? loadConfig({}).bulkConcurrency),
   };
   startSweeper(app, options, run, clock);
 

@@ -4,6 +4,7 @@ import type { Committer } from '../committer/committer.ts';
 import type { AtomicResult, SequenceItem } from '../committer/sequence.ts';
 import type { QueryContext } from '../wallets/query-context.ts';
 import type { Waiter } from '../events/feed.ts';
+import type { InFlightLimit } from './in-flight-limit.ts';
 import type { Schemas } from './schemas.ts';
 
 export interface RouteDeps {
@@ -18,4 +19,6 @@ export interface RouteDeps {
   readonly holdTtl: bigint | null;
   /** Wakes the feed's long polls when the relay numbered new events (events/feed.ts). */
   readonly feedWaiter: Waiter;
+  /** BULK_CONCURRENCY: the POST /bulk requests in flight in this process (in-flight-limit.ts). */
+  readonly bulkInFlight: InFlightLimit;
 }

@@ -149,7 +149,8 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
     'so this one was not applied (nothing of the request was)',
   REQUEST_TOO_LARGE: 'the body is over 1 MiB (8 MiB for POST /bulk)',
   UNSUPPORTED_MEDIA_TYPE: 'the body is not application/json',
-  TOO_MANY_REQUESTS: "the client's request budget, or the address's token requests, are spent for now: wait Retry-After seconds",
+  TOO_MANY_REQUESTS:
+    "the client's request budget, or the address's token requests, are spent for now, or BULK_CONCURRENCY bulk requests are already in flight: wait Retry-After seconds",
   INTERNAL_ERROR: 'a bug; the message is generic and the details are logged',
   SERVICE_UNAVAILABLE: 'the database does not answer; retry later (with the same Idempotency-Key)',
 };

@@ -8,7 +8,7 @@
  * whole catalog of src/domain/errors.ts (a test checks it), and the tests that call an
  * operation check that each error they see is listed for it.
  */
-import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, RouteGenericInterface, RouteHandlerMethod } from 'fastify';
+import type { FastifyInstance, onRequestAsyncHookHandler, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault, RouteGenericInterface, RouteHandlerMethod } from 'fastify';
 import type { ErrorCode } from '../domain/errors.ts';
 import { BULK_BODY_BYTES_MAX } from '../domain/limits.ts';
 import type { Scope } from '../domain/principal.ts';
@@ -383,7 +383,9 @@ export const OPERATIONS = {
       'Idempotency-Key. The answer is 200 with one item per operation, in order: the status and body its single route would have answered. ' +
       '`atomic: true` runs them in one transaction: if one is refused, none is applied, and the others answer 424 ROLLED_BACK. ' +
       'An operation that names a wallet or hold an earlier one created or changed sees it. The request\'s own Idempotency-Key replays the whole answer. ' +
-      'Body up to 8 MiB. Error codes other than those of the request itself (VALIDATION, CONFLICT, …) appear inside items.',
+      'Body up to 8 MiB. At most BULK_CONCURRENCY (default 4) bulk requests are served at once per process; one more is refused ' +
+      'with 429 TOO_MANY_REQUESTS and Retry-After before its body is read. ' +
+      'Error codes other than those of the request itself (VALIDATION, CONFLICT, TOO_MANY_REQUESTS, …) appear inside items.',
     tag: 'bulk',
     mount: 'api',
     body: { schema: 'BulkRequest', required: true },
@@ -394,6 +396,8 @@ export const OPERATIONS = {
       AUTH,
       BODY,
       KEYED,
+      // BULK_CONCURRENCY reached (http/in-flight-limit.ts), auth on or off.
+      ['TOO_MANY_REQUESTS'],
       ['INSUFFICIENT_FUND', 'HOLD_CLOSED', 'HOLD_EXPIRED', 'NOT_FOUND', 'WALLET_FROZEN', 'WALLET_CLOSED', 'ROLLED_BACK'],
       SERVER,
     ),
@@ -590,6 +594,7 @@ export function route<Route extends RouteGenericInterface = RouteGenericInterfac
   app: FastifyInstance,
   operationId: OperationId,
   handler: RouteHandlerMethod<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Route>,
+  hooks: { readonly onRequest?: onRequestAsyncHookHandler } = {},
 ): void {
   const operation: Operation = OPERATIONS[operationId];
   app.route<Route>({
@@ -597,6 +602,8 @@ export function route<Route extends RouteGenericInterface = RouteGenericInterfac
     url: fastifyPath(operation.path),
     config: { operationId },
     ...(operation.bodyBytesMax !== undefined ? { bodyLimit: operation.bodyBytesMax } : {}),
+    // A route's own onRequest runs after the app's (authentication), before the body is read.
+    ...(hooks.onRequest !== undefined ? { onRequest: hooks.onRequest } : {}),
     handler,
   });
 }

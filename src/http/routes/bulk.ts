@@ -13,11 +13,19 @@
  * index: no client key can contain U+001E). A retry with R thus replays each operation's
  * stored answer (or runs it, if the first attempt stopped before it) and so the whole answer;
  * R with a different request is 409 CONFLICT and runs nothing.
+ *
+ * An atomic request that applied nothing — one of its operations did not validate, or one was
+ * refused and the transaction rolled back — stores nothing under its operations' keys, so its
+ * answer cannot be rebuilt from them. R's record then keeps that answer itself (status 424,
+ * the answer's bytes), stored once the rollback is done: a retry replays it and runs nothing,
+ * and a different request under R is 409, as after any other answer. R's record is thus 200
+ * with no body when the operations ran (the answer is rebuilt from their keys), 424 with the
+ * answer when nothing was applied.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ClientError, ok } from '../../domain/errors.ts';
 import type { Principal } from '../../domain/principal.ts';
-import type { Command, RunResult } from '../../committer/committer.ts';
+import type { Command, Outcome, RunResult } from '../../committer/committer.ts';
 import { refusedAnswer, runEach, type FailedItem, type NotRunItem, type SequenceItem } from '../../committer/sequence.ts';
 import { fingerprint } from '../../idempotency/fingerprint.ts';
 import { idempotencyKey, parseBody, sendRun } from '../command.ts';
@@ -50,7 +58,7 @@ interface RawOperation {
 /** An operation parsed into its command, or the 400 its single route would have answered. */
 type Parsed =
   | { readonly action: BulkAction; readonly key: string | undefined; readonly item: SequenceItem }
-  | { readonly action: BulkAction; readonly invalid: ClientError; readonly data: unknown };
+  | { readonly action: BulkAction; readonly ik: string | undefined; readonly invalid: ClientError; readonly data: unknown };
 
 /** An answer item's JSON text: action and status, then the single route's body fields, byte for byte. */
 function itemText(action: string, status: number, body: string | null): string {
@@ -119,20 +127,29 @@ function parseOperations(deps: RouteDeps, operations: readonly RawOperation[], r
       return { action: operation.action, key, item: { key, command, movesMoney: operationId === 'creditWallet' || operationId === 'debitWallet' } };
     } catch (error) {
       if (!(error instanceof ClientError)) throw error;
-      return { action: operation.action, invalid: error, data: operation.data ?? null };
+      return { action: operation.action, ik: operation.ik, invalid: error, data: operation.data ?? null };
     }
   });
 }
 
+/** R's record of a request whose operations ran: their keys hold the answer. */
+const APPLIED: Outcome = { status: 200, body: null };
+/** The status of R's record of an atomic request that applied nothing; its body is the answer sent. */
+const NOT_APPLIED_STATUS = 424;
+/** Runs of an atomic request: a second one when R's record, stored after a rollback, met a concurrent twin that had applied. */
+const ATOMIC_RUNS_MAX = 2;
+
 /**
  * The record of the request's own key: a command that changes nothing, whose fingerprint is the
- * whole request's (each operation's own fingerprint, or its raw data when it did not parse).
+ * whole request's (each operation's own fingerprint, or, when it did not parse, its raw data and
+ * its ik), and whose stored outcome is `outcome` (see the file's comment).
  */
-function requestRecord(atomic: boolean, parsed: readonly Parsed[], principal: Principal | null): Command<unknown> {
+function requestRecord(atomic: boolean, parsed: readonly Parsed[], principal: Principal | null, outcome: Outcome = APPLIED): Command<unknown> {
   const operations = parsed.map((p) =>
     'item' in p
       ? { action: p.action, ik: p.item.key ?? null, fingerprint: fingerprint(p.item.command.operation, p.item.command.params, p.item.command.body) }
-      : { action: p.action, invalid: p.data },
+      : // An absent ik is left out (canonical JSON drops undefined), so records stored before it was added keep their fingerprint.
+        { action: p.action, ik: p.ik, invalid: p.data },
   );
   return {
     operation: 'bulk',
@@ -140,19 +157,113 @@ function requestRecord(atomic: boolean, parsed: readonly Parsed[], principal: Pr
     params: {},
     body: { atomic, operations },
     command: { reads: () => {}, plan: () => ok({ locks: [], apply: () => ok(null) }) },
-    render: () => ({ status: 200, body: null }),
+    render: () => outcome,
   };
 }
 
-function sendItems(reply: FastifyReply, items: readonly string[], replayed: boolean): FastifyReply {
+function answerOf(items: readonly string[]): string {
+  return `{"data":[${items.join(',')}]}`;
+}
+
+function sendAnswer(reply: FastifyReply, answer: string, replayed: boolean): FastifyReply {
   if (replayed) reply.header('Idempotent-Replayed', 'true').header('Idempotency-Hit', 'true');
-  return reply.code(200).type('application/json').send(`{"data":[${items.join(',')}]}`);
+  return reply.code(200).type('application/json').send(answer);
+}
+
+function sendItems(reply: FastifyReply, items: readonly string[], replayed: boolean): FastifyReply {
+  return sendAnswer(reply, answerOf(items), replayed);
+}
+
+/** What an atomic request that applied nothing leads to once R's record of it is stored. */
+type NotApplied =
+  | { readonly kind: 'sent'; readonly reply: FastifyReply }
+  /** R was stored meanwhile by the same request, which applied: run again, to replay it. */
+  | { readonly kind: 'appliedMeanwhile' };
+
+/**
+ * Answers an atomic request that applied nothing. Under R, the answer is first stored as R's
+ * record, in a transaction of its own (the request's was rolled back): a retry then replays
+ * it. R taken meanwhile by another request is 409 for this one too, as for every later retry.
+ */
+async function sendNotApplied(
+  reply: FastifyReply,
+  run: RouteDeps['run'],
+  parsed: readonly Parsed[],
+  principal: Principal | null,
+  requestKey: string | undefined,
+  items: readonly string[],
+): Promise<NotApplied> {
+  const answer = answerOf(items);
+  if (requestKey === undefined) return { kind: 'sent', reply: sendAnswer(reply, answer, false) };
+  const stored = await run(requestKey, requestRecord(true, parsed, principal, { status: NOT_APPLIED_STATUS, body: answer }));
+  if (stored.kind === 'executed') return { kind: 'sent', reply: sendAnswer(reply, answer, false) };
+  if (stored.kind === 'replayed') {
+    if (stored.outcome.status !== NOT_APPLIED_STATUS) return { kind: 'appliedMeanwhile' };
+    return { kind: 'sent', reply: sendAnswer(reply, stored.outcome.body!, true) };
+  }
+  return { kind: 'sent', reply: sendRun(reply, stored) };
+}
+
+/**
+ * An atomic request: all its operations in one transaction with R's record, or none. An
+ * operation that does not validate stops it before anything runs; R is checked all the same
+ * (sendNotApplied), so R reused for another request is 409 whatever the operations hold.
+ */
+async function answerAtomic(
+  reply: FastifyReply,
+  deps: RouteDeps,
+  parsed: readonly Parsed[],
+  principal: Principal | null,
+  requestKey: string | undefined,
+  record: SequenceItem | undefined,
+): Promise<NotApplied> {
+  const firstInvalid = parsed.findIndex((p) => 'invalid' in p);
+  if (firstInvalid >= 0) {
+    // Nothing runs: an atomic request with an operation its route refuses before running is refused as a whole, item by item.
+    const items = parsed.map((p) => ('invalid' in p ? invalidText(p) : rolledBackText(p.action, firstInvalid)));
+    return sendNotApplied(reply, deps.run, parsed, principal, requestKey, items);
+  }
+  const items = parsed.map((p) => (p as Parsed & { item: SequenceItem }).item);
+  const result = await deps.runAtomic(record ? [record, ...items] : items);
+  if (result.kind === 'unknown') {
+    // A retry is safe only when every operation runs under a key (the request's, derived, or
+    // its own ik); otherwise one without a key would run again, as the committer's unkeyed answer says.
+    const keyed = items.every((item) => item.key !== undefined);
+    const unknown = errorReply(
+      'SERVICE_UNAVAILABLE',
+      'the database connection was lost while committing: this atomic request may or may not have been applied. ' +
+        (keyed
+          ? 'Retry with the same Idempotency-Key (or the same ik on every operation): it is applied at most once'
+          : 'Check before repeating it; a request sent with an Idempotency-Key (or an ik on every operation) is safe to retry'),
+    );
+    return { kind: 'sent', reply: reply.code(unknown.status).type('application/json').send(unknown.body) };
+  }
+  const recordAnswer = record ? result.answers[0]! : undefined;
+  if (recordAnswer?.kind === 'conflict') return { kind: 'sent', reply: sendRun(reply, recordAnswer) };
+  if (recordAnswer?.kind === 'replayed' && recordAnswer.outcome.status === NOT_APPLIED_STATUS) {
+    // R answered before that nothing was applied: that answer stands, and this run was rolled back (a 424 replay is a refusal).
+    return { kind: 'sent', reply: sendAnswer(reply, recordAnswer.outcome.body!, true) };
+  }
+  const answers = record ? result.answers.slice(1) : result.answers;
+  if (result.kind === 'committed') {
+    return { kind: 'sent', reply: sendItems(reply, answers.map((answer, index) => answerText(parsed[index]!.action, answer)), recordAnswer?.kind === 'replayed') };
+  }
+  const firstRefused = answers.findIndex(refusedAnswer);
+  const texts = answers.map((answer, index) =>
+    refusedAnswer(answer) || appliedEarlier(answers, parsed, index) ? answerText(parsed[index]!.action, answer) : rolledBackText(parsed[index]!.action, firstRefused),
+  );
+  // R stored as applied, yet an operation's stored answer was not found again (its key purged by
+  // retention before R's): R keeps its record; this run, rolled back, is answered as it went.
+  if (recordAnswer?.kind === 'replayed') return { kind: 'sent', reply: sendItems(reply, texts, false) };
+  return sendNotApplied(reply, deps.run, parsed, principal, requestKey, texts);
 }
 
 export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { run, query } = deps;
 
-  route(app, 'bulk', async (request, reply) => {
+  route(app, 'bulk', async (request, reply) => deps.bulkInFlight.hold(request, () => answerBulk(request, reply)), { onRequest: deps.bulkInFlight.onRequest });
+
+  async function answerBulk(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const body = parseBody(deps.schemas.bulk, request.body);
     const requestKey = idempotencyKey(request);
     const principal = request.principal;
@@ -162,40 +273,14 @@ export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const record = requestKey === undefined ? undefined : { key: requestKey, command: requestRecord(body.atomic, parsed, principal), movesMoney: false };
 
     if (body.atomic) {
-      const firstInvalid = parsed.findIndex((p) => 'invalid' in p);
-      if (firstInvalid >= 0) {
-        // Nothing runs: an atomic request with an operation its route refuses before running is refused as a whole, item by item.
-        return sendItems(reply, parsed.map((p) => ('invalid' in p ? invalidText(p) : rolledBackText(p.action, firstInvalid))), false);
+      for (let attempt = 1; ; attempt++) {
+        const answered = await answerAtomic(reply, deps, parsed, principal, requestKey, record);
+        if (answered.kind === 'sent') return answered.reply;
+        if (attempt >= ATOMIC_RUNS_MAX) {
+          const busy = errorReply('SERVICE_UNAVAILABLE', 'the request was applied by a concurrent request with the same Idempotency-Key; retry it with that key to read its answer');
+          return reply.code(busy.status).type('application/json').send(busy.body);
+        }
       }
-      const items = parsed.map((p) => (p as Parsed & { item: SequenceItem }).item);
-      const result = await deps.runAtomic(record ? [record, ...items] : items);
-      if (result.kind === 'unknown') {
-        // A retry is safe only when every operation runs under a key (the request's, derived, or
-        // its own ik); otherwise one without a key would run again, as the committer's unkeyed answer says.
-        const keyed = items.every((item) => item.key !== undefined);
-        const unknown = errorReply(
-          'SERVICE_UNAVAILABLE',
-          'the database connection was lost while committing: this atomic request may or may not have been applied. ' +
-            (keyed
-              ? 'Retry with the same Idempotency-Key (or the same ik on every operation): it is applied at most once'
-              : 'Check before repeating it; a request sent with an Idempotency-Key (or an ik on every operation) is safe to retry'),
-        );
-        return reply.code(unknown.status).type('application/json').send(unknown.body);
-      }
-      const recordAnswer = record ? result.answers[0]! : undefined;
-      if (recordAnswer?.kind === 'conflict') return sendRun(reply, recordAnswer);
-      const answers = record ? result.answers.slice(1) : result.answers;
-      if (result.kind === 'committed') {
-        return sendItems(reply, answers.map((answer, index) => answerText(parsed[index]!.action, answer)), recordAnswer?.kind === 'replayed');
-      }
-      const firstRefused = answers.findIndex(refusedAnswer);
-      return sendItems(
-        reply,
-        answers.map((answer, index) =>
-          refusedAnswer(answer) || appliedEarlier(answers, parsed, index) ? answerText(parsed[index]!.action, answer) : rolledBackText(parsed[index]!.action, firstRefused),
-        ),
-        false,
-      );
     }
 
     let replayed = false;
@@ -212,5 +297,5 @@ export function bulkRoutes(app: FastifyInstance, deps: RouteDeps): void {
       parsed.map((p) => ('invalid' in p ? invalidText(p) : answerText(p.action, byParsed.get(p)!))),
       replayed,
     );
-  });
+  }
 }
