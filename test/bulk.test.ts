@@ -512,6 +512,17 @@ for (const backend of backends()) {
         const whole = openRequest(port, '/bulk', Buffer.byteLength(ops), ops);
         whole.destroy();
         await untilServed(c);
+        // Pipelined: several whole requests in one write, the connection closed at once (a
+        // queued response that never gets the socket has no 'close' of its own).
+        const one = '{"operations":[]}';
+        const request = `POST /bulk HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${one.length}\r\n\r\n${one}`;
+        for (let round = 0; round < 5; round++) {
+          const pipelined = connect(port, '127.0.0.1', () => pipelined.end(request.repeat(3)));
+          pipelined.on('data', () => pipelined.destroy());
+          pipelined.on('error', () => {});
+          await new Promise((resolve) => pipelined.once('close', resolve));
+          await untilServed(c);
+        }
         expectStatus(await c.post('/bulk', { operations: [{ action: 'CREATE_WALLET', data: {} }] }), 200);
       } finally {
         await c.close();

@@ -60,6 +60,9 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
     live.add(worker);
     worker.once('exit', (code, signal) => {
       live.delete(worker);
+      // Here, not in cluster's 'exit' (which comes after this one): the last worker to stop
+      // ends the supervisor in this handler, and its code must count.
+      if (stopping) exitCodes.push(code ?? 1);
       if (stopping) {
         if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
         return;
@@ -77,9 +80,8 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
   const exitCodes: number[] = [];
   // The supervisor's own exit code tells how the workers stopped when asked to, not how
   // replaced ones ended before.
-  cluster.on('exit', (_worker, code) => {
-    if (stopping) exitCodes.push(code ?? 1);
-  });
+  // The supervisor's exit code tells how the workers it asked to stop ended (each pushes its
+  // code above), not how replaced ones ended before.
   // Start-up: every worker must come up; the first that cannot ends the whole start with its
   // exit code (2: a setting, 3: the database), as a single server would.
   const started = Array.from({ length: count }, () => fork());

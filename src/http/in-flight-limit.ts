@@ -61,13 +61,24 @@ export class InFlightLimit {
 
   /** The route's onRequest hook: takes a slot, or answers 429 before the body is read. */
   readonly onRequest: onRequestAsyncHookHandler = async (request, reply) => {
+    const socket = request.raw.socket;
+    // The connection may be gone already (closed while an earlier hook, authentication,
+    // awaited): its 'close' events have fired and will not come again, and its body will
+    // never arrive. Such a request takes no slot.
+    if (reply.raw.closed || reply.raw.destroyed || socket.destroyed) return;
     if (this.#inFlight >= this.max) return refuse(reply, this.name, this.max);
     this.#inFlight += 1;
+    const closed = () => slot.responseClosed();
     const slot = new Slot(() => {
       this.#inFlight -= 1;
+      reply.raw.off('close', closed);
+      socket.off('close', closed);
     });
     this.#slots.set(request, slot);
-    reply.raw.once('close', () => slot.responseClosed());
+    // The response's 'close' comes when it was sent or its connection lost — but not for a
+    // pipelined request whose response never got the socket; the socket's own 'close' does.
+    reply.raw.once('close', closed);
+    socket.once('close', closed);
   };
 
   /** Runs the route's handler `work`, holding the request's slot until it returns or throws. */
