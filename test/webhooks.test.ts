@@ -91,15 +91,13 @@ async function addEndpoint(h: Harness, body: Record<string, unknown> = {}): Prom
   return expectStatus(await h.post('/webhooks', { url: `${receiver.url}/hook`, ...body }), 201).body.data;
 }
 
-/** The relay numbers what committed, then the delivery loop runs one turn (sends and records). */
+/** The delivery loop runs one turn (sends and records). */
 async function deliver(h: Harness): Promise<void> {
-  await h.app.eventRelay.relay();
   await h.app.webhooks.run();
 }
 
 /** Every event of the feed after `after`, page by page (a test before may have written many). */
 async function feedEvents(h: Harness, after = 0n): Promise<ParsedJson[]> {
-  await h.app.eventRelay.relay();
   const events: ParsedJson[] = [];
   let query = `pageSize=100&after=${after}`;
   for (;;) {
@@ -479,7 +477,7 @@ suite(
       await removeAll(h());
     });
   },
-  { webhooks: { allowPrivate: true, intervalMs: null }, eventRelayIntervalMs: null },
+  { webhooks: { allowPrivate: true, intervalMs: null }, feedWatchIntervalMs: null },
 );
 
 if (process.env.TEST_DATABASE_URL) {
@@ -489,7 +487,7 @@ if (process.env.TEST_DATABASE_URL) {
     const clock = new Clock();
     await migrate(dbs[0]!);
     const apps = dbs.map((db) =>
-      buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, clock: clock.now, holdSweepIntervalMs: null, eventRelayIntervalMs: null, webhooks: { allowPrivate: true, intervalMs: null } }),
+      buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, clock: clock.now, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { allowPrivate: true, intervalMs: null } }),
     );
     try {
       await Promise.all(apps.map((app) => app.ready()));
@@ -500,7 +498,6 @@ if (process.env.TEST_DATABASE_URL) {
       const endpoint = await inject(apps[0]!, '/webhooks', { url: `${receiver.url}/hook` });
       const wallets = new Set<string>();
       for (let i = 0; i < 24; i++) wallets.add((await inject(apps[i % 2]!, '/wallets', {})).id);
-      await apps[0]!.eventRelay.relay();
       await fanOut(dbs[0]!, clock.now(), 500);
       // A third process claims four deliveries and is killed: two before sending, two after
       // sending but before recording the answer (their receiver got them once already).
