@@ -177,8 +177,20 @@ export async function leasePublisher(db: Queryable, name: string, owner: string,
   return row ? BigInt(row.position) : null;
 }
 
-/** Moves publisher `name` to `position`, if `owner` still holds it; false when it lost the lease. */
-export async function advancePublisher(db: Queryable, name: string, owner: string, position: bigint): Promise<boolean> {
-  const rows = await db.query('UPDATE event_publishers SET position = $3 WHERE name = $1 AND owner = $2 AND position < $3 RETURNING name', [name, owner, position.toString()]);
+/**
+ * Moves publisher `name` to `position` and renews its lease until `until`, if `owner` still
+ * holds it; false when it lost the lease. The commit is not waited on to reach the disk
+ * (`synchronous_commit` off for this one transaction, set by the statement itself): a crash
+ * may lose the newest position, and the publisher then sends those events again, which it
+ * must tolerate anyway (NATS drops them by message id). It never makes another commit less
+ * durable: PostgreSQL flushes the WAL in order.
+ */
+export async function advancePublisher(db: Queryable, name: string, owner: string, position: bigint, until: Instant): Promise<boolean> {
+  const rows = await db.query(
+    `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
+     UPDATE event_publishers SET position = $3, lease_until = $4
+     WHERE name = $1 AND owner = $2 AND position < $3 AND (SELECT count(*) FROM lazy) = 1 RETURNING name`,
+    [name, owner, position.toString(), instantParam(until)],
+  );
   return rows.length > 0;
 }
