@@ -107,7 +107,7 @@ export function watchOutbox(db: Queryable): () => void {
 
 new Gauge({
   name: 'coffer_events_publisher_lag',
-  help: 'Outbox lag: events in the feed a publisher (NATS) has not yet published; an event is in the feed (GET /events) from its commit on',
+  help: "Outbox lag: how far a publisher (NATS) trails its ledger's newest event, in feed positions (its events not yet published; an event is in the feed, GET /events, from its commit on)",
   labelNames: ['publisher'] as const,
   registers: [metricsRegistry],
   async collect() {

@@ -294,8 +294,12 @@ suite('events', (h) => {
     assert.equal(await sample('coffer_events_positioned_total'), positioned + 2, 'counted at commit: nothing waits for a later turn');
     const top = await lastPosition(h());
     // A publisher (as NATS keeps one) two events behind the feed's top.
-    await h().db.query(`INSERT INTO event_publishers (name, position) VALUES ('test-publisher', $1)`, [(top - 2n).toString()]);
+    await h().db.query(`INSERT INTO event_publishers (name, ledger, position) VALUES ('test-publisher', 'test-ledger', $1)`, [(top - 2n).toString()]);
     try {
+      assert.equal(await sample('coffer_events_publisher_lag', '{publisher="test-publisher"}'), 2);
+      // Another ledger's event (on the same database) is not this publisher's to publish.
+      const other = eventsStatement('other-ledger', [{ id: `other-${Date.now()}`, type: 'wallet.created', occurredAt: 0n, walletIds: [], data: {}, transaction: null, cause: { requestId: null, idempotencyKey: null, clientId: null } }]);
+      await h().db.query(other.sql, other.params);
       assert.equal(await sample('coffer_events_publisher_lag', '{publisher="test-publisher"}'), 2);
     } finally {
       await h().db.query(`DELETE FROM event_publishers WHERE name = 'test-publisher'`);
@@ -361,20 +365,29 @@ if (process.env.TEST_DATABASE_URL) {
       clients.push(a, b);
       await a.connect();
       await b.connect();
+      const bPid = (await b.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      /** Until B's backend waits for a lock (the feed's top A holds). */
+      const bWaitsForLock = async () => {
+        for (let i = 0; i < 500; i++) {
+          const [row] = (await db.query<{ wait: string | null }>('SELECT wait_event_type AS wait FROM pg_stat_activity WHERE pid = $1', [bPid]));
+          if (row?.wait === 'Lock') return;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.fail("B's write never waited for a lock");
+      };
       await a.query('BEGIN');
       await insert(a, 'a');
-      let bDone = false;
-      const bWrite = insert(b, 'b').then(() => (bDone = true));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(bDone, false, "B's write waits while A's transaction is open");
+      const bWrite = insert(b, 'b');
+      await bWaitsForLock();
       assert.deepEqual(await listEvents(db, 'l', 0n, {}, 100), [], 'nothing visible yet');
       await a.query('COMMIT');
       await bWrite;
       assert.deepEqual((await listEvents(db, 'l', 0n, {}, 100)).map((e) => [e.id, e.position]), [['a', 1n], ['b', 2n]]);
-      // A writer that rolls back gives its positions back: the next one takes them.
+      // A writer that rolls back gives its positions back: the next one, which waited for it, takes them.
       await a.query('BEGIN');
       await insert(a, 'rolled-back');
       const cWrite = insert(b, 'c');
+      await bWaitsForLock();
       await a.query('ROLLBACK');
       await cWrite;
       assert.deepEqual((await listEvents(db, 'l', 2n, {}, 100)).map((e) => [e.id, e.position]), [['c', 3n]]);
@@ -454,6 +467,113 @@ if (process.env.TEST_DATABASE_URL) {
     }
   });
 
+  it('postgres: debits through two processes, each with four batches in flight, while a consumer walks the feed: every debit once, positions gapless, a transaction\'s events in order', { timeout: 120_000 }, async () => {
+    const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+    const dbs = [openPostgres({ url: fresh.url, poolSize: 6, statementTimeoutMs: 30_000 }), openPostgres({ url: fresh.url, poolSize: 6, statementTimeoutMs: 30_000 })];
+    await migrate(dbs[0]!);
+    const apps = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, batch: { concurrency: 4 } })) as [FastifyInstance, FastifyInstance];
+    const post = async (app: FastifyInstance, url: string, body: unknown, key?: string) => {
+      const response = await app.inject({ method: 'POST', url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) } });
+      assert.ok(response.statusCode < 300, `${url}: ${response.statusCode} ${response.body}`);
+      return response.body === '' ? null : (parseLossless(response.body) as ParsedJson);
+    };
+    try {
+      await Promise.all(apps.map((app) => app.ready()));
+      const wallets: string[] = [];
+      for (let i = 0; i < 8; i++) wallets.push((await post(apps[i % 2]!, '/wallets', {}))!.data.id as string);
+      for (const w of wallets) await post(apps[0], `/wallets/${w}/credit`, { amount: { asset: 'USD/2', amount: 1_000_000 } });
+      const start = (await listEvents(dbs[0]!, 'l', 0n, {}, 1000)).at(-1)!.position;
+      let writing = true;
+      const consumed: { id: string; position: bigint; type: string; data: string }[] = [];
+      const consume = async () => {
+        let cursor = start;
+        for (;;) {
+          const page = await listEvents(dbs[1]!, 'l', cursor, {}, 100);
+          consumed.push(...page);
+          if (page.length > 0) cursor = page.at(-1)!.position;
+          else if (!writing) return;
+          else await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      };
+      const consumer = consume();
+      const debits = 400;
+      await Promise.all(
+        Array.from({ length: debits }, (_, i) =>
+          post(apps[i % 2]!, `/wallets/${wallets[i % wallets.length]}/debit`, { amount: { asset: 'USD/2', amount: 1 }, ...(i % 10 === 0 ? { pending: true } : {}) }, `debit-${i}`),
+        ),
+      );
+      writing = false;
+      await consumer;
+      // One more read after the writers stopped: the consumer's last empty page may predate a commit.
+      for (let page = await listEvents(dbs[1]!, 'l', consumed.at(-1)?.position ?? start, {}, 1000); page.length > 0; page = await listEvents(dbs[1]!, 'l', consumed.at(-1)!.position, {}, 1000)) consumed.push(...page);
+      assert.equal(consumed.length, debits, 'one event per debit, none missing, none twice');
+      assert.deepEqual(consumed.map((e) => e.position), consumed.map((_, i) => start + 1n + BigInt(i)), 'gapless, walked in order');
+      assert.equal(consumed.filter((e) => e.type === 'hold.created').length, debits / 10);
+      const feed = await listEvents(dbs[0]!, 'l', start, {}, 10_000);
+      assert.deepEqual(feed.map((e) => e.id), consumed.map((e) => e.id), 'the consumer saw the feed as it stands');
+    } finally {
+      await Promise.all(apps.map((app) => app.close()));
+      await Promise.all(dbs.map((db) => db.close()));
+      await fresh.drop();
+    }
+  });
+
+  it("postgres: an atomic bulk whose later step waits for a locked wallet holds no lock other writers of events need: an unrelated credit goes through meanwhile, and the bulk's events are together, in order", { timeout: 60_000 }, async () => {
+    const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+    const db = openPostgres({ url: fresh.url, poolSize: 6, statementTimeoutMs: 30_000 });
+    await migrate(db);
+    const app = buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null } });
+    const blocker = new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` });
+    const post = async (url: string, body: unknown) => {
+      const response = await app.inject({ method: 'POST', url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+      return { status: response.statusCode, body: response.body === '' ? null : (parseLossless(response.body) as ParsedJson) };
+    };
+    try {
+      await app.ready();
+      const [a, b, c] = [(await post('/wallets', {})).body!.data.id, (await post('/wallets', {})).body!.data.id, (await post('/wallets', {})).body!.data.id] as [string, string, string];
+      for (const w of [a, b, c]) assert.equal((await post(`/wallets/${w}/credit`, { amount: { asset: 'USD/2', amount: 100 } })).status, 204);
+      const start = (await listEvents(db, 'l', 0n, {}, 1000)).at(-1)!.position;
+      // Another session holds B's balance row.
+      await blocker.connect();
+      await blocker.query('BEGIN');
+      await blocker.query(`SELECT 1 FROM volumes WHERE address = $1 FOR UPDATE`, [`wallets:${b}:main`]);
+      // Credit A, update A (a second step: it names A again), credit B (waits for the blocker).
+      const bulk = post('/bulk', {
+        atomic: true,
+        operations: [
+          { action: 'CREDIT_WALLET', data: { walletID: a, amount: { asset: 'USD/2', amount: 1 } } },
+          { action: 'UPDATE_WALLET', data: { walletID: a, metadata: { step: 'two' } } },
+          { action: 'CREDIT_WALLET', data: { walletID: b, amount: { asset: 'USD/2', amount: 1 } } },
+        ],
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the bulk reaches B's row and waits
+      const started = Date.now();
+      assert.equal((await post(`/wallets/${c}/credit`, { amount: { asset: 'USD/2', amount: 1 } })).status, 204);
+      const took = Date.now() - started;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await blocker.query('COMMIT');
+      const answer = await bulk;
+      assert.equal(answer.status, 200);
+      assert.deepEqual((answer.body!.data as { status: bigint }[]).map((item) => Number(item.status)), [204, 204, 204]);
+      assert.ok(took < 1_000, `the unrelated credit did not wait for the bulk (${took} ms)`);
+      const events = await listEvents(db, 'l', start, {}, 100);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['wallet.credited', 'wallet.credited', 'wallet.updated', 'wallet.credited'],
+        "C's credit first (it committed first), then the bulk's three, in its order",
+      );
+      assert.deepEqual(events.map((e) => e.position), [start + 1n, start + 2n, start + 3n, start + 4n]);
+      assert.ok(events[0]!.data.includes(c));
+      const [{ n }] = (await db.query<{ n: bigint }>('SELECT count(*) AS n FROM events')) as [{ n: bigint }];
+      assert.equal(BigInt(n), start + 4n);
+    } finally {
+      await blocker.end().catch(() => {});
+      await app.close();
+      await db.close();
+      await fresh.drop();
+    }
+  });
+
   it("postgres: two processes — an event one commits wakes a long poll on the other at that one's next read of the feed's top", { timeout: 60_000 }, async () => {
     const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
     const dbs = [openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 }), openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 })];
@@ -480,5 +600,7 @@ if (process.env.TEST_DATABASE_URL) {
   });
 } else {
   postgresSkipped('postgres: a consumer walking the feed never misses an event: a writer takes its positions only after the one before it committed (or rolled back)');
+  postgresSkipped("postgres: debits through two processes, each with four batches in flight, while a consumer walks the feed: every debit once, positions gapless, a transaction's events in order");
+  postgresSkipped("postgres: an atomic bulk whose later step waits for a locked wallet holds no lock other writers of events need: an unrelated credit goes through meanwhile, and the bulk's events are together, in order");
   postgresSkipped("postgres: two processes — an event one commits wakes a long poll on the other at that one's next read of the feed's top");
 }

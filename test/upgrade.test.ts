@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkSchemaVersion, migrate, SchemaTooNew, SCHEMA_VERSION } from '../src/storage/migrations.ts';
+import { eventsStatement } from '../src/storage/events.ts';
 import { backends, expectStatus, startHarness, type Backend } from './support/harness.ts';
 
 /** One database kept open across two apps (an "old" and a "new" process in turn). */
@@ -74,6 +75,10 @@ for (const backend of backends()) {
         const [top] = await db.query<{ position: bigint }>('SELECT position FROM event_feed_top');
         assert.equal(BigInt(top!.position), 4n, "the feed's top continues after them");
         await assert.rejects(insert(['late-old-code'], null), /null value in column "position"/, 'code that writes no position is refused, not served');
+        const { sql, params } = eventsStatement('l', [{ id: 'new', type: 'wallet.created', occurredAt: 0n, walletIds: [], data: {}, transaction: null, cause: { requestId: null, idempotencyKey: null, clientId: null } }]);
+        await db.query(sql, params);
+        const [last] = await db.query<{ id: string; position: bigint }>('SELECT id, position FROM events ORDER BY position DESC LIMIT 1');
+        assert.deepEqual([last!.id, BigInt(last!.position)], ['new', 5n], 'a new event takes the next position');
       } finally {
         await db.close();
         await drop();

@@ -26,6 +26,7 @@ import { volumeKey, type LockedBalances, type LockedOverdrafts } from '../domain
 import type { Instant } from '../domain/time.ts';
 import type { Transaction } from '../storage/database.ts';
 import { writeEffects, type OutcomeRow } from '../storage/effects.ts';
+import type { EventsTarget } from '../storage/events.ts';
 import { storedOutcomes, type KeyClaim } from '../storage/idempotency-keys.ts';
 import { claimAndLoad, readWalletAccounts } from '../storage/snapshot.ts';
 import { lockOrder, lockVolumes, type LockedVolumes } from '../storage/volumes.ts';
@@ -70,8 +71,11 @@ export interface BatchAnswers {
   readonly events: number;
 }
 
-/** Runs `batch` inside `tx` and returns the answer for every entry; the caller commits. */
-export async function commitBatch(tx: Transaction, ledger: string, now: Instant, batch: readonly Entry[]): Promise<BatchAnswers> {
+/**
+ * Runs `batch` inside `tx` and returns the answer for every entry; the caller commits. A
+ * transaction that runs several batches stages their events (`events`, storage/events.ts).
+ */
+export async function commitBatch(tx: Transaction, ledger: string, now: Instant, batch: readonly Entry[], events: EventsTarget = 'feed'): Promise<BatchAnswers> {
   const keys = partitionKeys(batch);
   const contexts = new Map(batch.map((entry) => [entry, applyContext(entry.key, now, entry.createdBy)]));
   const reads = nameReads(batch, contexts);
@@ -85,7 +89,7 @@ export async function commitBatch(tx: Transaction, ledger: string, now: Instant,
   const locked = await lockRemaining(tx, ledger, plans, expected, loaded.overdrafts);
   assertLocksCover(plans, locked.balances);
   const effects = applyCommands(ledger, now, plans, snapshot, locked.balances, locked.overdrafts, answers);
-  writeEffects(tx, ledger, effects, answers.outcomes, now, locked.created);
+  writeEffects(tx, ledger, effects, answers.outcomes, now, locked.created, events);
   answerFollowers(keys, answers);
   return { byEntry: answers.byEntry, events: effects.events.length };
 }

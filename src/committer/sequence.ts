@@ -19,7 +19,11 @@
  * back: nothing is applied and nothing is stored, keys included. Each step claims its keys
  * and locks its rows in sorted order, but two steps' locks are not sorted together, so a
  * concurrent transaction can meet this one in a lock cycle; PostgreSQL breaks it (40P01),
- * nothing committed, and the whole sequence runs again, a bounded number of times.
+ * nothing committed, and the whole sequence runs again, a bounded number of times. The
+ * steps' events are staged and take their feed positions in the last statement before
+ * COMMIT (storage/events.ts `moveStagedEvents`): a position is taken by locking the feed's
+ * top until commit, and a step that waited for rows while holding it would stall every
+ * writer of events — and could close a lock cycle with any of them.
  *
  * Not atomic: each step's commands are queued together (group commit batches them with
  * whatever else is queued) and the next step is queued once they are all answered.
@@ -28,6 +32,7 @@ import { emptyReads } from '../domain/batch.ts';
 import type { Instant } from '../domain/time.ts';
 import { provenRolledBack, type Database } from '../storage/database.ts';
 import { batchConflict } from '../storage/effects.ts';
+import { moveStagedEvents, prepareStaging } from '../storage/events.ts';
 import { commitBatch, type Entry, type RunResult } from './commit-batch.ts';
 import { entryOf, scopedKey, type Command, type Committer } from './committer.ts';
 import { applyContext } from './ids.ts';
@@ -110,14 +115,19 @@ export async function runAtomic(db: Database, ledger: string, clock: () => Insta
         const now = clock();
         const byEntry = new Map<Entry, RunResult>();
         let written = 0;
-        for (const step of steps(items, now)) {
+        const cut = steps(items, now);
+        // One step is one batch, as the queue runs it; several stage their events.
+        const target = cut.length > 1 ? 'staged' : 'feed';
+        if (target === 'staged') await prepareStaging(tx);
+        for (const step of cut) {
           const batch = step.map((index) => entries[index]!);
-          const done = await commitBatch(tx, ledger, now, batch);
+          const done = await commitBatch(tx, ledger, now, batch, target);
           for (const [entry, answer] of done.byEntry) byEntry.set(entry, answer);
           written += done.events;
         }
         const ordered = entries.map((entry) => byEntry.get(entry)!);
         if (ordered.some(refusedAnswer)) throw new SequenceRefused(ordered);
+        if (target === 'staged') moveStagedEvents(tx, written);
         return { answers: ordered, events: written };
       });
       return { kind: 'committed', answers, events };

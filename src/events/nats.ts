@@ -89,7 +89,7 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
   async function publishOnce(): Promise<number> {
     const now = clock();
     if (held === null || held.until - now < LEASE_MICROS / 2n) {
-      const position = await leasePublisher(db, name, owner, now, now + LEASE_MICROS);
+      const position = await leasePublisher(db, name, ledger, owner, now, now + LEASE_MICROS);
       held = position === null ? null : { position, until: now + LEASE_MICROS };
     }
     if (held === null) return 0; // another process publishes

@@ -250,11 +250,21 @@ class PrimaryPool {
 /** While no server is writable, how long one failed search for the primary answers every caller. */
 const PRIMARY_RETRY_MS = 200;
 
+/**
+ * How long the server lets a Coffer transaction sit idle, waiting for its next statement,
+ * before it ends the session. Coffer sends each statement as soon as the last is answered, so
+ * only a frozen or cut-off process gets there — and its transaction may hold the feed's top
+ * (storage/events.ts), which every writer of events waits for: it must not hold it until TCP
+ * notices.
+ */
+const IDLE_IN_TRANSACTION_MS = 10_000;
+
 export function openPostgres(options: PostgresOptions): Database {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const primary = new PrimaryPool(parseHosts(options.url), () => ({
     max: options.poolSize,
     statement_timeout: options.statementTimeoutMs,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     connectionTimeoutMillis: 5_000,
     // The schema is a validated identifier (config.ts): lower case, no quoting needed.
     options: `-c plan_cache_mode=force_custom_plan -c search_path=${schema}`,

@@ -15,7 +15,7 @@ import type { BatchWrites, JournalWrites } from '../domain/batch.ts';
 import type { Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
 import { outcomesParams, outcomesUpsert, storeOutcomes } from './idempotency-keys.ts';
-import { eventsInsert, eventsParams, writeEvents } from './events.ts';
+import { eventsInsert, eventsParams, writeEvents, type EventsTarget } from './events.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { CreatedRows } from './volumes.ts';
@@ -105,14 +105,14 @@ export interface OutcomeRow {
  * concurrent batch's identical transaction reference; a lock cycle that makes is broken by
  * PostgreSQL (40P01) and the batch retried command by command (committer.ts).
  */
-function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, outcomes: readonly OutcomeRow[], claimedAt: Instant, events: readonly OutboxEvent[]): boolean {
+function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, outcomes: readonly OutcomeRow[], claimedAt: Instant, events: readonly OutboxEvent[], target: EventsTarget): boolean {
   const transactions = journal.transactions;
   if (transactions.length === 0) return false;
   const postings = transactions.flatMap((transaction, index) =>
     transaction.postings.map((posting, position) => ({ ...posting, index: index + 1, position })),
   );
   const deltas = journal.volumeDeltas();
-  const written = events.length > 0 ? eventsInsert(24, true) : null;
+  const written = events.length > 0 ? eventsInsert(24, true, target) : null;
   tx.defer(
     `WITH ids AS MATERIALIZED (
        SELECT ord, nextval('transaction_ids') AS id FROM generate_series(1, $2::int) AS ord ORDER BY ord
@@ -129,7 +129,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
        JOIN ids ON ids.ord = x.ord
      ), o AS (
        ${outcomesUpsert(17)}
-     )${written !== null ? `, ${written.top}, e AS (
+     )${written !== null ? `${written.top !== null ? `, ${written.top}` : ''}, e AS (
        ${written.insert}
      )` : ''}
      UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
@@ -329,6 +329,7 @@ export function writeEffects(
   outcomes: readonly OutcomeRow[],
   claimedAt: Instant,
   created: CreatedRows,
+  events: EventsTarget = 'feed',
 ): void {
   removeUnusedRows(tx, ledger, effects, created);
   writeWallets(tx, ledger, effects);
@@ -338,9 +339,9 @@ export function writeEffects(
   writeHolds(tx, ledger, effects);
   writeOverdrafts(tx, ledger, effects, 'widen');
   // The events go with the journal when there is one: those showing a transaction need its id.
-  if (!writeJournal(tx, ledger, effects.journal, outcomes, claimedAt, effects.events)) {
+  if (!writeJournal(tx, ledger, effects.journal, outcomes, claimedAt, effects.events, events)) {
     storeOutcomes(tx, ledger, outcomes, claimedAt);
-    writeEvents(tx, ledger, effects.events);
+    writeEvents(tx, ledger, effects.events, events);
   }
   writeOverdrafts(tx, ledger, effects, 'settle');
 }

@@ -26,28 +26,74 @@ function json(value: unknown): string {
 }
 
 /**
+ * Where a batch's events go: `feed`, into `events` with their positions (the usual), or
+ * `staged`, into this session's `coffer_staged_events` to take their positions at the end of
+ * the transaction (`moveStagedEvents`) — for a transaction that runs several batches.
+ */
+export type EventsTarget = 'feed' | 'staged';
+
+/**
  * The statement parts that write a batch's events, with their seven parameters from `$first`
  * on (ledger is `$1`): `top`, a CTE named `top` taking the next positions from
  * `event_feed_top` (see above) — the UPDATE waits for a concurrent writer's commit and then
  * reads the row as that commit left it, so two writers never take the same positions — and
  * `insert`, the INSERT that reads it. PostgreSQL runs data-modifying CTEs only at the top
- * level, so the caller puts `top` in its own WITH. With `ids` (the writer's CTE numbering the
+ * level, so the caller puts `top` in its own WITH. The position is a scalar subquery: were
+ * the row missing, it is NULL and the INSERT fails (NOT NULL) rather than write nothing.
+ * Staged events take no position (`top` is null). With `ids` (the writer's CTE numbering the
  * batch's transactions by `ord`), an event that shows a transaction gets its id put into
  * `data.transaction.id`.
  */
-export function eventsInsert(first: number, ids: boolean): { readonly top: string; readonly insert: string } {
+export function eventsInsert(first: number, ids: boolean, target: EventsTarget = 'feed'): { readonly top: string | null; readonly insert: string } {
   const [id, type, occurredAt, walletIds, data, cause, transaction] = [0, 1, 2, 3, 4, 5, 6].map((offset) => `$${first + offset}`);
   const withId = ids ? `CASE WHEN x.tx IS NULL THEN x.data ELSE jsonb_set(x.data, '{transaction,id}', to_jsonb(ids.id)) END` : 'x.data';
+  const staged = target === 'staged';
   return {
-    top: `top AS (UPDATE event_feed_top SET position = position + cardinality(${id}::text[]) RETURNING position - cardinality(${id}::text[]) AS base)`,
-    insert: `INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause, position)
-       SELECT $1, x.id, x.type, x.occurred_at, ARRAY(SELECT jsonb_array_elements_text(x.wallet_ids)), ${withId}, x.cause, top.base + x.ord
+    top: staged ? null : `top AS (UPDATE event_feed_top SET position = position + cardinality(${id}::text[]) WHERE singleton RETURNING position - cardinality(${id}::text[]) AS base)`,
+    insert: `INSERT INTO ${staged ? `pg_temp.${STAGED}` : 'events'} (ledger, id, type, occurred_at, wallet_ids, data, cause${staged ? '' : ', position'})
+       SELECT $1, x.id, x.type, x.occurred_at, ARRAY(SELECT jsonb_array_elements_text(x.wallet_ids)), ${withId}, x.cause${staged ? '' : ', (SELECT base FROM top) + x.ord'}
        FROM unnest(${id}::text[], ${type}::text[], ${occurredAt}::timestamptz[], ${walletIds}::jsonb[], ${data}::jsonb[], ${cause}::jsonb[], ${transaction}::int[])
          WITH ORDINALITY AS x(id, type, occurred_at, wallet_ids, data, cause, tx, ord)
-       CROSS JOIN top
        ${ids ? 'LEFT JOIN ids ON ids.ord = x.tx' : ''}
        ORDER BY x.ord`,
   };
+}
+
+/** The session's table of staged events (see `EventsTarget`). */
+const STAGED = 'coffer_staged_events';
+
+/**
+ * Makes this session's table of staged events, if it has none yet: a temporary table, seen
+ * by this connection only, its rows gone with a rollback. Called at the start of a
+ * transaction that stages.
+ */
+export async function prepareStaging(tx: Queryable): Promise<void> {
+  await tx.query(
+    `CREATE TEMPORARY TABLE IF NOT EXISTS ${STAGED} (
+       ord bigint GENERATED ALWAYS AS IDENTITY, ledger text NOT NULL, id text NOT NULL, type text NOT NULL,
+       occurred_at timestamptz NOT NULL, wallet_ids text[] NOT NULL, data jsonb NOT NULL, cause jsonb NOT NULL)`,
+  );
+}
+
+/**
+ * Moves the `count` events this transaction staged into the feed, in the order they were
+ * staged, with their positions: sent last before COMMIT, so the transaction holds the feed's
+ * top only from there to its commit, as a single batch does. See `EventsTarget`.
+ */
+export function moveStagedEvents(tx: Transaction, count: number): void {
+  if (count === 0) return;
+  tx.defer(
+    `WITH staged AS (
+       DELETE FROM pg_temp.${STAGED} RETURNING *
+     ), top AS (
+       UPDATE event_feed_top SET position = position + $1::bigint WHERE singleton RETURNING position - $1::bigint AS base
+     )
+     INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause, position)
+     SELECT s.ledger, s.id, s.type, s.occurred_at, s.wallet_ids, s.data, s.cause, (SELECT base FROM top) + row_number() OVER (ORDER BY s.ord)
+     FROM staged AS s ORDER BY s.ord`,
+    [count],
+    count,
+  );
 }
 
 export function eventsParams(events: readonly OutboxEvent[]): unknown[] {
@@ -63,15 +109,15 @@ export function eventsParams(events: readonly OutboxEvent[]): unknown[] {
 }
 
 /** The statement that writes events showing no transaction (a batch without a journal), with its parameters. */
-export function eventsStatement(ledger: string, events: readonly OutboxEvent[]): { readonly sql: string; readonly params: unknown[] } {
-  const { top, insert } = eventsInsert(2, false);
-  return { sql: `WITH ${top} ${insert}`, params: [ledger, ...eventsParams(events)] };
+export function eventsStatement(ledger: string, events: readonly OutboxEvent[], target: EventsTarget = 'feed'): { readonly sql: string; readonly params: unknown[] } {
+  const { top, insert } = eventsInsert(2, false, target);
+  return { sql: top === null ? insert : `WITH ${top} ${insert}`, params: [ledger, ...eventsParams(events)] };
 }
 
 /** Writes events that show no transaction (a batch without a journal); sent with COMMIT. */
-export function writeEvents(tx: Transaction, ledger: string, events: readonly OutboxEvent[]): void {
+export function writeEvents(tx: Transaction, ledger: string, events: readonly OutboxEvent[], target: EventsTarget = 'feed'): void {
   if (events.length === 0) return;
-  const { sql, params } = eventsStatement(ledger, events);
+  const { sql, params } = eventsStatement(ledger, events, target);
   tx.defer(sql, params, events.length);
 }
 
@@ -154,25 +200,29 @@ export async function readFeedPage(q: Queryable, ledger: string, after: bigint, 
   return { events, highWater };
 }
 
-/** How many events of the feed each publisher (event_publishers) has not yet published. */
+/**
+ * How far each publisher (event_publishers) trails its ledger's newest event, in feed
+ * positions: its events not yet published, plus any other ledger's events between them.
+ */
 export async function publisherLag(q: Queryable): Promise<{ readonly name: string; readonly events: number }[]> {
   const rows = await q.query<{ name: string; events: bigint }>(
-    'SELECT p.name, greatest(top.position - p.position, 0) AS events FROM event_publishers AS p CROSS JOIN event_feed_top AS top ORDER BY p.name',
+    `SELECT p.name, greatest(coalesce((SELECT max(e.position) FROM events e WHERE e.ledger = p.ledger AND e.position IS NOT NULL), 0) - p.position, 0) AS events
+     FROM event_publishers AS p ORDER BY p.name`,
   );
   return rows.map((row) => ({ name: row.name, events: Number(row.events) }));
 }
 
 /**
- * Takes (or renews) the lease of publisher `name` for `owner` until `until`, creating it at
- * position 0; returns its position, or null while another owner's lease runs.
+ * Takes (or renews) the lease of publisher `name` of `ledger` for `owner` until `until`,
+ * creating it at position 0; returns its position, or null while another owner's lease runs.
  */
-export async function leasePublisher(db: Queryable, name: string, owner: string, now: Instant, until: Instant): Promise<bigint | null> {
+export async function leasePublisher(db: Queryable, name: string, ledger: string, owner: string, now: Instant, until: Instant): Promise<bigint | null> {
   const [row] = await db.query<{ position: bigint }>(
-    `INSERT INTO event_publishers AS p (name, position, owner, lease_until) VALUES ($1, 0, $2, $4)
-     ON CONFLICT (name) DO UPDATE SET owner = $2, lease_until = $4
+    `INSERT INTO event_publishers AS p (name, ledger, position, owner, lease_until) VALUES ($1, $5, 0, $2, $4)
+     ON CONFLICT (name) DO UPDATE SET owner = $2, lease_until = $4, ledger = $5
        WHERE p.owner = $2 OR p.lease_until IS NULL OR p.lease_until <= $3
      RETURNING p.position`,
-    [name, owner, instantParam(now), instantParam(until)],
+    [name, owner, instantParam(now), instantParam(until), ledger],
   );
   return row ? BigInt(row.position) : null;
 }

@@ -279,10 +279,10 @@ const MIGRATIONS: readonly Migration[] = [
     oldestCode: 7,
     // The outbox (docs/events.md): every state change writes its events in the transaction
     // that makes it. `seq` is taken when the row is inserted, before commit, so it is not
-    // the order in which rows become visible; `position`, the feed's order, is given after
-    // commit by one relay at a time (storage/events.ts assignPositions), which makes the
-    // positioned rows any reader can see always a gapless prefix 1..n. `tx`, the writing
-    // transaction, keeps one transaction's events together in the feed.
+    // the order in which rows become visible; `position`, the feed's order, was given after
+    // commit by one relay at a time (until migration 8 moved it into the writing
+    // transaction), which made the positioned rows any reader can see always a gapless
+    // prefix 1..n. `tx`, the writing transaction, kept one transaction's events together.
     sql: `
       CREATE TABLE events (
         seq         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -380,10 +380,14 @@ const MIGRATIONS: readonly Migration[] = [
       UPDATE events AS e SET position = base.p + due.n FROM due, base WHERE e.seq = due.seq;
       ALTER TABLE events ALTER COLUMN position SET NOT NULL;
       DROP INDEX events_unpositioned;
+      -- Updated by every commit that writes events: room on its page for new versions, so
+      -- each update stays on the page (HOT) and the old ones are pruned there.
       CREATE TABLE event_feed_top (
         singleton boolean PRIMARY KEY DEFAULT true CONSTRAINT event_feed_top_singleton CHECK (singleton),
         position  bigint  NOT NULL
-      );
+      ) WITH (fillfactor = 10);
+      -- A publisher's ledger, so its lag counts its own ledger's events (metrics.ts).
+      ALTER TABLE event_publishers ADD COLUMN ledger text;
       INSERT INTO event_feed_top (position) SELECT coalesce(max(position), 0) FROM events;
     `,
   },
