@@ -733,7 +733,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   const schedule = (ms: number) => {
     if (stopped) return;
     clearTimeout(timer);
-    timer = setTimeout(() => (ticked = tick()), ms);
+    timer = setTimeout(() => {
+      ticked = tick();
+    }, ms);
     timer.unref();
   };
 

@@ -128,9 +128,11 @@ export async function rotateSecret(db: Queryable, ledger: string, id: string, se
   return row ? endpointOf(row) : null;
 }
 
-/** The event as the feed shows it (GET /events), as JSON text with exact integers; `e` is an `events` row. */
-const EVENT_BODY = `json_build_object('position', e.position, 'id', e.id, 'type', e.type, 'occurredAt', ${tsText('e.occurred_at')},
-  'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text`;
+/** The event as the feed shows it (GET /events), as JSON text with exact integers; `e` names an `events` row. */
+function eventBody(e: string): string {
+  return `json_build_object('position', ${e}.position, 'id', ${e}.id, 'type', ${e}.type, 'occurredAt', ${tsText(`${e}.occurred_at`)},
+    'ledger', ${e}.ledger, 'data', ${e}.data, 'cause', ${e}.cause)::text`;
+}
 
 /** An endpoint whose delivery lease a `leaseStreams` call took or renewed, with its cursor then. */
 export interface LeasedStream {
@@ -194,14 +196,15 @@ export async function readStream(db: Queryable, endpointId: string, owner: strin
     `WITH w AS MATERIALIZED (
        SELECT ${ENDPOINT_COLUMNS}, feed_position FROM webhook_endpoints WHERE id = $1 AND enabled AND delivery_owner = $2
      ), scanned AS MATERIALIZED (
-       SELECT e.seq, e.position, e.type, ${EVENT_BODY} AS body, e.id AS event_id
+       SELECT e.seq, e.position, e.id, e.type, e.occurred_at, e.ledger, e.data, e.cause
        FROM w CROSS JOIN LATERAL (
          SELECT * FROM events e
          WHERE e.ledger = w.ledger AND e.position IS NOT NULL AND e.position > coalesce($3::bigint, w.feed_position) ORDER BY e.position LIMIT $4
        ) AS e
      )
      SELECT w.id, w.ledger, w.url, w.event_types, w.description, w.secret, w.previous_secret, w.previous_secret_until, w.enabled, w.disabled_reason, w.created_at,
-       (SELECT count(*) FROM scanned) AS scanned, (SELECT max(position) FROM scanned) AS scanned_to, s.seq, s.position, s.event_id, s.body
+       (SELECT count(*) FROM scanned) AS scanned, (SELECT max(position) FROM scanned) AS scanned_to, s.seq, s.position, s.id AS event_id,
+       CASE WHEN s.seq IS NULL THEN NULL ELSE ${eventBody('s')} END AS body
      FROM w LEFT JOIN scanned s ON cardinality(w.event_types) = 0 OR s.type = ANY(w.event_types)
      ORDER BY s.position`,
     [endpointId, owner, after === null ? null : after.toString(), limit],
@@ -339,7 +342,7 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
        RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_seq, d.test_event_id, d.test_body
      )
      SELECT l.id AS delivery_id, l.attempts, ${tsText('l.created_at')} AS delivery_created_at, coalesce(e.id, l.test_event_id) AS event_id,
-       CASE WHEN e.seq IS NULL THEN l.test_body ELSE ${EVENT_BODY} END AS body,
+       CASE WHEN e.seq IS NULL THEN l.test_body ELSE ${eventBody('e')} END AS body,
        w.id, w.ledger, w.url, w.event_types, w.description, w.secret, w.previous_secret, ${tsText('w.previous_secret_until')} AS previous_secret_until,
        w.enabled, w.disabled_reason, ${tsText('w.created_at')} AS created_at
      FROM leased l LEFT JOIN events e ON e.seq = l.event_seq JOIN webhook_endpoints w ON w.id = l.endpoint_id
