@@ -7,7 +7,7 @@
  * Labels are bounded: `route` is the route's template (`/wallets/:id/debit`), never the raw
  * URL, and requests that match no route share one label.
  */
-import { outboxLag } from './storage/events.ts';
+import { publisherLag } from './storage/events.ts';
 import type { Queryable } from './storage/database.ts';
 import { deliveryBacklog } from './storage/webhooks.ts';
 import type { Instant } from './domain/time.ts';
@@ -97,7 +97,7 @@ poolGauge('coffer_db_pool_waiting', 'Callers waiting for a database connection',
 
 const outboxes = new Set<Queryable>();
 
-/** Reports the outbox's backlog (storage/events.ts `outboxLag`) on every scrape until the returned function is called. */
+/** Reports how far each feed publisher trails the feed (storage/events.ts `publisherLag`) on every scrape until the returned function is called. */
 export function watchOutbox(db: Queryable): () => void {
   outboxes.add(db);
   return () => {
@@ -105,48 +105,20 @@ export function watchOutbox(db: Queryable): () => void {
   };
 }
 
-/** The backlog of every watched outbox; both gauges of one scrape share a read in flight. */
-let lagRead: Promise<{ unpositioned: number; oldestSeconds: number }> | undefined;
-function readLag(): Promise<{ unpositioned: number; oldestSeconds: number }> {
-  if (lagRead === undefined) {
-    const read = (async () => {
-      try {
-        let unpositioned = 0;
-        let oldestSeconds = 0;
-        for (const db of outboxes) {
-          const lag = await outboxLag(db);
-          unpositioned += lag.unpositioned;
-          oldestSeconds = Math.max(oldestSeconds, lag.oldestSeconds);
-        }
-        return { unpositioned, oldestSeconds };
-      } catch {
-        // A scrape while the database is down shows no backlog rather than failing /metrics.
-        return { unpositioned: 0, oldestSeconds: 0 };
+new Gauge({
+  name: 'coffer_events_publisher_lag',
+  help: 'Outbox lag: events in the feed a publisher (NATS) has not yet published; an event is in the feed (GET /events) from its commit on',
+  labelNames: ['publisher'] as const,
+  registers: [metricsRegistry],
+  async collect() {
+    this.reset();
+    try {
+      for (const db of outboxes) {
+        for (const lag of await publisherLag(db)) this.set({ publisher: lag.name }, lag.events);
       }
-    })();
-    lagRead = read;
-    void read.finally(() => {
-      if (lagRead === read) lagRead = undefined;
-    });
-  }
-  return lagRead;
-}
-
-new Gauge({
-  name: 'coffer_events_unpositioned',
-  help: 'Outbox lag: committed events the relay has not yet put in the feed (GET /events, webhooks and NATS see them after)',
-  registers: [metricsRegistry],
-  async collect() {
-    this.set((await readLag()).unpositioned);
-  },
-});
-
-new Gauge({
-  name: 'coffer_events_oldest_unpositioned_age_seconds',
-  help: 'Outbox lag: age of the oldest committed event not yet in the feed; 0 when there is none',
-  registers: [metricsRegistry],
-  async collect() {
-    this.set((await readLag()).oldestSeconds);
+    } catch {
+      // A scrape while the database is down shows no lag rather than failing /metrics.
+    }
   },
 });
 
@@ -208,7 +180,7 @@ export const natsPublished = new Counter({
 
 export const eventsPositioned = new Counter({
   name: 'coffer_events_positioned_total',
-  help: 'Events this process gave their feed position (the relay: one process at a time)',
+  help: 'Events this process wrote to the feed (each takes its position in the transaction that writes it)',
   registers: [metricsRegistry],
 });
 

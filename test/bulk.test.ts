@@ -420,14 +420,13 @@ for (const backend of backends()) {
       assert.equal((await b.get(`/wallets/${w}`)).body.data.balances.main.assets['USD/2'], 200n);
     });
 
-    it('atomic: a failure after COMMIT (waking the event relay or the webhooks) never turns a committed request into an error; applied once', async () => {
+    it('atomic: a failure after COMMIT (waking the webhooks) never turns a committed request into an error; applied once', async () => {
       const c = await startHarness(backend, 'test-ledger', { clock: () => NOW });
       try {
         const fail = () => {
           throw new Error('woken after commit: failed');
         };
-        // What a commit of this process wakes: the relay on a PostgreSQL server, the feed's readers and webhooks on PGlite.
-        Object.assign(c.app.eventRelay, { kick: fail });
+        // What a commit of this process wakes: the feed's readers, the webhooks and NATS.
         Object.assign(c.app.webhooks, { kick: fail });
         const wallet = walletOf('after-commit-w');
         const request = {

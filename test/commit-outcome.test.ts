@@ -45,7 +45,7 @@ async function appOver(db: Database, onBatch?: (size: number) => void): Promise<
     ledger: 'faults',
     limits: DEFAULT_LIMITS,
     batch: { waitMs: 20, concurrency: 1, onBatch },
-    eventRelayIntervalMs: null,
+    feedWatchIntervalMs: null,
     webhooks: { intervalMs: null },
   });
   await app.ready();

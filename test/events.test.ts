@@ -16,7 +16,7 @@ import { parseJson as parseLossless } from '../src/http/json.ts';
 import { openPostgres, type Queryable } from '../src/storage/database.ts';
 import { createWaiter, readFeed } from '../src/events/feed.ts';
 import { migrate } from '../src/storage/migrations.ts';
-import { assignPositions, listEvents } from '../src/storage/events.ts';
+import { eventsStatement, listEvents, readFeedPage } from '../src/storage/events.ts';
 import { eventResponse, cursorOf } from '../src/http/response-schemas.ts';
 import { createWallet, credit, expectError, expectStatus, freshPostgresDatabase, isoIn, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
 
@@ -33,9 +33,8 @@ interface Event {
 const U128_MAX = (1n << 128n) - 1n;
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** Numbers what committed (the relay's turn, as the loop would), then reads the feed. */
+/** Reads the feed. */
 async function feed(h: Harness, query = ''): Promise<{ events: Event[]; body: ParsedJson }> {
-  await h.app.eventRelay.relay();
   const response = expectStatus(await h.get(`/events?pageSize=100${query ? `&${query}` : ''}`), 200);
   cursorOf(eventResponse).parse(response.body);
   return { events: response.body.cursor.data, body: response.body };
@@ -43,7 +42,6 @@ async function feed(h: Harness, query = ''): Promise<{ events: Event[]; body: Pa
 
 /** Every event after `after`, page by page. */
 async function allEvents(h: Harness, after = 0n): Promise<Event[]> {
-  await h.app.eventRelay.relay();
   const events: Event[] = [];
   let query = `after=${after}`;
   for (;;) {
@@ -203,7 +201,6 @@ suite('events', (h) => {
     await credit(h(), w, 1n);
     const hold = expectStatus(await h().post(`/wallets/${w}/debit`, { amount: { asset: 'USD/2', amount: 2n }, pending: true }), 201).body.data;
     await credit(h(), w, 1n);
-    await h().app.eventRelay.relay();
     const found = expectStatus(await h().get(`/events?cursor=${rare.next}`), 200).body.cursor;
     assert.deepEqual(found.data.map((e: Event) => [e.type, e.data.hold.id]), [['hold.created', hold.id]]);
     assert.equal(found.hasMore, false);
@@ -271,7 +268,6 @@ suite('events', (h) => {
         const rows = await h().db.query<Row>(sql, params);
         if (++reads === 1) {
           created = await createWallet(h());
-          await h().app.eventRelay.relay();
           waiter.notify();
         }
         return rows;
@@ -285,32 +281,25 @@ suite('events', (h) => {
     assert.ok(Date.now() - started < 900, `answered at once, not after a poll interval (${Date.now() - started} ms)`);
   });
 
-  it('metrics: the outbox lag (events committed, not yet in the feed, and the age of the oldest) and the events positioned (PGlite: by the writing transaction)', async () => {
-    const sample = async (name: string) => {
+  it('metrics: events written to the feed (each in its commit, on both backends) and how far a publisher trails the feed', async () => {
+    const sample = async (name: string, labels = '') => {
       const text = expectStatus(await h().get('/metrics'), 200).text;
-      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-      assert.ok(line, `${name} is exposed`);
+      const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+      assert.ok(line, `${name}${labels} is exposed`);
       return Number(line.split(' ')[1]);
     };
-    await h().app.eventRelay.relay();
-    assert.equal(await sample('coffer_events_unpositioned'), 0);
-    assert.equal(await sample('coffer_events_oldest_unpositioned_age_seconds'), 0);
-    await h().app.eventRelay.stop(); // no loop from here on: this test's events wait for its own turn
     const positioned = await sample('coffer_events_positioned_total');
     await createWallet(h());
     await createWallet(h());
-    if (h().db.kind === 'pglite') {
-      // One connection: the writing transaction gave the positions, nothing waits for the relay.
-      assert.equal(await sample('coffer_events_unpositioned'), 0);
-      assert.equal(await sample('coffer_events_positioned_total'), positioned + 2);
-      assert.equal(await h().app.eventRelay.relay(), 0);
-      return;
+    assert.equal(await sample('coffer_events_positioned_total'), positioned + 2, 'counted at commit: nothing waits for a later turn');
+    const top = await lastPosition(h());
+    // A publisher (as NATS keeps one) two events behind the feed's top.
+    await h().db.query(`INSERT INTO event_publishers (name, position) VALUES ('test-publisher', $1)`, [(top - 2n).toString()]);
+    try {
+      assert.equal(await sample('coffer_events_publisher_lag', '{publisher="test-publisher"}'), 2);
+    } finally {
+      await h().db.query(`DELETE FROM event_publishers WHERE name = 'test-publisher'`);
     }
-    assert.equal(await sample('coffer_events_unpositioned'), 2);
-    assert.ok((await sample('coffer_events_oldest_unpositioned_age_seconds')) >= 0);
-    assert.equal(await h().app.eventRelay.relay(), 2);
-    assert.equal(await sample('coffer_events_unpositioned'), 0);
-    assert.equal(await sample('coffer_events_positioned_total'), positioned + 2);
   });
 
   it('under concurrent load the feed equals the ledger: one event per transaction, in commit order per wallet, keyed replays add none', async () => {
@@ -352,59 +341,70 @@ suite('events', (h) => {
 });
 
 if (process.env.TEST_DATABASE_URL) {
-  it('postgres: a consumer walking the feed never misses an event whose transaction took its number first and committed last', { timeout: 60_000 }, async () => {
+  it('postgres: a consumer walking the feed never misses an event: a writer takes its positions only after the one before it committed (or rolled back)', { timeout: 60_000 }, async () => {
     const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
     const db = openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 });
     const clients: pg.Client[] = [];
     try {
       await migrate(db);
-      // Raw connections find Coffer's tables in its schema (DATABASE_SCHEMA), as its own do.
-      const insert = `INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause)
-        VALUES ('l', $1, 'wallet.created', now(), '{}', '{}', '{}') RETURNING seq`;
-      // Staged: A takes seq 1, B takes seq 2 and commits; the relay numbers B; then A commits.
+      // Raw connections find Coffer's tables in its schema (DATABASE_SCHEMA), as its own do,
+      // and write events with the statement a batch sends (storage/events.ts).
+      const insert = (client: pg.Client, ...ids: string[]) => {
+        const events = ids.map((id) => ({ id, type: id.endsWith('-second') ? ('wallet.updated' as const) : ('wallet.created' as const), occurredAt: 0n, walletIds: [], data: {}, transaction: null, cause: { requestId: null, idempotencyKey: null, clientId: null } }));
+        const { sql, params } = eventsStatement('l', events);
+        return client.query(sql, params);
+      };
+      // Staged: A writes its event and holds its transaction open; B's write waits for A's
+      // commit, so the feed never shows B with a hole before it for A to fill later.
       const a = new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` });
       const b = new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` });
       clients.push(a, b);
       await a.connect();
       await b.connect();
       await a.query('BEGIN');
-      await a.query(insert, ['a']);
-      await b.query(insert, ['b']);
-      assert.equal((await assignPositions(db, 100))?.numbered, 1);
-      const seen = await listEvents(db, 'l', 0n, {}, 100);
-      assert.deepEqual(seen.map((e) => [e.id, e.position]), [['b', 1n]]);
+      await insert(a, 'a');
+      let bDone = false;
+      const bWrite = insert(b, 'b').then(() => (bDone = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(bDone, false, "B's write waits while A's transaction is open");
+      assert.deepEqual(await listEvents(db, 'l', 0n, {}, 100), [], 'nothing visible yet');
       await a.query('COMMIT');
-      assert.equal((await assignPositions(db, 100))?.numbered, 1);
-      const next = await listEvents(db, 'l', 1n, {}, 100);
-      assert.deepEqual(next.map((e) => [e.id, e.position]), [['a', 2n]], 'the late commit comes after the cursor, not behind it');
+      await bWrite;
+      assert.deepEqual((await listEvents(db, 'l', 0n, {}, 100)).map((e) => [e.id, e.position]), [['a', 1n], ['b', 2n]]);
+      // A writer that rolls back gives its positions back: the next one takes them.
+      await a.query('BEGIN');
+      await insert(a, 'rolled-back');
+      const cWrite = insert(b, 'c');
+      await a.query('ROLLBACK');
+      await cWrite;
+      assert.deepEqual((await listEvents(db, 'l', 2n, {}, 100)).map((e) => [e.id, e.position]), [['c', 3n]]);
 
-      // Under load: 6 connections commit after random delays (so out of seq order), two relays
-      // compete, and a consumer walks the feed with its cursor the whole time.
+      // Under load: 6 connections write one or two events each, commit after random delays
+      // (so out of seq order), one in five rolls back, and a consumer walks the feed with its
+      // cursor the whole time.
       const writers = Array.from({ length: 6 }, () => new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` }));
       clients.push(...writers);
       await Promise.all(writers.map((client) => client.connect()));
-      const total = 6 * 40;
-      let written = 0;
+      let committed = 0;
       let writing = true;
+      const kept: string[][] = [];
       const write = async (client: pg.Client, w: number) => {
         for (let i = 0; i < 40; i++) {
+          const ids = i % 2 === 0 ? [`w${w}-${i}`, `w${w}-${i}-second`] : [`w${w}-${i}`];
           await client.query('BEGIN');
-          await client.query(insert, [`w${w}-${i}`]);
-          if (i % 2 === 0) await client.query(insert, [`w${w}-${i}-second`]);
+          await insert(client, ...ids);
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
+          if (i % 5 === 4) {
+            await client.query('ROLLBACK');
+            continue;
+          }
           await client.query('COMMIT');
-          written++;
+          kept.push(ids);
+          committed += ids.length;
         }
-      };
-      const relays = async () => {
-        while (writing) {
-          await Promise.all([assignPositions(db, 7), assignPositions(db, 7)]);
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
-        }
-        while ((await assignPositions(db, 1000))?.numbered !== 0);
       };
       const consumed: { id: string; position: bigint }[] = [];
-      let cursor = 2n;
+      let cursor = 3n;
       const consume = async () => {
         for (;;) {
           const page = await listEvents(db, 'l', cursor, {}, 50);
@@ -412,32 +412,41 @@ if (process.env.TEST_DATABASE_URL) {
             consumed.push(event);
             cursor = event.position;
           }
-          if (!writing && page.length === 0 && consumed.length === total + total / 2) return;
+          if (!writing && page.length === 0 && consumed.length === committed) return;
           if (page.length === 0) await new Promise((resolve) => setTimeout(resolve, 2));
         }
       };
+      // A filtered consumer (only the second events, 'wallet.updated') resumes after each
+      // page's high-water mark when the page is not full: it skips what its filter leaves out
+      // without ever skipping an event it wants.
+      const filtered: string[] = [];
+      const consumeFiltered = async () => {
+        let after = 3n;
+        for (;;) {
+          const page = await readFeedPage(db, 'l', after, { types: ['wallet.updated'] }, 5);
+          filtered.push(...page.events.map((e) => e.id));
+          after = page.events.length === 5 ? page.events[4]!.position : page.highWater;
+          if (!writing && page.events.length === 0 && consumed.length === committed && after === consumed.at(-1)!.position) return;
+          if (page.events.length < 5) await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      };
       const consumer = consume();
-      const relaying = relays();
+      const filteredConsumer = consumeFiltered();
       await Promise.all(writers.map((client, w) => write(client, w)));
       writing = false;
-      await relaying;
       await consumer;
-      assert.equal(written, total);
+      await filteredConsumer;
       const ids = consumed.map((e) => e.id);
+      assert.deepEqual(filtered, ids.filter((id) => id.endsWith('-second')), 'the filtered consumer got every event it wants, once, in order');
       assert.equal(new Set(ids).size, ids.length, 'no event twice');
-      assert.equal(ids.length, total + total / 2, 'every event reached the consumer');
+      assert.deepEqual([...ids].sort(), kept.flat().sort(), 'every committed event reached the consumer, and no rolled-back one');
       assert.deepEqual(
         consumed.map((e) => e.position),
-        consumed.map((_, i) => 3n + BigInt(i)),
+        consumed.map((_, i) => 4n + BigInt(i)),
         'positions are gapless and walked in order',
       );
       // Events of one transaction stay together and in their order.
-      for (let w = 0; w < 6; w++) {
-        for (let i = 0; i < 40; i += 2) {
-          const first = ids.indexOf(`w${w}-${i}`);
-          assert.equal(ids[first + 1], `w${w}-${i}-second`);
-        }
-      }
+      for (const group of kept.filter((g) => g.length === 2)) assert.equal(ids[ids.indexOf(group[0]!) + 1], group[1]);
     } finally {
       await Promise.all(clients.map((client) => client.end().catch(() => {})));
       await db.close();
@@ -445,24 +454,24 @@ if (process.env.TEST_DATABASE_URL) {
     }
   });
 
-  it('postgres: two processes — an event one commits and numbers wakes a long poll on the other at that one\'s next relay turn (the turn numbers nothing, yet sees the feed moved on)', { timeout: 60_000 }, async () => {
+  it("postgres: two processes — an event one commits wakes a long poll on the other at that one's next read of the feed's top", { timeout: 60_000 }, async () => {
     const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
     const dbs = [openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 }), openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 })];
     await migrate(dbs[0]!);
-    // The relays turn when the test says: A's long poll can then be woken only by A's turn (or by its own poll timer, 1 s).
-    const [a, b] = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, eventRelayIntervalMs: null, webhooks: { intervalMs: null } })) as [FastifyInstance, FastifyInstance];
+    // The watchers read when the test says: A's long poll can then be woken only by A's read (or by its own poll timer, 1 s).
+    const [a, b] = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null } })) as [FastifyInstance, FastifyInstance];
     try {
       await Promise.all([a.ready(), b.ready()]);
+      assert.equal(await a.feedWatcher.check(), 0n, 'A has seen the feed empty');
       const started = Date.now();
       const polling = a.inject({ method: 'GET', url: '/events?after=0&wait=10' });
       await new Promise((resolve) => setTimeout(resolve, 100));
       const created = (parseLossless((await b.inject({ method: 'POST', url: '/wallets', payload: '{}', headers: { 'content-type': 'application/json' } })).body) as ParsedJson).data.id;
-      assert.equal(await b.eventRelay.relay(), 1, 'B numbers its own event');
-      assert.equal(await a.eventRelay.relay(), 0, "A's turn has nothing to number…");
+      assert.equal(await a.feedWatcher.check(), 1n, "A's read sees B's event on top of the feed…");
       const answer = (parseLossless((await polling).body) as ParsedJson).cursor;
       const elapsed = Date.now() - started;
       assert.deepEqual(answer.data.map((e: Event) => [e.type, e.data.wallet.id]), [['wallet.created', created]]);
-      assert.ok(elapsed < 800, `…yet it wakes A's long poll, before the poll's own 1 s re-read (${elapsed} ms)`);
+      assert.ok(elapsed < 800, `…and it wakes A's long poll, before the poll's own 1 s re-read (${elapsed} ms)`);
     } finally {
       await Promise.all([a.close(), b.close()]);
       await Promise.all(dbs.map((db) => db.close()));
@@ -470,6 +479,6 @@ if (process.env.TEST_DATABASE_URL) {
     }
   });
 } else {
-  postgresSkipped('postgres: a consumer walking the feed never misses an event whose transaction took its number first and committed last');
-  postgresSkipped("postgres: two processes — an event one commits and numbers wakes a long poll on the other at that one's next relay turn (the turn numbers nothing, yet sees the feed moved on)");
+  postgresSkipped('postgres: a consumer walking the feed never misses an event: a writer takes its positions only after the one before it committed (or rolled back)');
+  postgresSkipped("postgres: two processes — an event one commits wakes a long poll on the other at that one's next read of the feed's top");
 }

@@ -824,5 +824,5 @@ suite('hostile input', (h) => {
   });
 },
   // No relay loop: it would number the events the valid bodies write while a later test compares snapshots.
-  { eventRelayIntervalMs: null },
+  { feedWatchIntervalMs: null },
 );

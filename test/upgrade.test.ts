@@ -55,6 +55,31 @@ for (const backend of backends()) {
       }
     });
 
+    it('events an older release left without a feed position (its relay numbered them after commit) are numbered by migration 8, one transaction\'s together, before any new one', async () => {
+      const { db, drop } = await backend.open();
+      try {
+        assert.deepEqual(await migrate(db, 7), [1, 2, 3, 4, 5, 6, 7]);
+        const insert = (ids: string[], position: number | null) =>
+          db.transaction(async (tx) => {
+            for (const id of ids) {
+              await tx.query(`INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause, position) VALUES ('l', $1, 'wallet.created', now(), '{}', '{}', '{}', $2)`, [id, position]);
+            }
+          });
+        await insert(['numbered'], 1);
+        await insert(['t1-a', 't1-b'], null);
+        await insert(['t2'], null);
+        assert.deepEqual(await migrate(db), [8, 9]);
+        const rows = await db.query<{ id: string; position: bigint }>('SELECT id, position FROM events ORDER BY position');
+        assert.deepEqual(rows.map((row) => [row.id, BigInt(row.position)]), [['numbered', 1n], ['t1-a', 2n], ['t1-b', 3n], ['t2', 4n]]);
+        const [top] = await db.query<{ position: bigint }>('SELECT position FROM event_feed_top');
+        assert.equal(BigInt(top!.position), 4n, "the feed's top continues after them");
+        await assert.rejects(insert(['late-old-code'], null), /null value in column "position"/, 'code that writes no position is refused, not served');
+      } finally {
+        await db.close();
+        await drop();
+      }
+    });
+
     it('a newer release expanded the schema → this code still serves it and migrates nothing; a contract, or a migration that says nothing → SchemaTooNew', async () => {
       const { shared, drop } = await sharedBackend(backend);
       try {

@@ -106,15 +106,13 @@ async function addEndpoint(h: Harness, body: Record<string, unknown> = {}): Prom
   return expectStatus(await h.post('/webhooks', { url: `${receiver.url}/hook`, ...body }), 201).body.data;
 }
 
-/** The relay numbers what committed, then the delivery loop runs one turn (sends and records). */
+/** The delivery loop runs one turn (sends and records). */
 async function deliver(h: Harness): Promise<void> {
-  await h.app.eventRelay.relay();
   await h.app.webhooks.run();
 }
 
 /** Every event of the feed after `after`, page by page (a test before may have written many). */
 async function feedEvents(h: Harness, after = 0n): Promise<ParsedJson[]> {
-  await h.app.eventRelay.relay();
   const events: ParsedJson[] = [];
   let query = `pageSize=100&after=${after}`;
   for (;;) {
@@ -572,7 +570,7 @@ suite(
       await removeAll(h());
     });
   },
-  { webhooks: { allowPrivate: true, intervalMs: null }, eventRelayIntervalMs: null },
+  { webhooks: { allowPrivate: true, intervalMs: null }, feedWatchIntervalMs: null },
 );
 
 if (process.env.TEST_DATABASE_URL) {
@@ -582,7 +580,7 @@ if (process.env.TEST_DATABASE_URL) {
     const clock = new Clock();
     await migrate(dbs[0]!);
     const apps = dbs.map((db) =>
-      buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, clock: clock.now, holdSweepIntervalMs: null, eventRelayIntervalMs: null, webhooks: { allowPrivate: true, intervalMs: null } }),
+      buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, clock: clock.now, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { allowPrivate: true, intervalMs: null } }),
     );
     try {
       await Promise.all(apps.map((app) => app.ready()));
@@ -593,7 +591,6 @@ if (process.env.TEST_DATABASE_URL) {
       const endpoint = await inject(apps[0]!, '/webhooks', { url: `${receiver.url}/hook` });
       const wallets = new Set<string>();
       for (let i = 0; i < 24; i++) wallets.add((await inject(apps[i % 2]!, '/wallets', {})).id);
-      await apps[0]!.eventRelay.relay();
       // A third process takes the endpoint's lease, reads its stream, sends two events and is
       // killed before recording them (the receiver got them once already).
       const now = clock.now();
@@ -625,7 +622,6 @@ if (process.env.TEST_DATABASE_URL) {
       const more = new Set<string>();
       for (let round = 0; round < 4; round++) {
         for (let i = 0; i < 6; i++) more.add((await inject(apps[i % 2]!, '/wallets', {})).id);
-        await apps[round % 2]!.eventRelay.relay();
         await Promise.all(apps.map((app) => app.webhooks.run()));
       }
       assert.deepEqual(receiver.overlaps, []);
@@ -644,7 +640,7 @@ if (process.env.TEST_DATABASE_URL) {
     const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
     const dbs = [openPostgres({ url: fresh.url, poolSize: 8, statementTimeoutMs: 30_000 }), openPostgres({ url: fresh.url, poolSize: 8, statementTimeoutMs: 30_000 })];
     await migrate(dbs[0]!);
-    const apps = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, eventRelayIntervalMs: 20, webhooks: { allowPrivate: true, intervalMs: 20 } }));
+    const apps = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: 20, webhooks: { allowPrivate: true, intervalMs: 20 } }));
     const closed = new Set<number>();
     try {
       await Promise.all(apps.map((app) => app.ready()));
@@ -672,7 +668,7 @@ if (process.env.TEST_DATABASE_URL) {
       const [after] = await dbs[1]!.query<{ delivery_owner: string | null }>('SELECT delivery_owner FROM webhook_endpoints WHERE id = $1', [endpoint.id]);
       if (after!.delivery_owner === row!.delivery_owner) {
         // apps[1] held it: stop it instead, with apps[0] restarted.
-        apps[0] = buildApp({ db: dbs[0]!, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, eventRelayIntervalMs: 20, webhooks: { allowPrivate: true, intervalMs: 20 } });
+        apps[0] = buildApp({ db: dbs[0]!, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: 20, webhooks: { allowPrivate: true, intervalMs: 20 } });
         await apps[0].ready();
         closed.delete(0);
         await apps[1]!.close();

@@ -96,7 +96,7 @@ export interface CommitterOptions {
    * commands are retried one by one.
    */
   readonly batchConcurrency?: number;
-  /** Told the size of every committed batch and how many outbox events it wrote (metrics, the relay). */
+  /** Told the size of every committed batch and how many outbox events it wrote (metrics; the feed's readers are woken). */
   readonly onBatch?: (size: number, events: number) => void;
   /** Told why a batch's transaction failed (metrics); see the rule above for what follows. */
   readonly onBatchFailed?: (reason: BatchFailure) => void;

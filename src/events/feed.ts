@@ -1,12 +1,12 @@
 /**
  * The feed (`GET /events`): a ledger's events in position order, after a position, with an
- * optional long poll. Positions are given after commit by the relay (relay.ts), so a
- * consumer walking `after` never skips an event (docs/events.md).
+ * optional long poll. Positions are taken in commit order by the writing transaction
+ * (storage/events.ts), so a consumer walking `after` never skips an event (docs/events.md).
  *
  * The long poll listens before it reads. Were it to read first and only then start waiting,
- * an event numbered between the two — after the read's snapshot, before the wait began —
+ * an event committed between the two — after the read's snapshot, before the wait began —
  * would ring no bell the poll hears, and the poll would sleep its whole wait with the event
- * already in the feed (a lost wakeup). Listening first, such a numbering marks the listener,
+ * already in the feed (a lost wakeup). Listening first, such a commit marks the listener,
  * and the wait that follows returns at once to read again.
  */
 import type { Queryable } from '../storage/database.ts';
@@ -31,7 +31,7 @@ export interface Listener {
   close(): void;
 }
 
-/** Starts listening for the relay's numberings. */
+/** Starts listening for new events in the feed. */
 export type Waiter = () => Listener;
 
 /**
@@ -54,7 +54,7 @@ export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, 
 }
 
 /**
- * A waiter woken by `notify` — the relay's `onAdvanced`, and on PGlite the writing commit —
+ * A waiter woken by `notify` — after a commit of this process, and by the feed watcher's `onAdvanced` —
  * shared by every long poll of a process.
  */
 export function createWaiter(): { listen: Waiter; notify: () => void } {

@@ -10,6 +10,12 @@
  * their message ids (within the stream's duplicate window, set well above a lease), so a
  * consumer sees each event once, in order. A NATS or database outage only delays the loop:
  * it runs outside requests, and nothing in a request waits for it.
+ *
+ * Under load the loop turns after nearly every commit, so a turn writes as little as it can:
+ * the lease is taken again only once half of it has run (the position it stores in the
+ * meantime renews it), and the stored position is not flushed to disk at its commit
+ * (`advancePublisher`). A position lost in a crash is a position from a moment earlier: the
+ * next publisher resends those events, which JetStream drops as duplicates, as above.
  */
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -76,11 +82,18 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     return connection.js;
   }
 
-  /** One batch: lease, read, publish in order, wait for the acks, store the position. */
+  /** The lease this process holds as it last stored it: its position and its end. */
+  let held: { readonly position: bigint; readonly until: Instant } | null = null;
+
+  /** One batch: lease (when half of it has run), read, publish in order, wait for the acks, store the position. */
   async function publishOnce(): Promise<number> {
     const now = clock();
-    const position = await leasePublisher(db, name, owner, now, now + LEASE_MICROS);
-    if (position === null) return 0; // another process publishes
+    if (held === null || held.until - now < LEASE_MICROS / 2n) {
+      const position = await leasePublisher(db, name, owner, now, now + LEASE_MICROS);
+      held = position === null ? null : { position, until: now + LEASE_MICROS };
+    }
+    if (held === null) return 0; // another process publishes
+    const position = held.position;
     const events = await listEvents(db, ledger, position, {}, NATS_BATCH_MAX);
     if (events.length === 0) return 0;
     const js = await connected();
@@ -90,7 +103,10 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
       return js.publish(subjectOf(ledger, event.type), body, { msgID: event.id });
     });
     await Promise.all(acks);
-    await advancePublisher(db, name, owner, events[events.length - 1]!.position);
+    const last = events[events.length - 1]!.position;
+    const until = clock() + LEASE_MICROS;
+    // Lost the lease meanwhile (it ran out: another process took it): ask for it again next turn.
+    held = (await advancePublisher(db, name, owner, last, until)) ? { position: last, until } : null;
     options.onPublished?.(events.length);
     return events.length;
   }

@@ -15,7 +15,7 @@ import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createCommitter, type BatchFailure, type Committer } from '../committer/committer.ts';
 import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
-import { startRelay, type Relay } from '../events/relay.ts';
+import { startFeedWatcher, type FeedWatcher } from '../events/watcher.ts';
 import { createWaiter } from '../events/feed.ts';
 import { eventRoutes } from './routes/events.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -62,11 +62,11 @@ export interface AppOptions {
    */
   readonly holdSweepIntervalMs?: number | null;
   /**
-   * The event relay's pause between turns when no commit of this process kicked it
-   * (events/relay.ts); absent = EVENT_RELAY_INTERVAL_MS; null = no loop (tests run turns
-   * with `app.eventRelay.relay()`).
+   * How often the feed watcher reads the feed's top, to notice events other processes
+   * committed (events/watcher.ts); absent = FEED_WATCH_INTERVAL_MS; null = no loop (tests
+   * run `app.feedWatcher.check()`).
    */
-  readonly eventRelayIntervalMs?: number | null;
+  readonly feedWatchIntervalMs?: number | null;
   /** Webhook settings (absent = the defaults of src/config.ts), and the delivery loop's pause: null = no loop (tests run turns with `app.webhooks.run()`). */
   readonly webhooks?: Partial<WebhookSettings> & { readonly intervalMs?: number | null };
   /** NATS JetStream (NATS_URL): absent = off; `intervalMs` null = no loop (tests run turns with `app.nats.run()`). */
@@ -94,8 +94,8 @@ export const API_PREFIX = '/api/wallets';
 /** How often every process looks for due holds: a hold is voided within about this much of its expiry. */
 export const HOLD_SWEEP_INTERVAL_MS = 250;
 
-/** How often every process numbers events other processes committed: the feed's delay for those. */
-export const EVENT_RELAY_INTERVAL_MS = 100;
+/** How often every process reads the feed's top: the delay before its long polls and publishers hear of other processes' events. */
+export const FEED_WATCH_INTERVAL_MS = 100;
 
 /** How often every process looks for due webhook deliveries (retries, other processes' events). */
 export const WEBHOOK_INTERVAL_MS = 250;
@@ -107,8 +107,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The hold expiry sweeper of this app: it shares the app's committer. */
     holdSweeper: HoldSweeper;
-    /** The event relay of this app: numbers committed events for the feed. */
-    eventRelay: Relay;
+    /** The feed watcher of this app: notices events other processes committed. */
+    feedWatcher: FeedWatcher;
     /** The webhook delivery loop of this app. */
     webhooks: WebhookWorker;
     /** The NATS publisher of this app, when NATS_URL is set. */
@@ -232,10 +232,7 @@ function startSweeper(app: FastifyInstance, options: AppOptions, run: Committer,
   app.addHook('preClose', async () => sweeper.stop());
 }
 
-/**
- * Starts the event relay (events/relay.ts); a commit of this app kicks it, so its events
- * reach the feed at once. It stops before the app closes, like the sweeper.
- */
+/** Starts the webhook delivery loop (events/webhooks.ts); it stops before the app closes, like the sweeper. */
 function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => Instant): { worker: WebhookWorker; settings: WebhookSettings } {
   const settings: WebhookSettings = { ...DEFAULT_WEBHOOK_SETTINGS, ...options.webhooks };
   const intervalMs = options.webhooks?.intervalMs === undefined ? WEBHOOK_INTERVAL_MS : options.webhooks.intervalMs;
@@ -284,27 +281,25 @@ function startNats(app: FastifyInstance, options: AppOptions, clock: () => Insta
   return publisher;
 }
 
-function startEventRelay(app: FastifyInstance, options: AppOptions, notify: () => void): Relay {
-  const intervalMs = options.eventRelayIntervalMs === undefined ? EVENT_RELAY_INTERVAL_MS : options.eventRelayIntervalMs;
-  const relay = startRelay(
+function startWatcher(app: FastifyInstance, options: AppOptions, notify: () => void): FeedWatcher {
+  const intervalMs = options.feedWatchIntervalMs === undefined ? FEED_WATCH_INTERVAL_MS : options.feedWatchIntervalMs;
+  const watcher = startFeedWatcher(
     {
       db: options.db,
-      intervalMs: intervalMs ?? EVENT_RELAY_INTERVAL_MS,
-      onPositioned: (count) => eventsPositioned.inc(count),
-      // Whoever numbered them — this process or another one — the feed moved on.
+      intervalMs: intervalMs ?? FEED_WATCH_INTERVAL_MS,
       onAdvanced: notify,
-      onFailure: (error) => app.log.warn({ err: error }, 'event relay failed; retrying quietly until it works again'),
-      onRecovery: () => app.log.info('event relay works again'),
+      onFailure: (error) => app.log.warn({ err: error }, 'reading the event feed failed; retrying quietly until it works again'),
+      onRecovery: () => app.log.info('reading the event feed works again'),
     },
     intervalMs !== null,
   );
-  app.decorate('eventRelay', relay);
+  app.decorate('feedWatcher', watcher);
   const unwatch = watchOutbox(options.db);
   app.addHook('preClose', async () => {
     unwatch();
-    await relay.stop();
+    await watcher.stop();
   });
-  return relay;
+  return watcher;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -384,16 +379,13 @@ export function buildApp(options: AppOptions): FastifyInstance {
     webhooks.worker.kick();
     nats?.kick();
   };
-  const relay = startEventRelay(app, options, notifyPositioned);
-  // After a commit in this process. On PGlite the transaction gave its events their feed
-  // positions itself (storage/events.ts): the feed's readers are told at once. On a
-  // PostgreSQL server the relay numbers them after the commit, and tells them then.
+  startWatcher(app, options, notifyPositioned);
+  // After a commit in this process: its events took their feed positions in it
+  // (storage/events.ts), so the feed's readers are told at once.
   const committed = (events: number) => {
     if (events === 0) return;
-    if (options.db.kind === 'pglite') {
-      eventsPositioned.inc(events);
-      notifyPositioned();
-    } else relay.kick();
+    eventsPositioned.inc(events);
+    notifyPositioned();
   };
   const run = createCommitter({
       db: options.db,

@@ -17,7 +17,7 @@ export interface RouteDeps {
   readonly query: QueryContext;
   /** HOLD_DEFAULT_TTL in microseconds: a pending debit without expiresAt expires this long after it runs; null = never. */
   readonly holdTtl: bigint | null;
-  /** Wakes the feed's long polls when the relay numbered new events (events/feed.ts). */
+  /** Wakes the feed's long polls when new events are in the feed (events/feed.ts). */
   readonly feedWaiter: Waiter;
   /** BULK_CONCURRENCY: the POST /bulk requests in flight in this process (in-flight-limit.ts). */
   readonly bulkInFlight: InFlightLimit;

@@ -30,11 +30,6 @@ export interface Transaction extends Queryable {
    * committing a ledger that disagrees with it.
    */
   defer(sql: string, params?: readonly unknown[], expectedRows?: number): void;
-  /**
-   * True when no other transaction can run beside this one (PGlite: one connection, one
-   * transaction at a time), so the order of its statements is the order of commits.
-   */
-  readonly serial: boolean;
 }
 
 /** A deferred write changed another number of rows than its plan expected. */
@@ -371,7 +366,6 @@ async function inTransaction<T>(client: pg.PoolClient, begin: string, body: (tx:
       defer(sql, params, expectedRows) {
         void send(statement(sql, params), expectedRows);
       },
-      serial: false,
     };
     const result = await body(tx);
     const commit = last.then(() => {
@@ -509,7 +503,6 @@ export async function openPglite(dataDir: string | undefined, archive?: Uint8Arr
                 }
               });
             },
-            serial: true,
           };
           try {
             const result = await body(tx);

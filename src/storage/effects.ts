@@ -98,6 +98,12 @@ export interface OutcomeRow {
  *
  * It must be planned with its parameters (see storage/database.ts): the volume UPDATE …
  * FROM unnest(…) is a join, and a plan made without the batch's size scans the whole table.
+ *
+ * The events take their feed positions here (storage/events.ts), which locks the feed's top
+ * row until COMMIT: every row this statement and the later ones change was locked by the
+ * batch before (lockRemaining), so it then waits for nothing but, in a rare race, a
+ * concurrent batch's identical transaction reference; a lock cycle that makes is broken by
+ * PostgreSQL (40P01) and the batch retried command by command (committer.ts).
  */
 function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, outcomes: readonly OutcomeRow[], claimedAt: Instant, events: readonly OutboxEvent[]): boolean {
   const transactions = journal.transactions;
@@ -106,6 +112,7 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
     transaction.postings.map((posting, position) => ({ ...posting, index: index + 1, position })),
   );
   const deltas = journal.volumeDeltas();
+  const written = events.length > 0 ? eventsInsert(24, true) : null;
   tx.defer(
     `WITH ids AS MATERIALIZED (
        SELECT ord, nextval('transaction_ids') AS id FROM generate_series(1, $2::int) AS ord ORDER BY ord
@@ -122,8 +129,8 @@ function writeJournal(tx: Transaction, ledger: string, journal: JournalWrites, o
        JOIN ids ON ids.ord = x.ord
      ), o AS (
        ${outcomesUpsert(17)}
-     )${events.length > 0 ? `, e AS (
-       ${eventsInsert(24, true, tx.serial)}
+     )${written !== null ? `, ${written.top}, e AS (
+       ${written.insert}
      )` : ''}
      UPDATE volumes AS v SET input = v.input + d.input, output = v.output + d.output
      FROM unnest($13::text[], $14::text[], $15::numeric[], $16::numeric[]) AS d(address, asset, input, output)

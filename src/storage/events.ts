@@ -1,51 +1,53 @@
 /**
- * The outbox: events written in the transaction of the change they describe, and the feed's
- * order given to them after commit.
+ * The outbox: events written in the transaction of the change they describe, each with its
+ * place in the feed.
  *
- * Why positions are given after commit (docs/events.md): `seq`, an identity, is drawn when
- * a row is inserted, before its transaction commits, so rows become visible out of `seq`
- * order — a reader walking `seq > cursor` would step over a row whose transaction took a
- * smaller number and committed later, and never see it. `position`, the feed's order, is
- * given by `assignPositions` to rows already committed, in one transaction at a time (an
- * advisory lock serializes them, and a transaction releases it only after its commit is
- * visible): each run numbers its rows after the largest position any earlier run gave, so
- * the positioned rows a reader can see are always 1..n, with no hole for a later commit to
- * fill. On PGlite, one connection, transactions run one after another: there the INSERT
- * gives the positions itself (`eventsInsert` with `serial`), and the relay only numbers rows
- * an older release left without one.
+ * Why positions are not the outbox's identity (docs/events.md): `seq` is drawn when a row is
+ * inserted, before its transaction commits, so rows become visible out of `seq` order — a
+ * reader walking `seq > cursor` would step over a row whose transaction took a smaller
+ * number and committed later, and never see it. `position`, the feed's order, is taken from
+ * the one row of `event_feed_top` by the statement that inserts the events: it updates that
+ * row, and the row's lock is held until the transaction ends, after its commit is visible.
+ * So a transaction that writes events takes its positions only after every earlier one has
+ * committed (or rolled back, giving its positions back): positions follow commit order, and
+ * the positions a reader can see are always a gapless prefix 1..n — no hole for a later
+ * commit to fill. The lock is taken by the last statement a batch sends before COMMIT that
+ * can wait for a row (storage/effects.ts): a batch waits for it only to commit.
  */
 import { stringify } from 'lossless-json';
 import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
-import type { Database, Queryable, Transaction } from './database.ts';
+import type { Queryable, Transaction } from './database.ts';
 import { instantParam, tsText } from './sql.ts';
 import type { Instant } from '../domain/time.ts';
-
-/** An arbitrary constant naming the relay's lock among the server's advisory locks. */
-const RELAY_LOCK = 7_140_523_913;
 
 function json(value: unknown): string {
   return stringify(value) ?? 'null';
 }
 
 /**
- * The INSERT of a batch's events, as SQL with its seven parameters from `$first` on (ledger
- * is `$1`). With `ids` (the writer's CTE numbering the batch's transactions by `ord`), an
- * event that shows a transaction gets its id put into `data.transaction.id`. In a `serial`
- * transaction (PGlite: no other can commit beside it) the events take their feed positions
- * at once, after the largest one given: commit order is statement order there, and the
- * relay has nothing to do (and no second write and flush per batch to make).
+ * The statement parts that write a batch's events, with their seven parameters from `$first`
+ * on (ledger is `$1`): `top`, a CTE named `top` taking the next positions from
+ * `event_feed_top` (see above) — the UPDATE waits for a concurrent writer's commit and then
+ * reads the row as that commit left it, so two writers never take the same positions — and
+ * `insert`, the INSERT that reads it. PostgreSQL runs data-modifying CTEs only at the top
+ * level, so the caller puts `top` in its own WITH. With `ids` (the writer's CTE numbering the
+ * batch's transactions by `ord`), an event that shows a transaction gets its id put into
+ * `data.transaction.id`.
  */
-export function eventsInsert(first: number, ids: boolean, serial: boolean): string {
+export function eventsInsert(first: number, ids: boolean): { readonly top: string; readonly insert: string } {
   const [id, type, occurredAt, walletIds, data, cause, transaction] = [0, 1, 2, 3, 4, 5, 6].map((offset) => `$${first + offset}`);
   const withId = ids ? `CASE WHEN x.tx IS NULL THEN x.data ELSE jsonb_set(x.data, '{transaction,id}', to_jsonb(ids.id)) END` : 'x.data';
-  const position = serial ? ', (SELECT coalesce(max(position), 0) FROM events) + x.ord' : '';
-  return `INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause${serial ? ', position' : ''})
-       SELECT $1, x.id, x.type, x.occurred_at, ARRAY(SELECT jsonb_array_elements_text(x.wallet_ids)), ${withId}, x.cause${position}
+  return {
+    top: `top AS (UPDATE event_feed_top SET position = position + cardinality(${id}::text[]) RETURNING position - cardinality(${id}::text[]) AS base)`,
+    insert: `INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause, position)
+       SELECT $1, x.id, x.type, x.occurred_at, ARRAY(SELECT jsonb_array_elements_text(x.wallet_ids)), ${withId}, x.cause, top.base + x.ord
        FROM unnest(${id}::text[], ${type}::text[], ${occurredAt}::timestamptz[], ${walletIds}::jsonb[], ${data}::jsonb[], ${cause}::jsonb[], ${transaction}::int[])
          WITH ORDINALITY AS x(id, type, occurred_at, wallet_ids, data, cause, tx, ord)
+       CROSS JOIN top
        ${ids ? 'LEFT JOIN ids ON ids.ord = x.tx' : ''}
-       ORDER BY x.ord`;
+       ORDER BY x.ord`,
+  };
 }
 
 export function eventsParams(events: readonly OutboxEvent[]): unknown[] {
@@ -60,49 +62,23 @@ export function eventsParams(events: readonly OutboxEvent[]): unknown[] {
   ];
 }
 
+/** The statement that writes events showing no transaction (a batch without a journal), with its parameters. */
+export function eventsStatement(ledger: string, events: readonly OutboxEvent[]): { readonly sql: string; readonly params: unknown[] } {
+  const { top, insert } = eventsInsert(2, false);
+  return { sql: `WITH ${top} ${insert}`, params: [ledger, ...eventsParams(events)] };
+}
+
 /** Writes events that show no transaction (a batch without a journal); sent with COMMIT. */
 export function writeEvents(tx: Transaction, ledger: string, events: readonly OutboxEvent[]): void {
   if (events.length === 0) return;
-  tx.defer(eventsInsert(2, false, tx.serial), [ledger, ...eventsParams(events)], events.length);
+  const { sql, params } = eventsStatement(ledger, events);
+  tx.defer(sql, params, events.length);
 }
 
-export interface RelayTurn {
-  /** Events this turn numbered. */
-  readonly numbered: number;
-  /** The largest position given so far, as this turn sees it: by this turn or any before, in any process. */
-  readonly top: bigint;
-}
-
-/**
- * One relay turn: gives the next positions to the committed events without one of the
- * transactions that wrote the first `limit` of them, in `seq` order of each transaction's
- * first event, a transaction's events together and in their order. Returns how many it
- * numbered and the feed's top position after them, or null when another process holds the
- * relay (it numbers them instead). The lock is taken in its own statement, before the
- * UPDATE's snapshot: that snapshot then sees every earlier run's positions.
- */
-export async function assignPositions(db: Database, limit: number): Promise<RelayTurn | null> {
-  return db.transaction(async (tx) => {
-    const [lock] = await tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RELAY_LOCK]);
-    if (!lock?.locked) return null;
-    const [row] = await tx.query<{ numbered: bigint; top: bigint }>(
-      `WITH txs AS MATERIALIZED (
-         SELECT DISTINCT tx FROM (SELECT tx FROM events WHERE position IS NULL ORDER BY seq LIMIT $1) AS d
-       ), due AS MATERIALIZED (
-         SELECT seq, row_number() OVER (ORDER BY first, seq) AS n
-         FROM (SELECT seq, min(seq) OVER (PARTITION BY tx) AS first FROM events WHERE position IS NULL AND tx IN (SELECT tx FROM txs)) AS d
-       ), base AS (
-         SELECT coalesce(max(position), 0) AS p FROM events
-       ), numbered AS (
-         UPDATE events AS e SET position = base.p + due.n FROM due, base WHERE e.seq = due.seq
-         RETURNING e.position
-       )
-       SELECT (SELECT count(*) FROM numbered) AS numbered, (SELECT p FROM base) + (SELECT count(*) FROM numbered) AS top`,
-      [limit],
-    );
-    assert(row !== undefined, 'a relay turn reports what it numbered');
-    return { numbered: Number(row.numbered), top: BigInt(row.top) };
-  });
+/** The largest position given so far, committed (0 before the first event): where the feed ends. */
+export async function feedTop(q: Queryable): Promise<bigint> {
+  const [row] = await q.query<{ position: bigint }>('SELECT position FROM event_feed_top');
+  return BigInt(row?.position ?? 0);
 }
 
 export interface StoredEvent {
@@ -178,12 +154,12 @@ export async function readFeedPage(q: Queryable, ledger: string, after: bigint, 
   return { events, highWater };
 }
 
-/** The outbox's backlog: events not yet in the feed, and the age in seconds of the oldest. */
-export async function outboxLag(q: Queryable): Promise<{ readonly unpositioned: number; readonly oldestSeconds: number }> {
-  const [row] = await q.query<{ n: bigint; oldest: string | null }>(
-    `SELECT count(*) AS n, extract(epoch FROM now() - min(occurred_at))::text AS oldest FROM events WHERE position IS NULL`,
+/** How many events of the feed each publisher (event_publishers) has not yet published. */
+export async function publisherLag(q: Queryable): Promise<{ readonly name: string; readonly events: number }[]> {
+  const rows = await q.query<{ name: string; events: bigint }>(
+    'SELECT p.name, greatest(top.position - p.position, 0) AS events FROM event_publishers AS p CROSS JOIN event_feed_top AS top ORDER BY p.name',
   );
-  return { unpositioned: Number(row?.n ?? 0), oldestSeconds: row?.oldest ? Math.max(0, Number(row.oldest)) : 0 };
+  return rows.map((row) => ({ name: row.name, events: Number(row.events) }));
 }
 
 /**
@@ -201,8 +177,20 @@ export async function leasePublisher(db: Queryable, name: string, owner: string,
   return row ? BigInt(row.position) : null;
 }
 
-/** Moves publisher `name` to `position`, if `owner` still holds it; false when it lost the lease. */
-export async function advancePublisher(db: Queryable, name: string, owner: string, position: bigint): Promise<boolean> {
-  const rows = await db.query('UPDATE event_publishers SET position = $3 WHERE name = $1 AND owner = $2 AND position < $3 RETURNING name', [name, owner, position.toString()]);
+/**
+ * Moves publisher `name` to `position` and renews its lease until `until`, if `owner` still
+ * holds it; false when it lost the lease. The commit is not waited on to reach the disk
+ * (`synchronous_commit` off for this one transaction, set by the statement itself): a crash
+ * may lose the newest position, and the publisher then sends those events again, which it
+ * must tolerate anyway (NATS drops them by message id). It never makes another commit less
+ * durable: PostgreSQL flushes the WAL in order.
+ */
+export async function advancePublisher(db: Queryable, name: string, owner: string, position: bigint, until: Instant): Promise<boolean> {
+  const rows = await db.query(
+    `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
+     UPDATE event_publishers SET position = $3, lease_until = $4
+     WHERE name = $1 AND owner = $2 AND position < $3 AND (SELECT count(*) FROM lazy) = 1 RETURNING name`,
+    [name, owner, position.toString(), instantParam(until)],
+  );
   return rows.length > 0;
 }

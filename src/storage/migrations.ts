@@ -358,7 +358,35 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
-  // Version 8 is another change's (an events counter table); migrations apply in list order.
+  {
+    version: 8,
+    name: 'feed positions given by the writing transaction',
+    // Until now a relay gave committed events their positions after commit, an UPDATE that
+    // rewrote each event's row and every index of it. Now the transaction that writes
+    // events takes their positions from `event_feed_top`, whose one row it updates in the
+    // statement that inserts them: the row's lock is held until that transaction's commit is
+    // visible, so positions are given in commit order (storage/events.ts). Code from before
+    // would insert events with no position, which this schema refuses (NOT NULL): no older
+    // code runs on it. What an older release left unnumbered is numbered here, as its relay
+    // would have, while no process writes (the migration lock; an upgrade stops the old ones).
+    oldestCode: 8,
+    sql: `
+      WITH due AS (
+        SELECT seq, row_number() OVER (ORDER BY first, seq) AS n
+        FROM (SELECT seq, min(seq) OVER (PARTITION BY tx) AS first FROM events WHERE position IS NULL) AS d
+      ), base AS (
+        SELECT coalesce(max(position), 0) AS p FROM events
+      )
+      UPDATE events AS e SET position = base.p + due.n FROM due, base WHERE e.seq = due.seq;
+      ALTER TABLE events ALTER COLUMN position SET NOT NULL;
+      DROP INDEX events_unpositioned;
+      CREATE TABLE event_feed_top (
+        singleton boolean PRIMARY KEY DEFAULT true CONSTRAINT event_feed_top_singleton CHECK (singleton),
+        position  bigint  NOT NULL
+      );
+      INSERT INTO event_feed_top (position) SELECT coalesce(max(position), 0) FROM events;
+    `,
+  },
   {
     version: 9,
     name: 'webhook delivery from the feed',
@@ -454,7 +482,8 @@ async function checkSchema(tx: Queryable, schema: string): Promise<void> {
   }
 }
 
-export async function migrate(db: Database): Promise<number[]> {
+/** Applies the migrations not yet applied, in order — those up to version `upTo` only, when given (tests build an older release's schema with it). */
+export async function migrate(db: Database, upTo = SCHEMA_VERSION): Promise<number[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await createSchema(tx, db.schema);
@@ -472,7 +501,7 @@ export async function migrate(db: Database): Promise<number[]> {
     const versions = new Set(applied.map((migration) => migration.version));
     const done: number[] = [];
     for (const migration of MIGRATIONS) {
-      if (versions.has(migration.version)) continue;
+      if (versions.has(migration.version) || migration.version > upTo) continue;
       await tx.exec(migration.sql);
       await tx.query('INSERT INTO coffer_migrations (version, name, oldest_code) VALUES ($1, $2, $3)', [migration.version, migration.name, migration.oldestCode]);
       done.push(migration.version);

@@ -137,7 +137,7 @@ export interface Harness {
  * The app over a fresh database of `backend`. Its hold expiry sweeper and its webhook
  * deliveries run no loop unless `options` asks for one: a test expires holds with
  * `h.app.holdSweeper.sweep()` and delivers with `h.app.webhooks.run()`, at the movable
- * clock's now. The event relay's loop runs (the feed's long poll needs it).
+ * clock's now. The feed watcher's loop runs.
  */
 export async function startHarness(backend: Backend, ledger = 'test-ledger', options: Partial<AppOptions> = {}): Promise<Harness> {
   const { db, drop } = await backend.open();
