@@ -153,6 +153,12 @@ async function call(url: string, method: string, path: string, body?: string): P
   return { status: response.status, text: await response.text() };
 }
 
+/**
+ * How the scenarios' server is started: `npm start`'s command, after BENCH_SERVER_NODE_ARGS
+ * (Node options such as `--cpu-prof --cpu-prof-dir=/tmp/prof`, for a profile of the run).
+ */
+const SERVER_COMMAND = [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'src/main.ts'];
+
 /** Settings of a server with auth on: required, and a client budget the load cannot reach. */
 const AUTH_SERVER_ENV = { AUTH: 'required', AUTH_RATE_LIMIT: '1000000', AUTH_RATE_LIMIT_BURST: '1000000' };
 
@@ -335,7 +341,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
   const client = auth ? createBenchClient(env) : undefined;
   const publishers = events ? await eventsOn() : undefined;
-  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000);
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND);
   const rows: Row[] = [];
   try {
     benchToken = client ? await fetchToken(server.url, client) : undefined;

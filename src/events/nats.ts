@@ -70,7 +70,10 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
 
   async function connected(): Promise<JetStreamClient> {
     if (connection && !connection.nc.isClosed()) return connection.js;
-    const nc = await connect({ servers: options.url, name: 'coffer', reconnect: true, maxReconnectAttempts: -1, timeout: 5_000 });
+    // noAsyncTraces: the client would otherwise make two Error objects, stack traces included,
+    // for every publish in case its acknowledgement fails (a CPU profile of the events bench:
+    // about 30 µs per event).
+    const nc = await connect({ servers: options.url, name: 'coffer', reconnect: true, maxReconnectAttempts: -1, timeout: 5_000, noAsyncTraces: true });
     const jsm = await jetstreamManager(nc);
     const stream = streamName(ledger);
     try {
