@@ -156,7 +156,7 @@ async function readBacklog(): Promise<{ pending: number; oldestSeconds: number }
 
 new Gauge({
   name: 'coffer_webhook_deliveries_pending',
-  help: 'Webhook deliveries not yet delivered nor given up: delivery rows pending, and events after an enabled endpoint\'s cursor that it wants (counted among the next 10,000 events of its feed)',
+  help: 'Webhook deliveries not yet delivered nor given up',
   registers: [metricsRegistry],
   async collect() {
     this.set((await readBacklog()).pending);
@@ -165,7 +165,7 @@ new Gauge({
 
 new Gauge({
   name: 'coffer_webhook_oldest_undelivered_age_seconds',
-  help: 'Age of the oldest webhook delivery still pending: a delivery row since it was made, an event after an enabled endpoint\'s cursor since it occurred; 0 when none',
+  help: 'Age of the oldest webhook delivery still pending (made when its event reached the feed); 0 when none',
   registers: [metricsRegistry],
   async collect() {
     this.set((await readBacklog()).oldestSeconds);

@@ -5,50 +5,31 @@
  * the endpoint's `whsec_` secret — and, during a rotation's grace period, a second
  * signature under the previous secret, space-separated.
  *
- * A loop in every process (never inside a request). Straight from the feed: the process
- * holding an endpoint's delivery lease (storage/webhooks.ts) reads the events after the
- * endpoint's cursor, sends them in feed order with a per-endpoint concurrency limit and a
- * 10 s timeout, and records the attempts of the settled prefix with the cursor moved past
- * it, in one statement — no row per event but its attempt. An event whose first attempt
- * failed becomes a delivery row as that statement moves the cursor on; those rows (and test
- * deliveries and replays) are claimed with `FOR UPDATE SKIP LOCKED` and a lease, retried
- * with exponential backoff and jitter until the retry window (3 days by default) has passed
- * since the row was made; an endpoint whose deliveries failed for the whole window is
- * disabled, and a `webhook.disabled` event says so. At-least-once: a process killed
- * mid-delivery leaves its leases to lapse and another sends again, from the cursor or the
- * row, with the same `webhook-id`.
+ * A loop in every process (never inside a request): it fans the feed out into deliveries,
+ * claims due ones with `FOR UPDATE SKIP LOCKED` and a lease (storage/webhooks.ts), sends
+ * them with a per-endpoint concurrency limit and a 10 s timeout, and records each attempt.
+ * At-least-once: a process killed mid-delivery leaves its lease to lapse and another sends
+ * the delivery again, with the same `webhook-id`. Failures are retried with exponential
+ * backoff and jitter until the retry window (3 days by default) has passed since the
+ * delivery was made; an endpoint whose deliveries failed for the whole window is disabled,
+ * and a `webhook.disabled` event says so.
  *
  * Outbound safety: redirects are not followed (a 3xx is a failure); a target that resolves
- * to a private, loopback or link-local address is refused — checked on the address each new
- * connection actually uses, so DNS cannot swap it; a kept-alive connection is reused only
- * for the host and port it was opened to — unless `allowPrivate`; response bodies are
- * stored truncated.
+ * to a private, loopback or link-local address is refused — checked on the address the
+ * connection actually uses, so DNS cannot swap it — unless `allowPrivate`; response bodies
+ * are stored truncated.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { v7 as uuidv7 } from 'uuid';
 import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
-import {
-  claimDeliveries,
-  disableIfFailing,
-  leaseStreams,
-  readStream,
-  recordAttempt,
-  recordDelivered,
-  recordStream,
-  releaseStreams,
-  type AttemptRecord,
-  type ClaimedDelivery,
-  type StreamAttempt,
-  type StreamEvent,
-  type WebhookEndpoint,
-} from '../storage/webhooks.ts';
+import { claimDeliveries, fanOut, recordAttempt, recordDelivered, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
 
 /** A receiver must answer within this. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
@@ -57,19 +38,10 @@ export const RESPONSE_BODY_MAX = 1_024;
 /** The first retry's delay; each next one doubles, up to BACKOFF_MAX_MICROS, ±20 % jitter. */
 const BACKOFF_FIRST_MICROS = 5_000_000n;
 const BACKOFF_MAX_MICROS = 6n * 3_600_000_000n;
-/** Events of the feed an endpoint's stream looks at per read (it reads again until caught up). */
-export const FEED_READ_MAX = 500;
-/**
- * Events of a stream read and not yet recorded, at most: sends go on past a slow event up to
- * this many, then wait for it (the cursor cannot pass it before it is settled).
- */
-const STREAM_WINDOW_MAX = 1_000;
-/** A claimed delivery, and an endpoint's stream, belong to their process this long: longer than a send can take. */
-export const LEASE_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 3_000n;
-/** A stream's lease is renewed once less than this is left. */
-const LEASE_RENEW_MICROS = LEASE_MICROS / 2n;
-/** A stream starts a send only while its lease outlasts the send's timeout by this much. */
-const SEND_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n;
+/** Events an endpoint's fan-out looks at per statement (a turn repeats it until caught up). */
+export const FAN_OUT_BATCH_MAX = 500;
+/** A claimed delivery belongs to its process this long: longer than a send can take. */
+const LEASE_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 3_000n;
 
 export interface WebhookSettings {
   /** WEBHOOK_ALLOW_PRIVATE: allow private, loopback and link-local targets. */
@@ -230,47 +202,16 @@ export interface SendResult {
   readonly latencyMs: number;
 }
 
-/**
- * Kept-alive connections for a worker's sends, one pool per origin (host and port): a
- * connection is reused only for the origin it was opened to, whose address was checked when
- * it connected. No limit on sockets per origin (Node's default): the worker's per-endpoint
- * concurrency is the limit, and endpoints that share an origin share its idle connections.
- */
-export interface SendAgents {
-  readonly http: HttpAgent;
-  readonly https: HttpsAgent;
-}
-
-export function sendAgents(): SendAgents {
-  return { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
-}
-
-/** A kept-alive connection the receiver closed as it was reused (a race every client of keep-alive has): sent again on another. */
-const STALE_CONNECTION_RETRIES = 2;
-
-/**
- * POSTs once; never follows a redirect; refuses a private address at connect time unless
- * allowed — the check is in the `lookup` of every new connection, so it covers the address
- * each socket actually connects to; a reused one was checked when it connected. Without
- * `agents`, a new connection per call.
- */
-export async function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean, agents?: SendAgents): Promise<SendResult> {
+/** POSTs once; never follows a redirect; refuses a private address at connect time unless allowed. */
+export function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean): Promise<SendResult> {
   const started = performance.now();
-  const signal = AbortSignal.timeout(DELIVERY_TIMEOUT_MS);
-  for (let retries = 0; ; retries++) {
-    const result = await sendOnce(url, headers, body, allowPrivate, agents, signal, started);
-    if (!result.staleConnection || retries === STALE_CONNECTION_RETRIES) return result.sent;
-  }
-}
-
-function sendOnce(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean, agents: SendAgents | undefined, signal: AbortSignal, started: number): Promise<{ sent: SendResult; staleConnection: boolean }> {
   const latency = () => Math.round(performance.now() - started);
   return new Promise((resolve) => {
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch {
-      resolve({ sent: { statusCode: null, error: 'invalid url', body: null, latencyMs: 0 }, staleConnection: false });
+      resolve({ statusCode: null, error: 'invalid url', body: null, latencyMs: 0 });
       return;
     }
     const lookup = (hostname: string, options: object, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void) => {
@@ -281,33 +222,26 @@ function sendOnce(url: string, headers: Record<string, string>, body: string, al
         callback(null, address, family);
       });
     };
-    const https = parsed.protocol === 'https:';
-    const request = (https ? httpsRequest : httpRequest)(
+    const request = (parsed.protocol === 'https:' ? httpsRequest : httpRequest)(
       parsed,
       {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'Coffer-Webhooks' },
         lookup,
-        signal,
-        agent: agents === undefined ? false : https ? agents.https : agents.http,
+        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
       },
       (response) => {
         const kept: Buffer[] = [];
         let size = 0;
-        // Read to the end (only the first bytes kept) so that the connection can serve the next send.
         response.on('data', (chunk: Buffer) => {
           if (size < RESPONSE_BODY_MAX) kept.push(chunk.subarray(0, RESPONSE_BODY_MAX - size));
           size += chunk.length;
         });
-        response.on('end', () => resolve({ sent: { statusCode: response.statusCode ?? null, error: null, body: storableText(kept), latencyMs: latency() }, staleConnection: false }));
-        response.on('error', (error) => resolve({ sent: { statusCode: response.statusCode ?? null, error: error.message, body: storableText(kept), latencyMs: latency() }, staleConnection: false }));
+        response.on('end', () => resolve({ statusCode: response.statusCode ?? null, error: null, body: storableText(kept), latencyMs: latency() }));
+        response.on('error', (error) => resolve({ statusCode: response.statusCode ?? null, error: error.message, body: storableText(kept), latencyMs: latency() }));
       },
     );
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      const timedOut = error.name === 'AbortError' || error.name === 'TimeoutError';
-      const staleConnection = !timedOut && request.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
-      resolve({ sent: { statusCode: null, error: timedOut ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : error.message, body: null, latencyMs: latency() }, staleConnection });
-    });
+    request.on('error', (error) => resolve({ statusCode: null, error: error.name === 'AbortError' || error.name === 'TimeoutError' ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : error.message, body: null, latencyMs: latency() }));
     request.end(body);
   });
 }
@@ -343,9 +277,8 @@ export interface WebhookWorkerOptions {
 }
 
 export interface WebhookWorker {
-  /** Turns now, until nothing is due: sends every endpoint's stream up to the feed's end and every due delivery row; resolves when they are all answered and recorded. */
+  /** Turns now, until nothing is due: fans out, sends every due delivery; resolves when they are all answered. */
   run(): Promise<number>;
-  /** The feed moved on (or a delivery row was made): the streams read it. */
   kick(): void;
   stop(): Promise<void>;
 }
@@ -365,75 +298,9 @@ export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEv
   };
 }
 
-interface Sent {
-  readonly ok: boolean;
-  readonly attemptedAt: Instant;
-  readonly statusCode: number | null;
-  readonly latencyMs: number;
-  readonly error: string | null;
-  readonly responseBody: string | null;
-}
-
-/** One attempt at sending an event to an endpoint: signed at the clock's now, the target checked again (it may have been changed). */
-async function attempt(endpoint: WebhookEndpoint, eventId: string, body: string, clock: () => Instant, settings: WebhookSettings, agents: SendAgents): Promise<Sent> {
-  const now = clock();
-  const timestamp = Number(now / 1_000_000n);
-  const headers = {
-    'webhook-id': eventId,
-    'webhook-timestamp': String(timestamp),
-    'webhook-signature': signatures(endpoint, eventId, timestamp, body, now),
-  };
-  const problem = targetProblem(endpoint.url, settings.allowPrivate);
-  const result = problem !== null ? { statusCode: null, error: problem, body: null, latencyMs: 0 } : await send(endpoint.url, headers, body, settings.allowPrivate, agents);
-  const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-  const redirect = result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400 ? ' (redirects are not followed)' : '';
-  return {
-    ok,
-    attemptedAt: clock(),
-    statusCode: result.statusCode,
-    latencyMs: result.latencyMs,
-    error: ok ? null : (result.error ?? `answered ${result.statusCode}${redirect}`),
-    responseBody: result.body,
-  };
-}
-
-/** An event of a stream read, and its first attempt once answered. */
-interface Slot {
-  readonly event: StreamEvent;
-  attempt: StreamAttempt | null;
-}
-
-/**
- * An endpoint whose delivery lease this process holds. `cursor` is where the stored cursor
- * is known to be; `readTo` the last position read (past `slots`, the events read and not
- * yet recorded, in feed order); `next` the first slot not yet sent.
- */
-interface Stream {
-  readonly endpointId: string;
-  endpoint: WebhookEndpoint | null;
-  leaseUntil: Instant;
-  cursor: bigint;
-  readTo: bigint;
-  slots: Slot[];
-  next: number;
-  sending: number;
-  recording: Promise<void> | null;
-  /** The feed may have more for it: read again. */
-  more: boolean;
-  /** The lease is lost (or the endpoint disabled or gone), or recording failed: it ends. */
-  ended: boolean;
-  task: Promise<number> | null;
-  wake: (() => void) | null;
-}
-
 export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): WebhookWorker {
   const { db, clock, settings } = options;
-  /** This worker's name as a lease holder: a new one per start, so a restarted process never mistakes a dead one's lease for its own. */
-  const owner = uuidv7();
-  const agents = sendAgents();
-  /** Sends in flight per endpoint id, streams' and delivery rows' together (the concurrency limit). */
   const inFlight = new Map<string, number>();
-  const streams = new Map<string, Stream>();
   const sending = new Set<Promise<void>>();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -442,19 +309,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
   let flushing = false;
 
-  const take = (id: string) => inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
-  const give = (id: string) => {
-    const left = (inFlight.get(id) ?? 1) - 1;
-    if (left === 0) inFlight.delete(id);
-    else inFlight.set(id, left);
-  };
-  const wake = (stream: Stream) => {
-    const resume = stream.wake;
-    stream.wake = null;
-    resume?.();
-  };
-
-  /** Successes of delivery rows answered in the same turn of the event loop are recorded together (storage `recordDelivered`). */
+  /** Successes answered in the same turn of the event loop are recorded together (storage `recordDelivered`). */
   function recordSuccess(record: AttemptRecord): Promise<void> {
     return new Promise((resolve, reject) => {
       answered.push({ record, done: (error) => (error === undefined ? resolve() : reject(error)) });
@@ -475,204 +330,53 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     });
   }
 
-  /** A delivery row (a retry, a test, a replay): sent, and its attempt and new state recorded. */
   async function deliver(delivery: ClaimedDelivery): Promise<void> {
-    const sent = await attempt(delivery.endpoint, delivery.eventId, delivery.body, clock, settings, agents);
-    const next = sent.attemptedAt + backoff(delivery.attempts);
-    const outcome = sent.ok ? 'delivered' : next - delivery.createdAt > settings.retryWindowMicros ? 'failed' : 'retry';
-    const record: AttemptRecord = { delivery, ...sent, outcome, nextAttemptAt: outcome === 'retry' ? next : null };
-    if (sent.ok) await recordSuccess(record);
-    else await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, sent.attemptedAt));
-    options.onAttempt?.(outcome);
-  }
-
-  /** The first attempt at a stream's event; a failure is retried from a delivery row made when it is recorded, its window starting then. */
-  async function sendSlot(stream: Stream, endpoint: WebhookEndpoint, slot: Slot): Promise<void> {
-    const sent = await attempt(endpoint, slot.event.eventId, slot.event.body, clock, settings, agents);
-    const next = sent.attemptedAt + backoff(1);
-    const outcome = sent.ok ? 'delivered' : next - sent.attemptedAt > settings.retryWindowMicros ? 'failed' : 'retry';
-    slot.attempt = {
-      eventSeq: slot.event.seq,
-      eventId: slot.event.eventId,
-      attemptedAt: sent.attemptedAt,
-      statusCode: sent.statusCode,
-      latencyMs: sent.latencyMs,
-      error: sent.error,
-      responseBody: sent.responseBody,
+    const endpoint = delivery.endpoint;
+    const now = clock();
+    const timestamp = Number(now / 1_000_000n);
+    const headers = {
+      'webhook-id': delivery.eventId,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signatures(endpoint, delivery.eventId, timestamp, delivery.body, now),
+    };
+    const problem = targetProblem(endpoint.url, settings.allowPrivate);
+    const result = problem !== null ? { statusCode: null, error: problem, body: null, latencyMs: 0 } : await send(endpoint.url, headers, delivery.body, settings.allowPrivate);
+    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    const attemptedAt = clock();
+    const next = attemptedAt + backoff(delivery.attempts);
+    const outcome = ok ? 'delivered' : next - delivery.createdAt > settings.retryWindowMicros ? 'failed' : 'retry';
+    const record: AttemptRecord = {
+      delivery,
+      attemptedAt,
+      statusCode: result.statusCode,
+      latencyMs: result.latencyMs,
+      error: ok ? null : (result.error ?? `answered ${result.statusCode}${result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400 ? ' (redirects are not followed)' : ''}`),
+      responseBody: result.body,
       outcome,
       nextAttemptAt: outcome === 'retry' ? next : null,
     };
+    if (ok) await recordSuccess(record);
+    else await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt));
+    options.onAttempt?.(outcome);
   }
 
-  /** Starts the stream's next sends while the endpoint has free slots and the lease outlasts a send. */
-  function startSends(stream: Stream): number {
-    let started = 0;
-    const endpoint = stream.endpoint;
-    if (endpoint === null) return 0;
-    while (stream.next < stream.slots.length && (inFlight.get(stream.endpointId) ?? 0) < settings.concurrency && clock() + SEND_MICROS < stream.leaseUntil) {
-      const slot = stream.slots[stream.next++]!;
-      take(stream.endpointId);
-      stream.sending++;
-      started++;
-      const sent = sendSlot(stream, endpoint, slot)
-        .catch((error: unknown) => options.onFailure?.(error))
-        .finally(() => {
-          give(stream.endpointId);
-          stream.sending--;
-          sending.delete(sent);
-          wake(stream);
-        });
-      sending.add(sent);
-    }
-    return started;
-  }
-
-  /**
-   * Records the settled prefix of the stream's slots with the cursor moved past it: past the
-   * last position read when every slot read is settled, else up to the first unsettled one.
-   * One recording per stream at a time; what settles meanwhile goes in the next.
-   */
-  function recordPrefix(stream: Stream): void {
-    if (stream.recording !== null) return;
-    let settled = 0;
-    while (settled < stream.next && stream.slots[settled]!.attempt !== null) settled++;
-    const first = stream.slots[settled];
-    const cursor = first === undefined ? stream.readTo : first.event.position - 1n;
-    if (settled === 0 && cursor <= stream.cursor) return;
-    const taken = stream.slots.splice(0, settled);
-    stream.next -= settled;
-    const attempts = taken.map((slot) => slot.attempt!);
-    const endpoint = stream.endpoint;
-    stream.recording = (async () => {
-      try {
-        const owned = await recordStream(db, stream.endpointId, owner, cursor, attempts);
-        for (const a of attempts) options.onAttempt?.(a.outcome);
-        if (!owned) stream.ended = true;
-        else if (cursor > stream.cursor) stream.cursor = cursor;
-        const givenUp = attempts.filter((a) => a.outcome === 'failed');
-        if (owned && endpoint !== null && givenUp.length > 0) {
-          const at = givenUp[givenUp.length - 1]!.attemptedAt;
-          await db.transaction((tx) => disableIfFailing(tx, endpoint, at, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, at)));
-        }
-      } catch (error) {
-        // Not recorded: the stream ends and starts again from the stored cursor (those events are sent again).
-        stream.ended = true;
-        options.onFailure?.(error);
-      } finally {
-        stream.recording = null;
-        wake(stream);
-      }
-    })();
-  }
-
-  /**
-   * Sends a stream from its cursor: reads the feed when nothing read is left to send, sends in
-   * feed order up to the concurrency, records as answers come. In a loop, it then waits for
-   * the feed to move on, until its lease is lost or the worker stops; a `run()` ends it once
-   * caught up. Answers how many sends it started.
-   */
-  async function pump(stream: Stream): Promise<number> {
-    let started = 0;
-    try {
-      for (;;) {
-        if (stopped || stream.ended) break;
-        if (stream.next === stream.slots.length && stream.more && stream.slots.length < STREAM_WINDOW_MAX) {
-          stream.more = false;
-          const read = await readStream(db, stream.endpointId, owner, stream.readTo, FEED_READ_MAX);
-          if (read === null) {
-            stream.ended = true;
-            break;
-          }
-          stream.endpoint = read.endpoint;
-          for (const event of read.events) stream.slots.push({ event, attempt: null });
-          if (read.scannedTo !== null) stream.readTo = read.scannedTo;
-          // A full read: more may follow at once.
-          if (read.scanned === FEED_READ_MAX) stream.more = true;
-        }
-        started += startSends(stream);
-        recordPrefix(stream);
-        // In a `run()`, done when nothing is in flight and nothing more can start: caught up, or
-        // (rarely) no lease time left for the sends read, which the next run renews and reads again.
-        if (!loop && stream.sending === 0 && stream.recording === null && !stream.more) break;
-        if (stream.more && stream.next === stream.slots.length && stream.slots.length < STREAM_WINDOW_MAX) continue;
-        await new Promise<void>((resume) => (stream.wake = resume));
-      }
-    } catch (error) {
-      stream.ended = true;
-      options.onFailure?.(error);
-    }
-    // What was sent is answered and recorded before the stream ends or the run returns (when
-    // the lease is lost, only the attempts are: storage `recordStream`).
-    while (stream.sending > 0 || stream.recording !== null) {
-      if (stream.recording === null) await new Promise<void>((resume) => (stream.wake = resume));
-      else await stream.recording;
-      recordPrefix(stream);
-    }
-    // Slots read and not sent are read again from the stored cursor next time.
-    stream.slots = [];
-    stream.next = 0;
-    stream.readTo = stream.cursor;
-    stream.task = null;
-    if (stream.ended || stopped) streams.delete(stream.endpointId);
-    return started;
-  }
-
-  /** Takes and renews this worker's stream leases, and starts the streams that are not running. */
-  async function leaseTurn(): Promise<Promise<number>[]> {
-    const now = clock();
-    const active = [...streams.values()].filter((stream) => !stream.ended).map((stream) => stream.endpointId);
-    const leased = await leaseStreams(db, owner, now, now + LEASE_MICROS, now + LEASE_RENEW_MICROS, active);
-    for (const { endpointId, feedPosition } of leased) {
-      const known = streams.get(endpointId);
-      if (known !== undefined && !known.ended) {
-        known.leaseUntil = now + LEASE_MICROS;
-        wake(known);
-        continue;
-      }
-      if (known !== undefined) continue; // Ending: taken again at the next turn.
-      streams.set(endpointId, {
-        endpointId,
-        endpoint: null,
-        leaseUntil: now + LEASE_MICROS,
-        cursor: feedPosition,
-        readTo: feedPosition,
-        slots: [],
-        next: 0,
-        sending: 0,
-        recording: null,
-        more: true,
-        ended: false,
-        task: null,
-        wake: null,
-      });
-    }
-    const tasks: Promise<number>[] = [];
-    for (const stream of streams.values()) {
-      if (stream.ended) continue;
-      if (stream.task === null) {
-        stream.more = true;
-        stream.task = pump(stream);
-      }
-      tasks.push(stream.task);
-    }
-    return tasks;
-  }
-
-  /** Claims due delivery rows and sends them; in a `run()`, waits for their answers. */
-  async function claimTurn(): Promise<number> {
+  async function runOnce(): Promise<number> {
+    // Until every endpoint is caught up: a batch that held no event a filtered endpoint
+    // wants made no delivery, yet moved its position, and the events it wants may be next.
+    while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).scanned > 0);
     const now = clock();
     const claimed = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, inFlight);
     const sends = claimed.map((delivery) => {
       const id = delivery.endpoint.id;
-      take(id);
+      inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
       const sent = deliver(delivery)
         .catch((error) => options.onFailure?.(error))
         .finally(() => {
-          give(id);
+          const left = (inFlight.get(id) ?? 1) - 1;
+          if (left === 0) inFlight.delete(id);
+          else inFlight.set(id, left);
           sending.delete(sent);
-          // A slot freed: more of this endpoint's deliveries may be due, and its stream may send.
-          const stream = streams.get(id);
-          if (stream !== undefined) wake(stream);
+          // A slot freed: more of this endpoint's deliveries may be due.
           if (loop && !stopped) schedule(0);
         });
       sending.add(sent);
@@ -685,15 +389,14 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
 
   const run = (): Promise<number> => {
     const previous = turn ?? Promise.resolve(0);
-    // Turn after turn until nothing is left: every stream caught up, no delivery row due.
+    // Turn after turn until nothing due is left (a turn claims at most the concurrency per endpoint).
     const next = previous.catch(() => 0).then(async () => {
       let total = 0;
       for (;;) {
-        const streamed = (await Promise.all(await leaseTurn())).reduce((sum, count) => sum + count, 0);
-        const claimed = await claimTurn();
+        const count = await runOnce();
         await Promise.all([...sending]);
-        total += streamed + claimed;
-        if (streamed + claimed === 0) return total;
+        total += count;
+        if (count === 0) return total;
       }
     });
     turn = next;
@@ -712,9 +415,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     }
     ticking = true;
     try {
-      // The streams run on, each until its lease is lost or the worker stops (they catch their own errors).
-      void Promise.allSettled(await leaseTurn());
-      await claimTurn();
+      await runOnce();
       if (failing) options.onRecovery?.();
       failing = false;
     } catch (error) {
@@ -729,13 +430,10 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     } else if (!stopped && timer === undefined) schedule(options.intervalMs);
   };
 
-  let ticked: Promise<void> = Promise.resolve();
   const schedule = (ms: number) => {
     if (stopped) return;
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      ticked = tick();
-    }, ms);
+    timer = setTimeout(() => void tick(), ms);
     timer.unref();
   };
 
@@ -743,25 +441,13 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   return {
     run,
     kick() {
-      if (!loop || stopped) return;
-      for (const stream of streams.values()) {
-        stream.more = true;
-        wake(stream);
-      }
+      if (loop && !stopped) schedule(0);
     },
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      // A turn under way may still take leases and start streams: they end at once, stopped.
-      await ticked;
-      for (const stream of streams.values()) wake(stream);
       await turn?.catch(() => 0);
-      await Promise.all([...streams.values()].flatMap((stream) => (stream.task === null ? [] : [stream.task])));
       await Promise.all([...sending]);
-      agents.http.destroy();
-      agents.https.destroy();
-      // Handed over at once rather than when they lapse.
-      await releaseStreams(db, owner).catch((error: unknown) => options.onFailure?.(error));
     },
   };
 }

@@ -391,21 +391,6 @@ const MIGRATIONS: readonly Migration[] = [
       INSERT INTO event_feed_top (position) SELECT coalesce(max(position), 0) FROM events;
     `,
   },
-  {
-    version: 9,
-    name: 'webhook delivery from the feed',
-    // Webhooks are sent straight from the feed after each endpoint's cursor by the one
-    // process holding the endpoint's delivery lease (events/webhooks.ts); a delivery row is
-    // made only for an event whose first attempt failed. Code from before fans every event
-    // out into a row and moves the same cursor: beside this code, events would be sent by
-    // both. So no older code runs on this schema.
-    oldestCode: 9,
-    sql: `
-      ALTER TABLE webhook_endpoints ADD COLUMN delivery_owner text, ADD COLUMN delivery_lease_until timestamptz;
-      -- A first attempt from the cursor that succeeded has no delivery row.
-      ALTER TABLE webhook_attempts ALTER COLUMN delivery_id DROP NOT NULL;
-    `,
-  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */

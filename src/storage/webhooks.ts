@@ -1,19 +1,14 @@
 /**
- * Webhook endpoints, their deliveries and attempts (events/webhooks.ts sends them).
- *
- * The healthy path writes no row per event but its attempt: one process at a time holds an
- * endpoint's delivery lease (`delivery_owner`, `delivery_lease_until`, taken with
- * `FOR UPDATE SKIP LOCKED` and a conditional UPDATE, lapsing when its process dies), reads the
- * feed after the endpoint's cursor (`feed_position`), sends, and records the attempts of a
- * settled prefix together with the cursor moved past it, in one statement. An event whose
- * first attempt failed becomes a delivery row there; delivery rows (those, tests, replays) are
- * claimed with `FOR UPDATE SKIP LOCKED` and a lease of their own, so one process at a time
- * sends a given row and a dead process's lease lapses for another to take.
+ * Webhook endpoints, their deliveries and attempts (events/webhooks.ts sends them). A
+ * delivery is one event to send to one endpoint; deliveries are fanned out from the feed
+ * (positions, so in commit order and never skipping one) after each endpoint's
+ * `feed_position`, and claimed with `FOR UPDATE SKIP LOCKED` and a lease, so one process at
+ * a time sends a given delivery and a dead process's lease lapses for another to take.
  * Times come from the caller's clock (tests move it), never from the server's `now()`.
  */
 import type { Instant } from '../domain/time.ts';
 import type { OutboxEvent } from '../domain/events.ts';
-import type { Database, Queryable, Transaction } from './database.ts';
+import type { Database, Queryable } from './database.ts';
 import { writeEvents } from './events.ts';
 import { instantColumn, instantParam, tsText } from './sql.ts';
 
@@ -128,157 +123,45 @@ export async function rotateSecret(db: Queryable, ledger: string, id: string, se
   return row ? endpointOf(row) : null;
 }
 
-/** The event as the feed shows it (GET /events), as JSON text with exact integers; `e` names an `events` row. */
-function eventBody(e: string): string {
-  return `json_build_object('position', ${e}.position, 'id', ${e}.id, 'type', ${e}.type, 'occurredAt', ${tsText(`${e}.occurred_at`)},
-    'ledger', ${e}.ledger, 'data', ${e}.data, 'cause', ${e}.cause)::text`;
-}
-
-/** An endpoint whose delivery lease a `leaseStreams` call took or renewed, with its cursor then. */
-export interface LeasedStream {
-  readonly endpointId: string;
-  readonly feedPosition: bigint;
-}
-
-/**
- * Takes the delivery lease, until `leaseUntil`, of every enabled endpoint nobody holds or
- * whose lease lapsed at `now` (its process died or stalled), and renews `owner`'s own leases
- * that end before `renewBefore` or that it has no stream for (`active`: endpoint ids it is
- * delivering). `FOR UPDATE SKIP LOCKED` and the condition re-checked on the locked row make
- * two processes never hold one endpoint at once. Answers the leases taken or renewed.
- */
-export async function leaseStreams(db: Queryable, owner: string, now: Instant, leaseUntil: Instant, renewBefore: Instant, active: readonly string[]): Promise<LeasedStream[]> {
-  const rows = await db.query<{ id: string; feed_position: bigint }>(
-    `WITH free AS (
-       SELECT id FROM webhook_endpoints
-       WHERE enabled AND (delivery_owner IS NULL OR delivery_lease_until IS NULL OR delivery_lease_until <= $2
-         OR (delivery_owner = $1 AND (delivery_lease_until <= $4 OR NOT (id = ANY($5::text[])))))
-       ORDER BY id FOR UPDATE SKIP LOCKED
-     )
-     UPDATE webhook_endpoints AS w SET delivery_owner = $1, delivery_lease_until = $3 FROM free WHERE w.id = free.id
-     RETURNING w.id, w.feed_position`,
-    [owner, instantParam(now), instantParam(leaseUntil), instantParam(renewBefore), active],
-  );
-  return rows.map((row) => ({ endpointId: row.id, feedPosition: BigInt(row.feed_position) }));
-}
-
-/** Gives `owner`'s delivery leases up (a clean stop): another process takes them at once. */
-export async function releaseStreams(db: Queryable, owner: string): Promise<void> {
-  await db.query('UPDATE webhook_endpoints SET delivery_owner = NULL, delivery_lease_until = NULL WHERE delivery_owner = $1', [owner]);
-}
-
-export interface StreamEvent {
-  readonly seq: bigint;
-  readonly position: bigint;
-  readonly eventId: string;
-  /** The event as the feed shows it, JSON text with exact integers. */
-  readonly body: string;
-}
-
-export interface StreamRead {
-  /** The endpoint as it is now (its URL, secrets and filter may have changed). */
-  readonly endpoint: WebhookEndpoint;
-  /** The events the endpoint wants among those looked at, in feed order. */
-  readonly events: StreamEvent[];
-  /** Events looked at, those its `eventTypes` leave out too. */
+export interface FanOut {
+  /** Deliveries made. */
+  readonly deliveries: number;
+  /** Events looked at, over all endpoints: those an endpoint's `eventTypes` left out too. */
   readonly scanned: number;
-  /** The last position looked at: the high-water mark the cursor may move to. Null when nothing was. */
-  readonly scannedTo: bigint | null;
 }
 
 /**
- * The next `limit` events of the feed after `after` (null: after the endpoint's stored
- * cursor), those the endpoint wants with their bodies. Null when the endpoint is gone,
- * disabled or no longer leased by `owner`: its stream is not this process's to send.
+ * Fans the feed out into deliveries: for every enabled endpoint not being fanned out by
+ * another process (`SKIP LOCKED`), the next `limit` events after its `feed_position`, a
+ * delivery for each it wants, and the position moved past every event looked at — those
+ * its `eventTypes` leave out too — in one statement, so a crash leaves both or neither.
+ * An endpoint is caught up when a call scans nothing: the caller repeats while `scanned`
+ * is not 0, since a batch with no event the endpoint wants made no delivery but still moved it.
  */
-export async function readStream(db: Queryable, endpointId: string, owner: string, after: bigint | null, limit: number): Promise<StreamRead | null> {
-  const rows = await db.query<EndpointRow & { scanned: bigint; scanned_to: bigint | null; seq: bigint | null; position: bigint | null; event_id: string | null; body: string | null }>(
-    `WITH w AS MATERIALIZED (
-       SELECT ${ENDPOINT_COLUMNS}, feed_position FROM webhook_endpoints WHERE id = $1 AND enabled AND delivery_owner = $2
-     ), scanned AS MATERIALIZED (
-       SELECT e.seq, e.position, e.id, e.type, e.occurred_at, e.ledger, e.data, e.cause
-       FROM w CROSS JOIN LATERAL (
-         SELECT * FROM events e
-         WHERE e.ledger = w.ledger AND e.position IS NOT NULL AND e.position > coalesce($3::bigint, w.feed_position) ORDER BY e.position LIMIT $4
+export async function fanOut(db: Queryable, now: Instant, limit: number): Promise<FanOut> {
+  const [row] = await db.query<{ n: bigint; scanned: bigint }>(
+    `WITH ep AS MATERIALIZED (
+       SELECT id, ledger, event_types, feed_position FROM webhook_endpoints WHERE enabled ORDER BY id FOR UPDATE SKIP LOCKED
+     ), ev AS MATERIALIZED (
+       SELECT ep.id AS endpoint_id, ep.event_types, e.seq, e.type, e.position
+       FROM ep CROSS JOIN LATERAL (
+         SELECT seq, type, position FROM events e
+         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position LIMIT $2
        ) AS e
+     ), ins AS (
+       INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at, next_attempt_at)
+       SELECT endpoint_id, seq, 'pending', $1, $1 FROM ev
+       WHERE cardinality(event_types) = 0 OR type = ANY(event_types)
+       ORDER BY endpoint_id, position
+       RETURNING 1
+     ), moved AS (
+       UPDATE webhook_endpoints AS w SET feed_position = m.last
+       FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
      )
-     SELECT w.id, w.ledger, w.url, w.event_types, w.description, w.secret, w.previous_secret, w.previous_secret_until, w.enabled, w.disabled_reason, w.created_at,
-       (SELECT count(*) FROM scanned) AS scanned, (SELECT max(position) FROM scanned) AS scanned_to, s.seq, s.position, s.id AS event_id,
-       CASE WHEN s.seq IS NULL THEN NULL ELSE ${eventBody('s')} END AS body
-     FROM w LEFT JOIN scanned s ON cardinality(w.event_types) = 0 OR s.type = ANY(w.event_types)
-     ORDER BY s.position`,
-    [endpointId, owner, after === null ? null : after.toString(), limit],
+     SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned`,
+    [instantParam(now), limit],
   );
-  const [first] = rows;
-  if (first === undefined) return null;
-  const events: StreamEvent[] = [];
-  for (const row of rows) {
-    if (row.seq === null || row.position === null || row.event_id === null || row.body === null) continue;
-    events.push({ seq: BigInt(row.seq), position: BigInt(row.position), eventId: row.event_id, body: row.body });
-  }
-  return { endpoint: endpointOf(first), events, scanned: Number(first.scanned), scannedTo: first.scanned_to === null ? null : BigInt(first.scanned_to) };
-}
-
-/** A first attempt at an event from an endpoint's cursor, to record. */
-export interface StreamAttempt {
-  readonly eventSeq: bigint;
-  readonly eventId: string;
-  readonly attemptedAt: Instant;
-  readonly statusCode: number | null;
-  readonly latencyMs: number;
-  readonly error: string | null;
-  readonly responseBody: string | null;
-  /** delivered: no delivery row; retry: a pending one due at `nextAttemptAt`; failed: one given up. */
-  readonly outcome: 'delivered' | 'retry' | 'failed';
-  readonly nextAttemptAt: Instant | null;
-}
-
-/**
- * Records the attempts at a settled prefix of an endpoint's stream and moves its cursor to
- * `cursor` (never back), in one statement, so a crash leaves both or neither: every attempt
- * row, and for each failed one a delivery row that the retry machinery takes over (created
- * at its attempt, which starts its retry window). The cursor and the delivery rows are
- * written only while `owner` still holds the lease — a process that lost it leaves the
- * stream to the new holder, which sends those events again from the cursor — the attempt
- * rows always (they happened). Answers whether `owner` still held the lease.
- */
-export async function recordStream(db: Queryable, endpointId: string, owner: string, cursor: bigint, attempts: readonly StreamAttempt[]): Promise<boolean> {
-  const [row] = await db.query<{ owned: bigint }>(
-    `WITH moved AS (
-       UPDATE webhook_endpoints SET feed_position = greatest(feed_position, $3) WHERE id = $1 AND delivery_owner = $2 RETURNING id
-     ), x AS (
-       SELECT * FROM unnest($4::bigint[], $5::text[], $6::timestamptz[], $7::int[], $8::int[], $9::text[], $10::text[], $11::timestamptz[], $12::text[])
-         WITH ORDINALITY AS x(event_seq, event_id, attempted_at, status_code, latency_ms, error, response_body, next_attempt_at, status, n)
-     ), d AS (
-       INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, attempts, created_at, next_attempt_at)
-       SELECT $1, x.event_seq, x.status, 1, x.attempted_at, coalesce(x.next_attempt_at, x.attempted_at) FROM x
-       WHERE x.status IS NOT NULL AND EXISTS (SELECT 1 FROM moved)
-       ORDER BY x.n
-       RETURNING id, event_seq
-     ), a AS (
-       INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, error, response_body, next_attempt_at)
-       SELECT $1, d.id, x.event_id, x.attempted_at, x.status_code, x.latency_ms, x.error, x.response_body, x.next_attempt_at
-       FROM x LEFT JOIN d ON d.event_seq = x.event_seq
-       WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)
-       ORDER BY x.n
-     )
-     SELECT count(*) AS owned FROM moved`,
-    [
-      endpointId,
-      owner,
-      cursor.toString(),
-      attempts.map((a) => a.eventSeq.toString()),
-      attempts.map((a) => a.eventId),
-      attempts.map((a) => instantParam(a.attemptedAt)),
-      attempts.map((a) => a.statusCode),
-      attempts.map((a) => a.latencyMs),
-      attempts.map((a) => a.error),
-      attempts.map((a) => a.responseBody),
-      attempts.map((a) => (a.nextAttemptAt === null ? null : instantParam(a.nextAttemptAt))),
-      attempts.map((a) => (a.outcome === 'delivered' ? null : a.outcome === 'retry' ? 'pending' : 'failed')),
-    ],
-  );
-  return Number(row?.owned ?? 0) > 0;
+  return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0) };
 }
 
 /** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */
@@ -342,7 +225,8 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
        RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_seq, d.test_event_id, d.test_body
      )
      SELECT l.id AS delivery_id, l.attempts, ${tsText('l.created_at')} AS delivery_created_at, coalesce(e.id, l.test_event_id) AS event_id,
-       CASE WHEN e.seq IS NULL THEN l.test_body ELSE ${eventBody('e')} END AS body,
+       CASE WHEN e.seq IS NULL THEN l.test_body ELSE json_build_object('position', e.position, 'id', e.id, 'type', e.type,
+         'occurredAt', ${tsText('e.occurred_at')}, 'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text END AS body,
        w.id, w.ledger, w.url, w.event_types, w.description, w.secret, w.previous_secret, ${tsText('w.previous_secret_until')} AS previous_secret_until,
        w.enabled, w.disabled_reason, ${tsText('w.created_at')} AS created_at
      FROM leased l LEFT JOIN events e ON e.seq = l.event_seq JOIN webhook_endpoints w ON w.id = l.endpoint_id
@@ -403,26 +287,17 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
       [delivery.id.toString(), record.outcome === 'retry' ? 'pending' : record.outcome, record.nextAttemptAt === null ? null : instantParam(record.nextAttemptAt), instantParam(delivery.leaseUntil)],
     );
     if (record.outcome !== 'failed' || updated.length === 0) return false;
-    return disableIfFailing(tx, delivery.endpoint, record.attemptedAt, windowMicros, disabledEvent);
+    const disabled = await tx.query(
+      `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3
+       WHERE id = $1 AND enabled AND NOT EXISTS (
+         SELECT 1 FROM webhook_attempts a WHERE a.endpoint_id = $1 AND a.status_code BETWEEN 200 AND 299 AND a.attempted_at > $2::timestamptz
+       ) RETURNING id`,
+      [delivery.endpoint.id, instantParam(record.attemptedAt - windowMicros), 'every delivery failed for the whole retry window'],
+    );
+    if (disabled.length === 0) return false;
+    writeEvents(tx, delivery.endpoint.ledger, [disabledEvent(delivery.endpoint)]);
+    return true;
   });
-}
-
-/**
- * A delivery was given up at `at`: disables its endpoint when no attempt at it succeeded
- * during the whole retry window before, with a `webhook.disabled` event in the same
- * transaction. Answers whether it did.
- */
-export async function disableIfFailing(tx: Transaction, endpoint: WebhookEndpoint, at: Instant, windowMicros: bigint, disabledEvent: (endpoint: WebhookEndpoint) => OutboxEvent): Promise<boolean> {
-  const disabled = await tx.query(
-    `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3
-     WHERE id = $1 AND enabled AND NOT EXISTS (
-       SELECT 1 FROM webhook_attempts a WHERE a.endpoint_id = $1 AND a.status_code BETWEEN 200 AND 299 AND a.attempted_at > $2::timestamptz
-     ) RETURNING id`,
-    [endpoint.id, instantParam(at - windowMicros), 'every delivery failed for the whole retry window'],
-  );
-  if (disabled.length === 0) return false;
-  writeEvents(tx, endpoint.ledger, [disabledEvent(endpoint)]);
-  return true;
 }
 
 /**
@@ -484,31 +359,11 @@ export async function listAttempts(db: Queryable, endpointId: string, limit: num
   }));
 }
 
-/** Events looked at after each enabled endpoint's cursor when the backlog is measured: a scrape stays cheap however far behind. */
-export const BACKLOG_SCAN_MAX = 10_000;
-
-/**
- * Deliveries not yet made nor given up, and the age in seconds at `now` of the oldest: the
- * pending delivery rows (by when each was made), and the events after each enabled
- * endpoint's cursor that it wants (by when each occurred) — of those, among the next
- * BACKLOG_SCAN_MAX events of its feed, so a backlog larger than that counts as that many.
- */
+/** Deliveries not yet sent (pending), and the age in seconds of the oldest at `now`. */
 export async function deliveryBacklog(db: Queryable, now: Instant): Promise<{ readonly pending: number; readonly oldestSeconds: number }> {
   const [row] = await db.query<{ n: bigint; oldest: string | null }>(
-    `WITH rows AS (
-       SELECT count(*) AS n, min(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'
-     ), streams AS (
-       SELECT coalesce(sum(s.n), 0) AS n, min(s.oldest) AS oldest
-       FROM webhook_endpoints w CROSS JOIN LATERAL (
-         SELECT count(*) AS n, min(x.occurred_at) AS oldest FROM (
-           SELECT e.type, e.occurred_at FROM events e
-           WHERE e.ledger = w.ledger AND e.position IS NOT NULL AND e.position > w.feed_position ORDER BY e.position LIMIT $2
-         ) AS x WHERE cardinality(w.event_types) = 0 OR x.type = ANY(w.event_types)
-       ) AS s
-       WHERE w.enabled
-     )
-     SELECT rows.n + streams.n AS n, extract(epoch FROM $1::timestamptz - least(rows.oldest, streams.oldest))::text AS oldest FROM rows, streams`,
-    [instantParam(now), BACKLOG_SCAN_MAX],
+    `SELECT count(*) AS n, extract(epoch FROM $1::timestamptz - min(created_at))::text AS oldest FROM webhook_deliveries WHERE status = 'pending'`,
+    [instantParam(now)],
   );
   return { pending: Number(row?.n ?? 0), oldestSeconds: row?.oldest ? Math.max(0, Number(row.oldest)) : 0 };
 }
