@@ -22,6 +22,8 @@ export interface BenchResult {
   readonly command: string;
   readonly seconds: number;
   readonly connections: number;
+  /** Connections of the bulk scenarios (absent in results from before they had their own). */
+  readonly bulkConnections?: number;
   readonly pgbenchClients: number;
   /** uniform and hot in transactions (= transfers) per second; batched in transfers per second (100 per transaction). */
   readonly pgbench: {
@@ -55,7 +57,9 @@ export function renderTable(result: BenchResult): string {
     `# Coffer benchmark, ${result.date}`,
     '',
     `Machine: ${result.machine}. Command: \`${result.command}\`, ${result.seconds} s per scenario, ` +
-      `Coffer at ${result.connections} keep-alive connections (every mutation with its own Idempotency-Key), pgbench at ${result.pgbenchClients} clients.`,
+      `Coffer at ${result.connections} keep-alive connections (every mutation with its own Idempotency-Key)` +
+      (result.bulkConnections !== undefined ? `, the bulk rows at ${result.bulkConnections}` : '') +
+      `, pgbench at ${result.pgbenchClients} clients.`,
     '',
     `pgbench bare transfer (BEGIN; 2 UPDATE; INSERT; COMMIT): uniform over 1,000 accounts **${Math.round(result.pgbench.uniform)} tps**, ` +
       `one hot account **${Math.round(result.pgbench.hot)} tps**` +

@@ -14,7 +14,7 @@
  * bench/results/<date>.{json,md,svg}. Creates its own databases and drops them after.
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (= BENCH_CONNECTIONS), BULK_SIZE (100), SERVER_ENV
+ * BENCH_SECONDS (default 15), BENCH_CONNECTIONS (64), PGBENCH_CLIENTS (= BENCH_CONNECTIONS), BULK_SIZE (100), BULK_CONNECTIONS (= PGBENCH_BATCHED_CLIENTS, 4), SERVER_ENV
  * (extra server settings, `NAME=value,...`). For experiments, BENCH_ONLY narrows the run to
  * some scenarios (`pgbench,postgres:debit-uniform,pglite:debit-hot`); such a run prints its table
  * but writes no results file, since the published results are always the full set.
@@ -35,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { PURGE_BATCH } from '../src/idempotency/retention.ts';
-import { openPostgres } from '../src/storage/database.ts';
+import { DEFAULT_SCHEMA, openPostgres } from '../src/storage/database.ts';
 import { purgeKeys } from '../src/storage/idempotency-keys.ts';
 import { renderChart, renderTable, type BenchResult, type Row } from './report.ts';
 
@@ -101,6 +101,12 @@ END;
 const BATCH_TRANSFERS = 100;
 /** pgbench clients of the second batched measurement (STACK.md: the batched limit peaked at 2–8 clients). */
 const BATCHED_FEW_CLIENTS = Number(process.env.PGBENCH_BATCHED_CLIENTS || 4);
+/**
+ * Connections of the bulk scenarios: as many as pgbench's batched clients at its limit, so the
+ * two sides batch at equal concurrency (the server admits BULK_CONCURRENCY bulk requests at
+ * once, 4 by default, and answers the others 429 at once: the bench raises it to this).
+ */
+const BULK_CONNECTIONS = Number(process.env.BULK_CONNECTIONS || BATCHED_FEW_CLIENTS);
 const account = (offset: number) => `1 + ((hashint8(:seed::bigint * 1000 + ${offset} + g)::bigint % ${WALLETS}) + ${WALLETS}) % ${WALLETS}`;
 const BATCHED_TRANSFER = `\\set seed random(1, 1000000000)
 BEGIN;
@@ -299,10 +305,11 @@ async function load(
   });
   clearInterval(sampler);
   const summary = output.trim().split('\n').at(-1)!;
-  const measured = JSON.parse(summary) as { requests: number; durationUs: number; errors: number; latencyP50Ms: number; latencyP99Ms: number };
-  // A pending-confirm operation is two requests; a bulk request is BULK_SIZE operations.
-  const operationsPerRequest = scenario === 'pending-confirm' ? 0.5 : scenario.startsWith('bulk-') ? BULK_SIZE : 1;
-  const result = { ...measured, operationsPerSecond: (measured.requests * operationsPerRequest) / (measured.durationUs / 1e6) };
+  const measured = JSON.parse(summary) as { requests: number; durationUs: number; errors: number; non2xx: number; itemErrors: number; latencyP50Ms: number; latencyP99Ms: number };
+  // A pending-confirm operation is two requests; a bulk request is BULK_SIZE operations, counted
+  // only when answered 200 and not refused (a 429 or a refused item moved nothing).
+  const operations = scenario === 'pending-confirm' ? measured.requests / 2 : scenario.startsWith('bulk-') ? (measured.requests - measured.non2xx) * BULK_SIZE - measured.itemErrors : measured.requests;
+  const result = { ...measured, operationsPerSecond: operations / (measured.durationUs / 1e6) };
   // CPU per request, except for bulk: per operation, to compare with a single request's.
   const divisor = scenario.startsWith('bulk-') ? result.requests * BULK_SIZE : result.requests;
   const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(divisor, 1));
@@ -341,7 +348,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
   const client = auth ? createBenchClient(env) : undefined;
   const publishers = events ? await eventsOn() : undefined;
-  const server = await startServer({ ...env, LOG_LEVEL: 'warn', ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND);
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn', BULK_CONCURRENCY: String(Math.max(BULK_CONNECTIONS, 4)), ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND);
   const rows: Row[] = [];
   try {
     benchToken = client ? await fetchToken(server.url, client) : undefined;
@@ -351,8 +358,9 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
     const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.txt`);
     writeFileSync(walletsFile, [wallets.hot, ...wallets.uniform].join('\n') + '\n');
     for (const scenario of scenarios) {
-      log(`${backend}: ${scenario} for ${seconds}s at ${connections} connections`);
-      const row = await load(server, backend, scenario, walletsFile);
+      const clients = scenario.startsWith('bulk-') ? BULK_CONNECTIONS : connections;
+      log(`${backend}: ${scenario} for ${seconds}s at ${clients} connections`);
+      const row = await load(server, backend, scenario, walletsFile, clients);
       rows.push({ backend, ...(auth ? { auth } : {}), ...row, ...(events ? { scenario: `${scenario}+events` } : {}) });
     }
     rmSync(walletsFile, { force: true });
@@ -414,6 +422,7 @@ const result: BenchResult = {
   command: 'npm run bench',
   seconds,
   connections,
+  bulkConnections: BULK_CONNECTIONS,
   pgbenchClients,
   pgbench: { uniform: pgbenchUniform, hot: pgbenchHot, batched: pgbenchBatched, batchedFew: pgbenchBatchedFew, batchedFewClients: BATCHED_FEW_CLIENTS },
   rows,
@@ -445,7 +454,8 @@ log(`wrote bench/results/${stamp}.{json,md,svg}`);
 async function runGrowth(): Promise<void> {
   const loadDatabase = process.env.LOAD_DATABASE || 'coffer_load';
   const loaded = await admin(async (client) => {
-    const target = new pg.Client({ connectionString: databaseUrl(loadDatabase) });
+    // Coffer's tables (and the loader's progress) live in its schema (DATABASE_SCHEMA).
+    const target = new pg.Client({ connectionString: databaseUrl(loadDatabase), options: `-c search_path=${process.env.DATABASE_SCHEMA || DEFAULT_SCHEMA}` });
     await target.connect();
     try {
       const [row] = (await target.query<{ ledger: string; wallets: string; transactions: string; keys: string }>(
