@@ -103,8 +103,11 @@ const BATCH_TRANSFERS = 100;
 const BATCHED_FEW_CLIENTS = Number(process.env.PGBENCH_BATCHED_CLIENTS || 4);
 /**
  * Connections of the bulk scenarios: as many as pgbench's batched clients at its limit, so the
- * two sides batch at equal concurrency (the server admits BULK_CONCURRENCY bulk requests at
- * once, 4 by default, and answers the others 429 at once: the bench raises it to this).
+ * two sides batch at equal concurrency. The server admits BULK_CONCURRENCY bulk requests at
+ * once (4 by default) and answers the others 429 at once; a request's slot is given back only
+ * once its handler has returned and its response closed, so a connection that sends its next
+ * request the moment it reads an answer can find its slot still taken: the bench sets twice
+ * as many slots as connections.
  */
 const BULK_CONNECTIONS = Number(process.env.BULK_CONNECTIONS || BATCHED_FEW_CLIENTS);
 const account = (offset: number) => `1 + ((hashint8(:seed::bigint * 1000 + ${offset} + g)::bigint % ${WALLETS}) + ${WALLETS}) % ${WALLETS}`;
@@ -348,7 +351,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
   const client = auth ? createBenchClient(env) : undefined;
   const publishers = events ? await eventsOn() : undefined;
-  const server = await startServer({ ...env, LOG_LEVEL: 'warn', BULK_CONCURRENCY: String(Math.max(BULK_CONNECTIONS, 4)), ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND);
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn', BULK_CONCURRENCY: String(Math.max(2 * BULK_CONNECTIONS, 4)), ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND);
   const rows: Row[] = [];
   try {
     benchToken = client ? await fetchToken(server.url, client) : undefined;
