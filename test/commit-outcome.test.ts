@@ -36,7 +36,7 @@ async function send(app: App, method: 'GET' | 'POST', url: string, body?: unknow
 
 /**
  * An app whose batches gather for 20 ms, so requests sent together share one transaction.
- * The event relay and the webhook loop run no loop: their own transactions would otherwise
+ * The feed watcher and the webhook loop run no loop: their own transactions would otherwise
  * take the commit a scenario armed for a command's.
  */
 async function appOver(db: Database, onBatch?: (size: number) => void): Promise<App> {

@@ -823,6 +823,6 @@ suite('hostile input', (h) => {
     assert.equal(await mainBalance(h(), payer), 1_000_000n - 7n * BigInt(texts.length));
   });
 },
-  // No relay loop: it would number the events the valid bodies write while a later test compares snapshots.
+  // No feed watcher loop: like the other background loops, kept off so that nothing but the test's own requests runs.
   { feedWatchIntervalMs: null },
 );
