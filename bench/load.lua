@@ -5,8 +5,9 @@
 --
 -- Usage: SCENARIO=<scenario> wrk -t2 -c64 -d15s -s bench/load.lua <url> -- <wallets file>
 --   SCENARIO: debit-uniform | debit-hot | pending-confirm | create-wallet | get-wallet |
---     summary | list-wallets | list-wallets-deep (DEEP_CURSOR) | holds-of-wallet |
---     transactions-of-wallet | transactions-deep (DEEP_TX_CURSOR) | replay (REPLAY_KEYS) |
+--     summary | list-wallets | list-wallets-deep (DEEP_CURSOR) | list-wallets-deep-100
+--     (DEEP_CURSOR_100) | holds-of-wallet | transactions-of-wallet | transactions-deep
+--     (DEEP_TX_CURSOR) | transactions-deep-100 (DEEP_TX_CURSOR_100) | replay (REPLAY_KEYS, REPLAY_PREFIX) |
 --     bulk-debit | bulk-debit-atomic (POST /bulk with BULK_SIZE keyed debits, default 100,
 --     each on a random funded wallet; not atomic / atomic) (an
 --     environment variable: wrk decides whether to read response bodies from the script as
@@ -93,16 +94,20 @@ function request()
     return format("GET", "/wallets")
   elseif scenario == "list-wallets-deep" then
     return format("GET", "/wallets?cursor=" .. os.getenv("DEEP_CURSOR"))
+  elseif scenario == "list-wallets-deep-100" then
+    return format("GET", "/wallets?cursor=" .. os.getenv("DEEP_CURSOR_100"))
   elseif scenario == "holds-of-wallet" then
     return format("GET", "/holds?walletID=" .. pick())
   elseif scenario == "transactions-of-wallet" then
     return format("GET", "/transactions?walletID=" .. pick())
   elseif scenario == "transactions-deep" then
     return format("GET", "/transactions?cursor=" .. os.getenv("DEEP_TX_CURSOR"))
+  elseif scenario == "transactions-deep-100" then
+    return format("GET", "/transactions?cursor=" .. os.getenv("DEEP_TX_CURSOR_100"))
   elseif scenario == "replay" then
-    -- Keys replay-1..replay-N were stored by the bench, key n as a debit of wallets[n].
+    -- Keys <REPLAY_PREFIX>1..<REPLAY_PREFIX>N were stored by the bench, key n as a debit of wallets[n].
     local n = math.random(tonumber(os.getenv("REPLAY_KEYS")))
-    return format("POST", "/wallets/" .. wallets[n] .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = "replay-" .. n }, debit)
+    return format("POST", "/wallets/" .. wallets[n] .. "/debit", { ["Content-Type"] = json, ["Idempotency-Key"] = os.getenv("REPLAY_PREFIX") .. n }, debit)
   elseif isBulk then
     return format("POST", "/bulk", { ["Content-Type"] = json }, bulkBody(scenario == "bulk-debit-atomic"))
   end

@@ -449,8 +449,9 @@ log(`wrote bench/results/${stamp}.{json,md,svg}`);
  * loaded database (LOAD_DATABASE, default coffer_load) against an empty one, in one run. Keyed
  * uniform debits at BENCH_CONNECTIONS on both (the target: the loaded figure within 15% of the
  * empty one); then reads at 16 connections on the loaded database, for their p99: get wallet,
- * summary, list wallets (first page, and a page 10,000 wallets deep by cursor), holds of a
- * wallet, transactions of a wallet, the whole ledger's transactions 10,000 deep, and a replay
+ * summary, list wallets (first page, and a page 10,000 wallets deep by cursor, of the first
+ * page's size and of 100), holds of a wallet, transactions of a wallet, the whole ledger's
+ * transactions 10,000 deep (both sizes again), and a replay
  * of a stored key among the loaded ones. The wallets used are random loaded wallets that are
  * not frozen. Prints a table; writes bench/results/<date>-growth.{json,md}.
  */
@@ -508,26 +509,37 @@ async function runGrowth(): Promise<void> {
   try {
     log(`growth: debit-uniform on ${loadDatabase}`);
     rows.push({ backend: 'postgres', database: loadDatabase, ...(await load(server, 'postgres', 'debit-uniform', walletsFile)) });
-    // A cursor 10,000 items deep: 100 pages of 100.
-    const deep = async (path: string) => {
+    // A cursor 10,000 items deep, walked with pages of `pageSize`: the deep page it reaches is
+    // that size. At the default size (15) it is the first page's twin, 10,000 items further;
+    // at 100 (the most a page holds) it is also a bigger answer.
+    const deep = async (path: string, pageSize: number) => {
       let cursor = '';
-      for (let page = 0; page < 100; page++) {
-        const answer = await call(server.url, 'GET', `${path}?pageSize=100${cursor ? `&cursor=${cursor}` : ''}`);
+      for (let seen = 0; seen < 10_000; seen += pageSize) {
+        const answer = await call(server.url, 'GET', cursor ? `${path}?cursor=${cursor}` : `${path}?pageSize=${pageSize}`);
         cursor = (JSON.parse(answer.text) as { cursor: { next: string } }).cursor.next;
       }
       return cursor;
     };
     const replayKeys = 1000;
+    // Keys of this run only: a second run on the same loaded database stores its own.
+    const replayPrefix = `replay-${started.getTime()}-`;
     for (let n = 1; n <= replayKeys; n++) {
       const response = await fetch(`${server.url}/wallets/${picks[n - 1]}/debit`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': `replay-${n}` },
+        headers: { 'content-type': 'application/json', 'idempotency-key': `${replayPrefix}${n}` },
         body: '{"amount":{"asset":"USD/2","amount":1}}',
       });
       if (response.status !== 204) throw new Error(`storing replay key ${n}: ${response.status} ${await response.text()}`);
     }
-    const env = { DEEP_CURSOR: await deep('/wallets'), DEEP_TX_CURSOR: await deep('/transactions'), REPLAY_KEYS: String(replayKeys) };
-    for (const scenario of ['get-wallet', 'summary', 'list-wallets', 'list-wallets-deep', 'holds-of-wallet', 'transactions-of-wallet', 'transactions-deep', 'replay']) {
+    const env = {
+      DEEP_CURSOR: await deep('/wallets', 15),
+      DEEP_CURSOR_100: await deep('/wallets', 100),
+      DEEP_TX_CURSOR: await deep('/transactions', 15),
+      DEEP_TX_CURSOR_100: await deep('/transactions', 100),
+      REPLAY_KEYS: String(replayKeys),
+      REPLAY_PREFIX: replayPrefix,
+    };
+    for (const scenario of ['get-wallet', 'summary', 'list-wallets', 'list-wallets-deep', 'list-wallets-deep-100', 'holds-of-wallet', 'transactions-of-wallet', 'transactions-deep', 'transactions-deep-100', 'replay']) {
       log(`growth: ${scenario} at 16 connections on ${loadDatabase}`);
       rows.push({ backend: 'postgres', database: loadDatabase, ...(await load(server, 'postgres', scenario, walletsFile, 16, env)) });
     }

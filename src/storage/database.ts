@@ -145,13 +145,24 @@ const PREPARED_MAX = 256;
 
 /**
  * Statements with parameters are prepared once per connection (named, then only bound and
- * executed), which spares PostgreSQL parsing the batch statements again and again. Each
- * execution is still planned with its parameters' values (`plan_cache_mode =
- * force_custom_plan` below): a generic plan, made without them, turned the journal's
- * UPDATE … FROM unnest(…) into a scan of the whole table. Names come from the SQL text,
- * which the code fixes; they are capped anyway.
+ * executed), which spares PostgreSQL parsing the batch statements again and again.
+ *
+ * Plans. Inside a write transaction (`transaction`) every execution is planned with its
+ * parameters' values (`SET LOCAL plan_cache_mode = force_custom_plan`, sent with BEGIN): a
+ * generic plan, made without them, once turned the journal's UPDATE … FROM unnest(…) into a
+ * scan of the whole table, and the committer's statements carry arrays whose lengths change
+ * from batch to batch. Reads outside it (`query`, `snapshot`) are left to PostgreSQL's own
+ * choice (`plan_cache_mode = auto`): after five executions a statement keeps one generic plan
+ * when it costs no more than planning each time. Planning was most of a read's cost on a grown
+ * ledger — the transactions of a wallet cost PostgreSQL 2.2× less with a kept plan (pgbench on
+ * 1,000,000 wallets, docs/performance.md) — and test/explain.test.ts checks every statement's
+ * generic plan for scans of large tables. Names come from the SQL text, which the code fixes;
+ * they are capped anyway.
  */
 const preparedNames = new Map<string, string>();
+
+/** A write transaction's first message: its statements are planned with their parameters' values (above). */
+const WRITE_BEGIN = 'BEGIN; SET LOCAL plan_cache_mode = force_custom_plan';
 function statement(sql: string, params: readonly unknown[] | undefined): pg.QueryConfig {
   const values = params as unknown[] | undefined;
   if (values === undefined || values.length === 0) return { text: sql, values };
@@ -267,7 +278,7 @@ export function openPostgres(options: PostgresOptions): Database {
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     connectionTimeoutMillis: 5_000,
     // The schema is a validated identifier (config.ts): lower case, no quoting needed.
-    options: `-c plan_cache_mode=force_custom_plan -c search_path=${schema}`,
+    options: `-c plan_cache_mode=auto -c search_path=${schema}`,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID) return (text: string) => BigInt(text);
@@ -306,7 +317,7 @@ export function openPostgres(options: PostgresOptions): Database {
     async transaction<T>(body: (tx: Transaction) => Promise<T>): Promise<T> {
       const pool = await primary.get().catch((error: unknown) => Promise.reject(markRolledBack(error)));
       try {
-        return await inTransaction(await checkOut(pool), 'BEGIN', body);
+        return await inTransaction(await checkOut(pool), WRITE_BEGIN, body);
       } catch (error) {
         primary.drop(pool, error instanceof CommitOutcomeUnknown ? error.cause : error);
         throw error;
