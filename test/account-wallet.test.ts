@@ -87,4 +87,54 @@ suite('account ownership', (h) => {
     assert.equal((await listedPostings(h(), payer)).length, 3);
     await h().db.query(`DELETE FROM accounts WHERE address IN ('platform:fees', 'wallets:odd:id:main')`);
   });
+
+  it('a wallet\'s transactions, paged forward and back at every small page size, are exactly the ledger\'s that touch its accounts, newest first', async () => {
+    const [own, other] = [await createWallet(h()), await createWallet(h())];
+    await createBalance(h(), own, { name: 'tips' });
+    await credit(h(), other, 1_000n);
+    const holds: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await credit(h(), own, 10n, i % 2 === 0 ? {} : { balance: 'tips' });
+      // Something of the other wallet's between the own wallet's transactions.
+      await credit(h(), other, 1n);
+      const hold = expectStatus(await h().post(`/wallets/${own}/debit`, { amount: { asset: 'USD/2', amount: 3n }, pending: true }), 201).body.data.id as string;
+      holds.push(hold);
+      // Confirmed in two parts (only the hold's account moves), voided, or left open.
+      if (i % 3 === 0) {
+        expectStatus(await h().post(`/holds/${hold}/confirm`, { amount: 1n, final: false }), 204);
+        expectStatus(await h().post(`/holds/${hold}/confirm`, {}), 204);
+      } else if (i % 3 === 1) expectStatus(await h().post(`/holds/${hold}/void`, {}), 204);
+      // The other wallet pays the own one through a hold of its own.
+      const incoming = expectStatus(
+        await h().post(`/wallets/${other}/debit`, { amount: { asset: 'USD/2', amount: 2n }, pending: true, destination: { type: 'WALLET', identifier: own } }),
+        201,
+      ).body.data.id as string;
+      expectStatus(await h().post(`/holds/${incoming}/confirm`, {}), 204);
+    }
+    const ownAddresses = new Set(holds.map(holdAddress));
+    const touches = (t: { postings: { source: string; destination: string }[] }) =>
+      t.postings.some((p) => [p.source, p.destination].some((address) => address.startsWith(`wallets:${own}:`) || ownAddresses.has(address)));
+    const all: { id: bigint; postings: { source: string; destination: string }[] }[] = expectStatus(await h().get('/transactions?pageSize=100'), 200).body.cursor.data;
+    const expected = all.filter(touches).map((t) => t.id);
+    // Per round: a credit, a hold, its confirms or void (2, 1 or none), the incoming confirm.
+    assert.equal(expected.length, 6 * 3 + 2 * (2 + 1 + 0));
+
+    for (const pageSize of [1, 2, 3, 5, 7]) {
+      const forward: bigint[] = [];
+      let cursor = expectStatus(await h().get(`/transactions?walletID=${own}&pageSize=${pageSize}`), 200).body.cursor;
+      for (;;) {
+        forward.push(...cursor.data.map((t: { id: bigint }) => t.id));
+        if (!cursor.hasMore) break;
+        cursor = expectStatus(await h().get(`/transactions?cursor=${encodeURIComponent(cursor.next)}`), 200).body.cursor;
+      }
+      assert.deepEqual(forward, expected, `forward, ${pageSize} per page`);
+      const backward: bigint[] = [];
+      for (;;) {
+        backward.unshift(...cursor.data.map((t: { id: bigint }) => t.id));
+        if (cursor.previous === undefined) break;
+        cursor = expectStatus(await h().get(`/transactions?cursor=${encodeURIComponent(cursor.previous)}`), 200).body.cursor;
+      }
+      assert.deepEqual(backward, expected, `back from the last page, ${pageSize} per page`);
+    }
+  });
 });

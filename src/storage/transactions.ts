@@ -30,17 +30,26 @@ export async function listTransactions(
     const params: unknown[] = [ledger, limit];
     const where = ['t.ledger = $1'];
     if (page.filter.walletId !== undefined) {
+      // The page's ids: for each of the wallet's accounts, as source and as destination, the
+      // first `limit` distinct transaction ids past the bound, read in order from the postings
+      // index; merged, the first `limit` of them. An id among the page's is among the first
+      // `limit` of every list it is in, so the page is exact, and its cost grows with the
+      // wallet's accounts, not with its transactions (a busy wallet's whole history was read,
+      // sorted and cut to one page before).
       params.push(page.filter.walletId);
-      where.push(`t.id IN (
-        SELECT p.transaction_id FROM accounts a
-        JOIN postings p ON p.ledger = a.ledger AND p.source = a.address AND p.source <> 'world'
-        WHERE a.ledger = $1 AND a.wallet_id = $${params.length}
-        UNION
-        SELECT p.transaction_id FROM accounts a
-        JOIN postings p ON p.ledger = a.ledger AND p.destination = a.address AND p.destination <> 'world'
-        WHERE a.ledger = $1 AND a.wallet_id = $${params.length})`);
-    }
-    if (bound) {
+      const wallet = `$${params.length}`;
+      let past = '';
+      if (bound) {
+        params.push(bound.key);
+        past = ` AND p.transaction_id ${bound.comparison} $${params.length}::bigint`;
+      }
+      const side = (column: 'source' | 'destination') => `SELECT s.id FROM accounts a CROSS JOIN LATERAL (
+          SELECT DISTINCT p.transaction_id AS id FROM postings p
+          WHERE p.ledger = $1 AND p.${column} = a.address AND p.${column} <> 'world'${past}
+          ORDER BY p.transaction_id ${order} LIMIT $2) s
+        WHERE a.ledger = $1 AND a.wallet_id = ${wallet}`;
+      where.push(`t.id IN (SELECT x.id FROM (${side('source')} UNION ${side('destination')}) x ORDER BY x.id ${order} LIMIT $2)`);
+    } else if (bound) {
       params.push(bound.key);
       where.push(`t.id ${bound.comparison} $${params.length}::bigint`);
     }
