@@ -69,7 +69,7 @@ for (const backend of backends()) {
         await insert(['numbered'], 1);
         await insert(['t1-a', 't1-b'], null);
         await insert(['t2'], null);
-        assert.deepEqual(await migrate(db), [8]);
+        assert.deepEqual(await migrate(db, 8), [8]);
         const rows = await db.query<{ id: string; position: bigint }>('SELECT id, position FROM events ORDER BY position');
         assert.deepEqual(rows.map((row) => [row.id, BigInt(row.position)]), [['numbered', 1n], ['t1-a', 2n], ['t1-b', 3n], ['t2', 4n]]);
         const [top] = await db.query<{ position: bigint }>('SELECT position FROM event_feed_top');

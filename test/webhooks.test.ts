@@ -16,6 +16,7 @@ import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { openPostgres } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
+import { instantParam } from '../src/storage/sql.ts';
 import { claimDeliveries, fanOut } from '../src/storage/webhooks.ts';
 import { backoff, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
@@ -253,6 +254,40 @@ suite(
       expectError(await h().post(`/webhooks/${created.id}/replay`, { since: 'yesterday' }), 400, 'VALIDATION');
       expectStatus(await h().call({ method: 'DELETE', url: `/webhooks/${created.id}` }), 204);
       expectError(await h().call({ method: 'DELETE', url: `/webhooks/${created.id}` }), 404, 'NOT_FOUND');
+      await removeAll(h());
+    });
+
+    it('a claim reads only what it takes: a busy endpoint with a backlog of 5,000 is passed over without reading it, another endpoint gets its deliveries', async () => {
+      const busy = await addEndpoint(h());
+      const free = await addEndpoint(h());
+      const now = h().clock.now();
+      const pending = (endpoint: string, count: number) =>
+        h().db.query(
+          `INSERT INTO webhook_deliveries (endpoint_id, test_event_id, test_body, status, created_at, next_attempt_at)
+           SELECT $1, 'test-' || n, '{}', 'pending', $2::timestamptz, $2::timestamptz FROM generate_series(1, $3::int) AS n`,
+          [endpoint, instantParam(now), count],
+        );
+      await pending(busy.id, 5_000);
+      await pending(free.id, 3);
+      let sent: { sql: string; params: readonly unknown[] } | undefined;
+      const recording = { query: <Row>(sql: string, params?: readonly unknown[]) => ((sent = { sql, params: params ?? [] }), h().db.query<Row>(sql, params)) };
+      // The busy endpoint has all its slots (4) in flight in this process.
+      const claimed = await claimDeliveries(recording as never, now, now + 30_000_000n, 64, 4, new Map([[busy.id, 4]]));
+      assert.deepEqual(claimed.map((delivery) => delivery.endpoint.id), [free.id, free.id, free.id]);
+      // The same claim again, explained (its leases rolled back): the buffers it touched.
+      const rollback = new Error('rollback');
+      let touched = -1;
+      await assert.rejects(
+        h().db.transaction(async (tx) => {
+          await tx.query("UPDATE webhook_deliveries SET lease_until = NULL WHERE endpoint_id = $1", [free.id]);
+          const [plan] = await tx.query<{ 'QUERY PLAN': [{ Plan: Record<string, number> }] }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sent!.sql}`, sent!.params);
+          const top = plan!["QUERY PLAN"][0].Plan;
+          touched = (top['Shared Hit Blocks'] ?? 0) + (top['Shared Read Blocks'] ?? 0);
+          throw rollback;
+        }),
+        (error) => error === rollback,
+      );
+      assert.ok(touched >= 0 && touched < 100, `the claim touched ${touched} buffers`);
       await removeAll(h());
     });
 

@@ -391,6 +391,20 @@ const MIGRATIONS: readonly Migration[] = [
       INSERT INTO event_feed_top (position) SELECT coalesce(max(position), 0) FROM events;
     `,
   },
+  {
+    version: 9,
+    name: 'due webhook deliveries by endpoint',
+    // A claim takes each endpoint's due deliveries in turn, as many as the endpoint has free
+    // sending slots (storage/webhooks.ts claimDeliveries): by endpoint, then due time. The
+    // index by due time alone made a claim walk every pending delivery of an endpoint whose
+    // slots were all taken to find none — the whole backlog, on each turn. Older code claims
+    // as it did, from this index or a scan of pending rows: it still runs on this schema.
+    oldestCode: 8,
+    sql: `
+      CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint_id, next_attempt_at, id) WHERE status = 'pending';
+      DROP INDEX webhook_deliveries_due;
+    `,
+  },
 ];
 
 /** An arbitrary constant naming Coffer's migration lock among the server's advisory locks. */
