@@ -34,7 +34,7 @@ export const SETTINGS = {
   LOG_LEVEL: { default: 'info', meaning: 'pino level' },
   BATCH_SIZE_MAX: { default: '256', meaning: 'group commit: most commands in one database transaction' },
   BATCH_WAIT_MS: { default: '0', meaning: 'group commit: how long a batch waits to fill before it starts; 0 = as soon as a committer is free' },
-  BATCH_CONCURRENCY: { default: '2', meaning: 'group commit: batches in flight at once on PostgreSQL (PGlite always runs one)' },
+  BATCH_CONCURRENCY: { default: '1', meaning: 'group commit: batches in flight at once on PostgreSQL (PGlite always runs one)' },
   BULK_CONCURRENCY: { default: '4', meaning: 'POST /bulk requests in flight at once per process (a body may be 8 MiB, about 100 MiB parsed); more are refused with 429 and Retry-After: 1' },
   IDEMPOTENCY_RETENTION: { default: undefined, meaning: 'purge stored idempotency outcomes older than this; unset = forever' },
   HOLD_DEFAULT_TTL: { default: undefined, meaning: 'a pending debit without expiresAt expires this long after it is made; unset = never' },

@@ -32,7 +32,7 @@ import type { Hold, HoldStatus, Metadata, StatusChange, Wallet, WalletStatus } f
 import type { EventCause, NewEvent, OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import { Journal } from '../ledger/journal.ts';
-import { v7 as uuidv7 } from 'uuid';
+import { newUuidV7 } from './ids.ts';
 
 export interface ApplyContext {
   readonly now: Instant;
@@ -91,7 +91,7 @@ export class Effects implements BatchWrites {
   emit(event: NewEvent): void {
     const command = this.command;
     if (command === null) throw new Error('an event was emitted outside a command');
-    this.events.push({ ...event, id: uuidv7(), occurredAt: command.now, cause: command.cause });
+    this.events.push({ ...event, id: newUuidV7(), occurredAt: command.now, cause: command.cause });
   }
 
   /** The 1-based place of the transaction posted last, for an event that shows it (`NewEvent.transaction`). */
