@@ -516,7 +516,9 @@ async function runGrowth(): Promise<void> {
       let cursor = '';
       for (let seen = 0; seen < 10_000; seen += pageSize) {
         const answer = await call(server.url, 'GET', cursor ? `${path}?cursor=${cursor}` : `${path}?pageSize=${pageSize}`);
-        cursor = (JSON.parse(answer.text) as { cursor: { next: string } }).cursor.next;
+        const next = (JSON.parse(answer.text) as { cursor: { next?: string } }).cursor.next;
+        if (next === undefined) throw new Error(`${path}: fewer than 10,000 items to walk (the growth mode needs the loaded database)`);
+        cursor = next;
       }
       return cursor;
     };

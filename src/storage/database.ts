@@ -147,25 +147,33 @@ const PREPARED_MAX = 256;
  * Statements with parameters are prepared once per connection (named, then only bound and
  * executed), which spares PostgreSQL parsing the batch statements again and again.
  *
- * Plans. Inside a write transaction (`transaction`) every execution is planned with its
- * parameters' values (`SET LOCAL plan_cache_mode = force_custom_plan`, sent with BEGIN): a
- * generic plan, made without them, once turned the journal's UPDATE … FROM unnest(…) into a
- * scan of the whole table, and the committer's statements carry arrays whose lengths change
- * from batch to batch. Reads outside it (`query`, `snapshot`) are left to PostgreSQL's own
- * choice (`plan_cache_mode = auto`): after five executions a statement keeps one generic plan
- * when it costs no more than planning each time. Planning was most of a read's cost on a grown
- * ledger — the transactions of a wallet cost PostgreSQL 2.2× less with a kept plan (pgbench on
- * 1,000,000 wallets, docs/performance.md) — and test/explain.test.ts checks every statement's
- * generic plan for scans of large tables. Names come from the SQL text, which the code fixes;
- * they are capped anyway.
+ * Plans. A statement that writes is planned with its parameters' values on every execution.
+ * Inside a write transaction (`transaction`) that is `SET LOCAL plan_cache_mode =
+ * force_custom_plan`, sent with BEGIN: a generic plan, made without the values, once turned the
+ * journal's UPDATE … FROM unnest(…) into a scan of the whole table, and the committer's
+ * statements carry arrays whose lengths change from batch to batch. Outside one (`query`: the
+ * background loops' claims, leases, records), a statement that writes or locks rows is sent
+ * unnamed (`WRITES`), which PostgreSQL plans afresh each time: a generic plan kept on a pooled
+ * connection would outlive the table it was made for — made while `webhook_deliveries` held 50
+ * rows, it scanned the whole table once it held a million (80 ms a call against 3). Reads are
+ * left to PostgreSQL's own choice (`plan_cache_mode = auto`): after five executions a statement
+ * keeps one generic plan when it costs no more than planning each time. Planning was most of a
+ * read's cost on a grown ledger — the statement of a wallet's transactions, over random wallets
+ * of a 1,000,000-wallet database, ran 2,586 times a second planned each time and 5,725 with a
+ * kept plan (pgbench, docs/performance.md) — and test/explain.test.ts checks the generic plan of
+ * every statement the routes, the sweeper and the purge send for scans of large tables. Names
+ * come from the SQL text, which the code fixes; they are capped anyway.
  */
 const preparedNames = new Map<string, string>();
 
 /** A write transaction's first message: its statements are planned with their parameters' values (above). */
 const WRITE_BEGIN = 'BEGIN; SET LOCAL plan_cache_mode = force_custom_plan';
-function statement(sql: string, params: readonly unknown[] | undefined): pg.QueryConfig {
+/** A statement that writes or locks rows (plans above). */
+const WRITES = /\b(INSERT|UPDATE|DELETE)\b/i;
+
+function statement(sql: string, params: readonly unknown[] | undefined, named = true): pg.QueryConfig {
   const values = params as unknown[] | undefined;
-  if (values === undefined || values.length === 0) return { text: sql, values };
+  if (!named || values === undefined || values.length === 0) return { text: sql, values };
   let name = preparedNames.get(sql);
   if (name === undefined && preparedNames.size < PREPARED_MAX) {
     name = `coffer_${preparedNames.size + 1}`;
@@ -309,7 +317,7 @@ export function openPostgres(options: PostgresOptions): Database {
     kind: 'postgres',
     schema,
     async query<Row>(sql: string, params?: readonly unknown[]) {
-      return onPrimary(async (pool) => (await pool.query(statement(sql, params))).rows as Row[]);
+      return onPrimary(async (pool) => (await pool.query(statement(sql, params, !WRITES.test(sql)))).rows as Row[]);
     },
     async exec(sql: string) {
       await onPrimary((pool) => pool.query(sql));
