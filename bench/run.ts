@@ -25,7 +25,9 @@
  * refusing; the limiter's own check still runs on every request.
  * BENCH_EVENTS=1 adds `debit-uniform+events` rows on each backend: the same keyed debits with
  * one webhook endpoint (a receiver in this process answering 204) and NATS JetStream on
- * (BENCH_NATS_URL, default nats://127.0.0.1:4222), for the events-on/off ratio.
+ * (BENCH_NATS_URL, default nats://127.0.0.1:4222), for the events-on/off ratio;
+ * BENCH_EVENTS=webhook or =nats turns on only that one (rows `+webhook`, `+nats`), to see
+ * each one's cost apart.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -328,18 +330,26 @@ async function load(
   };
 }
 
-/** BENCH_EVENTS: a webhook receiver answering 204 to everything, and the settings that turn events' publishers on. */
-async function eventsOn(): Promise<{ env: Record<string, string>; receiver: string; close: () => void }> {
+/** BENCH_EVENTS: which publishers the `+…` rows turn on (`1`: both). */
+type EventsMode = 'events' | 'webhook' | 'nats';
+const eventsMode: EventsMode | undefined = ({ '1': 'events', webhook: 'webhook', nats: 'nats' } as const)[process.env.BENCH_EVENTS ?? ''];
+
+/**
+ * The publishers of `mode`: for a webhook, a receiver answering 204 to everything (null for
+ * NATS alone), and the server settings that turn them on.
+ */
+async function eventsOn(mode: EventsMode): Promise<{ env: Record<string, string>; receiver: string | null; close: () => void }> {
+  const nats: Record<string, string> = mode === 'webhook' ? {} : { NATS_URL: process.env.BENCH_NATS_URL || 'nats://127.0.0.1:4222' };
+  if (mode === 'nats') return { env: nats, receiver: null, close: () => {} };
   const { createServer } = await import('node:http');
   const server = createServer((request, response) => request.resume().on('end', () => response.writeHead(204).end()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  const env = { WEBHOOK_ALLOW_PRIVATE: 'true', NATS_URL: process.env.BENCH_NATS_URL || 'nats://127.0.0.1:4222' };
-  return { env, receiver: `http://127.0.0.1:${port}/hook`, close: () => server.close() };
+  return { env: { WEBHOOK_ALLOW_PRIVATE: 'true', ...nats }, receiver: `http://127.0.0.1:${port}/hook`, close: () => server.close() };
 }
 
-async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], auth = false, events = false): Promise<Row[]> {
-  const database = `bench_coffer_${backend}_${auth ? 'auth_' : ''}${events ? 'events_' : ''}${process.pid}`;
+async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], auth = false, events?: EventsMode): Promise<Row[]> {
+  const database = `bench_coffer_${backend}_${auth ? 'auth_' : ''}${events ? `${events}_` : ''}${process.pid}`;
   const dataDir = backend === 'pglite' ? mkdtempSync(join(tmpdir(), 'coffer-bench-')) : undefined;
   if (backend === 'postgres') {
     await admin(async (client) => {
@@ -350,12 +360,12 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   const env: Record<string, string> = backend === 'postgres' ? { DATABASE_URL: databaseUrl(database) } : { DATA_DIR: dataDir! };
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
   const client = auth ? createBenchClient(env) : undefined;
-  const publishers = events ? await eventsOn() : undefined;
+  const publishers = events ? await eventsOn(events) : undefined;
   const server = await startServer({ ...env, LOG_LEVEL: 'warn', BULK_CONCURRENCY: String(Math.max(2 * BULK_CONNECTIONS, 4)), ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND);
   const rows: Row[] = [];
   try {
     benchToken = client ? await fetchToken(server.url, client) : undefined;
-    if (publishers) await fetch(`${server.url}/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: publishers.receiver }) });
+    if (publishers?.receiver) await fetch(`${server.url}/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: publishers.receiver }) });
     log(`${backend}: funding ${WALLETS} wallets`);
     const wallets = await fund(server.url);
     const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.txt`);
@@ -364,7 +374,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
       const clients = scenario.startsWith('bulk-') ? BULK_CONNECTIONS : connections;
       log(`${backend}: ${scenario} for ${seconds}s at ${clients} connections`);
       const row = await load(server, backend, scenario, walletsFile, clients);
-      rows.push({ backend, ...(auth ? { auth } : {}), ...row, ...(events ? { scenario: `${scenario}+events` } : {}) });
+      rows.push({ backend, ...(auth ? { auth } : {}), ...row, ...(events ? { scenario: `${scenario}+${events}` } : {}) });
     }
     rmSync(walletsFile, { force: true });
   } finally {
@@ -415,7 +425,7 @@ for (const [backend, scenarios] of [
   if (chosen.length === 0) continue;
   if (authModes.includes('off')) rows.push(...(await runCoffer(backend, chosen)));
   if (authModes.includes('on')) rows.push(...(await runCoffer(backend, chosen, true)));
-  if (process.env.BENCH_EVENTS === '1' && chosen.includes('debit-uniform')) rows.push(...(await runCoffer(backend, ['debit-uniform'], false, true)));
+  if (eventsMode !== undefined && chosen.includes('debit-uniform')) rows.push(...(await runCoffer(backend, ['debit-uniform'], false, eventsMode)));
 }
 const postgresVersion = await admin(async (client) => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
 
