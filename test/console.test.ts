@@ -406,7 +406,8 @@ describe('console: an operator at work', () => {
       for (let presses = 0; presses < 10 && !(await confirm.evaluate((node) => node === document.activeElement)); presses++) await page.keyboard.press('Tab');
       await page.keyboard.press('Enter');
       await page.getByRole('dialog').getByRole('status').waitFor();
-      await page.keyboard.press('Enter'); // Close has the focus
+      assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Close', 'the outcome shows with Close focused');
+      await page.keyboard.press('Enter');
       await page.getByRole('dialog').waitFor({ state: 'detached' });
       assert.equal(await mainBalance(walletId), before + 25n);
       // Escape closes a form without sending anything.

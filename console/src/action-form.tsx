@@ -5,7 +5,7 @@
  * form as it was, with the same key (see drafts.ts).
  */
 import type { ExpandedHold, Wallet } from 'coffer/client';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ACTIONS, type ActionContext, type Field, type Outcome, type Values } from './actions.ts';
 import { editDraft, saveDraft, type Draft } from './drafts.ts';
 import { isAsset, parseMajor } from './money.ts';
@@ -49,7 +49,7 @@ export function ActionForm({ draft, onChange, onClose }: Props) {
   const [status, setStatus] = useState<Status>({ state: 'idle' });
   const context = useActionContext(draft);
 
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (dialog.current?.open === false) dialog.current.showModal();
     heading.current?.focus();
   }, []);
@@ -178,7 +178,9 @@ export function ActionForm({ draft, onChange, onClose }: Props) {
 
 function Done({ outcome, onClose }: { outcome: Outcome; onClose: () => void }) {
   const button = useRef<HTMLButtonElement>(null);
-  useEffect(() => button.current?.focus(), []);
+  // Focus moves with the render, before the outcome is painted: a key pressed once the outcome
+  // shows goes to its button (with useEffect it could still go to the removed Confirm button).
+  useLayoutEffect(() => button.current?.focus(), []);
   return (
     <div>
       <p class="success" role="status">
