@@ -338,14 +338,30 @@ const eventsMode: EventsMode | undefined = ({ '1': 'events', webhook: 'webhook',
  * The publishers of `mode`: for a webhook, a receiver answering 204 to everything (null for
  * NATS alone), and the server settings that turn them on.
  */
-async function eventsOn(mode: EventsMode): Promise<{ env: Record<string, string>; receiver: string | null; close: () => void }> {
+async function eventsOn(mode: EventsMode): Promise<{ env: Record<string, string>; receiver: string | null; received: () => number; close: () => void }> {
   const nats: Record<string, string> = mode === 'webhook' ? {} : { NATS_URL: process.env.BENCH_NATS_URL || 'nats://127.0.0.1:4222' };
-  if (mode === 'nats') return { env: nats, receiver: null, close: () => {} };
+  if (mode === 'nats') return { env: nats, receiver: null, received: () => 0, close: () => {} };
   const { createServer } = await import('node:http');
-  const server = createServer((request, response) => request.resume().on('end', () => response.writeHead(204).end()));
+  let received = 0;
+  const server = createServer((request, response) => request.resume().on('end', () => (received++, response.writeHead(204).end())));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { env: { WEBHOOK_ALLOW_PRIVATE: 'true', ...nats }, receiver: `http://127.0.0.1:${port}/hook`, close: () => server.close() };
+  return { env: { WEBHOOK_ALLOW_PRIVATE: 'true', ...nats }, receiver: `http://127.0.0.1:${port}/hook`, received: () => received, close: () => server.close() };
+}
+
+/** Resolves once `count()` has not grown for `quietMs`; the milliseconds that took. */
+async function settled(count: () => number, quietMs: number): Promise<number> {
+  const started = Date.now();
+  let last = count();
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (count() !== last) {
+      last = count();
+      since = Date.now();
+    }
+  }
+  return since - started;
 }
 
 async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], auth = false, events?: EventsMode): Promise<Row[]> {
@@ -372,8 +388,17 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
     writeFileSync(walletsFile, [wallets.hot, ...wallets.uniform].join('\n') + '\n');
     for (const scenario of scenarios) {
       const clients = scenario.startsWith('bulk-') ? BULK_CONNECTIONS : connections;
+      // With a webhook receiver: the funding's deliveries first, then how many of the load's
+      // events it received while the load ran, and how long the rest took after.
+      if (publishers?.receiver) await settled(publishers.received, 1_000);
+      const receivedBefore = publishers?.received() ?? 0;
       log(`${backend}: ${scenario} for ${seconds}s at ${clients} connections`);
       const row = await load(server, backend, scenario, walletsFile, clients);
+      if (publishers?.receiver) {
+        const during = publishers.received() - receivedBefore;
+        const after = await settled(publishers.received, 2_000);
+        log(`${backend}: webhook receiver got ${during} deliveries during the load, ${publishers.received() - receivedBefore - during} more in the ${(after / 1000).toFixed(1)} s after it`);
+      }
       rows.push({ backend, ...(auth ? { auth } : {}), ...row, ...(events ? { scenario: `${scenario}+${events}` } : {}) });
     }
     rmSync(walletsFile, { force: true });

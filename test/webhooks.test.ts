@@ -14,10 +14,10 @@ import { after, before, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
-import { openPostgres } from '../src/storage/database.ts';
+import { openPostgres, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
-import { claimDeliveries, fanOut } from '../src/storage/webhooks.ts';
+import { claimDeliveries, fanOut, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
 import { backoff, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
@@ -271,8 +271,8 @@ suite(
       await pending(free.id, 3);
       let sent: { sql: string; params: readonly unknown[] } | undefined;
       const recording = { query: <Row>(sql: string, params?: readonly unknown[]) => ((sent = { sql, params: params ?? [] }), h().db.query<Row>(sql, params)) };
-      // The busy endpoint has all its slots (4) in flight in this process.
-      const claimed = await claimDeliveries(recording as never, now, now + 30_000_000n, 64, 4, new Map([[busy.id, 4]]));
+      // The busy endpoint has all its slots in flight in this process: none free.
+      const claimed = await claimDeliveries(recording as never, now, now + 30_000_000n, 64, 4, new Map([[busy.id, 0]]));
       assert.deepEqual(claimed.map((delivery) => delivery.endpoint.id), [free.id, free.id, free.id]);
       // The same claim again, explained (its leases rolled back): the buffers it touched.
       const rollback = new Error('rollback');
@@ -288,6 +288,34 @@ suite(
         (error) => error === rollback,
       );
       assert.ok(touched >= 0 && touched < 100, `the claim touched ${touched} buffers`);
+      await removeAll(h());
+    });
+
+    it("the loop's bookkeeping commits lazily (synchronous_commit off for its own transaction): fan-out, claim, giving back, recording a success", async () => {
+      await addEndpoint(h());
+      await createWallet(h());
+      await createWallet(h());
+      const now = h().clock.now();
+      const lazily = async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> =>
+        h().db.transaction(async (tx) => {
+          await tx.query("SELECT set_config('synchronous_commit', 'on', true)");
+          const result = await work(tx);
+          const [setting] = await tx.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+          assert.equal(setting!.synchronous_commit, 'off');
+          return result;
+        });
+      assert.equal((await lazily((tx) => fanOut(tx, now, 500))).deliveries, 2);
+      const [first, second] = await lazily((tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
+      await lazily((tx) => releaseDeliveries(tx, [first!]));
+      await lazily((tx) => recordDelivered(tx, [{ delivery: second!, attemptedAt: now, statusCode: 204, latencyMs: 1, error: null, responseBody: '', outcome: 'delivered', nextAttemptAt: null }]));
+      const states = await h().db.query<{ status: string; leased: boolean; attempts: number }>('SELECT status, lease_until IS NOT NULL AS leased, attempts FROM webhook_deliveries ORDER BY id DESC LIMIT 2');
+      assert.deepEqual(
+        states.map((row) => [row.status, row.leased, Number(row.attempts)]),
+        [
+          ['delivered', false, 1],
+          ['pending', false, 0],
+        ],
+      );
       await removeAll(h());
     });
 
@@ -510,6 +538,59 @@ suite(
       assert.ok(fast.every((r) => r.at - started < 1000), 'the fast endpoint got its events while the slow one was still answering');
       assert.ok(Date.now() - started >= 1400);
       await removeAll(h());
+    });
+
+    it('a fast receiver: a claim leases several sending rounds ahead, never more than WEBHOOK_CONCURRENCY (4) in flight; a claimed delivery that could not finish within its lease is given back unsent', async () => {
+      const endpoint = await addEndpoint(h());
+      await createWallet(h());
+      await deliver(h()); // a first fast answer: the endpoint may be claimed ahead
+      assert.equal(receiver.received.length, 1);
+      receiver.clear();
+      let open = 0;
+      let most = 0;
+      const answerAfter = (delayMs: number) => () => {
+        open++;
+        most = Math.max(most, open);
+        setTimeout(() => open--, delayMs);
+        return { status: 204, delayMs };
+      };
+      receiver.answer = answerAfter(100);
+      for (let i = 0; i < 40; i++) await createWallet(h());
+      const leasedNow = async () => Number((await h().db.query<{ n: bigint }>("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'pending' AND lease_until IS NOT NULL"))[0]!.n);
+      let running = deliver(h());
+      while (receiver.ids().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      const leased = await leasedNow();
+      await running;
+      assert.equal(receiver.received.length, 40);
+      assert.equal(new Set(receiver.ids()).size, 40, 'each delivery sent once');
+      assert.ok(leased > 4 && leased <= 32, `leased ahead while the first were in flight: ${leased}`);
+      assert.ok(most <= 4, `at most 4 in flight, saw ${most}`);
+
+      // Twelve more; while the first four are at the receiver the clock moves 20 s: the lease
+      // (30 s) has 10 s left, less than a send may take (10 s), so the eight still waiting for a
+      // slot are given back unsent, claimed again with a new lease, then sent.
+      receiver.clear();
+      receiver.answer = answerAfter(300);
+      for (let i = 0; i < 12; i++) await createWallet(h());
+      const before = Number(h().clock.now() / 1_000_000n);
+      running = deliver(h());
+      while (receiver.ids().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      h().clock.advance(20);
+      await running;
+      const stamps = receiver.received.map((r) => Number(r.headers['webhook-timestamp']));
+      assert.equal(new Set(receiver.ids()).size, 12, 'each sent once');
+      assert.equal(stamps.filter((t) => t < before + 20).length, 4, 'four sent under the first lease');
+      assert.equal(stamps.filter((t) => t >= before + 20).length, 8, 'eight sent after being given back and claimed again');
+      const attempts = await h().db.query<{ attempts: number; status: string }>('SELECT attempts, status FROM webhook_deliveries ORDER BY id DESC LIMIT 12');
+      assert.deepEqual(new Set(attempts.map((a) => `${a.status}:${Number(a.attempts)}`)), new Set(['delivered:1']), 'a delivery given back unsent does not count as an attempt');
+      assert.ok(most <= 4);
+      // Deleting the endpoint deletes its deliveries and attempts with it.
+      await removeAll(h());
+      const left = await h().db.query<{ n: bigint }>(
+        'SELECT (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1) + (SELECT count(*) FROM webhook_attempts WHERE endpoint_id = $1) AS n',
+        [endpoint.id],
+      );
+      assert.equal(Number(left[0]!.n), 0);
     });
   },
   { webhooks: { allowPrivate: true, intervalMs: null }, feedWatchIntervalMs: null },

@@ -29,7 +29,7 @@ import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
-import { claimDeliveries, fanOut, recordAttempt, recordDelivered, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
+import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
 
 /** A receiver must answer within this. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
@@ -285,6 +285,19 @@ export interface WebhookWorker {
 
 /** Deliveries claimed per turn. */
 const CLAIM_MAX = 64;
+/**
+ * A process may claim ahead this many times an endpoint's concurrency while its receiver
+ * answers fast (2xx within FAST_ANSWER_MS): the claimed deliveries wait for a sending slot in
+ * order, so under load a claim (and the fan-out before it) is made once per that many sends,
+ * not once per send. An endpoint that answered slowly or failed, or not yet at all, gets its
+ * concurrency only: a slow receiver holds few leases.
+ */
+const QUEUE_FACTOR = 8;
+const FAST_ANSWER_MS = 1_000;
+/** A delivery is sent only while its lease has this long left (a send ends within its lease); otherwise it is given back. */
+const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 5_000_000n;
+/** Successful attempts answered within this many milliseconds of each other are recorded in one statement. */
+const RECORD_DELAY_MS = 10;
 
 export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEvent {
   return {
@@ -300,48 +313,100 @@ export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEv
 
 export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): WebhookWorker {
   const { db, clock, settings } = options;
-  const inFlight = new Map<string, number>();
+  /** Endpoint id → deliveries this process claimed and has not finished (waiting for a slot, sending or recording). */
+  const claimed = new Map<string, number>();
+  /** Endpoint id → its sends in flight, and the claimed deliveries waiting for one of its slots, in order. */
+  const slots = new Map<string, { sending: number; readonly waiting: (() => void)[] }>();
+  /** Endpoints whose last answer was a fast 2xx: a claim may take QUEUE_FACTOR times their concurrency. */
+  const fast = new Set<string>();
   const sending = new Set<Promise<void>>();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
   let failing = false;
   let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
-  let flushing = false;
+  let flushTimer: NodeJS.Timeout | undefined;
 
-  /** Successes answered in the same turn of the event loop are recorded together (storage `recordDelivered`). */
+  /** Successes answered within RECORD_DELAY_MS of each other are recorded together (storage `recordDelivered`). */
   function recordSuccess(record: AttemptRecord): Promise<void> {
     return new Promise((resolve, reject) => {
       answered.push({ record, done: (error) => (error === undefined ? resolve() : reject(error)) });
-      if (flushing) return;
-      flushing = true;
-      setImmediate(() => {
-        flushing = false;
-        const taken = answered;
-        answered = [];
-        recordDelivered(
-          db,
-          taken.map((t) => t.record),
-        ).then(
-          () => taken.forEach((t) => t.done()),
-          (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'))),
-        );
-      });
+      if (answered.length >= CLAIM_MAX) flush();
+      else flushTimer ??= setTimeout(flush, RECORD_DELAY_MS);
     });
+  }
+
+  function flush(): void {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    const taken = answered;
+    answered = [];
+    if (taken.length === 0) return;
+    recordDelivered(
+      db,
+      taken.map((t) => t.record),
+    ).then(
+      () => taken.forEach((t) => t.done()),
+      (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'))),
+    );
+  }
+
+  /** Waits for one of the endpoint's `concurrency` sending slots; first come, first served. */
+  async function acquire(endpointId: string): Promise<void> {
+    let slot = slots.get(endpointId);
+    if (slot === undefined) slots.set(endpointId, (slot = { sending: 0, waiting: [] }));
+    if (slot.sending < settings.concurrency) {
+      slot.sending++;
+      return;
+    }
+    await new Promise<void>((resolve) => slot.waiting.push(resolve));
+  }
+
+  /** Hands the slot to the next waiting delivery, or frees it. */
+  function releaseSlot(endpointId: string): void {
+    const slot = slots.get(endpointId);
+    if (slot === undefined) return;
+    const next = slot.waiting.shift();
+    if (next !== undefined) return next();
+    slot.sending--;
+    if (slot.sending === 0) slots.delete(endpointId);
+  }
+
+  /** What a claim may take of each endpoint this process knows: its limit less what it already holds. */
+  function allowances(): Map<string, number> {
+    const free = new Map<string, number>();
+    for (const id of new Set([...claimed.keys(), ...fast])) {
+      const limit = settings.concurrency * (fast.has(id) ? QUEUE_FACTOR : 1);
+      free.set(id, Math.max(0, limit - (claimed.get(id) ?? 0)));
+    }
+    return free;
   }
 
   async function deliver(delivery: ClaimedDelivery): Promise<void> {
     const endpoint = delivery.endpoint;
-    const now = clock();
-    const timestamp = Number(now / 1_000_000n);
-    const headers = {
-      'webhook-id': delivery.eventId,
-      'webhook-timestamp': String(timestamp),
-      'webhook-signature': signatures(endpoint, delivery.eventId, timestamp, delivery.body, now),
-    };
-    const problem = targetProblem(endpoint.url, settings.allowPrivate);
-    const result = problem !== null ? { statusCode: null, error: problem, body: null, latencyMs: 0 } : await send(endpoint.url, headers, delivery.body, settings.allowPrivate);
+    await acquire(endpoint.id);
+    let result: SendResult;
+    try {
+      const now = clock();
+      // Stopping, or too late to finish within the lease: another process may take it, so this one must not send it.
+      if (stopped || delivery.leaseUntil - now < SEND_MARGIN_MICROS) {
+        await releaseDeliveries(db, [delivery]);
+        return;
+      }
+      const timestamp = Number(now / 1_000_000n);
+      const headers = {
+        'webhook-id': delivery.eventId,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': signatures(endpoint, delivery.eventId, timestamp, delivery.body, now),
+      };
+      const problem = targetProblem(endpoint.url, settings.allowPrivate);
+      result = problem !== null ? { statusCode: null, error: problem, body: null, latencyMs: 0 } : await send(endpoint.url, headers, delivery.body, settings.allowPrivate);
+    } finally {
+      releaseSlot(endpoint.id);
+    }
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.add(endpoint.id);
+    else fast.delete(endpoint.id);
     const attemptedAt = clock();
     const next = attemptedAt + backoff(delivery.attempts);
     const outcome = ok ? 'delivered' : next - delivery.createdAt > settings.retryWindowMicros ? 'failed' : 'retry';
@@ -365,26 +430,26 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     // wants made no delivery, yet moved its position, and the events it wants may be next.
     while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).scanned > 0);
     const now = clock();
-    const claimed = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, inFlight);
-    const sends = claimed.map((delivery) => {
+    const taken = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, allowances());
+    const sends = taken.map((delivery) => {
       const id = delivery.endpoint.id;
-      inFlight.set(id, (inFlight.get(id) ?? 0) + 1);
+      claimed.set(id, (claimed.get(id) ?? 0) + 1);
       const sent = deliver(delivery)
         .catch((error) => options.onFailure?.(error))
         .finally(() => {
-          const left = (inFlight.get(id) ?? 1) - 1;
-          if (left === 0) inFlight.delete(id);
-          else inFlight.set(id, left);
+          const left = (claimed.get(id) ?? 1) - 1;
+          if (left === 0) claimed.delete(id);
+          else claimed.set(id, left);
           sending.delete(sent);
-          // A slot freed: more of this endpoint's deliveries may be due.
-          if (loop && !stopped) schedule(0);
+          // Its queue is running dry: claim more of this endpoint's due deliveries.
+          if (loop && !stopped && left < settings.concurrency) schedule(0);
         });
       sending.add(sent);
       return sent;
     });
     // The loop does not wait for slow receivers (another turn may claim other endpoints' deliveries); `run()` does.
     if (!loop) await Promise.all(sends);
-    return claimed.length;
+    return taken.length;
   }
 
   const run = (): Promise<number> => {

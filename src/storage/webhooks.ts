@@ -12,6 +12,19 @@ import type { Database, Queryable } from './database.ts';
 import { writeEvents } from './events.ts';
 import { instantColumn, instantParam, tsText } from './sql.ts';
 
+/**
+ * The delivery loop's own bookkeeping (fan-out, claims, leases given back, successes
+ * recorded) commits without waiting for its WAL to reach the disk: `synchronous_commit` off
+ * for that one transaction, set by the statement itself (a CTE of this name that the
+ * statement reads). A crash can lose the newest of these commits, and losing one only makes
+ * the loop do it again: deliveries fanned out again, a delivery claimed or sent again (with
+ * the same `webhook-id`: at least once, as always). Nothing is lost that was not already
+ * tolerated: a success is recorded only after its 2xx, and PostgreSQL flushes the WAL in
+ * order, so no other commit becomes less durable. Each of these commits would otherwise wait
+ * for a flush of its own (PGlite: a blocking fsync of the process) beside the ledger's.
+ */
+const LAZY_COMMIT = `lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS off)`;
+
 export interface WebhookEndpoint {
   readonly id: string;
   readonly ledger: string;
@@ -108,9 +121,19 @@ export async function updateEndpoint(db: Queryable, ledger: string, id: string, 
   return row ? endpointOf(row) : null;
 }
 
-export async function deleteEndpoint(db: Queryable, ledger: string, id: string): Promise<boolean> {
-  const rows = await db.query('DELETE FROM webhook_endpoints WHERE ledger = $1 AND id = $2 RETURNING id', [ledger, id]);
-  return rows.length > 0;
+/**
+ * Deletes an endpoint with its deliveries and attempts (no foreign key cascades: migration 10).
+ * The endpoint first: deleting its row waits for a fan-out that holds it and keeps any later
+ * one from seeing it; then its rows, read by the next statement (a later snapshot), so a
+ * fan-out that committed meanwhile left none behind.
+ */
+export async function deleteEndpoint(db: Database, ledger: string, id: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query('DELETE FROM webhook_endpoints WHERE ledger = $1 AND id = $2 RETURNING id', [ledger, id]);
+    if (rows.length === 0) return false;
+    await tx.query('WITH a AS (DELETE FROM webhook_attempts WHERE endpoint_id = $1) DELETE FROM webhook_deliveries WHERE endpoint_id = $1', [id]);
+    return true;
+  });
 }
 
 /** A new secret; the current one keeps signing alongside it until `graceUntil`. */
@@ -140,7 +163,7 @@ export interface FanOut {
  */
 export async function fanOut(db: Queryable, now: Instant, limit: number): Promise<FanOut> {
   const [row] = await db.query<{ n: bigint; scanned: bigint }>(
-    `WITH ep AS MATERIALIZED (
+    `WITH ${LAZY_COMMIT}, ep AS MATERIALIZED (
        SELECT id, ledger, event_types, feed_position FROM webhook_endpoints WHERE enabled ORDER BY id FOR UPDATE SKIP LOCKED
      ), ev AS MATERIALIZED (
        SELECT ep.id AS endpoint_id, ep.event_types, e.seq, e.type, e.position
@@ -158,7 +181,7 @@ export async function fanOut(db: Queryable, now: Instant, limit: number): Promis
        UPDATE webhook_endpoints AS w SET feed_position = m.last
        FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
      )
-     SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned`,
+     SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned, (SELECT off FROM lazy) AS lazy`,
     [instantParam(now), limit],
   );
   return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0) };
@@ -202,11 +225,12 @@ export interface ClaimedDelivery {
 
 /**
  * Claims due deliveries (`FOR UPDATE SKIP LOCKED`, then a lease until `leaseUntil`), at most
- * `perEndpoint` of each endpoint less those this process already has in flight (`inFlight`,
- * endpoint id → sends not yet answered). An expired lease is due again: its process died.
+ * `limit` in all and, per endpoint, as many as `free` gives it (endpoint id → deliveries this
+ * process may still take of it), `perEndpoint` for an endpoint `free` does not name. An
+ * expired lease is due again: its process died.
  *
  * Endpoint by endpoint, each one's due deliveries are read in order from the index of pending
- * deliveries (migration 9) only as far as its free slots: a claim locks and reads what it
+ * deliveries (migration 9) only as far as its allowance: a claim locks and reads what it
  * takes, not the backlog. (It once took up to four times `limit` due deliveries of all
  * endpoints and then kept those with a free slot: an endpoint whose slots were taken had its
  * whole backlog walked on every turn, 8.7 ms a claim with the feed 30,000 events ahead, and
@@ -214,21 +238,22 @@ export interface ClaimedDelivery {
  * looks up by primary key: joined with the picked rows instead, it was planned as a hash join
  * over a scan of every delivery (test/webhooks.test.ts counts the buffers a claim touches).
  */
-export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, inFlight: ReadonlyMap<string, number>): Promise<ClaimedDelivery[]> {
+export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<ClaimedDelivery[]> {
   const rows = await db.query<EndpointRow & { delivery_id: bigint; attempts: number; delivery_created_at: string; event_id: string; body: string }>(
-    `WITH picked AS MATERIALIZED (
+    `WITH ${LAZY_COMMIT}, picked AS MATERIALIZED (
        SELECT d.id FROM webhook_endpoints w
-       LEFT JOIN unnest($5::text[], $6::int[]) AS f(endpoint_id, sending) ON f.endpoint_id = w.id
+       LEFT JOIN unnest($5::text[], $6::int[]) AS f(endpoint_id, free) ON f.endpoint_id = w.id
        CROSS JOIN LATERAL (
          SELECT d.id FROM webhook_deliveries d
          WHERE d.endpoint_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-         ORDER BY d.next_attempt_at, d.id LIMIT $4 - coalesce(f.sending, 0)
+         ORDER BY d.next_attempt_at, d.id LIMIT coalesce(f.free, $4)
          FOR UPDATE OF d SKIP LOCKED
        ) AS d
-       WHERE w.enabled AND coalesce(f.sending, 0) < $4
+       WHERE w.enabled AND coalesce(f.free, $4) > 0
        LIMIT $3
      ), leased AS (
-       UPDATE webhook_deliveries AS d SET lease_until = $2, attempts = d.attempts + 1 WHERE d.id = ANY (ARRAY(SELECT id FROM picked))
+       UPDATE webhook_deliveries AS d SET lease_until = $2, attempts = d.attempts + 1
+       WHERE d.id = ANY (ARRAY(SELECT id FROM picked)) AND (SELECT off FROM lazy) IS NOT NULL
        RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_seq, d.test_event_id, d.test_body
      )
      SELECT l.id AS delivery_id, l.attempts, ${tsText('l.created_at')} AS delivery_created_at, coalesce(e.id, l.test_event_id) AS event_id,
@@ -238,7 +263,7 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
        w.enabled, w.disabled_reason, ${tsText('w.created_at')} AS created_at
      FROM leased l LEFT JOIN events e ON e.seq = l.event_seq JOIN webhook_endpoints w ON w.id = l.endpoint_id
      ORDER BY l.id`,
-    [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...inFlight.keys()], [...inFlight.values()]],
+    [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
   );
   return rows.map((row) => ({
     id: BigInt(row.delivery_id),
@@ -249,6 +274,22 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
     eventId: row.event_id,
     body: row.body,
   }));
+}
+
+/**
+ * Gives claimed deliveries back unsent (a process that could no longer send them within their
+ * lease): due again at once for any process, their claim not counted as an attempt. Only
+ * those this claim still holds.
+ */
+export async function releaseDeliveries(db: Queryable, deliveries: readonly ClaimedDelivery[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  await db.query(
+    `WITH ${LAZY_COMMIT}
+     UPDATE webhook_deliveries AS d SET lease_until = NULL, attempts = d.attempts - 1
+     FROM unnest($1::bigint[], $2::timestamptz[]) AS x(id, lease_until)
+     WHERE d.id = x.id AND d.lease_until = x.lease_until AND (SELECT off FROM lazy) IS NOT NULL`,
+    [deliveries.map((d) => d.id.toString()), deliveries.map((d) => instantParam(d.leaseUntil))],
+  );
 }
 
 export interface AttemptRecord {
@@ -310,19 +351,21 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
 /**
  * Records successful attempts, many at once: their attempt rows and their deliveries marked
  * delivered, in one statement (the common case costs one commit per batch of answers, not
- * one per event). Failures go through `recordAttempt`.
+ * one per event), committed lazily (LAZY_COMMIT: a success lost in a crash is sent again).
+ * Failures go through `recordAttempt`, which commits durably: it may disable the endpoint
+ * and write an event to the feed, which must not be seen before it is on disk.
  */
 export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<void> {
   if (records.length === 0) return;
   await db.query(
-    `WITH a AS (
+    `WITH ${LAZY_COMMIT}, a AS (
        INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
        SELECT x.endpoint_id, x.delivery_id, x.event_id, x.attempted_at, x.status_code, x.latency_ms, x.response_body
        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
          AS x(endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
      )
      UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL
-     FROM unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until) WHERE d.id = x.id AND d.lease_until = x.lease_until`,
+     FROM unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until) WHERE d.id = x.id AND d.lease_until = x.lease_until AND (SELECT off FROM lazy) IS NOT NULL`,
     [
       records.map((r) => r.delivery.endpoint.id),
       records.map((r) => r.delivery.id.toString()),
@@ -369,7 +412,8 @@ export async function listAttempts(db: Queryable, endpointId: string, limit: num
 /** Deliveries not yet sent (pending), and the age in seconds of the oldest at `now`. */
 export async function deliveryBacklog(db: Queryable, now: Instant): Promise<{ readonly pending: number; readonly oldestSeconds: number }> {
   const [row] = await db.query<{ n: bigint; oldest: string | null }>(
-    `SELECT count(*) AS n, extract(epoch FROM $1::timestamptz - min(created_at))::text AS oldest FROM webhook_deliveries WHERE status = 'pending'`,
+    `SELECT count(*) AS n, extract(epoch FROM $1::timestamptz - min(created_at))::text AS oldest FROM webhook_deliveries d
+     WHERE status = 'pending' AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id)`,
     [instantParam(now)],
   );
   return { pending: Number(row?.n ?? 0), oldestSeconds: row?.oldest ? Math.max(0, Number(row.oldest)) : 0 };
