@@ -296,6 +296,12 @@ const QUEUE_FACTOR = 8;
 const FAST_ANSWER_MS = 1_000;
 /** A delivery is sent only while its lease has this long left (a send ends within its lease); otherwise it is given back. */
 const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 5_000_000n;
+/**
+ * Turns started by a wake-up (a commit, a freed queue) start at least this long after the
+ * previous turn began: under load a commit lands every few milliseconds, and a turn (a
+ * fan-out and a claim) per commit cost more than the events it found.
+ */
+const TURN_GAP_MS = 10;
 /** Successful attempts answered within this many milliseconds of each other are recorded in one statement. */
 const RECORD_DELAY_MS = 10;
 
@@ -442,7 +448,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
           else claimed.set(id, left);
           sending.delete(sent);
           // Its queue is running dry: claim more of this endpoint's due deliveries.
-          if (loop && !stopped && left < settings.concurrency) schedule(0);
+          if (loop && !stopped && left < settings.concurrency) soon();
         });
       sending.add(sent);
       return sent;
@@ -472,6 +478,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   // concurrent turn would not yet see. A wake-up during a turn runs another right after it.
   let ticking = false;
   let again = false;
+  let lastTurnMs = -Infinity;
   const tick = async () => {
     timer = undefined;
     if (ticking) {
@@ -479,6 +486,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       return;
     }
     ticking = true;
+    lastTurnMs = Date.now();
     try {
       await runOnce();
       if (failing) options.onRecovery?.();
@@ -491,7 +499,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     }
     if (again) {
       again = false;
-      schedule(0);
+      soon();
     } else if (!stopped && timer === undefined) schedule(options.intervalMs);
   };
 
@@ -501,12 +509,14 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     timer = setTimeout(() => void tick(), ms);
     timer.unref();
   };
+  /** A turn as soon as TURN_GAP_MS after the last one began. */
+  const soon = () => schedule(Math.max(0, lastTurnMs + TURN_GAP_MS - Date.now()));
 
   if (loop) schedule(options.intervalMs);
   return {
     run,
     kick() {
-      if (loop && !stopped) schedule(0);
+      if (loop && !stopped) soon();
     },
     async stop() {
       stopped = true;
