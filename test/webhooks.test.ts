@@ -14,7 +14,7 @@ import { after, before, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
-import { openPostgres, type Transaction } from '../src/storage/database.ts';
+import { openPostgres, type Database, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
 import { claimDeliveries, fanOut, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
@@ -291,21 +291,23 @@ suite(
       await removeAll(h());
     });
 
-    it("the loop's bookkeeping commits lazily (synchronous_commit off for its own transaction): fan-out, claim, giving back, recording a success", async () => {
+    it("the loop's bookkeeping commits lazily (synchronous_commit off for its own transaction): fan-out, giving back, recording a success; a claim commits durably", async () => {
       await addEndpoint(h());
       await createWallet(h());
       await createWallet(h());
       const now = h().clock.now();
-      const lazily = async <T>(work: (tx: Transaction) => Promise<T>): Promise<T> =>
+      const committing = async <T>(expected: 'on' | 'off', work: (tx: Transaction) => Promise<T>): Promise<T> =>
         h().db.transaction(async (tx) => {
           await tx.query("SELECT set_config('synchronous_commit', 'on', true)");
           const result = await work(tx);
           const [setting] = await tx.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
-          assert.equal(setting!.synchronous_commit, 'off');
+          assert.equal(setting!.synchronous_commit, expected);
           return result;
         });
+      const lazily = <T>(work: (tx: Transaction) => Promise<T>) => committing('off', work);
       assert.equal((await lazily((tx) => fanOut(tx, now, 500))).deliveries, 2);
-      const [first, second] = await lazily((tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
+      // A claim is durable: sent only once its lease is on disk, a delivery cannot be claimed again while it is being sent.
+      const [first, second] = await committing('on', (tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
       await lazily((tx) => releaseDeliveries(tx, [first!]));
       await lazily((tx) => recordDelivered(tx, [{ delivery: second!, attemptedAt: now, statusCode: 204, latencyMs: 1, error: null, responseBody: '', outcome: 'delivered', nextAttemptAt: null }]));
       const states = await h().db.query<{ status: string; leased: boolean; attempts: number }>('SELECT status, lease_until IS NOT NULL AS leased, attempts FROM webhook_deliveries ORDER BY id DESC LIMIT 2');
@@ -567,16 +569,29 @@ suite(
       assert.ok(most <= 4, `at most 4 in flight, saw ${most}`);
 
       // Twelve more; while the first four are at the receiver the clock moves 20 s: the lease
-      // (30 s) has 10 s left, less than a send may take (10 s), so the eight still waiting for a
-      // slot are given back unsent, claimed again with a new lease, then sent.
+      // (30 s) has 10 s left, less than a send and its record may take (10 s and a margin), so
+      // the eight still waiting for a slot are given back unsent, claimed again with a new
+      // lease, then sent.
       receiver.clear();
-      receiver.answer = answerAfter(300);
+      receiver.answer = answerAfter(100);
       for (let i = 0; i < 12; i++) await createWallet(h());
       const before = Number(h().clock.now() / 1_000_000n);
-      running = deliver(h());
-      while (receiver.ids().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-      h().clock.advance(20);
-      await running;
+      const db = h().db as { query: Database['query'] };
+      const query = db.query;
+      let givenBack = 0;
+      db.query = ((sql: string, params?: readonly unknown[]) => {
+        if (/attempts = d\.attempts - 1/.test(sql)) givenBack += (params?.[0] as unknown[]).length;
+        return query.call(h().db, sql, params);
+      }) as Database['query'];
+      try {
+        running = deliver(h());
+        while (receiver.ids().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        h().clock.advance(20);
+        await running;
+      } finally {
+        db.query = query;
+      }
+      assert.equal(givenBack, 8, 'the eight waiting were given back');
       const stamps = receiver.received.map((r) => Number(r.headers['webhook-timestamp']));
       assert.equal(new Set(receiver.ids()).size, 12, 'each sent once');
       assert.equal(stamps.filter((t) => t < before + 20).length, 4, 'four sent under the first lease');

@@ -293,9 +293,14 @@ const CLAIM_MAX = 64;
  * concurrency only: a slow receiver holds few leases.
  */
 const QUEUE_FACTOR = 8;
-const FAST_ANSWER_MS = 1_000;
-/** A delivery is sent only while its lease has this long left (a send ends within its lease); otherwise it is given back. */
-const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 5_000_000n;
+const FAST_ANSWER_MS = 250;
+/** An endpoint's fast answer counts for this long (its entry is then dropped). */
+const FAST_FOR_MS = 60_000;
+/**
+ * A delivery is sent only while its lease has this long left: a send (at most
+ * DELIVERY_TIMEOUT_MS) and its record end well within the lease. Otherwise it is given back.
+ */
+const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 10_000_000n;
 /**
  * Turns started by a wake-up (a commit, a freed queue) start at least this long after the
  * previous turn began: under load a commit lands every few milliseconds, and a turn (a
@@ -323,8 +328,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   const claimed = new Map<string, number>();
   /** Endpoint id → its sends in flight, and the claimed deliveries waiting for one of its slots, in order. */
   const slots = new Map<string, { sending: number; readonly waiting: (() => void)[] }>();
-  /** Endpoints whose last answer was a fast 2xx: a claim may take QUEUE_FACTOR times their concurrency. */
-  const fast = new Set<string>();
+  /** Endpoints whose last answer was a fast 2xx, and when (Date.now()): a claim may take QUEUE_FACTOR times their concurrency. */
+  const fast = new Map<string, number>();
   const sending = new Set<Promise<void>>();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -381,7 +386,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   /** What a claim may take of each endpoint this process knows: its limit less what it already holds. */
   function allowances(): Map<string, number> {
     const free = new Map<string, number>();
-    for (const id of new Set([...claimed.keys(), ...fast])) {
+    const stale = Date.now() - FAST_FOR_MS;
+    for (const [id, at] of fast) if (at < stale) fast.delete(id);
+    for (const id of new Set([...claimed.keys(), ...fast.keys()])) {
       const limit = settings.concurrency * (fast.has(id) ? QUEUE_FACTOR : 1);
       free.set(id, Math.max(0, limit - (claimed.get(id) ?? 0)));
     }
@@ -411,7 +418,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       releaseSlot(endpoint.id);
     }
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.add(endpoint.id);
+    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.set(endpoint.id, Date.now());
     else fast.delete(endpoint.id);
     const attemptedAt = clock();
     const next = attemptedAt + backoff(delivery.attempts);
@@ -453,6 +460,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       sending.add(sent);
       return sent;
     });
+    // A full claim may have left other endpoints' deliveries due: another turn soon.
+    if (loop && taken.length === CLAIM_MAX) soon();
     // The loop does not wait for slow receivers (another turn may claim other endpoints' deliveries); `run()` does.
     if (!loop) await Promise.all(sends);
     return taken.length;

@@ -416,7 +416,9 @@ const MIGRATIONS: readonly Migration[] = [
     // read in the same statement, and events are never deleted; an endpoint's deliveries and
     // attempts are deleted with it by deleteEndpoint (storage/webhooks.ts) instead of by
     // cascade. Older code still runs on this schema: an endpoint it deletes leaves its rows
-    // behind, which nothing reads (a claim and every listing go through the endpoint).
+    // behind, which nothing reads (a claim, the backlog metric and every listing go through
+    // the endpoint). Dropping a foreign key locks both its tables for the moment it takes
+    // (events included), like the ALTERs of migration 8.
     oldestCode: 9,
     sql: `
       ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_event_seq_fkey;

@@ -13,15 +13,20 @@ import { writeEvents } from './events.ts';
 import { instantColumn, instantParam, tsText } from './sql.ts';
 
 /**
- * The delivery loop's own bookkeeping (fan-out, claims, leases given back, successes
- * recorded) commits without waiting for its WAL to reach the disk: `synchronous_commit` off
- * for that one transaction, set by the statement itself (a CTE of this name that the
- * statement reads). A crash can lose the newest of these commits, and losing one only makes
- * the loop do it again: deliveries fanned out again, a delivery claimed or sent again (with
- * the same `webhook-id`: at least once, as always). Nothing is lost that was not already
- * tolerated: a success is recorded only after its 2xx, and PostgreSQL flushes the WAL in
- * order, so no other commit becomes less durable. Each of these commits would otherwise wait
- * for a flush of its own (PGlite: a blocking fsync of the process) beside the ledger's.
+ * Part of the delivery loop's bookkeeping (fan-out, leases given back, successes recorded)
+ * commits without waiting for its WAL to reach the disk (or a synchronous standby):
+ * `synchronous_commit` off for that one transaction, set by the statement itself (a CTE of
+ * this name that the statement reads). A crash or a failover can lose the newest of these
+ * commits, and losing one only makes the loop do it again: deliveries fanned out again, a
+ * lease given back lapsing instead, a delivered event sent again later (with the same
+ * `webhook-id`: at least once, as always). A claim stays durable: a delivery is sent only
+ * once its lease, and everything before it in the WAL (its fan-out, its event), is on disk
+ * and on the standby, so a lost lease can never let a second process send it while the
+ * first still is. A success is recorded only after its 2xx, and PostgreSQL flushes the WAL
+ * in order, so no other commit becomes less durable. (PGlite has no WAL writer: its lazy
+ * commits reach the disk with the next durable one, a ledger commit or a claim.) Each of
+ * these commits would otherwise wait for a flush of its own (PGlite: a blocking fsync of the
+ * process) beside the ledger's.
  */
 const LAZY_COMMIT = `lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS off)`;
 
@@ -123,9 +128,12 @@ export async function updateEndpoint(db: Queryable, ledger: string, id: string, 
 
 /**
  * Deletes an endpoint with its deliveries and attempts (no foreign key cascades: migration 10).
- * The endpoint first: deleting its row waits for a fan-out that holds it and keeps any later
- * one from seeing it; then its rows, read by the next statement (a later snapshot), so a
- * fan-out that committed meanwhile left none behind.
+ * The endpoint first: deleting its row waits for a fan-out or a failure's record that holds
+ * it and keeps any later one from seeing it; then its rows, read by the next statement (a
+ * later snapshot), so one that committed meanwhile left none behind. Test deliveries and
+ * successes are written only for an endpoint that exists; a success recorded by a send in
+ * flight at the very moment of the delete can still leave its attempt row, which nothing
+ * lists (listings go through the endpoint).
  */
 export async function deleteEndpoint(db: Database, ledger: string, id: string): Promise<boolean> {
   return db.transaction(async (tx) => {
@@ -206,7 +214,8 @@ export async function replayDeliveries(db: Queryable, endpoint: WebhookEndpoint,
 /** `POST /webhooks/{id}/test`: a delivery of its own event (`webhook.test`), in no feed, sent by the loop like any other. */
 export async function insertTestDelivery(db: Queryable, endpointId: string, eventId: string, body: string, now: Instant): Promise<void> {
   await db.query(
-    `INSERT INTO webhook_deliveries (endpoint_id, test_event_id, test_body, status, created_at, next_attempt_at) VALUES ($1, $2, $3, 'pending', $4, $4)`,
+    `INSERT INTO webhook_deliveries (endpoint_id, test_event_id, test_body, status, created_at, next_attempt_at)
+     SELECT $1, $2, $3, 'pending', $4, $4 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)`,
     [endpointId, eventId, body, instantParam(now)],
   );
 }
@@ -240,8 +249,8 @@ export interface ClaimedDelivery {
  */
 export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<ClaimedDelivery[]> {
   const rows = await db.query<EndpointRow & { delivery_id: bigint; attempts: number; delivery_created_at: string; event_id: string; body: string }>(
-    `WITH ${LAZY_COMMIT}, picked AS MATERIALIZED (
-       SELECT d.id FROM webhook_endpoints w
+    `WITH picked AS MATERIALIZED (
+       SELECT d.id FROM (SELECT * FROM webhook_endpoints WHERE enabled ORDER BY random()) AS w
        LEFT JOIN unnest($5::text[], $6::int[]) AS f(endpoint_id, free) ON f.endpoint_id = w.id
        CROSS JOIN LATERAL (
          SELECT d.id FROM webhook_deliveries d
@@ -249,11 +258,10 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
          ORDER BY d.next_attempt_at, d.id LIMIT coalesce(f.free, $4)
          FOR UPDATE OF d SKIP LOCKED
        ) AS d
-       WHERE w.enabled AND coalesce(f.free, $4) > 0
+       WHERE coalesce(f.free, $4) > 0
        LIMIT $3
      ), leased AS (
-       UPDATE webhook_deliveries AS d SET lease_until = $2, attempts = d.attempts + 1
-       WHERE d.id = ANY (ARRAY(SELECT id FROM picked)) AND (SELECT off FROM lazy) IS NOT NULL
+       UPDATE webhook_deliveries AS d SET lease_until = $2, attempts = d.attempts + 1 WHERE d.id = ANY (ARRAY(SELECT id FROM picked))
        RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_seq, d.test_event_id, d.test_body
      )
      SELECT l.id AS delivery_id, l.attempts, ${tsText('l.created_at')} AS delivery_created_at, coalesce(e.id, l.test_event_id) AS event_id,
@@ -312,6 +320,10 @@ export interface AttemptRecord {
 export async function recordAttempt(db: Database, record: AttemptRecord, windowMicros: bigint, disabledEvent: (endpoint: WebhookEndpoint) => OutboxEvent): Promise<boolean> {
   return db.transaction(async (tx) => {
     const { delivery } = record;
+    // The endpoint's row first, then the delivery's: the order deleteEndpoint takes them in
+    // (the other way round, the two deadlocked). An endpoint deleted meanwhile keeps nothing.
+    const [endpoint] = await tx.query('SELECT id FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE', [delivery.endpoint.id]);
+    if (endpoint === undefined) return false;
     await tx.query(
       `INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, error, response_body, next_attempt_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -363,6 +375,7 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
        SELECT x.endpoint_id, x.delivery_id, x.event_id, x.attempted_at, x.status_code, x.latency_ms, x.response_body
        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
          AS x(endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
+       WHERE EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = x.endpoint_id)
      )
      UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL
      FROM unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until) WHERE d.id = x.id AND d.lease_until = x.lease_until AND (SELECT off FROM lazy) IS NOT NULL`,
