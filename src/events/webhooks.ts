@@ -19,7 +19,7 @@
  * connection actually uses, so DNS cannot swap it — unless `allowPrivate`; response bodies
  * are stored truncated.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, request as undiciRequest } from 'undici';
@@ -65,8 +65,17 @@ export function newSecret(): string {
   return `whsec_${randomBytes(24).toString('base64')}`;
 }
 
+/** Secrets decoded once into keys (a few per endpoint at most; cleared if it ever grows past KEYS_MAX). */
+const keys = new Map<string, KeyObject>();
+const KEYS_MAX = 1_000;
+
 export function sign(secret: string, id: string, timestamp: number, body: string): string {
-  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  let key = keys.get(secret);
+  if (key === undefined) {
+    if (keys.size >= KEYS_MAX) keys.clear();
+    key = createSecretKey(Buffer.from(secret.replace(/^whsec_/, ''), 'base64'));
+    keys.set(secret, key);
+  }
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }
 
