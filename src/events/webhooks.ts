@@ -357,6 +357,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
   let failing = false;
+  /** Events may have reached the feed since the last fan-out (a commit here, or another process's seen by the watcher). */
+  let fresh = true;
+  let fannedOutMs = -Infinity;
   let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
 
@@ -461,9 +464,21 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   }
 
   async function runOnce(): Promise<number> {
-    // Until every endpoint is caught up: a batch that held no event a filtered endpoint
-    // wants made no delivery, yet moved its position, and the events it wants may be next.
-    while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).scanned > 0);
+    // Fanned out only when events may have arrived since the last time (a wake-up from a
+    // commit, or the interval passed): a turn that only refills a queue, under load most of
+    // them, goes straight to its claim. Until every endpoint is caught up: a batch that held
+    // no event a filtered endpoint wants made no delivery, yet moved its position, and the
+    // events it wants may be next.
+    if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
+      fresh = false;
+      fannedOutMs = Date.now();
+      try {
+        while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).scanned > 0);
+      } catch (error) {
+        fresh = true;
+        throw error;
+      }
+    }
     const now = clock();
     const taken = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, allowances());
     const sends = taken.map((delivery) => {
@@ -547,6 +562,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   return {
     run,
     kick() {
+      fresh = true;
       if (loop && !stopped) soon();
     },
     async stop() {
