@@ -253,9 +253,9 @@ if (!process.env.TEST_DATABASE_URL) {
           await client.query(`SET plan_cache_mode = ${mode}`);
           for (const { sql, params } of seen.values()) {
             if (!/^\s*(WITH|SELECT|INSERT|UPDATE|DELETE)\b/i.test(sql)) continue;
-            // Deleting an endpoint deletes every row it has. It is a write, sent unnamed and so
-            // always planned with its value (src/storage/database.ts): an index scan for an
-            // endpoint with few rows among many. A generic plan would assume an endpoint owns
+            // Deleting an endpoint deletes every row it has. It runs in a write transaction,
+            // whose statements are always planned with their values (force_custom_plan,
+            // src/storage/database.ts): an index scan for an endpoint with few rows among many. A generic plan would assume an endpoint owns
             // its share of the table (here: half, of two) and scan it.
             if (mode === 'force_generic_plan' && /^WITH a AS \(DELETE FROM webhook_attempts WHERE endpoint_id = \$1\)/.test(sql)) {
               customOnly++;

@@ -17,8 +17,8 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { openPostgres, type Database, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
-import { claimDeliveries, fanOut, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
-import { backoff, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
+import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
+import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
 import { Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
@@ -220,6 +220,12 @@ it('outbound safety, unit: private, loopback and link-local targets refused unle
   const refused = await send(`${receiver.url.replace('127.0.0.1', 'localhost')}/x`, {}, '{}', false);
   assert.equal(refused.statusCode, null);
   assert.match(refused.error!, /private/);
+  // A literal one is refused by send itself (no lookup is made for a literal address).
+  for (const literal of ['http://127.0.0.1:9/x', 'http://[::1]:9/x', 'http://[::ffff:127.0.0.1]:9/x', 'http://0x7f.1:9/x']) {
+    const answer = await send(literal, {}, '{}', false);
+    assert.equal(answer.statusCode, null, literal);
+    assert.match(answer.error!, /private/, literal);
+  }
   assert.equal(backoff(1, () => 0.5), 5_000_000n);
   assert.equal(backoff(2, () => 0.5), 10_000_000n);
   assert.equal(backoff(3, () => 0), 16_000_000n, '-20 %');
@@ -318,6 +324,26 @@ suite(
           ['pending', false, 0],
         ],
       );
+      await removeAll(h());
+    });
+
+    it('an endpoint deleted while its deliveries were out: their answers, success or failure, leave no rows behind', async () => {
+      const endpoint = await addEndpoint(h());
+      await createWallet(h());
+      await createWallet(h());
+      const now = h().clock.now();
+      await fanOut(h().db, now, 500);
+      const [first, second] = await claimDeliveries(h().db, now, now + 30_000_000n, 64, 4, new Map());
+      expectStatus(await h().call({ method: 'DELETE', url: `/webhooks/${endpoint.id}` }), 204);
+      const answered = { attemptedAt: now, latencyMs: 1, responseBody: '', nextAttemptAt: null };
+      await recordDelivered(h().db, [{ ...answered, delivery: first!, statusCode: 204, error: null, outcome: 'delivered' }]);
+      const kept = await recordAttempt(h().db, { ...answered, delivery: second!, statusCode: 500, error: 'answered 500', outcome: 'failed' }, 1n, (e) => disabledEvent(e, now));
+      assert.equal(kept, false);
+      const left = await h().db.query<{ n: bigint }>(
+        'SELECT (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1) + (SELECT count(*) FROM webhook_attempts WHERE endpoint_id = $1) AS n',
+        [endpoint.id],
+      );
+      assert.equal(Number(left[0]!.n), 0);
       await removeAll(h());
     });
 

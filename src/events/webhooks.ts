@@ -34,6 +34,8 @@ import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliver
 export const DELIVERY_TIMEOUT_MS = 10_000;
 /** Stored response bodies are cut to this many characters. */
 export const RESPONSE_BODY_MAX = 1_024;
+/** An answer is read this far at most (the rest would hold a sending slot for nothing). */
+const RESPONSE_READ_MAX = 64 * 1_024;
 /** The first retry's delay; each next one doubles, up to BACKOFF_MAX_MICROS, ±20 % jitter. */
 const BACKOFF_FIRST_MICROS = 5_000_000n;
 const BACKOFF_MAX_MICROS = 6n * 3_600_000_000n;
@@ -234,8 +236,16 @@ function dispatcher(allowPrivate: boolean): Agent {
   return agent;
 }
 
-/** POSTs once, within DELIVERY_TIMEOUT_MS; never follows a redirect; refuses a private address at connect time unless allowed. */
+/**
+ * POSTs once, within DELIVERY_TIMEOUT_MS; never follows a redirect; refuses a private address
+ * unless allowed — a literal one here (no lookup is made for it), one a name resolves to
+ * when connecting.
+ */
 export async function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean): Promise<SendResult> {
+  const literal = URL.canParse(url) ? new URL(url).hostname.replace(/^\[|\]$/g, '') : '';
+  if (!allowPrivate && isIP(literal) !== 0 && isPrivateAddress(literal)) {
+    return { statusCode: null, error: `${literal} is a private, loopback or link-local address`, body: null, latencyMs: 0 };
+  }
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
   let statusCode: number | null = null;
@@ -250,18 +260,25 @@ export async function send(url: string, headers: Record<string, string>, body: s
     });
     statusCode = response.statusCode;
     let size = 0;
-    // Read to the end (the connection is then reused), keeping the first RESPONSE_BODY_MAX bytes.
+    // Read to the end (the connection is then reused), keeping the first RESPONSE_BODY_MAX
+    // bytes; an answer longer than RESPONSE_READ_MAX is cut off there (its connection closed).
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       if (size < RESPONSE_BODY_MAX) kept.push(chunk.subarray(0, RESPONSE_BODY_MAX - size));
       size += chunk.length;
+      if (size > RESPONSE_READ_MAX) {
+        response.body.destroy();
+        break;
+      }
     }
     return { statusCode, error: null, body: storableText(kept), latencyMs: latency() };
   } catch (error) {
     const failure = error as Error;
     const timedOut = failure.name === 'AbortError' || failure.name === 'TimeoutError' || /timeout/i.test(failure.name);
+    // Every address of a name refused: an AggregateError, whose own message is empty.
+    const message = failure.message || (error instanceof AggregateError ? error.errors.map((e: Error) => e.message).join('; ') : '') || String((error as { code?: string }).code ?? 'failed');
     return {
       statusCode,
-      error: timedOut ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : failure.message,
+      error: timedOut ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : message,
       body: statusCode === null ? null : storableText(kept),
       latencyMs: latency(),
     };
@@ -466,14 +483,15 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   async function runOnce(): Promise<number> {
     // Fanned out only when events may have arrived since the last time (a wake-up from a
     // commit, or the interval passed): a turn that only refills a queue, under load most of
-    // them, goes straight to its claim. Until every endpoint is caught up: a batch that held
+    // them, goes straight to its claim. Until no endpoint's batch was full: a batch that held
     // no event a filtered endpoint wants made no delivery, yet moved its position, and the
-    // events it wants may be next.
+    // events it wants may be next (stopping at a batch that was not full, a turn ends under
+    // sustained writes too).
     if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
       fresh = false;
       fannedOutMs = Date.now();
       try {
-        while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).scanned > 0);
+        while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).fullest === FAN_OUT_BATCH_MAX);
       } catch (error) {
         fresh = true;
         throw error;
@@ -525,6 +543,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   let ticking = false;
   let again = false;
   let lastTurnMs = -Infinity;
+  /** The loop's turn in progress, for stop() to wait for (it may be claiming). */
+  let looping: Promise<number> | undefined;
   const tick = async () => {
     timer = undefined;
     if (ticking) {
@@ -534,7 +554,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     ticking = true;
     lastTurnMs = Date.now();
     try {
-      await runOnce();
+      looping = runOnce();
+      await looping;
       if (failing) options.onRecovery?.();
       failing = false;
     } catch (error) {
@@ -569,6 +590,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       stopped = true;
       clearTimeout(timer);
       await turn?.catch(() => 0);
+      await looping?.catch(() => 0);
       await Promise.all([...sending]);
     },
   };

@@ -159,6 +159,8 @@ export interface FanOut {
   readonly deliveries: number;
   /** Events looked at, over all endpoints: those an endpoint's `eventTypes` left out too. */
   readonly scanned: number;
+  /** The most events looked at for one endpoint: when it is the limit, that endpoint may have more. */
+  readonly fullest: number;
 }
 
 /**
@@ -166,13 +168,16 @@ export interface FanOut {
  * another process (`SKIP LOCKED`), the next `limit` events after its `feed_position`, a
  * delivery for each it wants, and the position moved past every event looked at — those
  * its `eventTypes` leave out too — in one statement, so a crash leaves both or neither.
- * An endpoint is caught up when a call scans nothing: the caller repeats while `scanned`
- * is not 0, since a batch with no event the endpoint wants made no delivery but still moved it.
+ * An endpoint is caught up when its batch was not full: the caller repeats while `fullest`
+ * is the limit, since a batch with no event the endpoint wants made no delivery but still
+ * moved it, and the events it wants may be next. The endpoint rows are locked `FOR NO KEY
+ * UPDATE` (only `feed_position` changes): a record of an attempt (`FOR KEY SHARE`) does not
+ * make a fan-out pass the endpoint by; a delete does.
  */
 export async function fanOut(db: Queryable, now: Instant, limit: number): Promise<FanOut> {
-  const [row] = await db.query<{ n: bigint; scanned: bigint }>(
+  const [row] = await db.query<{ n: bigint; scanned: bigint; fullest: bigint }>(
     `WITH ${LAZY_COMMIT}, ep AS MATERIALIZED (
-       SELECT id, ledger, event_types, feed_position FROM webhook_endpoints WHERE enabled ORDER BY id FOR UPDATE SKIP LOCKED
+       SELECT id, ledger, event_types, feed_position FROM webhook_endpoints WHERE enabled ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
      ), ev AS MATERIALIZED (
        SELECT ep.id AS endpoint_id, ep.event_types, e.seq, e.type, e.position
        FROM ep CROSS JOIN LATERAL (
@@ -189,10 +194,11 @@ export async function fanOut(db: Queryable, now: Instant, limit: number): Promis
        UPDATE webhook_endpoints AS w SET feed_position = m.last
        FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
      )
-     SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned, (SELECT off FROM lazy) AS lazy`,
+     SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned,
+       (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM ev GROUP BY endpoint_id) AS per) AS fullest, (SELECT off FROM lazy) AS lazy`,
     [instantParam(now), limit],
   );
-  return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0) };
+  return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0), fullest: Number(row?.fullest ?? 0) };
 }
 
 /** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */
@@ -322,7 +328,7 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
     const { delivery } = record;
     // The endpoint's row first, then the delivery's: the order deleteEndpoint takes them in
     // (the other way round, the two deadlocked). An endpoint deleted meanwhile keeps nothing.
-    const [endpoint] = await tx.query('SELECT id FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE', [delivery.endpoint.id]);
+    const [endpoint] = await tx.query('SELECT id FROM webhook_endpoints WHERE id = $1 FOR KEY SHARE', [delivery.endpoint.id]);
     if (endpoint === undefined) return false;
     await tx.query(
       `INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, error, response_body, next_attempt_at)
@@ -364,21 +370,26 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
  * Records successful attempts, many at once: their attempt rows and their deliveries marked
  * delivered, in one statement (the common case costs one commit per batch of answers, not
  * one per event), committed lazily (LAZY_COMMIT: a success lost in a crash is sent again).
+ * Their endpoints' rows are locked (`FOR KEY SHARE`) before any delivery's, the order
+ * deleteEndpoint takes them in, and a deleted endpoint gets no row.
  * Failures go through `recordAttempt`, which commits durably: it may disable the endpoint
  * and write an event to the feed, which must not be seen before it is on disk.
  */
 export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<void> {
   if (records.length === 0) return;
   await db.query(
-    `WITH ${LAZY_COMMIT}, a AS (
+    `WITH ${LAZY_COMMIT}, ep AS MATERIALIZED (
+       SELECT id FROM webhook_endpoints WHERE id = ANY ($1::text[]) ORDER BY id FOR KEY SHARE
+     ), a AS (
        INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
        SELECT x.endpoint_id, x.delivery_id, x.event_id, x.attempted_at, x.status_code, x.latency_ms, x.response_body
        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
          AS x(endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
-       WHERE EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = x.endpoint_id)
+       WHERE x.endpoint_id IN (SELECT id FROM ep)
      )
      UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL
-     FROM unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until) WHERE d.id = x.id AND d.lease_until = x.lease_until AND (SELECT off FROM lazy) IS NOT NULL`,
+     FROM unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until)
+     WHERE d.id = x.id AND d.lease_until = x.lease_until AND d.endpoint_id IN (SELECT id FROM ep) AND (SELECT off FROM lazy) IS NOT NULL`,
     [
       records.map((r) => r.delivery.endpoint.id),
       records.map((r) => r.delivery.id.toString()),
