@@ -1,0 +1,100 @@
+/**
+ * What one webhook POST costs the sender and the receiver, in CPU: a keep-alive POST of an
+ * event-sized JSON body to a minimal Node receiver (in a child process, answering 204), 4 at a
+ * time (WEBHOOK_CONCURRENCY), REQUESTS times, with undici (what Coffer sends with) and with
+ * node:http (what it sent with before). Prints each client's CPU per request and the
+ * receiver's. Run: `node --import tsx bench/http-client.ts` (REQUESTS, default 20,000).
+ */
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { Agent, request as undiciRequest } from 'undici';
+
+const REQUESTS = Number(process.env.REQUESTS ?? 20_000);
+const CONCURRENCY = 4;
+const BODY = JSON.stringify({
+  position: 123456,
+  id: '01936c5e-7a10-7000-8000-000000000000',
+  type: 'wallet.debited',
+  occurredAt: '2026-12-01T00:00:00.000000Z',
+  ledger: 'default',
+  data: { walletID: '00000000-0000-4000-8000-000000000001', amount: { asset: 'USD/2', amount: 100 }, transaction: { id: 42, postings: [{ source: 'a', destination: 'b', amount: 100, asset: 'USD/2' }] } },
+  cause: { requestId: 'r', idempotencyKey: 'k', clientId: null },
+});
+
+/** The receiver: counts requests and, after `REQUESTS`, prints its own CPU per request on stdout. */
+const RECEIVER = `
+const { createServer } = require('node:http');
+let n = 0, t0;
+const server = createServer((q, r) => q.resume().on('end', () => {
+  if (n++ === 0) t0 = process.cpuUsage();
+  r.writeHead(204).end();
+  if (n === ${REQUESTS}) { const c = process.cpuUsage(t0); console.log(JSON.stringify({ micros: (c.user + c.system) / (n - 1) })); server.close(); server.closeAllConnections(); }
+}));
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));
+`;
+
+async function receiver(): Promise<{ port: number; cost: Promise<number> }> {
+  const child = spawn(process.execPath, ['-e', RECEIVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let wake: (() => void) | undefined;
+  let buffered = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    lines.push(...parts);
+    wake?.();
+  });
+  const next = async (): Promise<Record<string, number>> => {
+    while (lines.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return JSON.parse(lines.shift()!);
+  };
+  const { port } = await next();
+  return { port: port!, cost: next().then((line) => line.micros!) };
+}
+
+const sign = () => createHmac('sha256', 'a secret of 24 bytes....').update(BODY).digest('base64');
+
+async function measure(name: string, post: (url: string) => Promise<void>): Promise<void> {
+  const { port, cost } = await receiver();
+  const url = `http://127.0.0.1:${port}/hook`;
+  let sent = 0;
+  const started = process.cpuUsage();
+  const wall = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (sent < REQUESTS) {
+        sent++;
+        await post(url);
+      }
+    }),
+  );
+  const used = process.cpuUsage(started);
+  console.log(
+    `${name}: ${REQUESTS} POSTs in ${Math.round(performance.now() - wall)} ms; sender ${Math.round((used.user + used.system) / REQUESTS)} µs CPU per request, receiver ${Math.round(await cost)} µs`,
+  );
+}
+
+const agent = new Agent({ headersTimeout: 10_000, bodyTimeout: 10_000 });
+const viaUndici = async (url: string) => {
+  const response = await undiciRequest(url, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', 'webhook-signature': sign() }, body: BODY, signal: AbortSignal.timeout(10_000) });
+  for await (const chunk of response.body) void chunk;
+};
+const viaNodeHttp = (url: string) =>
+  new Promise<void>((resolve, reject) => {
+    const request = httpRequest(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), 'webhook-signature': sign() }, signal: AbortSignal.timeout(10_000) },
+      (response) => response.resume().on('end', resolve),
+    );
+    request.on('error', reject);
+    request.end(BODY);
+  });
+
+console.log(`Node ${process.version}; ${CONCURRENCY} at a time, keep-alive`);
+for (let round = 1; round <= 2; round++) {
+  await measure(`undici, round ${round}`, viaUndici);
+  await measure(`node:http, round ${round}`, viaNodeHttp);
+}
+await agent.close();
