@@ -23,7 +23,7 @@ import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:c
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, request as undiciRequest } from 'undici';
-import { v7 as uuidv7 } from 'uuid';
+import { newUuidV7 } from '../committer/ids.ts';
 import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
@@ -188,6 +188,11 @@ export function isPrivateAddress(address: string): boolean {
   return PRIVATE_IPV6.check(groups.map((group) => group.toString(16)).join(':'), 'ipv6');
 }
 
+/** A URL's host as an address or name: an IPv6 literal without its brackets. */
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
 /** Why a URL cannot be a webhook target, or null. A literal private address is refused here; a name, when it resolves. */
 export function targetProblem(url: string, allowPrivate: boolean): string | null {
   let parsed: URL;
@@ -198,7 +203,7 @@ export function targetProblem(url: string, allowPrivate: boolean): string | null
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'url must be an absolute http:// or https:// URL';
   if (parsed.username !== '' || parsed.password !== '') return 'url must not carry credentials';
-  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  const host = hostOf(parsed);
   if (!allowPrivate && (isIP(host) !== 0 ? isPrivateAddress(host) : host === 'localhost' || host.endsWith('.localhost'))) {
     return 'url points at a private, loopback or link-local address (set WEBHOOK_ALLOW_PRIVATE=true to allow it)';
   }
@@ -242,7 +247,7 @@ function dispatcher(allowPrivate: boolean): Agent {
  * when connecting.
  */
 export async function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean): Promise<SendResult> {
-  const literal = URL.canParse(url) ? new URL(url).hostname.replace(/^\[|\]$/g, '') : '';
+  const literal = URL.canParse(url) ? hostOf(new URL(url)) : '';
   if (!allowPrivate && isIP(literal) !== 0 && isPrivateAddress(literal)) {
     return { statusCode: null, error: `${literal} is a private, loopback or link-local address`, body: null, latencyMs: 0 };
   }
@@ -351,7 +356,7 @@ const RECORD_DELAY_MS = 10;
 
 export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEvent {
   return {
-    id: uuidv7(),
+    id: newUuidV7(),
     type: 'webhook.disabled',
     occurredAt: now,
     walletIds: [],

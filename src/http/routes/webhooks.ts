@@ -4,7 +4,7 @@
  * (events/webhooks.ts) does, outside requests.
  */
 import type { FastifyInstance } from 'fastify';
-import { v7 as uuidv7 } from 'uuid';
+import { newUuidV7 } from '../../committer/ids.ts';
 import { ClientError } from '../../domain/errors.ts';
 import { formatInstant, type Instant } from '../../domain/time.ts';
 import { newSecret, targetProblem, type WebhookSettings } from '../../events/webhooks.ts';
@@ -83,7 +83,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): voi
     const body = parseBody(createWebhookRequest, request.body);
     checkTarget(body.url, settings);
     const endpoint: WebhookEndpoint = {
-      id: uuidv7(),
+      id: newUuidV7(),
       ledger,
       url: body.url,
       eventTypes: [...new Set(body.eventTypes ?? [])],
@@ -131,7 +131,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): voi
     noBody(request.body);
     const endpoint = await found(request.params.webhookID);
     const now = clock();
-    const eventId = uuidv7();
+    const eventId = newUuidV7();
     const body = writeJson({
       id: eventId,
       type: 'webhook.test',
