@@ -20,7 +20,7 @@
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { newUuidV7 } from '../committer/ids.ts';
+import { v7 as uuidv7 } from 'uuid';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
 import { advancePublisher, leasePublisher, listEvents } from '../storage/events.ts';
@@ -61,7 +61,7 @@ export function subjectOf(ledger: string, type: string): string {
 export function startNatsPublisher(options: NatsOptions, loop = true): NatsPublisher {
   const { db, ledger, clock } = options;
   const name = `nats:${ledger}`;
-  const owner = `${hostname()}:${process.pid}:${newUuidV7()}`;
+  const owner = `${hostname()}:${process.pid}:${uuidv7()}`;
   let connection: { nc: NatsConnection; js: JetStreamClient } | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;

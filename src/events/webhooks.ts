@@ -23,7 +23,7 @@ import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:c
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, request as undiciRequest } from 'undici';
-import { newUuidV7 } from '../committer/ids.ts';
+import { v7 as uuidv7 } from 'uuid';
 import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
@@ -356,7 +356,7 @@ const RECORD_DELAY_MS = 10;
 
 export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEvent {
   return {
-    id: newUuidV7(),
+    id: uuidv7(),
     type: 'webhook.disabled',
     occurredAt: now,
     walletIds: [],
