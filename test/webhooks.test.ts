@@ -232,6 +232,35 @@ it('outbound safety, unit: private, loopback and link-local targets refused unle
   assert.equal(backoff(50, () => 1), 6n * 3_600_000_000n * 12n / 10n, 'capped at 6 h, +20 %');
 });
 
+it('a send is bounded as a whole: a receiver that never answers, or sends its headers and then stalls its body, is cut off at the deadline and the connection let go', async () => {
+  const stalled = new Set<import('node:net').Socket>();
+  const server = createServer((request, response) => {
+    stalled.add(request.socket);
+    // /silent never answers; /trickle answers 200 at once, then sends a byte of its body and no more.
+    if (request.url === '/trickle') {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.write('x');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    for (const path of ['/silent', '/trickle']) {
+      const started = performance.now();
+      const answer = await send(`${base}${path}`, {}, '{}', true, 300);
+      const took = performance.now() - started;
+      assert.equal(answer.error, 'no answer within 0.3 s', path);
+      assert.equal(answer.statusCode, path === '/trickle' ? 200 : null, path);
+      assert.ok(took >= 290 && took < 2_000, `${path}: cut off after ${Math.round(took)} ms`);
+    }
+    // Both sends' connections were closed by the sender, not left hanging.
+    await Promise.all([...stalled].map((socket) => new Promise((resolve) => (socket.closed ? resolve(null) : socket.once('close', resolve)))));
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 suite(
   'webhooks',
   (h) => {

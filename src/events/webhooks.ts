@@ -242,11 +242,45 @@ function dispatcher(allowPrivate: boolean): Agent {
 }
 
 /**
- * POSTs once, within DELIVERY_TIMEOUT_MS; never follows a redirect; refuses a private address
- * unless allowed — a literal one here (no lookup is made for it), one a name resolves to
- * when connecting.
+ * Sends in flight, each with the time (performance.now()) by which it must have finished: one
+ * timer, running only while there are any, aborts those past it every SWEEP_MS. A
+ * per-request `AbortSignal.timeout` (a timer of its own per send) cost 20–30 µs more CPU a
+ * send than a plain AbortController (`node --import tsx bench/http-client.ts`).
  */
-export async function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean): Promise<SendResult> {
+const inFlight = new Map<AbortController, number>();
+const SWEEP_MS = 100;
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  const now = performance.now();
+  for (const [controller, deadline] of inFlight) {
+    if (deadline > now) continue;
+    inFlight.delete(controller);
+    controller.abort(new DOMException('no answer in time', 'TimeoutError'));
+  }
+  if (inFlight.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/** An AbortController that the sweep aborts at `timeoutMs` from now (give it back with `inFlight.delete`). */
+function deadlineController(timeoutMs: number): AbortController {
+  const controller = new AbortController();
+  inFlight.set(controller, performance.now() + timeoutMs);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweep, SWEEP_MS);
+    sweeper.unref();
+  }
+  return controller;
+}
+
+/**
+ * POSTs once, within `timeoutMs` (DELIVERY_TIMEOUT_MS, give or take SWEEP_MS); never follows
+ * a redirect; refuses a private address unless allowed — a literal one here (no lookup is
+ * made for it), one a name resolves to when connecting.
+ */
+export async function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<SendResult> {
   const literal = URL.canParse(url) ? hostOf(new URL(url)) : '';
   if (!allowPrivate && isIP(literal) !== 0 && isPrivateAddress(literal)) {
     return { statusCode: null, error: `${literal} is a private, loopback or link-local address`, body: null, latencyMs: 0 };
@@ -255,13 +289,14 @@ export async function send(url: string, headers: Record<string, string>, body: s
   const latency = () => Math.round(performance.now() - started);
   let statusCode: number | null = null;
   const kept: Buffer[] = [];
+  const controller = deadlineController(timeoutMs);
   try {
     const response = await undiciRequest(url, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json', 'user-agent': 'Coffer-Webhooks' },
       body,
       dispatcher: dispatcher(allowPrivate),
-      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
+      signal: controller.signal,
     });
     statusCode = response.statusCode;
     let size = 0;
@@ -283,10 +318,12 @@ export async function send(url: string, headers: Record<string, string>, body: s
     const message = failure.message || (error instanceof AggregateError ? error.errors.map((e: Error) => e.message).join('; ') : '') || String((error as { code?: string }).code ?? 'failed');
     return {
       statusCode,
-      error: timedOut ? `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` : message,
+      error: timedOut ? `no answer within ${timeoutMs / 1000} s` : message,
       body: statusCode === null ? null : storableText(kept),
       latencyMs: latency(),
     };
+  } finally {
+    inFlight.delete(controller);
   }
 }
 
