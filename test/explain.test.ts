@@ -287,7 +287,7 @@ if (!process.env.TEST_DATABASE_URL) {
       for (const needle of [
         'INSERT INTO webhook_deliveries (endpoint_id, event_seq',
         'WITH picked AS MATERIALIZED',
-        "UPDATE webhook_deliveries AS d SET status = 'delivered'",
+        'DELETE FROM webhook_deliveries AS d',
         'INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, error',
         'min(created_at)',
       ]) {

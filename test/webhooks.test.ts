@@ -327,7 +327,7 @@ suite(
     });
 
     it("the loop's bookkeeping commits lazily (synchronous_commit off for its own transaction): fan-out, giving back, recording a success; a claim commits durably", async () => {
-      await addEndpoint(h());
+      const endpoint = await addEndpoint(h());
       await createWallet(h());
       await createWallet(h());
       const now = h().clock.now();
@@ -345,14 +345,14 @@ suite(
       const [first, second] = await committing('on', (tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
       await lazily((tx) => releaseDeliveries(tx, [first!]));
       await lazily((tx) => recordDelivered(tx, [{ delivery: second!, attemptedAt: now, statusCode: 204, latencyMs: 1, error: null, responseBody: '', outcome: 'delivered', nextAttemptAt: null }]));
-      const states = await h().db.query<{ status: string; leased: boolean; attempts: number }>('SELECT status, lease_until IS NOT NULL AS leased, attempts FROM webhook_deliveries ORDER BY id DESC LIMIT 2');
+      // The delivered one is gone (its attempt row is its history); the one given back is due again, unleased, its claim not counted.
+      const states = await h().db.query<{ id: bigint; status: string; leased: boolean; attempts: number }>('SELECT id, status, lease_until IS NOT NULL AS leased, attempts FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY id', [endpoint.id]);
       assert.deepEqual(
-        states.map((row) => [row.status, row.leased, Number(row.attempts)]),
-        [
-          ['delivered', false, 1],
-          ['pending', false, 0],
-        ],
+        states.map((row) => [BigInt(row.id), row.status, row.leased, Number(row.attempts)]),
+        [[first!.id, 'pending', false, 0]],
       );
+      const recorded = await h().db.query<{ event_id: string; status_code: number }>('SELECT event_id, status_code FROM webhook_attempts WHERE endpoint_id = $1', [endpoint.id]);
+      assert.deepEqual(recorded.map((row) => [row.event_id, Number(row.status_code)]), [[second!.eventId, 204]]);
       await removeAll(h());
     });
 
@@ -626,11 +626,13 @@ suite(
       // Twelve more; while the first four are at the receiver the clock moves 20 s: the lease
       // (30 s) has 10 s left, less than a send and its record may take (10 s and a margin), so
       // the eight still waiting for a slot are given back unsent, claimed again with a new
-      // lease, then sent.
+      // lease, then sent (and answered 500, so their rows stay to show their attempt count).
       receiver.clear();
-      receiver.answer = answerAfter(100);
       for (let i = 0; i < 12; i++) await createWallet(h());
       const before = Number(h().clock.now() / 1_000_000n);
+      const [{ last }] = (await h().db.query<{ last: bigint }>('SELECT coalesce(max(id), 0) AS last FROM webhook_attempts')) as [{ last: bigint }];
+      const fastAnswer = answerAfter(100);
+      receiver.answer = (received) => (Number(received.headers['webhook-timestamp']) >= before + 20 ? { status: 500 } : fastAnswer());
       const db = h().db as { query: Database['query'] };
       const query = db.query;
       let givenBack = 0;
@@ -651,8 +653,13 @@ suite(
       assert.equal(new Set(receiver.ids()).size, 12, 'each sent once');
       assert.equal(stamps.filter((t) => t < before + 20).length, 4, 'four sent under the first lease');
       assert.equal(stamps.filter((t) => t >= before + 20).length, 8, 'eight sent after being given back and claimed again');
-      const attempts = await h().db.query<{ attempts: number; status: string }>('SELECT attempts, status FROM webhook_deliveries ORDER BY id DESC LIMIT 12');
-      assert.deepEqual(new Set(attempts.map((a) => `${a.status}:${Number(a.attempts)}`)), new Set(['delivered:1']), 'a delivery given back unsent does not count as an attempt');
+      // The four delivered are deleted; the eight answered 500 wait for their retry, each at one attempt.
+      const attempts = await h().db.query<{ attempts: number; status: string }>('SELECT attempts, status FROM webhook_deliveries WHERE endpoint_id = $1', [endpoint.id]);
+      assert.deepEqual(attempts.map((a) => `${a.status}:${Number(a.attempts)}`), Array(8).fill('pending:1'), 'a delivery given back unsent does not count as an attempt');
+      const history = await h().db.query<{ event_id: string; status_code: number }>('SELECT event_id, status_code FROM webhook_attempts WHERE endpoint_id = $1 AND id > $2', [endpoint.id, String(last)]);
+      assert.equal(history.length, 12, 'one attempt row for each of the twelve');
+      assert.equal(new Set(history.map((a) => a.event_id)).size, 12);
+      assert.equal(history.filter((a) => Number(a.status_code) === 500).length, 8);
       assert.ok(most <= 4);
       // Deleting the endpoint deletes its deliveries and attempts with it.
       await removeAll(h());
@@ -664,6 +671,47 @@ suite(
     });
   },
   { webhooks: { allowPrivate: true, intervalMs: null }, feedWatchIntervalMs: null },
+);
+
+suite(
+  'webhook loop with no endpoint',
+  (h) => {
+    it('with no endpoint the loop goes idle: commits start no turns; creating an endpoint wakes it, and the next event is delivered without waiting for the interval', async () => {
+      const db = h().db as { query: Database['query'] };
+      const query = db.query;
+      let fanOuts = 0;
+      let claims = 0;
+      db.query = ((sql: string, params?: readonly unknown[]) => {
+        if (sql.includes('FOR NO KEY UPDATE SKIP LOCKED')) fanOuts++;
+        if (sql.includes('WITH picked AS MATERIALIZED')) claims++;
+        return query.call(h().db, sql, params);
+      }) as Database['query'];
+      try {
+        await createWallet(h());
+        // The first commit's turn finds no endpoint; the next ten commits start none.
+        for (let i = 0; i < 50 && fanOuts === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const [fanOutsBefore, claimsBefore] = [fanOuts, claims];
+        assert.equal(fanOutsBefore, 1, 'one turn after the first commit');
+        for (let i = 0; i < 10; i++) await createWallet(h());
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.deepEqual([fanOuts, claims], [fanOutsBefore, claimsBefore], 'no turn for commits while idle');
+        // An endpoint created here wakes the loop (the interval is a minute): the next event arrives at once.
+        receiver.clear();
+        await addEndpoint(h());
+        const started = Date.now();
+        const wallet = await createWallet(h());
+        while (receiver.received.length === 0 && Date.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.equal(receiver.received.length, 1, 'delivered without waiting for the interval');
+        assert.equal(parseJson(receiver.received[0]!.body).data.wallet.id, wallet);
+        assert.ok(fanOuts > fanOutsBefore);
+      } finally {
+        db.query = query;
+        await removeAll(h());
+      }
+    });
+  },
+  { webhooks: { allowPrivate: true, intervalMs: 60_000 }, feedWatchIntervalMs: null },
 );
 
 if (process.env.TEST_DATABASE_URL) {

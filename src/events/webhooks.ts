@@ -360,7 +360,10 @@ export interface WebhookWorkerOptions {
 export interface WebhookWorker {
   /** Turns now, until nothing is due: fans out, sends every due delivery; resolves when they are all answered. */
   run(): Promise<number>;
+  /** Events may have arrived (a commit): a turn soon, unless the loop is idle. */
   kick(): void;
+  /** An endpoint or a delivery may have appeared (a webhook route): a turn soon, idle or not. */
+  wake(): void;
   stop(): Promise<void>;
 }
 
@@ -419,6 +422,13 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   /** Events may have reached the feed since the last fan-out (a commit here, or another process's seen by the watcher). */
   let fresh = true;
   let fannedOutMs = -Infinity;
+  /**
+   * The last fan-out found no enabled endpoint and the claim after it nothing due: until a
+   * webhook route wakes the loop, or its interval finds one (an endpoint another process
+   * created), commits do not start turns. A server with no webhook spent a fan-out and a
+   * claim (0.3 ms of PostgreSQL, `pg_stat_statements`) on every 10 ms of writes.
+   */
+  let idle = false;
   let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
 
@@ -532,15 +542,22 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
       fresh = false;
       fannedOutMs = Date.now();
+      let endpoints = 0;
       try {
-        while ((await fanOut(db, clock(), FAN_OUT_BATCH_MAX)).fullest === FAN_OUT_BATCH_MAX);
+        for (;;) {
+          const out = await fanOut(db, clock(), FAN_OUT_BATCH_MAX);
+          endpoints = Math.max(endpoints, out.endpoints);
+          if (out.fullest !== FAN_OUT_BATCH_MAX) break;
+        }
       } catch (error) {
         fresh = true;
         throw error;
       }
+      idle = endpoints === 0;
     }
     const now = clock();
     const taken = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, allowances());
+    if (taken.length > 0) idle = false;
     const sends = taken.map((delivery) => {
       const id = delivery.endpoint.id;
       claimed.set(id, (claimed.get(id) ?? 0) + 1);
@@ -625,6 +642,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   return {
     run,
     kick() {
+      fresh = true;
+      if (loop && !stopped && !idle) soon();
+    },
+    wake() {
+      idle = false;
       fresh = true;
       if (loop && !stopped) soon();
     },

@@ -441,7 +441,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
         holdRoutes(scope, deps);
         transactionRoutes(scope, deps);
         eventRoutes(scope, deps);
-        webhookRoutes(scope, { db: options.db, ledger: options.ledger, clock, settings: webhooks.settings, kick: () => webhooks.worker.kick() });
+        webhookRoutes(scope, { db: options.db, ledger: options.ledger, clock, settings: webhooks.settings, wake: () => webhooks.worker.wake() });
         bulkRoutes(scope, deps);
       },
       { prefix },

@@ -161,6 +161,8 @@ export interface FanOut {
   readonly scanned: number;
   /** The most events looked at for one endpoint: when it is the limit, that endpoint may have more. */
   readonly fullest: number;
+  /** Enabled endpoints fanned out (those another process was fanning out are not counted). */
+  readonly endpoints: number;
 }
 
 /**
@@ -175,7 +177,7 @@ export interface FanOut {
  * make a fan-out pass the endpoint by; a delete does.
  */
 export async function fanOut(db: Queryable, now: Instant, limit: number): Promise<FanOut> {
-  const [row] = await db.query<{ n: bigint; scanned: bigint; fullest: bigint }>(
+  const [row] = await db.query<{ n: bigint; scanned: bigint; fullest: bigint; endpoints: bigint }>(
     `WITH ${LAZY_COMMIT}, ep AS MATERIALIZED (
        SELECT id, ledger, event_types, feed_position FROM webhook_endpoints WHERE enabled ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
      ), ev AS MATERIALIZED (
@@ -195,10 +197,11 @@ export async function fanOut(db: Queryable, now: Instant, limit: number): Promis
        FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
      )
      SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned,
-       (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM ev GROUP BY endpoint_id) AS per) AS fullest, (SELECT off FROM lazy) AS lazy`,
+       (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM ev GROUP BY endpoint_id) AS per) AS fullest,
+       (SELECT count(*) FROM ep) AS endpoints, (SELECT off FROM lazy) AS lazy`,
     [instantParam(now), limit],
   );
-  return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0), fullest: Number(row?.fullest ?? 0) };
+  return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0), fullest: Number(row?.fullest ?? 0), endpoints: Number(row?.endpoints ?? 0) };
 }
 
 /** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */
@@ -367,9 +370,14 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
 }
 
 /**
- * Records successful attempts, many at once: their attempt rows and their deliveries marked
- * delivered, in one statement (the common case costs one commit per batch of answers, not
- * one per event), committed lazily (LAZY_COMMIT: a success lost in a crash is sent again).
+ * Records successful attempts, many at once: their attempt rows written and their deliveries
+ * deleted, in one statement (the common case costs one commit per batch of answers, not one
+ * per event), committed lazily (LAZY_COMMIT: a success lost in a crash is sent again). A
+ * delivered delivery is deleted rather than marked: nothing reads it again (the attempt
+ * row is its history, what `GET /webhooks/{id}/attempts` lists), and a delete writes no new
+ * row version and no index entry, where marking it wrote both (its status is in the partial
+ * index's predicate, so that update could never be HOT): 34 → 17 µs of execution a delivery
+ * under the events bench (`pg_stat_statements`, 2026-12-01).
  * Their endpoints' rows are locked (`FOR KEY SHARE`) before any delivery's, the order
  * deleteEndpoint takes them in, and a deleted endpoint gets no row.
  * Failures go through `recordAttempt`, which commits durably: it may disable the endpoint
@@ -387,8 +395,8 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
          AS x(endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, response_body)
        WHERE x.endpoint_id IN (SELECT id FROM ep)
      )
-     UPDATE webhook_deliveries AS d SET status = 'delivered', lease_until = NULL
-     FROM unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until)
+     DELETE FROM webhook_deliveries AS d
+     USING unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until)
      WHERE d.id = x.id AND d.lease_until = x.lease_until AND d.endpoint_id IN (SELECT id FROM ep) AND (SELECT off FROM lazy) IS NOT NULL`,
     [
       records.map((r) => r.delivery.endpoint.id),

@@ -71,8 +71,8 @@ export interface WebhookRouteDeps {
   readonly ledger: string;
   readonly clock: () => Instant;
   readonly settings: WebhookSettings;
-  /** Wakes the delivery loop (a test or replay was queued). */
-  readonly kick: () => void;
+  /** Wakes the delivery loop, idle or not (an endpoint was created or enabled, a test or replay queued). */
+  readonly wake: () => void;
 }
 
 export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): void {
@@ -96,6 +96,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): voi
       createdAt: clock(),
     };
     await insertEndpoint(db, endpoint);
+    deps.wake();
     return reply.code(201).type('application/json').send(writeJson({ data: { ...webhookView(endpoint), secret: endpoint.secret } }));
   });
 
@@ -111,7 +112,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): voi
       ...(body.eventTypes !== undefined ? { eventTypes: [...new Set(body.eventTypes)] } : {}),
     }, clock());
     if (updated === null) notFound(`webhook ${request.params.webhookID}`);
-    if (body.enabled === true) deps.kick();
+    if (body.enabled === true) deps.wake();
     return sendData(reply, webhookView(updated));
   });
 
@@ -141,7 +142,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): voi
       cause: { requestId: request.id, idempotencyKey: null, clientId: request.principal?.clientId ?? null },
     });
     await insertTestDelivery(db, endpoint.id, eventId, body, now);
-    deps.kick();
+    deps.wake();
     return reply.code(202).type('application/json').send(writeJson({ data: { eventId } }));
   });
 
@@ -155,7 +156,7 @@ export function webhookRoutes(app: FastifyInstance, deps: WebhookRouteDeps): voi
     const body = parseBody(replayWebhookRequest, request.body, {});
     const endpoint = await found(request.params.webhookID);
     const deliveries = await replayDeliveries(db, endpoint, body.after ?? null, body.since ?? null, clock());
-    deps.kick();
+    deps.wake();
     return reply.code(202).type('application/json').send(writeJson({ data: { deliveries: BigInt(deliveries) } }));
   });
 }
