@@ -27,7 +27,8 @@
  * one webhook endpoint (a receiver in this process answering 204) and NATS JetStream on
  * (BENCH_NATS_URL, default nats://127.0.0.1:4222), for the events-on/off ratio;
  * BENCH_EVENTS=webhook or =nats turns on only that one (rows `+webhook`, `+nats`), to see
- * each one's cost apart.
+ * each one's cost apart. The pairs run BENCH_EVENTS_ROUNDS times (default 2), off then on,
+ * then on then off, each on a fresh server, and the log ends with both summed per backend.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -442,6 +443,15 @@ const pgbenchBatched = withPgbench ? await pgbench('batched') : NaN;
 if (withPgbench) log(`pgbench batched at ${BATCHED_FEW_CLIENTS} clients`);
 const pgbenchBatchedFew = withPgbench ? await pgbench('batched', BATCHED_FEW_CLIENTS) : NaN;
 const rows: Row[] = [];
+/** Runs a server's scenarios and keeps its rows in the table. */
+const pushed = async (running: Promise<Row[]>): Promise<Row[]> => {
+  const got = await running;
+  rows.push(...got);
+  return got;
+};
+/** BENCH_EVENTS_ROUNDS (default 2): events off/on pairs, the order turned each round. */
+const eventsRounds = Math.max(1, Number(process.env.BENCH_EVENTS_ROUNDS || 2));
+const eventsRatios: string[] = [];
 for (const [backend, scenarios] of [
   ['postgres', ['debit-uniform', 'debit-hot', 'bulk-debit', 'bulk-debit-atomic', 'pending-confirm', 'create-wallet', 'get-wallet']],
   ['pglite', ['debit-uniform', 'debit-hot']],
@@ -450,8 +460,24 @@ for (const [backend, scenarios] of [
   if (chosen.length === 0) continue;
   if (authModes.includes('off')) rows.push(...(await runCoffer(backend, chosen)));
   if (authModes.includes('on')) rows.push(...(await runCoffer(backend, chosen, true)));
-  if (eventsMode !== undefined && chosen.includes('debit-uniform')) rows.push(...(await runCoffer(backend, ['debit-uniform'], false, eventsMode)));
+  if (eventsMode !== undefined && chosen.includes('debit-uniform')) {
+    // Off and on in both orders (off → on, then on → off, …), each on a fresh server and
+    // database, summed: single pairs swung by ±25 % here, more than the margin measured.
+    const uniform = (from: Row[]) => from.find((row) => row.scenario.startsWith('debit-uniform'))!.operationsPerSecond;
+    const off = authModes.includes('off') ? [uniform(rows.filter((row) => row.backend === backend && !row.auth && row.scenario === 'debit-uniform'))] : [];
+    const on: number[] = [];
+    for (let round = 1; round <= eventsRounds; round++) {
+      const offFirst = round % 2 === 1;
+      if (offFirst && off.length < round) off.push(uniform(await pushed(runCoffer(backend, ['debit-uniform']))));
+      on.push(uniform(await pushed(runCoffer(backend, ['debit-uniform'], false, eventsMode))));
+      if (!offFirst) off.push(uniform(await pushed(runCoffer(backend, ['debit-uniform']))));
+      log(`${backend}: events round ${round} (${offFirst ? 'off first' : 'on first'}): off ${off[round - 1]}, on ${on[round - 1]} ops/s, ${Math.round((100 * on[round - 1]!) / off[round - 1]!)} %`);
+    }
+    const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    eventsRatios.push(`${backend}: debit-uniform+${eventsMode} / debit-uniform, ${eventsRounds} round${eventsRounds === 1 ? '' : 's'} summed: ${sum(on)} / ${sum(off)} ops/s = ${Math.round((100 * sum(on)) / sum(off))} %`);
+  }
 }
+for (const line of eventsRatios) log(line);
 const postgresVersion = await admin(async (client) => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version);
 
 const result: BenchResult = {
