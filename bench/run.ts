@@ -450,7 +450,8 @@ const pushed = async (running: Promise<Row[]>): Promise<Row[]> => {
   return got;
 };
 /** BENCH_EVENTS_ROUNDS (default 2): events off/on pairs, the order turned each round. */
-const eventsRounds = Math.max(1, Number(process.env.BENCH_EVENTS_ROUNDS || 2));
+const eventsRounds = Number(process.env.BENCH_EVENTS_ROUNDS || 2);
+if (!Number.isInteger(eventsRounds) || eventsRounds < 1) throw new Error(`BENCH_EVENTS_ROUNDS must be a whole number of rounds, at least 1, got ${process.env.BENCH_EVENTS_ROUNDS}`);
 const eventsRatios: string[] = [];
 for (const [backend, scenarios] of [
   ['postgres', ['debit-uniform', 'debit-hot', 'bulk-debit', 'bulk-debit-atomic', 'pending-confirm', 'create-wallet', 'get-wallet']],
@@ -462,7 +463,9 @@ for (const [backend, scenarios] of [
   if (authModes.includes('on')) rows.push(...(await runCoffer(backend, chosen, true)));
   if (eventsMode !== undefined && chosen.includes('debit-uniform')) {
     // Off and on in both orders (off → on, then on → off, …), each on a fresh server and
-    // database, summed: single pairs swung by ±25 % here, more than the margin measured.
+    // database (round 1's off run is the backend's own debit-uniform run above, after any
+    // scenario chosen before it), summed: single pairs swung by ±25 % here, more than the
+    // margin measured. Each run is a row of the table.
     const uniform = (from: Row[]) => from.find((row) => row.scenario.startsWith('debit-uniform'))!.operationsPerSecond;
     const off = authModes.includes('off') ? [uniform(rows.filter((row) => row.backend === backend && !row.auth && row.scenario === 'debit-uniform'))] : [];
     const on: number[] = [];

@@ -21,7 +21,7 @@ import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliver
 import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
-import { Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
+import { backends, Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, startHarness, suite, type Harness, type ParsedJson } from './support/harness.ts';
 
 interface Received {
   readonly path: string;
@@ -814,7 +814,42 @@ if (process.env.TEST_DATABASE_URL) {
       await fresh.drop();
     }
   });
+  it('postgres: an endpoint whose row another session holds locked during a fan-out (a PATCH, another process fanning out) does not make the loop idle', { timeout: 60_000 }, async () => {
+    const postgres = backends().find((backend) => backend.name === 'postgres')!;
+    // The interval is a minute: only commits start turns here.
+    const h = await startHarness(postgres, 'test-ledger', { webhooks: { allowPrivate: true, intervalMs: 60_000 }, feedWatchIntervalMs: null });
+    try {
+      receiver.clear();
+      const endpoint = await addEndpoint(h);
+      await createWallet(h);
+      for (let i = 0; i < 250 && receiver.received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(receiver.received.length, 1, 'the first event delivered');
+      // Another session holds the endpoint's row across a commit: that commit's fan-out passes the endpoint by.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const held = h.db.transaction(async (tx) => {
+        await tx.query('SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE', [endpoint.id]);
+        locked();
+        await gate;
+      });
+      await isLocked;
+      await createWallet(h);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      release();
+      await held;
+      // The next commit still starts a turn: both events not yet delivered arrive at once.
+      await createWallet(h);
+      for (let i = 0; i < 250 && receiver.received.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(receiver.received.length, 3, 'delivered after the lock, without waiting for the interval');
+    } finally {
+      await removeAll(h);
+      await h.close();
+    }
+  });
 } else {
+  postgresSkipped('postgres: an endpoint whose row another session holds locked during a fan-out (a PATCH, another process fanning out) does not make the loop idle');
   postgresSkipped("postgres: two processes share deliveries through leases; a dead one's lease lapses and the other delivers: every event at least once, duplicates with one webhook-id");
   postgresSkipped('postgres: kill -9 of a Coffer process in the middle of deliveries, another process started: every event reaches the receiver at least once, a duplicate with the same webhook-id and body');
 }

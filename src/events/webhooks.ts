@@ -276,7 +276,8 @@ function deadlineController(timeoutMs: number): AbortController {
 }
 
 /**
- * POSTs once, within `timeoutMs` (DELIVERY_TIMEOUT_MS, give or take SWEEP_MS); never follows
+ * POSTs once, within `timeoutMs` (at most and by default DELIVERY_TIMEOUT_MS, give or take
+ * SWEEP_MS); never follows
  * a redirect; refuses a private address unless allowed — a literal one here (no lookup is
  * made for it), one a name resolves to when connecting.
  */
@@ -289,6 +290,8 @@ export async function send(url: string, headers: Record<string, string>, body: s
   const latency = () => Math.round(performance.now() - started);
   let statusCode: number | null = null;
   const kept: Buffer[] = [];
+  // The connections' own header and body timeouts are DELIVERY_TIMEOUT_MS: no longer than that.
+  timeoutMs = Math.min(timeoutMs, DELIVERY_TIMEOUT_MS);
   const controller = deadlineController(timeoutMs);
   try {
     const response = await undiciRequest(url, {

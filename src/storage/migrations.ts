@@ -434,8 +434,8 @@ const MIGRATIONS: readonly Migration[] = [
     // the table's three indexes; with room left on the page it stays there (HOT) with none.
     // Pages written from now on keep 30 % free; earlier ones stay as they are. A delivered
     // delivery is now deleted (storage/webhooks.ts recordDelivered) instead of marked
-    // 'delivered'; older code, which marks it, still runs on this schema, and what it marked
-    // nothing reads.
+    // 'delivered'; older code, which marks it, still runs on this schema. Rows marked so
+    // before (or by older code) stay until their endpoint is deleted; nothing reads them.
     oldestCode: 9,
     sql: `
       ALTER TABLE webhook_deliveries SET (fillfactor = 70);

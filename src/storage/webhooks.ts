@@ -161,7 +161,10 @@ export interface FanOut {
   readonly scanned: number;
   /** The most events looked at for one endpoint: when it is the limit, that endpoint may have more. */
   readonly fullest: number;
-  /** Enabled endpoints fanned out (those another process was fanning out are not counted). */
+  /**
+   * Enabled endpoints, every one of them: those another process, a PATCH or a rotation held
+   * locked (which this fan-out passed by) too, so that none of them makes the loop idle.
+   */
   readonly endpoints: number;
 }
 
@@ -198,7 +201,7 @@ export async function fanOut(db: Queryable, now: Instant, limit: number): Promis
      )
      SELECT (SELECT count(*) FROM ins) AS n, (SELECT count(*) FROM ev) AS scanned,
        (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM ev GROUP BY endpoint_id) AS per) AS fullest,
-       (SELECT count(*) FROM ep) AS endpoints, (SELECT off FROM lazy) AS lazy`,
+       (SELECT count(*) FROM webhook_endpoints WHERE enabled) AS endpoints, (SELECT off FROM lazy) AS lazy`,
     [instantParam(now), limit],
   );
   return { deliveries: Number(row?.n ?? 0), scanned: Number(row?.scanned ?? 0), fullest: Number(row?.fullest ?? 0), endpoints: Number(row?.endpoints ?? 0) };
