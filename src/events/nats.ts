@@ -28,8 +28,6 @@ import { advancePublisher, leasePublisher, listEvents } from '../storage/events.
 /** Events published per turn; the turn goes on while it finds this many. */
 export const NATS_BATCH_MAX = 256;
 const LEASE_MICROS = 30_000_000n;
-/** Turns started by a commit start at least this long after the previous one began. */
-const TURN_GAP_MS = 10;
 /** JetStream's duplicate window for the stream: well above a lease, so a taken-over batch is deduplicated. */
 const DUPLICATE_WINDOW_NANOS = 10 * 60 * 1_000_000_000;
 
@@ -132,10 +130,8 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     return next;
   };
 
-  let lastTurnMs = -Infinity;
   const tick = async () => {
     timer = undefined;
-    lastTurnMs = Date.now();
     try {
       await run();
       if (failing) options.onRecovery?.();
@@ -158,9 +154,7 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
   return {
     run,
     kick() {
-      // A turn (a read of the feed and a write of the position) at most every TURN_GAP_MS:
-      // under load a commit lands every few milliseconds.
-      if (loop && !stopped && timer !== undefined) schedule(Math.max(0, lastTurnMs + TURN_GAP_MS - Date.now()));
+      if (loop && !stopped && timer !== undefined) schedule(0);
     },
     async stop() {
       stopped = true;
