@@ -281,6 +281,13 @@ class CpuMeter {
   }
 }
 
+/** The whole machine's CPU times from /proc/stat, in clock ticks: busy (all but idle and iowait), idle, stolen by the hypervisor. */
+function machineTicks(): { busy: number; idle: number; steal: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+  return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait, steal };
+}
+
 async function load(
   server: ServerProcess,
   backend: string,
@@ -293,6 +300,7 @@ async function load(
   let peak = rssKiB(pid, 'VmRSS');
   const serverCpu = new CpuMeter(() => [pid]);
   const postgresCpu = backend === 'postgres' && isLocal ? new CpuMeter(postgresPids) : undefined;
+  const machineBefore = machineTicks();
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssKiB(pid, 'VmRSS'));
     serverCpu.sample();
@@ -310,6 +318,7 @@ async function load(
     child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}`))));
   });
   clearInterval(sampler);
+  const machineAfter = machineTicks();
   const summary = output.trim().split('\n').at(-1)!;
   const measured = JSON.parse(summary) as { requests: number; durationUs: number; errors: number; non2xx: number; itemErrors: number; latencyP50Ms: number; latencyP99Ms: number };
   // A pending-confirm operation is two requests; a bulk request is BULK_SIZE operations, counted
@@ -319,6 +328,14 @@ async function load(
   // CPU per request, except for bulk: per operation, to compare with a single request's.
   const divisor = scenario.startsWith('bulk-') ? result.requests * BULK_SIZE : result.requests;
   const microsPerRequest = (cpu: CpuMeter) => Math.round((1e6 * cpu.seconds()) / Math.max(divisor, 1));
+  // Every process on the machine (wrk, a webhook receiver, nats-server included): whether the
+  // run was CPU-bound, and how much the hypervisor took (steal), which swings runs on a VM.
+  const ticks = { busy: machineAfter.busy - machineBefore.busy, idle: machineAfter.idle - machineBefore.idle, steal: machineAfter.steal - machineBefore.steal };
+  const all = ticks.busy + ticks.idle;
+  log(
+    `${backend}: ${scenario}: the machine ${Math.round((100 * ticks.busy) / Math.max(all, 1))} % busy (steal ${Math.round((100 * ticks.steal) / Math.max(all, 1))} %), ` +
+      `${Math.round((1e6 * (ticks.busy - ticks.steal)) / CLOCK_TICKS / Math.max(divisor, 1))} µs of CPU per ${scenario.startsWith('bulk-') ? 'operation' : 'request'} over all processes`,
+  );
   return {
     scenario,
     operationsPerSecond: Math.round(result.operationsPerSecond),
