@@ -9,6 +9,9 @@
  * recorded statement is then EXPLAINed with the parameters it was sent with, twice: as planned
  * for those values, and as a generic plan (what a prepared statement may settle on after five
  * runs). A sequential scan of one of the large tables fails the test, naming the statement.
+ * The delivery loop's statements go through the background pool, whose sessions keep one
+ * generic plan per statement made with scans ruled out (BACKGROUND_SETTINGS): those are also
+ * explained so, here and on an empty database, where a plan made with no such rule would scan.
  *
  * PostgreSQL only: the embedded PGlite runs the same SQL with the same planner, and filling it
  * costs more than the whole test budget.
@@ -25,7 +28,7 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { instantFromDate } from '../src/domain/time.ts';
 import { buildApp } from '../src/http/app.ts';
 import { purgeExpiredKeys } from '../src/idempotency/retention.ts';
-import { openPostgres, type Database, type Queryable, type Transaction } from '../src/storage/database.ts';
+import { BACKGROUND_SETTINGS, openPostgres, type Database, type Queryable, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { findViolations } from '../src/storage/invariants.ts';
 import { freshPostgresDatabase, json, postgresSkipped } from './support/harness.ts';
@@ -57,13 +60,16 @@ const LEDGER = 'default';
 interface Recorded {
   readonly sql: string;
   readonly params: readonly unknown[];
+  /** Sent through the background pool (`Database.background`). */
+  readonly background: boolean;
 }
 
 /** A database handle that records every statement with parameters sent through it. */
 function recording(db: Database, seen: Map<string, Recorded>): Database {
-  const record = (sql: string, params?: readonly unknown[]) => {
-    if (!seen.has(sql)) seen.set(sql, { sql, params: params ?? [] });
+  const record = (sql: string, params?: readonly unknown[], background = false) => {
+    if (!seen.has(sql)) seen.set(sql, { sql, params: params ?? [], background });
   };
+  const background = db.background;
   const wrap = <Q extends Queryable>(q: Q): Q =>
     new Proxy(q, {
       get(target, name, receiver) {
@@ -94,7 +100,34 @@ function recording(db: Database, seen: Map<string, Recorded>): Database {
     snapshot: (body) => db.snapshot((q) => body(wrap(q))),
     poolStats: () => db.poolStats(),
     close: () => db.close(),
+    ...(background === undefined
+      ? {}
+      : {
+          background: {
+            query: (sql: string, params?: readonly unknown[]) => {
+              record(sql, params, true);
+              return background.query(sql, params);
+            },
+            exec: (sql: string) => background.exec(sql),
+          } as Queryable,
+        }),
   };
+}
+
+/** A session as the background pool's are (BACKGROUND_SETTINGS), in the schema of `schema`. */
+async function backgroundSession(url: string, schema: string): Promise<pg.Client> {
+  const settings = Object.entries(BACKGROUND_SETTINGS).map(([name, value]) => `-c ${name}=${value}`);
+  const client = new pg.Client({ connectionString: url, options: `${settings.join(' ')} -c search_path=${schema}` });
+  await client.connect();
+  return client;
+}
+
+/** The plan a prepared statement runs with these parameters (EXECUTE takes them as SQL text: each value as node-postgres would send it, quoted). */
+async function explainPrepared(client: pg.Client, name: string, { sql, params }: Recorded): Promise<PlanNode> {
+  await client.query(`PREPARE ${name} AS ${sql}`);
+  const literals = params.map((value) => (value === null || value === undefined ? 'NULL' : client.escapeLiteral(String(prepareValue(value)))));
+  const plans = (await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (FORMAT JSON) EXECUTE ${name}${literals.length > 0 ? `(${literals.join(', ')})` : ''}`)).rows;
+  return plans[0]!['QUERY PLAN'][0]!.Plan;
 }
 
 interface PlanNode {
@@ -245,6 +278,7 @@ if (!process.env.TEST_DATABASE_URL) {
       // A raw connection finds Coffer's tables in its schema (DATABASE_SCHEMA), as its own do.
       const client = new pg.Client({ connectionString: fresh.url, options: `-c search_path=${db.schema}` });
       await client.connect();
+      const backgroundClient = await backgroundSession(fresh.url, db.schema);
       const failures: string[] = [];
       const explained = { auto: 0, force_generic_plan: 0 };
       let customOnly = 0;
@@ -261,26 +295,29 @@ if (!process.env.TEST_DATABASE_URL) {
               customOnly++;
               continue;
             }
-            // A generic plan of a statement with parameters is what EXPLAIN shows for a prepared statement.
+            // A generic plan of a statement with parameters is what EXPLAIN shows for a prepared
+            // statement; a background statement's is made as its own sessions make it.
             const name = `explain_${Math.abs(hash(sql))}_${mode}`;
-            let plans: { 'QUERY PLAN': { Plan: PlanNode }[] }[];
+            let plan: PlanNode;
             if (mode === 'auto') {
-              plans = (await client.query({ text: `EXPLAIN (FORMAT JSON) ${sql}`, values: [...params] })).rows;
+              plan = (await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ text: `EXPLAIN (FORMAT JSON) ${sql}`, values: [...params] })).rows[0]!['QUERY PLAN'][0]!.Plan;
             } else {
-              // EXECUTE takes its arguments as SQL text: each value as node-postgres would send it, quoted.
-              await client.query(`PREPARE ${name} AS ${sql}`);
-              const literals = params.map((value) => (value === null || value === undefined ? 'NULL' : client.escapeLiteral(String(prepareValue(value)))));
-              plans = (await client.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}${literals.length > 0 ? `(${literals.join(', ')})` : ''}`)).rows;
+              plan = await explainPrepared(seen.get(sql)!.background ? backgroundClient : client, name, seen.get(sql)!);
             }
             explained[mode as keyof typeof explained]++;
-            const scans = seqScans(plans[0]!['QUERY PLAN'][0]!.Plan);
+            const scans = seqScans(plan);
             if (scans.length > 0) failures.push(`${mode}: Seq Scan on ${scans.join(', ')}: ${sql.replace(/\s+/g, ' ').slice(0, 400)}`);
           }
         }
       } finally {
         await client.end();
+        await backgroundClient.end();
       }
       assert.ok(seen.size >= 30, `statements recorded: ${seen.size}`);
+      // The loop's fan-out, claim and record of successes went through the background pool.
+      for (const needle of ['INSERT INTO webhook_deliveries (endpoint_id, event_seq', 'WITH picked AS MATERIALIZED', 'DELETE FROM webhook_deliveries AS d']) {
+        assert.ok([...seen.values()].some((r) => r.background && r.sql.includes(needle)), `the background pool sent ${needle}`);
+      }
       assert.equal(customOnly, 1);
       assert.equal(explained.force_generic_plan + customOnly, explained.auto, 'every other statement explained as a generic plan too');
       // The webhook loop ran each of its statements: fan-out, claim, success and failure records, the feed's reads.
@@ -294,6 +331,30 @@ if (!process.env.TEST_DATABASE_URL) {
         assert.ok([...seen.keys()].some((sql) => sql.includes(needle)), `a statement with ${needle} was explained`);
       }
       assert.deepEqual(failures, [], `statements that scan a large table:\n${failures.join('\n')}`);
+    });
+
+    it('the background statements, planned once on an empty database as their sessions plan them: no sequential scan of a large table', async () => {
+      const background = [...seen.values()].filter((r) => r.background);
+      assert.ok(background.length >= 3, `background statements recorded: ${background.length}`);
+      const empty = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
+      const emptyDb = openPostgres({ url: empty.url, poolSize: 1 } as Parameters<typeof openPostgres>[0]);
+      try {
+        await migrate(emptyDb);
+        const client = await backgroundSession(empty.url, emptyDb.schema);
+        const failures: string[] = [];
+        try {
+          for (const [index, statement] of background.entries()) {
+            const scans = seqScans(await explainPrepared(client, `empty_${index}`, statement));
+            if (scans.length > 0) failures.push(`Seq Scan on ${scans.join(', ')}: ${statement.sql.replace(/\s+/g, ' ').slice(0, 400)}`);
+          }
+        } finally {
+          await client.end();
+        }
+        assert.deepEqual(failures, [], `background statements whose kept plan, made on empty tables, scans one:\n${failures.join('\n')}`);
+      } finally {
+        await emptyDb.close();
+        await empty.drop();
+      }
     });
 
     it("the loader's ledger, and what the routes did on it, keep every ledger invariant", async () => {

@@ -2,7 +2,9 @@
  * How Coffer's PostgreSQL statements are planned (src/storage/database.ts): a read outside a
  * transaction is prepared and may keep a generic plan; a write outside one is planned with its
  * values every time (sent unnamed), so a plan made while a table was small cannot outlive the
- * table's growth; a write transaction plans every statement with its values.
+ * table's growth; a write transaction plans every statement with its values; the background
+ * pool's statements keep one generic plan each, made with scans and hash joins ruled out, so
+ * that the plan made on a small table still reads a grown one by its key.
  *
  * PostgreSQL only: PGlite sends every statement unnamed.
  */
@@ -70,5 +72,37 @@ describe('statement plans', () => {
     assert.equal(Number(afterwards[0]!.custom_plans), Number(before[0]!.custom_plans) + 1, 'planned with its values inside the transaction');
     const [outside] = await db.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode');
     assert.equal(outside!.plan_cache_mode, 'auto', 'SET LOCAL ends with the transaction');
+  });
+
+  it("the background pool keeps one plan per statement, made on a small table, and it reads the table by its key once it has grown", async () => {
+    await db.query('CREATE TABLE bg (id bigint PRIMARY KEY, v int NOT NULL)');
+    await db.query('INSERT INTO bg SELECT g, 0 FROM generate_series(1, 50) AS g');
+    await db.query('ANALYZE bg');
+    const write = 'UPDATE bg SET v = bg.v + 1 FROM unnest($1::bigint[]) AS x(id) WHERE bg.id = x.id';
+    const background = db.background!;
+    // Sequential calls reuse the pool's last idle connection: every call below is on one session.
+    const [{ pid: first } = { pid: -1 }] = await background.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    for (let i = 0; i < 3; i++) await background.query(write, [[1, 2, 3]]);
+    const [prepared] = await background.query<{ name: string; generic_plans: bigint; custom_plans: bigint; pid: number }>(
+      'SELECT name, generic_plans, custom_plans, pg_backend_pid() AS pid FROM pg_prepared_statements WHERE statement = $1',
+      [write],
+    );
+    assert.equal(prepared?.pid, first, 'one session');
+    assert.deepEqual([Number(prepared!.generic_plans), Number(prepared!.custom_plans)], [3, 0], 'the write is prepared and runs its one generic plan from the first call on');
+
+    // The same statement's generic plan in an ordinary session scans the small table: that is what the background session rules out.
+    const plain = await db.query<{ 'QUERY PLAN': string }>("EXPLAIN SELECT 1 FROM bg JOIN unnest('{1,2,3}'::bigint[]) AS x(id) ON bg.id = x.id");
+    assert.ok(plain.some((row) => /Seq Scan on bg\b/.test(row['QUERY PLAN'])), 'an ordinary plan scans a 50-row table');
+
+    // The table grows four-thousandfold, with no ANALYZE since (autovacuum off, as on this machine): the kept plan still reads it by its key.
+    await db.query('INSERT INTO bg SELECT g, 0 FROM generate_series(51, 200000) AS g');
+    const kept = await background.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE ${prepared!.name}('{1,2,3}')`);
+    const plan = kept.map((row) => row['QUERY PLAN']).join('\n');
+    assert.doesNotMatch(plan, /Seq Scan on bg\b/, plan);
+    assert.match(plan, /Index Scan using bg_pkey on bg/, plan);
+    assert.doesNotMatch(plan, /JIT/, 'no JIT compilation for the cost the ruled-out scans add');
+    await background.query(write, [[1, 2, 3]]);
+    const [{ v } = { v: -1 }] = await db.query<{ v: number }>('SELECT v FROM bg WHERE id = 1');
+    assert.equal(v, 4);
   });
 });

@@ -633,12 +633,13 @@ suite(
       const [{ last }] = (await h().db.query<{ last: bigint }>('SELECT coalesce(max(id), 0) AS last FROM webhook_attempts')) as [{ last: bigint }];
       const fastAnswer = answerAfter(100);
       receiver.answer = (received) => (Number(received.headers['webhook-timestamp']) >= before + 20 ? { status: 500 } : fastAnswer());
-      const db = h().db as { query: Database['query'] };
-      const query = db.query;
+      // Given back by the loop, through the background pool on PostgreSQL.
+      const loopDb = (h().db.background ?? h().db) as { query: Database['query'] };
+      const query = loopDb.query;
       let givenBack = 0;
-      db.query = ((sql: string, params?: readonly unknown[]) => {
+      loopDb.query = ((sql: string, params?: readonly unknown[]) => {
         if (/attempts = d\.attempts - 1/.test(sql)) givenBack += (params?.[0] as unknown[]).length;
-        return query.call(h().db, sql, params);
+        return query.call(loopDb, sql, params);
       }) as Database['query'];
       try {
         running = deliver(h());
@@ -646,7 +647,7 @@ suite(
         h().clock.advance(20);
         await running;
       } finally {
-        db.query = query;
+        loopDb.query = query;
       }
       assert.equal(givenBack, 8, 'the eight waiting were given back');
       const stamps = receiver.received.map((r) => Number(r.headers['webhook-timestamp']));
@@ -677,14 +678,15 @@ suite(
   'webhook loop with no endpoint',
   (h) => {
     it('with no endpoint the loop goes idle: commits start no turns; creating an endpoint wakes it, and the next event is delivered without waiting for the interval', async () => {
-      const db = h().db as { query: Database['query'] };
-      const query = db.query;
+      // The loop's statements go to the background pool on PostgreSQL, to the database itself on PGlite.
+      const loopDb = (h().db.background ?? h().db) as { query: Database['query'] };
+      const query = loopDb.query;
       let fanOuts = 0;
       let claims = 0;
-      db.query = ((sql: string, params?: readonly unknown[]) => {
+      loopDb.query = ((sql: string, params?: readonly unknown[]) => {
         if (sql.includes('FOR NO KEY UPDATE SKIP LOCKED')) fanOuts++;
         if (sql.includes('WITH picked AS MATERIALIZED')) claims++;
-        return query.call(h().db, sql, params);
+        return query.call(loopDb, sql, params);
       }) as Database['query'];
       try {
         await createWallet(h());
@@ -706,7 +708,7 @@ suite(
         assert.equal(parseJson(receiver.received[0]!.body).data.wallet.id, wallet);
         assert.ok(fanOuts > fanOutsBefore);
       } finally {
-        db.query = query;
+        loopDb.query = query;
         await removeAll(h());
       }
     });

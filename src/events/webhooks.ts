@@ -410,6 +410,8 @@ export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEv
 
 export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): WebhookWorker {
   const { db, clock, settings } = options;
+  /** Where the loop's own statements go (fan-out, claim, lazy records): on PostgreSQL, the pool that keeps their plans. */
+  const loopDb = db.background ?? db;
   /** Endpoint id → deliveries this process claimed and has not finished (waiting for a slot, sending or recording). */
   const claimed = new Map<string, number>();
   /** Endpoint id → its sends in flight, and the claimed deliveries waiting for one of its slots, in order. */
@@ -450,7 +452,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     answered = [];
     if (taken.length === 0) return;
     recordDelivered(
-      db,
+      loopDb,
       taken.map((t) => t.record),
     ).then(
       () => taken.forEach((t) => t.done()),
@@ -499,7 +501,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       const now = clock();
       // Stopping, or too late to finish within the lease: another process may take it, so this one must not send it.
       if (stopped || delivery.leaseUntil - now < SEND_MARGIN_MICROS) {
-        await releaseDeliveries(db, [delivery]);
+        await releaseDeliveries(loopDb, [delivery]);
         return;
       }
       const timestamp = Number(now / 1_000_000n);
@@ -547,7 +549,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       let endpoints = 0;
       try {
         for (;;) {
-          const out = await fanOut(db, clock(), FAN_OUT_BATCH_MAX);
+          const out = await fanOut(loopDb, clock(), FAN_OUT_BATCH_MAX);
           endpoints = Math.max(endpoints, out.endpoints);
           if (out.fullest !== FAN_OUT_BATCH_MAX) break;
         }
@@ -558,7 +560,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       idle = endpoints === 0;
     }
     const now = clock();
-    const taken = await claimDeliveries(db, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, allowances());
+    const taken = await claimDeliveries(loopDb, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, allowances());
     if (taken.length > 0) idle = false;
     const sends = taken.map((delivery) => {
       const id = delivery.endpoint.id;

@@ -107,6 +107,13 @@ export interface Database extends Queryable {
    * PostgreSQL, whose backups are pg_dump's or a base backup's (docs/deployment.md).
    */
   readonly dumpDataDir?: () => Promise<Uint8Array>;
+  /**
+   * PostgreSQL only: where the background loops (the webhook deliveries) send their
+   * statements, a few times a second each, outside any request: a small pool of its own whose
+   * sessions keep one plan per statement (BACKGROUND_SESSION). Absent on PGlite, where they go
+   * to the database itself.
+   */
+  readonly background?: Queryable;
   close(): Promise<void>;
 }
 
@@ -181,6 +188,33 @@ function statement(sql: string, params: readonly unknown[] | undefined, named = 
   }
   return name === undefined ? { text: sql, values } : { name, text: sql, values };
 }
+
+/**
+ * The background pool's sessions. Its statements run several times a second for the
+ * process's life, with the same shape every time; planning them afresh each time was 40 % of
+ * their cost (`pg_stat_statements`, events bench, 2026-12-01: 1.6 of 3.9 s of the delivery
+ * loop's PostgreSQL time). So each is prepared once per connection and keeps one generic plan
+ * (`force_generic_plan`) — made with sequential scans, hash joins and merge joins ruled out,
+ * so that it is the plan of nested index lookups these statements are written for whatever the
+ * tables held when it was made: a plan made while `webhook_deliveries` held 50 rows chose to
+ * scan it, and kept doing so once it held a million (above). JIT is off: the cost that ruling
+ * a scan out adds to a plan that still needs one (the few rows of `webhook_endpoints`) is past
+ * JIT's threshold, and compiling took 400 ms a statement. test/plans.test.ts makes such a plan
+ * on a small table and uses it on a grown one; test/explain.test.ts checks the kept plan of
+ * every background statement on an empty database and on a populated one.
+ */
+export const BACKGROUND_SETTINGS: Readonly<Record<string, string>> = {
+  plan_cache_mode: 'force_generic_plan',
+  enable_seqscan: 'off',
+  enable_hashjoin: 'off',
+  enable_mergejoin: 'off',
+  jit: 'off',
+};
+const BACKGROUND_SESSION = Object.entries(BACKGROUND_SETTINGS)
+  .map(([name, value]) => `-c ${name}=${value}`)
+  .join(' ');
+/** Connections of the background pool: its loops run one statement at a time, a record beside a turn at most. */
+const BACKGROUND_POOL_SIZE = 2;
 
 /** The driver's answers that mean the server is gone or cannot take writes: the primary may have moved. */
 const LOST_PRIMARY_CODES = new Set(['25006', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
@@ -280,13 +314,14 @@ const IDLE_IN_TRANSACTION_MS = 10_000;
 
 export function openPostgres(options: PostgresOptions): Database {
   const schema = options.schema ?? DEFAULT_SCHEMA;
-  const primary = new PrimaryPool(parseHosts(options.url), () => ({
-    max: options.poolSize,
+  const hosts = parseHosts(options.url);
+  const poolConfig = (max: number, session: string): pg.PoolConfig => ({
+    max,
     statement_timeout: options.statementTimeoutMs,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     connectionTimeoutMillis: 5_000,
     // The schema is a validated identifier (config.ts): lower case, no quoting needed.
-    options: `-c plan_cache_mode=auto -c search_path=${schema}`,
+    options: `${session} -c search_path=${schema}`,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID) return (text: string) => BigInt(text);
@@ -294,14 +329,17 @@ export function openPostgres(options: PostgresOptions): Database {
         return pg.types.getTypeParser(oid, format);
       }) as typeof pg.types.getTypeParser,
     },
-  }));
+  });
+  const primary = new PrimaryPool(hosts, () => poolConfig(options.poolSize, '-c plan_cache_mode=auto'));
+  // Its own search for the primary, like the main pool's: a failover moves both.
+  const backgroundPrimary = new PrimaryPool(hosts, () => poolConfig(BACKGROUND_POOL_SIZE, BACKGROUND_SESSION));
   /** Runs `work` on the primary's pool; a failure that says the primary is gone drops that pool. */
-  const onPrimary = async <T>(work: (pool: pg.Pool) => Promise<T>): Promise<T> => {
-    const pool = await primary.get();
+  const onPrimary = async <T>(work: (pool: pg.Pool) => Promise<T>, on = primary): Promise<T> => {
+    const pool = await on.get();
     try {
       return await work(pool);
     } catch (error) {
-      primary.drop(pool, error instanceof CommitOutcomeUnknown ? error.cause : error);
+      on.drop(pool, error instanceof CommitOutcomeUnknown ? error.cause : error);
       throw error;
     }
   };
@@ -338,8 +376,16 @@ export function openPostgres(options: PostgresOptions): Database {
       const pool = primary.pool;
       return { max: options.poolSize, open: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
     },
+    background: {
+      async query<Row>(sql: string, params?: readonly unknown[]) {
+        return onPrimary(async (pool) => (await pool.query(statement(sql, params))).rows as Row[], backgroundPrimary);
+      },
+      async exec(sql: string) {
+        await onPrimary((pool) => pool.query(sql), backgroundPrimary);
+      },
+    },
     async close() {
-      await primary.end();
+      await Promise.all([primary.end(), backgroundPrimary.end()]);
     },
   };
 }
