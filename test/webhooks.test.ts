@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { after, before, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
@@ -22,6 +23,9 @@ import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
 import { backends, Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, startHarness, suite, type Harness, type ParsedJson } from './support/harness.ts';
+
+/** node-postgres's own conversion of a parameter to the text it sends. */
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (value: unknown) => unknown };
 
 interface Received {
   readonly path: string;
@@ -323,6 +327,23 @@ suite(
         (error) => error === rollback,
       );
       assert.ok(touched >= 0 && touched < 100, `the claim touched ${touched} buffers`);
+      // On PostgreSQL the loop sends it through the background pool, which runs one kept plan made
+      // without the values (storage/database.ts): that plan must read no more.
+      const background = h().db.background;
+      if (background !== undefined) {
+        const unlease = () => h().db.query('UPDATE webhook_deliveries SET lease_until = NULL WHERE endpoint_id = $1', [free.id]);
+        await unlease();
+        // Sequential calls reuse the pool's last idle connection: the claim is prepared on the one that explains it.
+        assert.equal((await claimDeliveries(background, now, now + 30_000_000n, 64, 4, new Map([[busy.id, 0]]))).length, 3);
+        await unlease();
+        const [prepared] = await background.query<{ name: string; generic_plans: bigint }>('SELECT name, generic_plans FROM pg_prepared_statements WHERE statement = $1', [sent!.sql]);
+        assert.ok(Number(prepared!.generic_plans) >= 1, 'the claim ran its kept generic plan');
+        const literals = sent!.params.map((value) => `'${String(prepareValue(value)).replace(/'/g, "''")}'`);
+        const [kept] = await background.query<{ 'QUERY PLAN': [{ Plan: Record<string, number> }] }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE ${prepared!.name}(${literals.join(', ')})`);
+        const top = kept!['QUERY PLAN'][0].Plan;
+        const keptTouched = (top['Shared Hit Blocks'] ?? 0) + (top['Shared Read Blocks'] ?? 0);
+        assert.ok(keptTouched >= 0 && keptTouched < 100, `the claim's kept plan touched ${keptTouched} buffers`);
+      }
       await removeAll(h());
     });
 

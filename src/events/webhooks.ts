@@ -435,6 +435,14 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   let idle = false;
   let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
+  /**
+   * The record of successes in flight: one at a time. A record waits for its endpoints' rows
+   * (`FOR KEY SHARE`), which a delete holds while it deletes the endpoint's backlog; records
+   * sent every RECORD_DELAY_MS meanwhile would each hold a connection of the small background
+   * pool, and the turns' fan-outs and claims would find none. Answers that come in meanwhile
+   * wait, and the next record takes them all.
+   */
+  let recording = false;
 
   /** Successes answered within RECORD_DELAY_MS of each other are recorded together (storage `recordDelivered`). */
   function recordSuccess(record: AttemptRecord): Promise<void> {
@@ -448,16 +456,23 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   function flush(): void {
     clearTimeout(flushTimer);
     flushTimer = undefined;
+    if (recording) return;
     const taken = answered;
     answered = [];
     if (taken.length === 0) return;
+    recording = true;
     recordDelivered(
       loopDb,
       taken.map((t) => t.record),
-    ).then(
-      () => taken.forEach((t) => t.done()),
-      (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'))),
-    );
+    )
+      .then(
+        () => taken.forEach((t) => t.done()),
+        (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'))),
+      )
+      .finally(() => {
+        recording = false;
+        if (answered.length > 0) flush();
+      });
   }
 
   /** Waits for one of the endpoint's `concurrency` sending slots; first come, first served. */

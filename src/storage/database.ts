@@ -110,7 +110,7 @@ export interface Database extends Queryable {
   /**
    * PostgreSQL only: where the background loops (the webhook deliveries) send their
    * statements, a few times a second each, outside any request: a small pool of its own whose
-   * sessions keep one plan per statement (BACKGROUND_SESSION). Absent on PGlite, where they go
+   * sessions keep one plan per statement (BACKGROUND_SETTINGS). Absent on PGlite, where they go
    * to the database itself.
    */
   readonly background?: Queryable;
@@ -158,11 +158,12 @@ const PREPARED_MAX = 256;
  * Inside a write transaction (`transaction`) that is `SET LOCAL plan_cache_mode =
  * force_custom_plan`, sent with BEGIN: a generic plan, made without the values, once turned the
  * journal's UPDATE … FROM unnest(…) into a scan of the whole table, and the committer's
- * statements carry arrays whose lengths change from batch to batch. Outside one (`query`: the
- * background loops' claims, leases, records), a statement that writes or locks rows is sent
- * unnamed (`WRITES`), which PostgreSQL plans afresh each time: a generic plan kept on a pooled
- * connection would outlive the table it was made for — made while `webhook_deliveries` held 50
- * rows, it scanned the whole table once it held a million (80 ms a call against 3). Reads are
+ * statements carry arrays whose lengths change from batch to batch. Outside one (`query`), a
+ * statement that writes or locks rows is sent unnamed (`WRITES`), which PostgreSQL plans afresh
+ * each time: a generic plan kept on a pooled connection would outlive the table it was made
+ * for — made while `webhook_deliveries` held 50 rows, it scanned the whole table once it held a
+ * million (80 ms a call against 3). The webhook loop's statements go to the background pool
+ * instead (`background`, below), whose sessions keep plans that cannot turn into such a scan. Reads are
  * left to PostgreSQL's own choice (`plan_cache_mode = auto`): after five executions a statement
  * keeps one generic plan when it costs no more than planning each time. Planning was most of a
  * read's cost on a grown ledger — the statement of a wallet's transactions, over random wallets
@@ -190,11 +191,12 @@ function statement(sql: string, params: readonly unknown[] | undefined, named = 
 }
 
 /**
- * The background pool's sessions. Its statements run several times a second for the
- * process's life, with the same shape every time; planning them afresh each time was 40 % of
+ * The background pool's sessions. Its statements run several times a second, with the same
+ * shape every time; planning them afresh each time was 40 % of
  * their cost (`pg_stat_statements`, events bench, 2026-12-01: 1.6 of 3.9 s of the delivery
  * loop's PostgreSQL time). So each is prepared once per connection and keeps one generic plan
- * (`force_generic_plan`) — made with sequential scans, hash joins and merge joins ruled out,
+ * (`force_generic_plan`; re-made when an ANALYZE of its tables invalidates it, and gone with
+ * its connection when the pool closes an idle one) — made with sequential scans, hash joins and merge joins ruled out,
  * so that it is the plan of nested index lookups these statements are written for whatever the
  * tables held when it was made: a plan made while `webhook_deliveries` held 50 rows chose to
  * scan it, and kept doing so once it held a million (above). JIT is off: the cost that ruling
@@ -213,8 +215,11 @@ export const BACKGROUND_SETTINGS: Readonly<Record<string, string>> = {
 const BACKGROUND_SESSION = Object.entries(BACKGROUND_SETTINGS)
   .map(([name, value]) => `-c ${name}=${value}`)
   .join(' ');
-/** Connections of the background pool: its loops run one statement at a time, a record beside a turn at most. */
-const BACKGROUND_POOL_SIZE = 2;
+/**
+ * Connections of the background pool: the delivery loop's turn (a fan-out or a claim), its one
+ * record of successes in flight, and a give-back beside them.
+ */
+const BACKGROUND_POOL_SIZE = 3;
 
 /** The driver's answers that mean the server is gone or cannot take writes: the primary may have moved. */
 const LOST_PRIMARY_CODES = new Set(['25006', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
