@@ -117,6 +117,7 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
+/** On PostgreSQL, the main pool and the background pool together. */
 export interface PoolStats {
   /** Connections the pool may open. */
   readonly max: number;
@@ -377,9 +378,16 @@ export function openPostgres(options: PostgresOptions): Database {
     async snapshot<T>(body: (q: Queryable) => Promise<T>): Promise<T> {
       return onPrimary(async (pool) => inTransaction(await checkOut(pool), 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', body));
     },
+    // Both pools: the process's connections to the database (a background statement waiting for one is a caller waiting too).
     poolStats: () => {
-      const pool = primary.pool;
-      return { max: options.poolSize, open: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+      const pools = [primary.pool, backgroundPrimary.pool];
+      const sum = (pick: (pool: pg.Pool) => number) => pools.reduce((total, pool) => total + (pool === undefined ? 0 : pick(pool)), 0);
+      return {
+        max: options.poolSize + BACKGROUND_POOL_SIZE,
+        open: sum((pool) => pool.totalCount),
+        idle: sum((pool) => pool.idleCount),
+        waiting: sum((pool) => pool.waitingCount),
+      };
     },
     background: {
       async query<Row>(sql: string, params?: readonly unknown[]) {
