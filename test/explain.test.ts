@@ -28,7 +28,7 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { instantFromDate } from '../src/domain/time.ts';
 import { buildApp } from '../src/http/app.ts';
 import { purgeExpiredKeys } from '../src/idempotency/retention.ts';
-import { BACKGROUND_SETTINGS, openPostgres, type Database, type Queryable, type Transaction } from '../src/storage/database.ts';
+import { BACKGROUND_SESSION, openPostgres, type Database, type Queryable, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { releaseDeliveries, type ClaimedDelivery } from '../src/storage/webhooks.ts';
 import { findViolations } from '../src/storage/invariants.ts';
@@ -115,10 +115,9 @@ function recording(db: Database, seen: Map<string, Recorded>): Database {
   };
 }
 
-/** A session as the background pool's are (BACKGROUND_SETTINGS), in the schema of `schema`. */
+/** A session as the background pool's are (BACKGROUND_SESSION), in the schema of `schema`. */
 async function backgroundSession(url: string, schema: string): Promise<pg.Client> {
-  const settings = Object.entries(BACKGROUND_SETTINGS).map(([name, value]) => `-c ${name}=${value}`);
-  const client = new pg.Client({ connectionString: url, options: `${settings.join(' ')} -c search_path=${schema}` });
+  const client = new pg.Client({ connectionString: url, options: `${BACKGROUND_SESSION} -c search_path=${schema}` });
   await client.connect();
   return client;
 }
@@ -290,7 +289,8 @@ if (!process.env.TEST_DATABASE_URL) {
       try {
         for (const mode of ['auto', 'force_generic_plan']) {
           await client.query(`SET plan_cache_mode = ${mode}`);
-          for (const { sql, params } of seen.values()) {
+          for (const statement of seen.values()) {
+            const { sql, params } = statement;
             if (!/^\s*(WITH|SELECT|INSERT|UPDATE|DELETE)\b/i.test(sql)) continue;
             // Deleting an endpoint deletes every row it has. It runs in a write transaction,
             // whose statements are always planned with their values (force_custom_plan,
@@ -307,7 +307,7 @@ if (!process.env.TEST_DATABASE_URL) {
             if (mode === 'auto') {
               plan = (await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ text: `EXPLAIN (FORMAT JSON) ${sql}`, values: [...params] })).rows[0]!['QUERY PLAN'][0]!.Plan;
             } else {
-              plan = await explainPrepared(seen.get(sql)!.background ? backgroundClient : client, name, seen.get(sql)!);
+              plan = await explainPrepared(statement.background ? backgroundClient : client, name, statement);
             }
             explained[mode as keyof typeof explained]++;
             const scans = seqScans(plan);

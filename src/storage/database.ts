@@ -213,7 +213,8 @@ export const BACKGROUND_SETTINGS: Readonly<Record<string, string>> = {
   enable_mergejoin: 'off',
   jit: 'off',
 };
-const BACKGROUND_SESSION = Object.entries(BACKGROUND_SETTINGS)
+/** BACKGROUND_SETTINGS as a connection's startup options. */
+export const BACKGROUND_SESSION = Object.entries(BACKGROUND_SETTINGS)
   .map(([name, value]) => `-c ${name}=${value}`)
   .join(' ');
 /**
