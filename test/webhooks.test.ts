@@ -265,6 +265,50 @@ it('a send is bounded as a whole: a receiver that never answers, or sends its he
   }
 });
 
+it('a send reads an answer to its end and keeps its first 1,024 bytes; one past 64 KiB is cut off there, its connection closed, and counts by its status', async () => {
+  const served = new Map<string, import('node:net').Socket>();
+  const answer = (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => {
+    served.set(request.url!, request.socket);
+    request.resume();
+    if (request.url === '/endless') {
+      // 200, then 16 KiB chunks for as long as the connection lasts.
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      const more = () => {
+        while (!response.destroyed && response.write('y'.repeat(16 * 1024)));
+        if (!response.destroyed) response.once('drain', more);
+      };
+      more();
+    } else {
+      // A 3 KiB answer in three writes.
+      response.writeHead(202, { 'content-type': 'text/plain' });
+      response.write('a'.repeat(1024));
+      setTimeout(() => response.end('b'.repeat(2048)), 20);
+    }
+  };
+  // Two servers, so that the two answers cannot share a connection.
+  const servers = [createServer(answer), createServer(answer)];
+  const [short, endless] = await Promise.all(
+    servers.map((server) => new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as { port: number }).port}`)))),
+  );
+  try {
+    const whole = await send(`${short}/short`, {}, '{}', true, 5_000);
+    assert.deepEqual([whole.statusCode, whole.error, whole.body], [202, null, 'a'.repeat(1024)]);
+    const started = performance.now();
+    const cutOff = await send(`${endless}/endless`, {}, '{}', true, 5_000);
+    assert.deepEqual([cutOff.statusCode, cutOff.error, cutOff.body], [200, null, 'y'.repeat(1024)]);
+    assert.ok(performance.now() - started < 2_000, 'cut off, not read until the deadline');
+    // The endless answer's connection was closed; the short one's kept alive.
+    const cut = served.get('/endless')!;
+    await new Promise((resolve) => (cut.closed ? resolve(null) : cut.once('close', resolve)));
+    assert.equal(served.get('/short')!.destroyed, false, 'the connection of an answer read to its end is kept');
+  } finally {
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+});
+
 suite(
   'webhooks',
   (h) => {
