@@ -367,8 +367,8 @@ async function eventsOn(mode: EventsMode): Promise<{ env: Record<string, string>
   return { env: { WEBHOOK_ALLOW_PRIVATE: 'true', ...nats }, receiver: `http://127.0.0.1:${port}/hook`, received: () => received, close: () => server.close() };
 }
 
-/** Resolves once `count()` has not grown for `quietMs`; the milliseconds that took. */
-async function settled(count: () => number, quietMs: number): Promise<number> {
+/** Resolves once `count()` has not grown for `quietMs`; the milliseconds that took. `onGrowth` is called each time it grew. */
+async function settled(count: () => number, quietMs: number, onGrowth?: () => void): Promise<number> {
   const started = Date.now();
   let last = count();
   let since = Date.now();
@@ -377,6 +377,7 @@ async function settled(count: () => number, quietMs: number): Promise<number> {
     if (count() !== last) {
       last = count();
       since = Date.now();
+      onGrowth?.();
     }
   }
   return since - started;
@@ -414,8 +415,18 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
       const row = await load(server, backend, scenario, walletsFile, clients);
       if (publishers?.receiver) {
         const during = publishers.received() - receivedBefore;
-        const after = await settled(publishers.received, 2_000);
-        log(`${backend}: webhook receiver got ${during} deliveries during the load, ${publishers.received() - receivedBefore - during} more in the ${(after / 1000).toFixed(1)} s after it`);
+        // The deliveries left when the load ended are sent with nothing else running: what
+        // delivery alone costs, per delivery, in CPU of Coffer and of PostgreSQL (to the last
+        // one received; NATS, when on, publishes along).
+        const drainCpu = [new CpuMeter(() => [server.child.pid!]), ...(backend === 'postgres' && isLocal ? [new CpuMeter(postgresPids)] : [])];
+        let drainSeconds: number[] = [];
+        const after = await settled(publishers.received, 2_000, () => (drainSeconds = drainCpu.map((meter) => meter.seconds())));
+        const drained = publishers.received() - receivedBefore - during;
+        const perDelivery = drainSeconds.map((cpu) => Math.round((1e6 * cpu) / Math.max(drained, 1)));
+        log(
+          `${backend}: webhook receiver got ${during} deliveries during the load, ${drained} more in the ${(after / 1000).toFixed(1)} s after it` +
+            (drained > 0 ? `; those cost ${perDelivery[0]} µs of Coffer's CPU${perDelivery.length > 1 ? ` and ${perDelivery[1]} µs of PostgreSQL's` : ''} a delivery` : ''),
+        );
       }
       rows.push({ backend, ...(auth ? { auth } : {}), ...row, ...(events ? { scenario: `${scenario}+${events}` } : {}) });
     }

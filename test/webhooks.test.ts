@@ -265,12 +265,20 @@ it('a send is bounded as a whole: a receiver that never answers, or sends its he
   }
 });
 
-it('a send reads an answer to its end and keeps its first 1,024 bytes; one past 64 KiB is cut off there, its connection closed, and counts by its status', async () => {
+it('a send reads an answer to its end and keeps its first 1,024 bytes; one past 64 KiB is cut off there, its connection closed, and counts by its status; a 1xx is not the answer', async () => {
   const served = new Map<string, import('node:net').Socket>();
   const answer = (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => {
     served.set(request.url!, request.socket);
     request.resume();
-    if (request.url === '/endless') {
+    if (request.url === '/hints') {
+      // A 103 before the answer, which is 204.
+      response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      setTimeout(() => response.writeHead(204).end(), 20);
+    } else if (request.url === '/hints-only') {
+      // A 103 and then the connection closed: no answer.
+      response.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      setTimeout(() => request.socket.destroy(), 20);
+    } else if (request.url === '/endless') {
       // 200, then 16 KiB chunks for as long as the connection lasts.
       response.writeHead(200, { 'content-type': 'text/plain' });
       const more = () => {
@@ -293,6 +301,12 @@ it('a send reads an answer to its end and keeps its first 1,024 bytes; one past 
   try {
     const whole = await send(`${short}/short`, {}, '{}', true, 5_000);
     assert.deepEqual([whole.statusCode, whole.error, whole.body], [202, null, 'a'.repeat(1024)]);
+    // A 1xx is not the answer: the status recorded is the final one, or none.
+    const hinted = await send(`${endless}/hints`, {}, '{}', true, 5_000);
+    assert.deepEqual([hinted.statusCode, hinted.error, hinted.body], [204, null, '']);
+    const hintsOnly = await send(`${endless}/hints-only`, {}, '{}', true, 5_000);
+    assert.deepEqual([hintsOnly.statusCode, hintsOnly.body], [null, null]);
+    assert.ok(hintsOnly.error !== null, 'a failure');
     const started = performance.now();
     const cutOff = await send(`${endless}/endless`, {}, '{}', true, 5_000);
     assert.deepEqual([cutOff.statusCode, cutOff.error, cutOff.body], [200, null, 'y'.repeat(1024)]);
