@@ -415,9 +415,9 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
       const row = await load(server, backend, scenario, walletsFile, clients);
       if (publishers?.receiver) {
         const during = publishers.received() - receivedBefore;
-        // The deliveries left when the load ended are sent with nothing else running: what
-        // delivery alone costs, per delivery, in CPU of Coffer and of PostgreSQL (to the last
-        // one received; NATS, when on, publishes along).
+        // The deliveries left when the load ended are sent with no load running: Coffer's and
+        // PostgreSQL's whole CPU while they drain, to the last one received, per delivery
+        // (background work included: WAL writer, garbage collection, NATS publishing when on).
         const drainCpu = [new CpuMeter(() => [server.child.pid!]), ...(backend === 'postgres' && isLocal ? [new CpuMeter(postgresPids)] : [])];
         let drainSeconds: number[] = [];
         const after = await settled(publishers.received, 2_000, () => (drainSeconds = drainCpu.map((meter) => meter.seconds())));
@@ -425,7 +425,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
         const perDelivery = drainSeconds.map((cpu) => Math.round((1e6 * cpu) / Math.max(drained, 1)));
         log(
           `${backend}: webhook receiver got ${during} deliveries during the load, ${drained} more in the ${(after / 1000).toFixed(1)} s after it` +
-            (drained > 0 ? `; those cost ${perDelivery[0]} µs of Coffer's CPU${perDelivery.length > 1 ? ` and ${perDelivery[1]} µs of PostgreSQL's` : ''} a delivery` : ''),
+            (drained > 0 ? `; while those drained, ${perDelivery[0]} µs of Coffer's CPU${perDelivery.length > 1 ? ` and ${perDelivery[1]} µs of PostgreSQL's` : ''} a delivery` : ''),
         );
       }
       rows.push({ backend, ...(auth ? { auth } : {}), ...row, ...(events ? { scenario: `${scenario}+${events}` } : {}) });

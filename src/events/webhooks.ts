@@ -32,7 +32,7 @@ import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliver
 
 /** A receiver must answer within this. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
-/** Stored response bodies are cut to this many characters. */
+/** Stored response bodies are cut to this many bytes (then decoded as UTF-8). */
 export const RESPONSE_BODY_MAX = 1_024;
 /** An answer is read this far at most (the rest would hold a sending slot for nothing). */
 const RESPONSE_READ_MAX = 64 * 1_024;
@@ -282,9 +282,10 @@ function failureText(error: Error, timeoutMs: number): string {
 }
 
 /**
- * POSTs once, within `timeoutMs` (at most and by default DELIVERY_TIMEOUT_MS, give or take
- * SWEEP_MS); never follows a redirect; refuses a private address unless allowed — a literal
- * one here (no lookup is made for it), one a name resolves to when connecting.
+ * POSTs once, within `timeoutMs` (at most and by default DELIVERY_TIMEOUT_MS; the deadline
+ * may fire up to SWEEP_MS late); never follows a redirect; refuses a private address unless
+ * allowed — a literal one here (no lookup is made for it), one a name resolves to when
+ * connecting.
  *
  * It uses undici's `dispatch` with a handler of its own (`Sending`) rather than `request`,
  * which wraps the answer in a stream read through an async iterator: a fifth less CPU per
@@ -320,9 +321,10 @@ export function send(url: string, headers: Record<string, string>, body: string,
 }
 
 /**
- * One send: undici's handler of its answer, and the send's deadline (a class: no closures made
- * per send). undici 7 takes a handler for this interface only when it has `onRequestStart`,
- * and needs `onResponseError`: both must stay.
+ * One send: undici's handler of its answer, and the send's deadline (a class: one closure per
+ * send, `expire`, which must stay an arrow function since the sweep calls it detached).
+ * undici 7 takes a handler for this interface only when it has `onRequestStart`, and needs
+ * `onResponseError`: both must stay.
  */
 class Sending implements Dispatcher.DispatchHandler {
   private statusCode: number | null = null;
