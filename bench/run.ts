@@ -242,17 +242,22 @@ function cpuSeconds(pid: number): number | undefined {
 }
 
 /** The local PostgreSQL server's processes (its backends come and go with connections). */
-function postgresPids(): number[] {
+/** The processes whose name (`/proc/<pid>/comm`) starts with `name`. */
+function pidsNamed(name: string): number[] {
   return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
+    .filter((entry) => /^\d+$/.test(entry))
     .map(Number)
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres');
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith(name);
       } catch {
         return false;
       }
     });
+}
+
+function postgresPids(): number[] {
+  return pidsNamed('postgres');
 }
 
 /**
@@ -300,11 +305,15 @@ async function load(
   let peak = rssKiB(pid, 'VmRSS');
   const serverCpu = new CpuMeter(() => [pid]);
   const postgresCpu = backend === 'postgres' && isLocal ? new CpuMeter(postgresPids) : undefined;
+  // The other processes on the machine, to say where the rest of its CPU went: wrk, this
+  // process (where a webhook receiver answers) and nats-server.
+  const others = { wrk: new CpuMeter(() => pidsNamed('wrk')), bench: new CpuMeter(() => [process.pid]), 'nats-server': new CpuMeter(() => pidsNamed('nats-server')) };
   const machineBefore = machineTicks();
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssKiB(pid, 'VmRSS'));
     serverCpu.sample();
     postgresCpu?.sample();
+    others.wrk.sample();
   }, 200);
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
@@ -334,7 +343,8 @@ async function load(
   const all = ticks.busy + ticks.idle;
   log(
     `${backend}: ${scenario}: the machine ${Math.round((100 * ticks.busy) / Math.max(all, 1))} % busy (steal ${Math.round((100 * ticks.steal) / Math.max(all, 1))} %), ` +
-      `${Math.round((1e6 * (ticks.busy - ticks.steal)) / CLOCK_TICKS / Math.max(divisor, 1))} µs of CPU per ${scenario.startsWith('bulk-') ? 'operation' : 'request'} over all processes`,
+      `${Math.round((1e6 * (ticks.busy - ticks.steal)) / CLOCK_TICKS / Math.max(divisor, 1))} µs of CPU per ${scenario.startsWith('bulk-') ? 'operation' : 'request'} over all processes: ` +
+      [['Coffer', serverCpu] as const, ...(postgresCpu ? [['PostgreSQL', postgresCpu] as const] : []), ...Object.entries(others)].map(([name, cpu]) => `${name} ${microsPerRequest(cpu)}`).join(', '),
   );
   return {
     scenario,

@@ -322,8 +322,10 @@ const IDLE_IN_TRANSACTION_MS = 10_000;
 export function openPostgres(options: PostgresOptions): Database {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const hosts = parseHosts(options.url);
-  const poolConfig = (max: number, session: string): pg.PoolConfig => ({
+  const poolConfig = (max: number, session: string, name: string): pg.PoolConfig => ({
     max,
+    // Which pool a session belongs to, as pg_stat_activity shows it.
+    application_name: name,
     statement_timeout: options.statementTimeoutMs,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     connectionTimeoutMillis: 5_000,
@@ -337,9 +339,9 @@ export function openPostgres(options: PostgresOptions): Database {
       }) as typeof pg.types.getTypeParser,
     },
   });
-  const primary = new PrimaryPool(hosts, () => poolConfig(options.poolSize, '-c plan_cache_mode=auto'));
+  const primary = new PrimaryPool(hosts, () => poolConfig(options.poolSize, '-c plan_cache_mode=auto', 'coffer'));
   // Its own search for the primary, like the main pool's: a failover moves both.
-  const backgroundPrimary = new PrimaryPool(hosts, () => poolConfig(BACKGROUND_POOL_SIZE, BACKGROUND_SESSION));
+  const backgroundPrimary = new PrimaryPool(hosts, () => poolConfig(BACKGROUND_POOL_SIZE, BACKGROUND_SESSION, 'coffer-background'));
   /** Runs `work` on the primary's pool; a failure that says the primary is gone drops that pool. */
   const onPrimary = async <T>(work: (pool: pg.Pool) => Promise<T>, on = primary): Promise<T> => {
     const pool = await on.get();
