@@ -36,7 +36,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startServer, type ServerProcess } from '../test/support/server-process.ts';
+import { freePort, startServer, type ServerProcess } from '../test/support/server-process.ts';
 import { PURGE_BATCH } from '../src/idempotency/retention.ts';
 import { DEFAULT_SCHEMA, openPostgres } from '../src/storage/database.ts';
 import { purgeKeys } from '../src/storage/idempotency-keys.ts';
@@ -307,13 +307,14 @@ async function load(
   const postgresCpu = backend === 'postgres' && isLocal ? new CpuMeter(postgresPids) : undefined;
   // The other processes on the machine, to say where the rest of its CPU went: wrk, this
   // process (where a webhook receiver answers) and nats-server.
-  const others = { wrk: new CpuMeter(() => pidsNamed('wrk')), bench: new CpuMeter(() => [process.pid]), 'nats-server': new CpuMeter(() => pidsNamed('nats-server')) };
+  const others = { wrk: new CpuMeter(() => pidsNamed('wrk')), bench: new CpuMeter(() => [process.pid]), haproxy: new CpuMeter(() => pidsNamed('haproxy')), 'nats-server': new CpuMeter(() => pidsNamed('nats-server')) };
   const machineBefore = machineTicks();
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssKiB(pid, 'VmRSS'));
     serverCpu.sample();
     postgresCpu?.sample();
     others.wrk.sample();
+    others.haproxy.sample();
   }, 200);
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
@@ -363,29 +364,118 @@ type EventsMode = 'events' | 'webhook' | 'nats';
 const eventsMode: EventsMode | undefined = ({ '1': 'events', webhook: 'webhook', nats: 'nats' } as const)[process.env.BENCH_EVENTS ?? ''];
 
 /**
- * The publishers of `mode`: for a webhook, a receiver answering 204 to everything (null for
- * NATS alone), and the server settings that turn them on.
+ * BENCH_RECEIVER: what answers the webhook's POSTs with 204. `node` (the default): a
+ * node:http server in this process. `haproxy`: HAProxy (Debian's package, which CI installs
+ * for test/proxy.test.ts) answering from its frontend once it has read the whole request — a
+ * receiver that costs the two shared cores little, as one on another machine would cost
+ * them nothing; it counts the requests it answered, which the bench reads from its stats
+ * socket.
  */
-async function eventsOn(mode: EventsMode): Promise<{ env: Record<string, string>; receiver: string | null; received: () => number; close: () => void }> {
-  const nats: Record<string, string> = mode === 'webhook' ? {} : { NATS_URL: process.env.BENCH_NATS_URL || 'nats://127.0.0.1:4222' };
-  if (mode === 'nats') return { env: nats, receiver: null, received: () => 0, close: () => {} };
+const receiverKind = process.env.BENCH_RECEIVER ?? 'node';
+if (!['node', 'haproxy'].includes(receiverKind)) throw new Error(`BENCH_RECEIVER must be node or haproxy, got ${receiverKind}`);
+
+interface Receiver {
+  readonly url: string;
+  /** Requests answered so far. */
+  received(): Promise<number>;
+  close(): void;
+}
+
+async function nodeReceiver(): Promise<Receiver> {
   const { createServer } = await import('node:http');
   let received = 0;
   const server = createServer((request, response) => request.resume().on('end', () => (received++, response.writeHead(204).end())));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { env: { WEBHOOK_ALLOW_PRIVATE: 'true', ...nats }, receiver: `http://127.0.0.1:${port}/hook`, received: () => received, close: () => server.close() };
+  return { url: `http://127.0.0.1:${port}/hook`, received: async () => received, close: () => server.close() };
+}
+
+async function haproxyReceiver(): Promise<Receiver> {
+  const { connect } = await import('node:net');
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-bench-haproxy-'));
+  const port = await freePort();
+  const socket = join(dir, 'stats.sock');
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    config,
+    [
+      'global',
+      '  maxconn 1000',
+      `  stats socket ${socket} mode 600 level user`,
+      'defaults',
+      '  mode http',
+      '  timeout client 30s',
+      '  timeout connect 5s',
+      '  timeout server 30s',
+      '  timeout http-request 10s',
+      'frontend hook',
+      `  bind 127.0.0.1:${port}`,
+      '  option http-buffer-request',
+      '  http-request return status 204',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('haproxy', ['-db', '-f', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', (error) => reject(new Error(`could not run haproxy (Debian: apt-get install haproxy): ${error.message}`)));
+    child.once('spawn', () => resolve());
+  });
+  /** The CSV of `show stat`: the frontend's `req_tot`. */
+  const received = () =>
+    new Promise<number>((resolve, reject) => {
+      let text = '';
+      const connection = connect(socket, () => connection.end('show stat\n'));
+      connection.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      connection.once('error', reject);
+      connection.once('close', () => {
+        const lines = text.split('\n');
+        const header = (lines[0] ?? '').replace(/^# /, '').split(',');
+        const row = lines.find((line) => line.startsWith('hook,FRONTEND,'))?.split(',');
+        const column = header.indexOf('req_tot');
+        if (row === undefined || column < 0) return reject(new Error(`no request count in haproxy's stats: ${text.slice(0, 200)}`));
+        resolve(Number(row[column]));
+      });
+    });
+  for (let tries = 0; ; tries++) {
+    try {
+      await received();
+      break;
+    } catch (error) {
+      if (tries >= 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    received,
+    close: () => {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The publishers of `mode`: for a webhook, a receiver (BENCH_RECEIVER) answering 204 to
+ * everything (null for NATS alone), and the server settings that turn them on.
+ */
+async function eventsOn(mode: EventsMode): Promise<{ env: Record<string, string>; receiver: Receiver | null; close: () => void }> {
+  const nats: Record<string, string> = mode === 'webhook' ? {} : { NATS_URL: process.env.BENCH_NATS_URL || 'nats://127.0.0.1:4222' };
+  if (mode === 'nats') return { env: nats, receiver: null, close: () => {} };
+  const receiver = receiverKind === 'haproxy' ? await haproxyReceiver() : await nodeReceiver();
+  return { env: { WEBHOOK_ALLOW_PRIVATE: 'true', ...nats }, receiver, close: () => receiver.close() };
 }
 
 /** Resolves once `count()` has not grown for `quietMs`; the milliseconds that took. `onGrowth` is called each time it grew. */
-async function settled(count: () => number, quietMs: number, onGrowth?: () => void): Promise<number> {
+async function settled(count: () => Promise<number>, quietMs: number, onGrowth?: () => void): Promise<number> {
   const started = Date.now();
-  let last = count();
+  let last = await count();
   let since = Date.now();
   while (Date.now() - since < quietMs) {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    if (count() !== last) {
-      last = count();
+    const now = await count();
+    if (now !== last) {
+      last = now;
       since = Date.now();
       onGrowth?.();
     }
@@ -410,7 +500,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   const rows: Row[] = [];
   try {
     benchToken = client ? await fetchToken(server.url, client) : undefined;
-    if (publishers?.receiver) await fetch(`${server.url}/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: publishers.receiver }) });
+    if (publishers?.receiver) await fetch(`${server.url}/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: publishers.receiver.url }) });
     log(`${backend}: funding ${WALLETS} wallets`);
     const wallets = await fund(server.url);
     const walletsFile = join(tmpdir(), `coffer-bench-wallets-${process.pid}.txt`);
@@ -419,19 +509,20 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
       const clients = scenario.startsWith('bulk-') ? BULK_CONNECTIONS : connections;
       // With a webhook receiver: the funding's deliveries first, then how many of the load's
       // events it received while the load ran, and how long the rest took after.
-      if (publishers?.receiver) await settled(publishers.received, 1_000);
-      const receivedBefore = publishers?.received() ?? 0;
+      const receiver = publishers?.receiver;
+      if (receiver) await settled(receiver.received, 1_000);
+      const receivedBefore = receiver ? await receiver.received() : 0;
       log(`${backend}: ${scenario} for ${seconds}s at ${clients} connections`);
       const row = await load(server, backend, scenario, walletsFile, clients);
-      if (publishers?.receiver) {
-        const during = publishers.received() - receivedBefore;
+      if (receiver) {
+        const during = (await receiver.received()) - receivedBefore;
         // The deliveries left when the load ended are sent with no load running: Coffer's and
         // PostgreSQL's whole CPU while they drain, to the last one received, per delivery
         // (background work included: WAL writer, garbage collection, NATS publishing when on).
         const drainCpu = [new CpuMeter(() => [server.child.pid!]), ...(backend === 'postgres' && isLocal ? [new CpuMeter(postgresPids)] : [])];
         let drainSeconds: number[] = [];
-        const after = await settled(publishers.received, 2_000, () => (drainSeconds = drainCpu.map((meter) => meter.seconds())));
-        const drained = publishers.received() - receivedBefore - during;
+        const after = await settled(receiver.received, 2_000, () => (drainSeconds = drainCpu.map((meter) => meter.seconds())));
+        const drained = (await receiver.received()) - receivedBefore - during;
         const perDelivery = drainSeconds.map((cpu) => Math.round((1e6 * cpu) / Math.max(drained, 1)));
         log(
           `${backend}: webhook receiver got ${during} deliveries during the load, ${drained} more in the ${(after / 1000).toFixed(1)} s after it` +
