@@ -24,7 +24,7 @@
  * raised out of the way (AUTH_RATE_LIMIT): the bench measures the token check, not the limiter
  * refusing; the limiter's own check still runs on every request.
  * BENCH_EVENTS=1 adds `debit-uniform+events` rows on each backend: the same keyed debits with
- * one webhook endpoint (a receiver in this process answering 204) and NATS JetStream on
+ * one webhook endpoint (a receiver answering 204: BENCH_RECEIVER, below) and NATS JetStream on
  * (BENCH_NATS_URL, default nats://127.0.0.1:4222), for the events-on/off ratio;
  * BENCH_EVENTS=webhook or =nats turns on only that one (rows `+webhook`, `+nats`), to see
  * each one's cost apart. The pairs run BENCH_EVENTS_ROUNDS times (default 2), off then on,
