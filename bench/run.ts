@@ -306,7 +306,8 @@ async function load(
   const serverCpu = new CpuMeter(() => [pid]);
   const postgresCpu = backend === 'postgres' && isLocal ? new CpuMeter(postgresPids) : undefined;
   // The other processes on the machine, to say where the rest of its CPU went: wrk, this
-  // process (where a webhook receiver answers) and nats-server.
+  // process (the node:http webhook receiver answers in it), haproxy (BENCH_RECEIVER=haproxy;
+  // any other haproxy on the machine is counted too) and nats-server.
   const others = { wrk: new CpuMeter(() => pidsNamed('wrk')), bench: new CpuMeter(() => [process.pid]), haproxy: new CpuMeter(() => pidsNamed('haproxy')), 'nats-server': new CpuMeter(() => pidsNamed('nats-server')) };
   const machineBefore = machineTicks();
   const sampler = setInterval(() => {
@@ -376,7 +377,7 @@ if (!['node', 'haproxy'].includes(receiverKind)) throw new Error(`BENCH_RECEIVER
 
 interface Receiver {
   readonly url: string;
-  /** Requests answered so far. */
+  /** Requests received so far (HAProxy counts one when it has read its headers). */
   received(): Promise<number>;
   close(): void;
 }
@@ -416,8 +417,14 @@ async function haproxyReceiver(): Promise<Receiver> {
     ].join('\n'),
   );
   const child = spawn('haproxy', ['-db', '-f', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  let exited: string | null = null;
+  child.once('exit', (code, signal) => (exited = `haproxy exited (${signal ?? code})`));
+  const close = () => {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
   await new Promise<void>((resolve, reject) => {
-    child.once('error', (error) => reject(new Error(`could not run haproxy (Debian: apt-get install haproxy): ${error.message}`)));
+    child.once('error', (error) => (close(), reject(new Error(`could not run haproxy (Debian: apt-get install haproxy): ${error.message}`))));
     child.once('spawn', () => resolve());
   });
   /** The CSV of `show stat`: the frontend's `req_tot`. */
@@ -441,18 +448,14 @@ async function haproxyReceiver(): Promise<Receiver> {
       await received();
       break;
     } catch (error) {
-      if (tries >= 100) throw error;
+      if (exited !== null || tries >= 100) {
+        close();
+        throw exited !== null ? new Error(exited) : error;
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    close: () => {
-      child.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { url: `http://127.0.0.1:${port}/hook`, received, close };
 }
 
 /**
@@ -496,7 +499,11 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
   const extra = Object.fromEntries((process.env.SERVER_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string]));
   const client = auth ? createBenchClient(env) : undefined;
   const publishers = events ? await eventsOn(events) : undefined;
-  const server = await startServer({ ...env, LOG_LEVEL: 'warn', BULK_CONCURRENCY: String(Math.max(2 * BULK_CONNECTIONS, 4)), ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND);
+  // A receiver that is a process of its own (haproxy) must not outlive a server that failed to start.
+  const server = await startServer({ ...env, LOG_LEVEL: 'warn', BULK_CONCURRENCY: String(Math.max(2 * BULK_CONNECTIONS, 4)), ...(auth ? AUTH_SERVER_ENV : {}), ...publishers?.env, ...extra }, 120_000, SERVER_COMMAND).catch((error: unknown) => {
+    publishers?.close();
+    throw error;
+  });
   const rows: Row[] = [];
   try {
     benchToken = client ? await fetchToken(server.url, client) : undefined;

@@ -426,8 +426,8 @@ export interface WebhookWorker {
   stop(): Promise<void>;
 }
 
-/** Deliveries claimed per turn. */
-const CLAIM_MAX = 64;
+/** Deliveries claimed per turn, over all endpoints: more than one endpoint's claim-ahead (WEBHOOK_CONCURRENCY 4 × QUEUE_FACTOR). */
+const CLAIM_MAX = 128;
 /**
  * A process may claim ahead this many times an endpoint's concurrency while its receiver
  * answers fast (2xx within FAST_ANSWER_MS): the claimed deliveries wait for a sending slot in
@@ -451,7 +451,8 @@ const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 10_000_000n;
  * loop has a fixed cost besides its rows, so under load fewer, larger ones cost PostgreSQL
  * less per delivery: with turns and records at most every 10 ms and a claim-ahead of 8, the
  * background pool's sessions used 177 µs of CPU per delivery under the events bench, with
- * 40 ms and 16, 111 µs (docs/events.md). A delivery waits at most this much longer for it.
+ * 40 ms and 16, 103–134 µs (`bench/pg-cpu.sh`; docs/events.md). A delivery waits at most
+ * this much longer for it.
  */
 const TURN_GAP_MS = 40;
 /** Successful attempts answered within this many milliseconds of each other are recorded in one statement (TURN_GAP_MS says why not fewer). */
@@ -491,7 +492,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
    * The last fan-out found no enabled endpoint and the claim after it nothing due: until a
    * webhook route wakes the loop, or its interval finds one (an endpoint another process
    * created), commits do not start turns. A server with no webhook spent a fan-out and a
-   * claim (0.3 ms of PostgreSQL, `pg_stat_statements`) on every 10 ms of writes.
+   * claim (0.3 ms of PostgreSQL, `pg_stat_statements`) on every turn's worth of writes.
    */
   let idle = false;
   let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
