@@ -454,9 +454,9 @@ const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 10_000_000n;
  * 40 ms and 16, 103–134 µs (`bench/pg-cpu.sh`; docs/events.md). A delivery waits at most
  * this much longer for it.
  */
-const TURN_GAP_MS = 40;
+const TURN_GAP_MS = 20;
 /** Successful attempts answered within this many milliseconds of each other are recorded in one statement (TURN_GAP_MS says why not fewer). */
-const RECORD_DELAY_MS = 40;
+const RECORD_DELAY_MS = 20;
 
 export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEvent {
   return {
