@@ -450,9 +450,10 @@ const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 10_000_000n;
  * fan-out and a claim) per commit cost more than the events it found. Each statement of the
  * loop has a fixed cost besides its rows, so under load fewer, larger ones cost PostgreSQL
  * less per delivery: with turns and records at most every 10 ms and a claim-ahead of 8, the
- * background pool's sessions used 177 µs of CPU per delivery under the events bench, with
- * 40 ms and 16, 103–134 µs (`bench/pg-cpu.sh`; docs/events.md). A delivery waits at most
- * this much longer for it.
+ * background pool's sessions used 180–203 µs of CPU per delivery under the events bench;
+ * with 20 ms and 16, 115–132 µs (`bench/pg-cpu.sh`, docs/events.md). Not longer: at 40 ms a
+ * fast endpoint got at most 25 claims of 64 a second, fewer than the bench's events, and its
+ * deliveries fell behind the load.
  */
 const TURN_GAP_MS = 20;
 /** Successful attempts answered within this many milliseconds of each other are recorded in one statement (TURN_GAP_MS says why not fewer). */
