@@ -451,9 +451,9 @@ const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 10_000_000n;
  * loop has a fixed cost besides its rows, so under load fewer, larger ones cost PostgreSQL
  * less per delivery: with turns and records at most every 10 ms and a claim-ahead of 8, the
  * background pool's sessions used 180–203 µs of CPU per delivery under the events bench;
- * with 20 ms and 16, 115–132 µs (`bench/pg-cpu.sh`, docs/events.md). Not longer: at 40 ms a
- * fast endpoint got at most 25 claims of 64 a second, fewer than the bench's events, and its
- * deliveries fell behind the load.
+ * with 20 ms and 16, 115–132 µs (`bench/pg-cpu.sh`, docs/events.md). Not longer: at 40 ms the loop
+ * delivered about 760 a second during the bench's load of 1,650–1,780 events a second, and
+ * fell behind it.
  */
 const TURN_GAP_MS = 20;
 /** Successful attempts answered within this many milliseconds of each other are recorded in one statement (TURN_GAP_MS says why not fewer). */
