@@ -241,7 +241,6 @@ function cpuSeconds(pid: number): number | undefined {
   }
 }
 
-/** The local PostgreSQL server's processes (its backends come and go with connections). */
 /** The processes whose name (`/proc/<pid>/comm`) starts with `name`. */
 function pidsNamed(name: string): number[] {
   return readdirSync('/proc')
@@ -256,6 +255,7 @@ function pidsNamed(name: string): number[] {
     });
 }
 
+/** The local PostgreSQL server's processes (its backends come and go with connections). */
 function postgresPids(): number[] {
   return pidsNamed('postgres');
 }
@@ -314,8 +314,8 @@ async function load(
     peak = Math.max(peak, rssKiB(pid, 'VmRSS'));
     serverCpu.sample();
     postgresCpu?.sample();
+    // wrk exits when the load ends: read it while it runs (the others outlive the load).
     others.wrk.sample();
-    others.haproxy.sample();
   }, 200);
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
