@@ -167,6 +167,36 @@ function answerOf(socket: Socket): Promise<{ status: number; headers: Record<str
   });
 }
 
+/**
+ * Requests of `openRequest` that hold slots: resolves once the server has received each of
+ * them (with auth off, a request's onRequest hooks, and so its slot, run within the turn it
+ * arrives in). Nothing may probe the slots meanwhile: a probe is a bulk request too, and one in
+ * flight when a holder arrives takes the slot meant for it. The holder is then refused and
+ * closed, and the probes, a slot short, never see the cap (seen on Node 24 under load).
+ */
+async function openHolders(h: Harness, port: number, specs: readonly (readonly [path: string, length: number, body: string])[]): Promise<Socket[]> {
+  const server = h.app.server;
+  let seen = 0;
+  let arrived!: () => void;
+  const all = new Promise<void>((resolve) => (arrived = resolve));
+  const onRequest = () => {
+    seen += 1;
+    if (seen === specs.length) arrived();
+  };
+  server.on('request', onRequest);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const sockets = specs.map(([path, length, body]) => openRequest(port, path, length, body));
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${seen} of ${specs.length} holders reached the server`)), 30_000)));
+    await Promise.race([all, late]);
+    await new Promise((resolve) => setImmediate(resolve));
+    return sockets;
+  } finally {
+    clearTimeout(timer);
+    server.off('request', onRequest);
+  }
+}
+
 /** Polls with a bulk request that fails validation (and so changes nothing) until it is `status`: the slots' state is reached. */
 async function untilBulk(h: Harness, status: number, what: string): Promise<void> {
   const deadline = Date.now() + 5_000;
@@ -452,7 +482,7 @@ for (const backend of backends()) {
       try {
         const port = Number(new URL(await c.app.listen({ host: '127.0.0.1', port: 0 })).port);
         // Two requests that sent their headers and the start of their body hold both slots (at / and under /api/wallets: one count).
-        const holders = [openRequest(port, '/bulk', 1000, '{"operations":'), openRequest(port, '/api/wallets/bulk', 1000, '{"operations":')];
+        const holders = await openHolders(c, port, [['/bulk', 1000, '{"operations":'], ['/api/wallets/bulk', 1000, '{"operations":']]);
         await untilRefused(c);
         // Headers only, announcing 8 MiB: the answer comes without a byte of the body sent.
         const refused = await answerOf(openRequest(port, '/bulk', 8 * 1024 * 1024, ''));
@@ -474,7 +504,7 @@ for (const backend of backends()) {
         await untilServed(c);
         holders[1]!.destroy();
         // Both slots free: two new holders fill them, and a third is refused again.
-        const again = [openRequest(port, '/bulk', 1000, '{'), openRequest(port, '/bulk', 1000, '{')];
+        const again = await openHolders(c, port, [['/bulk', 1000, '{'], ['/bulk', 1000, '{']]);
         await untilRefused(c);
         for (const socket of again) socket.destroy();
         await untilServed(c);
@@ -502,7 +532,7 @@ for (const backend of backends()) {
         await untilServed(c);
         // Aborted while its body arrives, and aborted before any of it: each slot comes back.
         for (const sent of ['{"operations":[', '']) {
-          const socket = openRequest(port, '/bulk', 1000, sent);
+          const socket = (await openHolders(c, port, [['/bulk', 1000, sent]]))[0]!;
           await untilRefused(c);
           socket.destroy();
           await untilServed(c);
