@@ -419,7 +419,10 @@ describe('auth rate limits [pglite]', () => {
   let first: string;
   let second: string;
   before(async () => {
-    a = await startAuthHarness(backends()[0]!, { perSecond: 5, burst: 5 }, { perSecond: 10 / 60, burst: 10 });
+    // Budgets that refill slowly: a loaded machine must not refill them while a test spends them
+    // (each token request hashes a secret, about 170 ms here). The client's: 5 at once, then 1 a
+    // second; the address's token requests: 10 at once, then 1 an hour.
+    a = await startAuthHarness(backends()[0]!, { perSecond: 1, burst: 5 }, { perSecond: 1 / 3600, burst: 10 });
     // Tokens first: the brute-force test spends this address's token budget.
     first = await a.token(await a.client(['wallets:read'], 'busy'));
     second = await a.token(await a.client(['wallets:read'], 'quiet'));
@@ -443,7 +446,7 @@ describe('auth rate limits [pglite]', () => {
       statuses.push(response.status);
       if (response.status === 429) refused ??= response;
     }
-    // A burst of 5, refilling at 5 a second: the 6th, 7th and 8th of a quick loop are refused (one may have refilled).
+    // A burst of 5, refilling at 1 a second: of the 6th, 7th and 8th of a quick loop, at least one is refused.
     assert.deepEqual(statuses.slice(0, 5), [200, 200, 200, 200, 200]);
     assert.ok(refused, `refused once over budget: ${statuses.join(',')}`);
     assert.equal(refused.body.errorCode, 'TOO_MANY_REQUESTS');

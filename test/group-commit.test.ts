@@ -123,11 +123,16 @@ if (postgresBackend) {
         const debit = (wallet: string) => post(`/wallets/${wallet}/debit`, { amount: { asset: 'USD/2', amount: 1n }, pending: true });
 
         // An outside transaction holds z's balance row, so wave A stops at its first settlement row.
+        let locked = () => {};
+        const holdsZ = new Promise<void>((resolve) => (locked = resolve));
         const outside = h.db.transaction(async (tx) => {
           await tx.query('SELECT 1 FROM volumes WHERE ledger = $1 AND address = $2 FOR UPDATE', ['test-ledger', balanceAddress(z!, 'main')]);
+          locked();
           await new Promise<void>((resolve) => (release = resolve));
         });
-        await until('the outside transaction holds z without waiting', async () => (await lockWaiters()) === 0);
+        // Wave A starts only once the outside transaction holds z (a loaded machine may take a while to get it there).
+        await Promise.race([holdsZ, outside]);
+        assert.equal(await lockWaiters(), 0, 'nothing waits yet');
         // Wave A: debits on c and d; settlements paying z, a and b.
         const waveA = [debit(c!), debit(d!), post(`/holds/${paysZ}/void`), post(`/holds/${paysA}/confirm`), post(`/holds/${paysB}/void`)];
         await until('wave A waits for z', async () => (await lockWaiters()) >= 1);

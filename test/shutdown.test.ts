@@ -124,7 +124,12 @@ if (serverUrl) {
       await blocker.query('BEGIN');
       await blocker.query('SELECT * FROM coffer.volumes WHERE address LIKE $1 FOR UPDATE', [`wallets:${walletId}:%`]);
       const debit = send(server.url, 'POST', `/wallets/${walletId}/debit`, '{"amount":{"asset":"USD/2","amount":10}}').catch((error: Error) => error);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Until the debit waits on the blocker's lock (a loaded machine may take a while to get it there).
+      for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
+        const { rows } = await blocker.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (rows[0]!.n > 0) break;
+        assert.ok(Date.now() < deadline, 'the debit never waited on the lock');
+      }
       return { server, blocker, debit };
     }
 
