@@ -105,7 +105,9 @@ describe('backup and restore [pglite, the data folder]', () => {
         }
       })();
       // The backup starts once some credits were acknowledged (a loaded machine may take a while).
-      for (const deadline = Date.now() + 30_000; acknowledged.length < 3 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
+      let failed = false;
+      load.catch(() => (failed = true)); // awaited below; a refused credit ends the wait at once
+      for (const deadline = Date.now() + 30_000; acknowledged.length < 3 && !failed && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
       const ackedBefore = acknowledged.length;
       expectExit(await coffer(['backup', '--live', file], { COFFER_URL: server.url }), 0);
       const ackedAfter = acknowledged.length;

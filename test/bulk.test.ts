@@ -539,7 +539,8 @@ for (const backend of backends()) {
         }
         // Aborted once its whole body is sent (the handler runs, its answer has nowhere to go).
         const ops = JSON.stringify({ operations: Array.from({ length: 200 }, (_, i) => ({ action: 'CREDIT_WALLET', ik: `cap-abort-${i}`, data: { walletID: w, amount: { asset: 'USD/2', amount: 1 } } })) });
-        const whole = openRequest(port, '/bulk', Buffer.byteLength(ops), ops);
+        const whole = (await openHolders(c, port, [['/bulk', Buffer.byteLength(ops), '']]))[0]!;
+        whole.end(ops);
         whole.destroy();
         await untilServed(c);
         // Pipelined: several whole requests in one write, the connection closed at once (a

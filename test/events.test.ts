@@ -591,7 +591,7 @@ if (process.env.TEST_DATABASE_URL) {
       const answer = (parseLossless((await polling).body) as ParsedJson).cursor;
       const elapsed = Date.now() - started;
       assert.deepEqual(answer.data.map((e: Event) => [e.type, e.data.wallet.id]), [['wallet.created', created]]);
-      assert.ok(elapsed < 800, `…and it wakes A's long poll, before the poll's own 1 s re-read (${elapsed} ms)`);
+      assert.ok(elapsed < 950, `…and it wakes A's long poll, before the poll's own 1 s re-read (${elapsed} ms)`);
     } finally {
       await Promise.all([a.close(), b.close()]);
       await Promise.all(dbs.map((db) => db.close()));

@@ -124,11 +124,20 @@ if (serverUrl) {
       await blocker.query('BEGIN');
       await blocker.query('SELECT * FROM coffer.volumes WHERE address LIKE $1 FOR UPDATE', [`wallets:${walletId}:%`]);
       const debit = send(server.url, 'POST', `/wallets/${walletId}/debit`, '{"amount":{"asset":"USD/2","amount":10}}').catch((error: Error) => error);
-      // Until the debit waits on the blocker's lock (a loaded machine may take a while to get it there).
-      for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
-        const { rows } = await blocker.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        if (rows[0]!.n > 0) break;
-        assert.ok(Date.now() < deadline, 'the debit never waited on the lock');
+      // Until the debit waits on the blocker's lock (a loaded machine may take a while to get it
+      // there). Within a transaction pg_stat_activity holds still: its snapshot is cleared each time.
+      try {
+        for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
+          await blocker.query('SELECT pg_stat_clear_snapshot()');
+          const { rows } = await blocker.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_blocking_pids(pid) @> ARRAY[pg_backend_pid()]');
+          if (rows[0]!.n > 0) break;
+          assert.ok(Date.now() < deadline, 'the debit never waited on the lock');
+        }
+      } catch (error) {
+        server.child.kill('SIGKILL');
+        await blocker.query('ROLLBACK');
+        await blocker.end();
+        throw error;
       }
       return { server, blocker, debit };
     }

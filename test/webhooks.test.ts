@@ -764,15 +764,19 @@ suite(
       const query = loopDb.query;
       let fanOuts = 0;
       let claims = 0;
+      let running = 0;
       loopDb.query = ((sql: string, params?: readonly unknown[]) => {
         if (sql.includes('FOR NO KEY UPDATE SKIP LOCKED')) fanOuts++;
         if (sql.includes('WITH picked AS MATERIALIZED')) claims++;
-        return query.call(loopDb, sql, params);
+        running++;
+        return query.call(loopDb, sql, params).finally(() => running--);
       }) as Database['query'];
       try {
         await createWallet(h());
-        // The first commit's turn finds no endpoint; the next ten commits start none.
-        for (let i = 0; i < 50 && fanOuts === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        // The first commit's turn finds no endpoint; the next ten commits start none. That turn
+        // is over once its fan-out and its claim were made and neither still runs (a loaded
+        // machine may take a while); then a moment for any further turn to show.
+        for (const deadline = Date.now() + 10_000; !(claims >= 1 && running === 0) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 10));
         await new Promise((resolve) => setTimeout(resolve, 50));
         const [fanOutsBefore, claimsBefore] = [fanOuts, claims];
         assert.equal(fanOutsBefore, 1, 'one turn after the first commit');
