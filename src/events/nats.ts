@@ -11,7 +11,9 @@
  * consumer sees each event once, in order. A NATS or database outage only delays the loop:
  * it runs outside requests, and nothing in a request waits for it.
  *
- * Under load the loop turns after nearly every commit, so a turn writes as little as it can:
+ * Under load a commit wakes the loop (on PGlite at most once per the pace's gap,
+ * events/pace.ts: a turn then reads the events of several commits in one statement), and a
+ * turn writes as little as it can:
  * the lease is taken again only once half of it has run (the position it stores in the
  * meantime renews it), and the stored position is not flushed to disk at its commit
  * (`advancePublisher`). A position lost in a crash is a position from a moment earlier: the
@@ -24,6 +26,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
 import { advancePublisher, leasePublisher, listEvents } from '../storage/events.ts';
+import { loopPace } from './pace.ts';
 
 /** Events published per turn; the turn goes on while it finds this many. */
 export const NATS_BATCH_MAX = 256;
@@ -37,6 +40,8 @@ export interface NatsOptions {
   readonly ledger: string;
   readonly clock: () => Instant;
   readonly intervalMs: number;
+  /** The least time from one turn's start to the next one a commit wakes: absent = the database's (`loopPace`). */
+  readonly turnGapMs?: number;
   /** Told of every event published (metrics). */
   readonly onPublished?: (count: number) => void;
   readonly onFailure?: (error: unknown) => void;
@@ -67,6 +72,8 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
   let failing = false;
+  const turnGapMs = options.turnGapMs ?? loopPace(db.kind).publishGapMs;
+  let lastTurnMs = -Infinity;
 
   async function connected(): Promise<JetStreamClient> {
     if (connection && !connection.nc.isClosed()) return connection.js;
@@ -132,6 +139,7 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
 
   const tick = async () => {
     timer = undefined;
+    lastTurnMs = Date.now();
     try {
       await run();
       if (failing) options.onRecovery?.();
@@ -154,7 +162,8 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
   return {
     run,
     kick() {
-      if (loop && !stopped && timer !== undefined) schedule(0);
+      // Waiting for the interval: a turn as soon as the gap since the last one allows.
+      if (loop && !stopped && timer !== undefined) schedule(Math.max(0, lastTurnMs + turnGapMs - Date.now()));
     },
     async stop() {
       stopped = true;

@@ -29,6 +29,7 @@ import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
 import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
+import { loopPace, type LoopPace } from './pace.ts';
 
 /** A receiver must answer within this. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
@@ -410,6 +411,8 @@ export interface WebhookWorkerOptions {
   readonly settings: WebhookSettings;
   /** Pause between turns. */
   readonly intervalMs: number;
+  /** How often and how much under load: absent = the database's (`loopPace`). */
+  readonly pace?: LoopPace;
   /** Told of every attempt's outcome (metrics). */
   readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'failed') => void;
   readonly onFailure?: (error: unknown) => void;
@@ -426,38 +429,20 @@ export interface WebhookWorker {
   stop(): Promise<void>;
 }
 
-/** Deliveries claimed per turn, over all endpoints: more than one endpoint's claim-ahead (WEBHOOK_CONCURRENCY 4 × QUEUE_FACTOR). */
-const CLAIM_MAX = 128;
-/**
- * A process may claim ahead this many times an endpoint's concurrency while its receiver
- * answers fast (2xx within FAST_ANSWER_MS): the claimed deliveries wait for a sending slot in
- * order, so under load a claim (and the fan-out before it) is made once per that many sends,
- * not once per send. An endpoint that answered slowly or failed, or not yet at all, gets its
- * concurrency only: a slow receiver holds few leases.
- */
-export const QUEUE_FACTOR = 16;
 const FAST_ANSWER_MS = 250;
 /** An endpoint's fast answer counts for this long (its entry is then dropped). */
 const FAST_FOR_MS = 60_000;
+/**
+ * What a claim takes ahead of an endpoint is sent within about this long at its last answer's
+ * latency (at most the pace's queueFactor times its concurrency): well inside the 10 s a
+ * claimed delivery may wait for a slot before it is given back (SEND_MARGIN_MICROS).
+ */
+const QUEUE_AHEAD_MS = 2_000;
 /**
  * A delivery is sent only while its lease has this long left: a send (at most
  * DELIVERY_TIMEOUT_MS) and its record end well within the lease. Otherwise it is given back.
  */
 const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 10_000_000n;
-/**
- * Turns started by a wake-up (a commit, a freed queue) start at least this long after the
- * previous turn began: under load a commit lands every few milliseconds, and a turn (a
- * fan-out and a claim) per commit cost more than the events it found. Each statement of the
- * loop has a fixed cost besides its rows, so under load fewer, larger ones cost PostgreSQL
- * less per delivery: with turns and records at most every 10 ms and a claim-ahead of 8, the
- * background pool's sessions used 180–203 µs of CPU per delivery under the events bench;
- * with 20 ms and 16, 115–132 µs (`bench/pg-cpu.sh`, docs/events.md). Not longer: at 40 ms the loop
- * delivered about 760 a second during the bench's load of 1,650–1,780 events a second, and
- * fell behind it.
- */
-const TURN_GAP_MS = 20;
-/** Successful attempts answered within this many milliseconds of each other are recorded in one statement (TURN_GAP_MS says why not fewer). */
-const RECORD_DELAY_MS = 20;
 
 export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEvent {
   return {
@@ -473,14 +458,15 @@ export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEv
 
 export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): WebhookWorker {
   const { db, clock, settings } = options;
+  const { turnGapMs, queueFactor, claimMax } = options.pace ?? loopPace(db.kind);
   /** Where the loop's own statements go (fan-out, claim, lazy records): on PostgreSQL, the pool that keeps their plans. */
   const loopDb = db.background ?? db;
   /** Endpoint id → deliveries this process claimed and has not finished (waiting for a slot, sending or recording). */
   const claimed = new Map<string, number>();
   /** Endpoint id → its sends in flight, and the claimed deliveries waiting for one of its slots, in order. */
   const slots = new Map<string, { sending: number; readonly waiting: (() => void)[] }>();
-  /** Endpoints whose last answer was a fast 2xx, and when (Date.now()): a claim may take QUEUE_FACTOR times their concurrency. */
-  const fast = new Map<string, number>();
+  /** Endpoints whose last answer was a fast 2xx, when (Date.now()) and how fast: a claim may take up to the pace's queueFactor times their concurrency. */
+  const fast = new Map<string, { readonly at: number; readonly latencyMs: number }>();
   const sending = new Set<Promise<void>>();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -501,18 +487,18 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   /**
    * The record of successes in flight: one at a time. A record waits for its endpoints' rows
    * (`FOR KEY SHARE`), which a delete holds while it deletes the endpoint's backlog; records
-   * sent every RECORD_DELAY_MS meanwhile would each hold a connection of the small background
+   * sent every turn gap meanwhile would each hold a connection of the small background
    * pool, and the turns' fan-outs and claims would find none. Answers that come in meanwhile
    * wait, and the next record takes them all.
    */
   let recording = false;
 
-  /** Successes answered within RECORD_DELAY_MS of each other are recorded together (storage `recordDelivered`). */
+  /** Successes answered within a turn's gap of each other are recorded together (storage `recordDelivered`). */
   function recordSuccess(record: AttemptRecord): Promise<void> {
     return new Promise((resolve, reject) => {
       answered.push({ record, done: (error) => (error === undefined ? resolve() : reject(error)) });
-      if (answered.length >= CLAIM_MAX) flush();
-      else flushTimer ??= setTimeout(flush, RECORD_DELAY_MS);
+      if (answered.length >= claimMax) flush();
+      else flushTimer ??= setTimeout(flush, turnGapMs);
     });
   }
 
@@ -563,9 +549,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   function allowances(): Map<string, number> {
     const free = new Map<string, number>();
     const stale = Date.now() - FAST_FOR_MS;
-    for (const [id, at] of fast) if (at < stale) fast.delete(id);
+    for (const [id, answer] of fast) if (answer.at < stale) fast.delete(id);
     for (const id of new Set([...claimed.keys(), ...fast.keys()])) {
-      const limit = settings.concurrency * (fast.has(id) ? QUEUE_FACTOR : 1);
+      const answer = fast.get(id);
+      const factor = answer === undefined ? 1 : Math.max(1, Math.min(queueFactor, Math.floor(QUEUE_AHEAD_MS / Math.max(1, answer.latencyMs))));
+      const limit = settings.concurrency * factor;
       free.set(id, Math.max(0, limit - (claimed.get(id) ?? 0)));
     }
     return free;
@@ -594,7 +582,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       releaseSlot(endpoint.id);
     }
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.set(endpoint.id, Date.now());
+    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.set(endpoint.id, { at: Date.now(), latencyMs: result.latencyMs });
     else fast.delete(endpoint.id);
     const attemptedAt = clock();
     const next = attemptedAt + backoff(delivery.attempts);
@@ -638,7 +626,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       idle = endpoints === 0;
     }
     const now = clock();
-    const taken = await claimDeliveries(loopDb, now, now + LEASE_MICROS, CLAIM_MAX, settings.concurrency, allowances());
+    const taken = await claimDeliveries(loopDb, now, now + LEASE_MICROS, claimMax, settings.concurrency, allowances());
     if (taken.length > 0) idle = false;
     const sends = taken.map((delivery) => {
       const id = delivery.endpoint.id;
@@ -657,7 +645,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       return sent;
     });
     // A full claim may have left other endpoints' deliveries due: another turn soon.
-    if (loop && taken.length === CLAIM_MAX) soon();
+    if (loop && taken.length === claimMax) soon();
     // The loop does not wait for slow receivers (another turn may claim other endpoints' deliveries); `run()` does.
     if (!loop) await Promise.all(sends);
     return taken.length;
@@ -717,8 +705,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     timer = setTimeout(() => void tick(), ms);
     timer.unref();
   };
-  /** A turn as soon as TURN_GAP_MS after the last one began. */
-  const soon = () => schedule(Math.max(0, lastTurnMs + TURN_GAP_MS - Date.now()));
+  /** A turn as soon as a turn's gap after the last one began. */
+  const soon = () => schedule(Math.max(0, lastTurnMs + turnGapMs - Date.now()));
 
   if (loop) schedule(options.intervalMs);
   return {

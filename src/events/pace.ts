@@ -1,0 +1,54 @@
+/**
+ * The pace of the loops that work from the outbox (events/webhooks.ts, events/nats.ts): how
+ * often they turn under load, and how much a turn takes. Under load a commit lands every few
+ * milliseconds, and a turn per commit cost more than the events it found: each statement a
+ * loop makes has a fixed cost besides its rows, so fewer, larger ones cost less per event.
+ */
+import type { Database } from '../storage/database.ts';
+
+export interface LoopPace {
+  /**
+   * Turns started by a wake-up (a commit, a freed queue) start at least this long after the
+   * previous turn began. Webhook successes answered within it of each other are recorded in
+   * one statement.
+   */
+  readonly turnGapMs: number;
+  /**
+   * A process may claim ahead this many times an endpoint's concurrency while its receiver
+   * answers fast (a 2xx within 250 ms): the claimed deliveries wait for a sending slot
+   * in order, so under load a claim (and the fan-out before it) is made once per that many
+   * sends, not once per send. An endpoint that answered slowly or failed, or not yet at all,
+   * gets its concurrency only: a slow receiver holds few leases. One claim a turn must cover
+   * the sends of a turn's gap: a longer gap needs a larger factor.
+   */
+  readonly queueFactor: number;
+  /** Deliveries claimed per turn, over all endpoints: more than one endpoint's claim-ahead (WEBHOOK_CONCURRENCY 4 × queueFactor). */
+  readonly claimMax: number;
+  /** The NATS publisher's turns that a commit wakes start at least this long after the previous one began. */
+  readonly publishGapMs: number;
+}
+
+/**
+ * PostgreSQL: the loop's statements run in sessions of their own, beside the committer's.
+ * With turns and records at most every 10 ms and a claim-ahead of 8, the background pool's
+ * sessions used 180–203 µs of CPU per delivery under the events bench; with 20 ms and 16,
+ * 115–132 µs (`bench/pg-cpu.sh`, docs/events.md). Not a longer gap at that factor: at 40 ms
+ * the loop delivered about 760 a second during the bench's load of 1,650–1,780 events a
+ * second, and fell behind it. The NATS publisher turns after every commit: a gap between its
+ * turns measured worse here (a 10 ms gap in stop 24, 87 % of the rate without events against
+ * 102 % without the gap; a 20 ms gap in stop 29, docs/events.md).
+ */
+export const POSTGRES_PACE: LoopPace = { turnGapMs: 20, queueFactor: 16, claimMax: 128, publishGapMs: 0 };
+/**
+ * PGlite: every statement runs on the event loop's thread, the committer's included, and
+ * each costs 130–600 µs before its rows (a timing of PGlite's calls under the events bench,
+ * docs/events.md): at PostgreSQL's pace the loop and the NATS publisher made about 230
+ * statements a second under load and took a fifth of the thread. A turn at most every
+ * 100 ms, with five times the claim-ahead, makes the same deliveries in a fifth of the
+ * statements.
+ */
+export const PGLITE_PACE: LoopPace = { turnGapMs: 100, queueFactor: 64, claimMax: 512, publishGapMs: 100 };
+
+export function loopPace(kind: Database['kind']): LoopPace {
+  return kind === 'pglite' ? PGLITE_PACE : POSTGRES_PACE;
+}
