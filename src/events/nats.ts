@@ -11,9 +11,10 @@
  * consumer sees each event once, in order. A NATS or database outage only delays the loop:
  * it runs outside requests, and nothing in a request waits for it.
  *
- * Under load a commit wakes the loop (on PGlite at most once per the pace's gap,
- * events/pace.ts: a turn then reads the events of several commits in one statement), and a
- * turn writes as little as it can:
+ * Under load a commit wakes the waiting loop (on PGlite at most once per the pace's gap,
+ * events/pace.ts: a turn then reads the events of several commits in one statement; a
+ * commit during a turn is published by the turn the next commit or the interval starts), and
+ * a turn writes as little as it can:
  * the lease is taken again only once half of it has run (the position it stores in the
  * meantime renews it), and the stored position is not flushed to disk at its commit
  * (`advancePublisher`). A position lost in a crash is a position from a moment earlier: the
@@ -151,9 +152,12 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     if (!stopped && timer === undefined) schedule(options.intervalMs);
   };
 
+  /** When the waiting timer fires (Date.now()). */
+  let dueMs = Infinity;
   const schedule = (ms: number) => {
     if (stopped) return;
     clearTimeout(timer);
+    dueMs = Date.now() + ms;
     timer = setTimeout(() => void tick(), ms);
     timer.unref();
   };
@@ -162,8 +166,12 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
   return {
     run,
     kick() {
-      // Waiting for the interval: a turn as soon as the gap since the last one allows.
-      if (loop && !stopped && timer !== undefined) schedule(Math.max(0, lastTurnMs + turnGapMs - Date.now()));
+      // Waiting for the interval: a turn as soon as the gap since the last one allows, if that
+      // is sooner. During a turn a kick does nothing: the next commit's kick, or the interval,
+      // starts the turn that publishes what committed meanwhile.
+      if (!loop || stopped || timer === undefined) return;
+      const waitMs = Math.max(0, lastTurnMs + turnGapMs - Date.now());
+      if (Date.now() + waitMs < dueMs) schedule(waitMs);
     },
     async stop() {
       stopped = true;

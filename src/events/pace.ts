@@ -22,7 +22,7 @@ export interface LoopPace {
    * the sends of a turn's gap: a longer gap needs a larger factor.
    */
   readonly queueFactor: number;
-  /** Deliveries claimed per turn, over all endpoints: more than one endpoint's claim-ahead (WEBHOOK_CONCURRENCY 4 × queueFactor). */
+  /** Deliveries claimed per turn, over all endpoints: more than one endpoint's claim-ahead at the default WEBHOOK_CONCURRENCY (4 × queueFactor). */
   readonly claimMax: number;
   /** The NATS publisher's turns that a commit wakes start at least this long after the previous one began. */
   readonly publishGapMs: number;
@@ -34,18 +34,18 @@ export interface LoopPace {
  * sessions used 180–203 µs of CPU per delivery under the events bench; with 20 ms and 16,
  * 115–132 µs (`bench/pg-cpu.sh`, docs/events.md). Not a longer gap at that factor: at 40 ms
  * the loop delivered about 760 a second during the bench's load of 1,650–1,780 events a
- * second, and fell behind it. The NATS publisher turns after every commit: a gap between its
- * turns measured worse here (a 10 ms gap in stop 24, 87 % of the rate without events against
- * 102 % without the gap; a 20 ms gap in stop 29, docs/events.md).
+ * second, and fell behind it. A commit starts the NATS publisher's turn at once (when it is
+ * not already publishing): a gap measured worse here (docs/events.md: a 10 ms gap in stop 24,
+ * 87 % of the rate without events against 102 % without it; a 20 ms gap in stop 29, 72 % and
+ * 71 % with a webhook on too, against 75–99 % without it).
  */
 export const POSTGRES_PACE: LoopPace = { turnGapMs: 20, queueFactor: 16, claimMax: 128, publishGapMs: 0 };
 /**
  * PGlite: every statement runs on the event loop's thread, the committer's included, and
- * each costs 130–600 µs before its rows (a timing of PGlite's calls under the events bench,
- * docs/events.md): at PostgreSQL's pace the loop and the NATS publisher made about 230
- * statements a second under load and took a fifth of the thread. A turn at most every
- * 100 ms, with five times the claim-ahead, makes the same deliveries in a fifth of the
- * statements.
+ * each has a fixed cost besides its rows. Under the events bench at PostgreSQL's pace, the
+ * webhook loop's and the NATS publisher's statements took 181–189 ms of every second of that
+ * thread during the load, against the committer's 363; turning at most every 100 ms, with
+ * four times the claim-ahead, 123–128 ms (a timing of PGlite's calls, docs/events.md, Cost).
  */
 export const PGLITE_PACE: LoopPace = { turnGapMs: 100, queueFactor: 64, claimMax: 512, publishGapMs: 100 };
 

@@ -433,7 +433,7 @@ const FAST_ANSWER_MS = 250;
 /** An endpoint's fast answer counts for this long (its entry is then dropped). */
 const FAST_FOR_MS = 60_000;
 /**
- * What a claim takes ahead of an endpoint is sent within about this long at its last answer's
+ * What a claim takes ahead of an endpoint is sent within about this long at its answers'
  * latency (at most the pace's queueFactor times its concurrency): well inside the 10 s a
  * claimed delivery may wait for a slot before it is given back (SEND_MARGIN_MICROS).
  */
@@ -465,7 +465,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   const claimed = new Map<string, number>();
   /** Endpoint id → its sends in flight, and the claimed deliveries waiting for one of its slots, in order. */
   const slots = new Map<string, { sending: number; readonly waiting: (() => void)[] }>();
-  /** Endpoints whose last answer was a fast 2xx, when (Date.now()) and how fast: a claim may take up to the pace's queueFactor times their concurrency. */
+  /** Endpoints whose last answer was a fast 2xx, when (Date.now()), and their answers' latency: a claim may take up to the pace's queueFactor times their concurrency. */
   const fast = new Map<string, { readonly at: number; readonly latencyMs: number }>();
   const sending = new Set<Promise<void>>();
   let stopped = false;
@@ -582,7 +582,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       releaseSlot(endpoint.id);
     }
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.set(endpoint.id, { at: Date.now(), latencyMs: result.latencyMs });
+    // The latency a claim-ahead is sized by rises with a slower answer at once and falls a
+    // quarter of the way to a faster one: one quick answer does not lease a slow receiver more.
+    const before = fast.get(endpoint.id)?.latencyMs ?? 0;
+    const latencyMs = result.latencyMs >= before ? result.latencyMs : before - (before - result.latencyMs) / 4;
+    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.set(endpoint.id, { at: Date.now(), latencyMs });
     else fast.delete(endpoint.id);
     const attemptedAt = clock();
     const next = attemptedAt + backoff(delivery.attempts);
