@@ -36,16 +36,16 @@ export interface LoopPace {
  * the loop delivered about 760 a second during the bench's load of 1,650–1,780 events a
  * second, and fell behind it. A commit starts the NATS publisher's turn at once (when it is
  * not already publishing): a gap measured worse here (docs/events.md: a 10 ms gap in stop 24,
- * 87 % of the rate without events against 102 % without it; a 20 ms gap in stop 29, 72 % and
- * 71 % with a webhook on too, against 75–99 % without it).
+ * 87 % of the rate without events against 102 % without it; a 20 ms gap in stop 29, 71 %
+ * summed over two rounds with a webhook on too, against 78–87 % summed without it).
  */
 export const POSTGRES_PACE: LoopPace = { turnGapMs: 20, queueFactor: 16, claimMax: 128, publishGapMs: 0 };
 /**
  * PGlite: every statement runs on the event loop's thread, the committer's included, and
  * each has a fixed cost besides its rows. Under the events bench at PostgreSQL's pace, the
- * webhook loop's and the NATS publisher's statements took 181–189 ms of every second of that
- * thread during the load, against the committer's 363; turning at most every 100 ms, with
- * four times the claim-ahead, 123–128 ms (a timing of PGlite's calls, docs/events.md, Cost).
+ * webhook loop's and the NATS publisher's statements took 183 ms of every second of that
+ * thread during the load, against the committer's 371; turning at most every 100 ms, with
+ * four times the claim-ahead, 123–129 ms (`bench/pglite-statements.ts`, docs/events.md, Cost).
  */
 export const PGLITE_PACE: LoopPace = { turnGapMs: 100, queueFactor: 64, claimMax: 512, publishGapMs: 100 };
 
