@@ -18,7 +18,7 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { openPostgres, type Database, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
-import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
+import { claimDeliveries, deleteEndpoint, fanOut, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
 import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { loopPace } from '../src/events/pace.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
@@ -940,7 +940,75 @@ if (process.env.TEST_DATABASE_URL) {
       await h.close();
     }
   });
+  it('postgres: an endpoint deleted while a failed attempt that disables it is being recorded: the delete waits for the record, neither deadlocks, and nothing of the endpoint is left', { timeout: 60_000 }, async () => {
+    const postgres = backends().find((backend) => backend.name === 'postgres')!;
+    const h = await startHarness(postgres, 'test-ledger', { webhooks: { allowPrivate: true, intervalMs: null }, feedWatchIntervalMs: null });
+    try {
+      const endpoint = await addEndpoint(h);
+      await createWallet(h);
+      const now = h.clock.now();
+      await fanOut(h.db, now, 500);
+      const [delivery] = await claimDeliveries(h.db, now, now + 30_000_000n, 64, 4, new Map());
+      assert.ok(delivery !== undefined);
+      // The record pauses right after its first statement, which locks the endpoint's row (FOR KEY SHARE).
+      let paused!: () => void;
+      const isPaused = new Promise<void>((resolve) => (paused = resolve));
+      let resume!: () => void;
+      const gate = new Promise<void>((resolve) => (resume = resolve));
+      const pausing: Database = {
+        ...h.db,
+        transaction: (body) =>
+          h.db.transaction((tx) =>
+            body({
+              async query<Row>(sql: string, params?: readonly unknown[]) {
+                const rows = await tx.query<Row>(sql, params);
+                if (/FOR KEY SHARE/.test(sql)) {
+                  paused();
+                  await gate;
+                }
+                return rows;
+              },
+              exec: (sql) => tx.exec(sql),
+              defer: (sql, params, expectedRows) => tx.defer(sql, params, expectedRows),
+            }),
+          ),
+      };
+      // A failure past the whole retry window (1 µs): the record also disables the endpoint and writes an event, the statement most likely to meet the delete.
+      const recording = recordAttempt(
+        pausing,
+        { delivery, attemptedAt: now, statusCode: 500, latencyMs: 1, error: 'answered 500', responseBody: '', outcome: 'failed', nextAttemptAt: null },
+        1n,
+        (e) => disabledEvent(e, now),
+      );
+      await isPaused;
+      const deleting = deleteEndpoint(h.db, 'test-ledger', endpoint.id);
+      // The delete waits on the endpoint's row, which the paused record holds.
+      let waiting = 0;
+      for (let i = 0; i < 250 && waiting === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const [row] = await h.db.query<{ n: bigint }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM webhook_endpoints%'");
+        waiting = Number(row!.n);
+      }
+      assert.equal(waiting, 1, 'the delete waits for the record');
+      resume();
+      // Either would fail with 40P01 after deadlock_timeout (1 s) if the two took the rows in opposite orders.
+      const [disabled, deleted] = await Promise.all([recording, deleting]);
+      assert.equal(disabled, true, 'the record disabled the endpoint before the delete went on');
+      assert.equal(deleted, true, 'the delete then deleted it');
+      const [left] = await h.db.query<{ endpoints: bigint; rows: bigint }>(
+        'SELECT (SELECT count(*) FROM webhook_endpoints WHERE id = $1) AS endpoints, (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1) + (SELECT count(*) FROM webhook_attempts WHERE endpoint_id = $1) AS rows',
+        [endpoint.id],
+      );
+      assert.deepEqual([Number(left!.endpoints), Number(left!.rows)], [0, 0]);
+      const events = await h.db.query<{ n: bigint }>("SELECT count(*) AS n FROM events WHERE type = 'webhook.disabled' AND data -> 'webhook' ->> 'id' = $1", [endpoint.id]);
+      assert.equal(Number(events[0]!.n), 1, 'the disabling event committed with the record');
+    } finally {
+      await removeAll(h);
+      await h.close();
+    }
+  });
 } else {
+  postgresSkipped('postgres: an endpoint deleted while a failed attempt that disables it is being recorded: the delete waits for the record, neither deadlocks, and nothing of the endpoint is left');
   postgresSkipped('postgres: an endpoint whose row another session holds locked during a fan-out (a PATCH, another process fanning out) does not make the loop idle');
   postgresSkipped("postgres: two processes share deliveries through leases; a dead one's lease lapses and the other delivers: every event at least once, duplicates with one webhook-id");
   postgresSkipped('postgres: kill -9 of a Coffer process in the middle of deliveries, another process started: every event reaches the receiver at least once, a duplicate with the same webhook-id and body');
