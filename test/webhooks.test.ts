@@ -19,7 +19,7 @@ import { openPostgres, type Database, type Transaction } from '../src/storage/da
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
 import { claimDeliveries, deleteEndpoint, fanOut, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
-import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, send, sign, targetProblem } from '../src/events/webhooks.ts';
+import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, QUEUE_AHEAD_MS, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { loopPace } from '../src/events/pace.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
@@ -696,7 +696,7 @@ suite(
       // More than a claim may lease ahead, so the bound is reached: 4 × the backend's
       // queueFactor, and no more than this endpoint answers in about 2 s at its first answer's
       // latency, 60 ms or more (33 per slot; PGlite's factor, 64, would lease them all).
-      const ahead = 4 * Math.min(loopPace(h().db.kind).queueFactor, Math.floor(2000 / 60));
+      const ahead = 4 * Math.min(loopPace(h().db.kind).queueFactor, Math.floor(QUEUE_AHEAD_MS / 60));
       const count = ahead + 8;
       for (let i = 0; i < count; i++) await createWallet(h());
       const leasedNow = async () => Number((await h().db.query<{ n: bigint }>("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'pending' AND lease_until IS NOT NULL"))[0]!.n);

@@ -41,8 +41,6 @@ export interface NatsOptions {
   readonly ledger: string;
   readonly clock: () => Instant;
   readonly intervalMs: number;
-  /** The least time from one turn's start to the next one a commit wakes: absent = the database's (`loopPace`). */
-  readonly turnGapMs?: number;
   /** Told of every event published (metrics). */
   readonly onPublished?: (count: number) => void;
   readonly onFailure?: (error: unknown) => void;
@@ -73,7 +71,7 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
   let failing = false;
-  const turnGapMs = options.turnGapMs ?? loopPace(db.kind).publishGapMs;
+  const turnGapMs = loopPace(db.kind).publishGapMs;
   let lastTurnMs = -Infinity;
 
   async function connected(): Promise<JetStreamClient> {

@@ -29,7 +29,7 @@ import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
 import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
-import { loopPace, type LoopPace } from './pace.ts';
+import { loopPace } from './pace.ts';
 
 /** A receiver must answer within this. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
@@ -411,8 +411,6 @@ export interface WebhookWorkerOptions {
   readonly settings: WebhookSettings;
   /** Pause between turns. */
   readonly intervalMs: number;
-  /** How often and how much under load: absent = the database's (`loopPace`). */
-  readonly pace?: LoopPace;
   /** Told of every attempt's outcome (metrics). */
   readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'failed') => void;
   readonly onFailure?: (error: unknown) => void;
@@ -437,7 +435,7 @@ const FAST_FOR_MS = 60_000;
  * latency (at most the pace's queueFactor times its concurrency): well inside the 10 s a
  * claimed delivery may wait for a slot before it is given back (SEND_MARGIN_MICROS).
  */
-const QUEUE_AHEAD_MS = 2_000;
+export const QUEUE_AHEAD_MS = 2_000;
 /**
  * A delivery is sent only while its lease has this long left: a send (at most
  * DELIVERY_TIMEOUT_MS) and its record end well within the lease. Otherwise it is given back.
@@ -458,7 +456,7 @@ export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEv
 
 export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): WebhookWorker {
   const { db, clock, settings } = options;
-  const { turnGapMs, queueFactor, claimMax } = options.pace ?? loopPace(db.kind);
+  const { turnGapMs, queueFactor, claimMax } = loopPace(db.kind);
   /** Where the loop's own statements go (fan-out, claim, lazy records): on PostgreSQL, the pool that keeps their plans. */
   const loopDb = db.background ?? db;
   /** Endpoint id → deliveries this process claimed and has not finished (waiting for a slot, sending or recording). */
@@ -582,12 +580,13 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       releaseSlot(endpoint.id);
     }
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-    // The latency a claim-ahead is sized by rises with a slower answer at once and falls a
-    // quarter of the way to a faster one: one quick answer does not lease a slow receiver more.
-    const before = fast.get(endpoint.id)?.latencyMs ?? 0;
-    const latencyMs = result.latencyMs >= before ? result.latencyMs : before - (before - result.latencyMs) / 4;
-    if (ok && result.latencyMs < FAST_ANSWER_MS) fast.set(endpoint.id, { at: Date.now(), latencyMs });
-    else fast.delete(endpoint.id);
+    if (ok && result.latencyMs < FAST_ANSWER_MS) {
+      // The latency a claim-ahead is sized by rises with a slower answer at once and falls a
+      // quarter of the way to a faster one: one quick answer does not lease a slow receiver more.
+      const before = fast.get(endpoint.id)?.latencyMs ?? 0;
+      const latencyMs = result.latencyMs >= before ? result.latencyMs : before - (before - result.latencyMs) / 4;
+      fast.set(endpoint.id, { at: Date.now(), latencyMs });
+    } else fast.delete(endpoint.id);
     const attemptedAt = clock();
     const next = attemptedAt + backoff(delivery.attempts);
     const outcome = ok ? 'delivered' : next - delivery.createdAt > settings.retryWindowMicros ? 'failed' : 'retry';
