@@ -34,6 +34,8 @@ export interface BenchResult {
     /** At a few clients (batchedFewClients), where batches wait less on each other's row locks. */
     readonly batchedFew?: number;
     readonly batchedFewClients?: number;
+    /** Batched at batchedFewClients, writing Coffer's records for each debit on its schema (bench/run.ts `BATCHED_RECORDS`): debits per second. */
+    readonly records?: number;
   };
   readonly rows: readonly Row[];
 }
@@ -66,17 +68,24 @@ export function renderTable(result: BenchResult): string {
       (result.pgbench.batched !== undefined
         ? `; batched, 100 transfers per transaction: **${Math.round(result.pgbench.batched)} transfers/s** at ${result.pgbenchClients} clients` +
           (result.pgbench.batchedFew !== undefined ? `, **${Math.round(result.pgbench.batchedFew)} transfers/s** at ${result.pgbench.batchedFewClients} clients` : '') +
-          ` (the batched-SQL limit: the higher).`
+          ` (the batched-SQL limit: the higher)` +
+          (result.pgbench.records !== undefined && !Number.isNaN(result.pgbench.records)
+            ? `; batched with Coffer's records for each debit (its schema: transaction, posting, key with outcome, event, volumes), **${Math.round(result.pgbench.records)} debits/s** at ${result.pgbench.batchedFewClients} clients (the records' floor, ${Math.round((100 * result.pgbench.records) / batchedLimit(result)!) / 100}× the limit)`
+            : '') +
+          '.'
         : '.'),
     '',
-    'Ratios: single debits against the one-per-commit loop, bulk rows against the batched-SQL limit.',
+    "Ratios: single debits against the one-per-commit loop, bulk rows against the batched-SQL limit (and the records' floor).",
     '',
     '| backend | scenario | ops/s | vs pgbench | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU µs/request | PostgreSQL CPU µs/request |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of result.rows) {
     const base = baseline(result, row);
-    const ratio = base ? `${Math.round((100 * row.operationsPerSecond) / base) / 100}×` : '';
+    const records = row.scenario.startsWith('bulk-') ? result.pgbench.records : undefined;
+    const ratio =
+      (base ? `${Math.round((100 * row.operationsPerSecond) / base) / 100}×` : '') +
+      (records !== undefined && !Number.isNaN(records) ? ` (${Math.round((100 * row.operationsPerSecond) / records) / 100}× the records' floor)` : '');
     lines.push(
       `| ${row.backend} | ${row.scenario}${row.auth ? ' +auth' : ''} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} | ` +
         `${row.serverCpuMicrosPerRequest} | ${row.postgresCpuMicrosPerRequest ?? ''} |`,

@@ -40,6 +40,7 @@ import { freePort, startServer, type ServerProcess } from '../test/support/serve
 import { PURGE_BATCH } from '../src/idempotency/retention.ts';
 import { DEFAULT_SCHEMA, openPostgres } from '../src/storage/database.ts';
 import { purgeKeys } from '../src/storage/idempotency-keys.ts';
+import { migrate } from '../src/storage/migrations.ts';
 import { renderChart, renderTable, type BenchResult, type Row } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -121,14 +122,44 @@ WITH pairs AS (SELECT ${account(0)} AS a, ${account(500)} AS b FROM generate_ser
 END;
 `;
 
-/** pgbench's transactions per second for a script; for `batched`, transfers per second (BATCH_TRANSFERS per transaction). */
-async function pgbench(name: 'uniform' | 'hot' | 'batched', clients = pgbenchClients): Promise<number> {
-  const database = `bench_pgbench_${process.pid}`;
-  await admin(async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${database}`);
-    await client.query(`CREATE DATABASE ${database}`);
-  });
-  const url = databaseUrl(database);
+/**
+ * The batched floor of Coffer's own records: what PostgreSQL itself commits when a client
+ * batches BATCH_TRANSFERS keyed debits per transaction and writes, for each, the rows any
+ * implementation of a keyed, evented debit must keep — no HTTP, no server, no claim before
+ * the write, no reads beyond the locks. It runs on Coffer's own schema (its migrations: the
+ * same tables, indexes and checks) in Coffer's schema name: the wallets' volume rows are
+ * locked in address order, then one data-modifying statement writes each debit's
+ * transaction, its posting to `world`, its Idempotency-Key with its outcome (204, inserted
+ * once), its `wallet.debited` event (the API's payload, about 450 bytes, and its cause) at
+ * the next feed positions, and the summed volume changes. Compare the bulk rows with it to
+ * see how far Coffer's own work is from the least its records cost.
+ */
+const wallet = (offset: number) => `'00000000-0000-4000-8000-' || lpad(to_hex(${account(offset)}), 12, '0')`;
+const BATCHED_RECORDS = `\\set seed random(1, 1000000000)
+BEGIN;
+SELECT count(*) FROM (SELECT 1 FROM volumes WHERE ledger = 'coffer' AND asset = 'USD/2' AND address IN (SELECT 'wallets:' || ${wallet(0)} || ':main' FROM generate_series(1, ${BATCH_TRANSFERS}) g) ORDER BY address FOR UPDATE) locked;
+WITH d AS MATERIALIZED (SELECT g, ${wallet(0)} AS wallet, gen_random_uuid()::text AS key, to_jsonb(now()) AS at FROM generate_series(1, ${BATCH_TRANSFERS}) g), ids AS MATERIALIZED (SELECT g, wallet, 'wallets:' || wallet || ':main' AS address, key, at, nextval('transaction_ids') AS id FROM d ORDER BY g), t AS (INSERT INTO transactions (ledger, id, timestamp, metadata, inserted_at) SELECT 'coffer', id, now(), '{}', now() FROM ids), p AS (INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount) SELECT 'coffer', id, 0, address, 'world', 'USD/2', 1 FROM ids), k AS (INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, status, created_at) SELECT 'coffer', key, 'debitWallet', md5(key) || md5(address), 204, now() FROM ids), top AS (UPDATE event_feed_top SET position = position + ${BATCH_TRANSFERS} WHERE singleton RETURNING position - ${BATCH_TRANSFERS} AS base), e AS (INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause, position) SELECT 'coffer', gen_random_uuid()::text, 'wallet.debited', now(), ARRAY[wallet], jsonb_build_object('amount', jsonb_build_object('asset', 'USD/2', 'amount', 1), 'walletID', wallet, 'destination', jsonb_build_object('type', 'ACCOUNT', 'identifier', 'world'), 'transaction', jsonb_build_object('id', id, 'ledger', 'coffer', 'metadata', '{}'::jsonb, 'postings', jsonb_build_array(jsonb_build_object('asset', 'USD/2', 'amount', 1, 'source', address, 'destination', 'world')), 'reverted', false, 'timestamp', at, 'insertedAt', at)), jsonb_build_object('clientId', null, 'requestId', gen_random_uuid()::text, 'idempotencyKey', key), (SELECT base FROM top) + g FROM ids) UPDATE volumes AS v SET output = v.output + m.n FROM (SELECT address, count(*) AS n FROM ids GROUP BY address) m WHERE v.ledger = 'coffer' AND v.address = m.address AND v.asset = 'USD/2';
+END;
+`;
+
+type PgbenchScript = 'uniform' | 'hot' | 'batched' | 'batched-records';
+
+/** A fresh database for `name`, with its tables and 1,000 funded accounts (Coffer's schema for `batched-records`). */
+async function preparePgbench(name: PgbenchScript, url: string): Promise<void> {
+  if (name === 'batched-records') {
+    const db = openPostgres({ url, poolSize: 1 } as Parameters<typeof openPostgres>[0]);
+    try {
+      await migrate(db);
+      await db.query(
+        `INSERT INTO accounts (ledger, address, wallet_id) SELECT 'coffer', 'wallets:' || w || ':main', w FROM (SELECT '00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0') AS w FROM generate_series(1, ${WALLETS}) i) x;
+         INSERT INTO volumes (ledger, address, asset, input) SELECT 'coffer', address, 'USD/2', 1000000000000 FROM accounts WHERE ledger = 'coffer';
+         ANALYZE`,
+      );
+    } finally {
+      await db.close();
+    }
+    return;
+  }
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   await client.query(`CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL);
@@ -137,15 +168,27 @@ async function pgbench(name: 'uniform' | 'hot' | 'batched', clients = pgbenchCli
       at timestamptz NOT NULL DEFAULT now());`);
   await client.query('VACUUM ANALYZE accounts');
   await client.end();
+}
+
+/** pgbench's transactions per second for a script; for the batched ones, transfers (debits) per second (BATCH_TRANSFERS per transaction). */
+async function pgbench(name: PgbenchScript, clients = pgbenchClients): Promise<number> {
+  const database = `bench_pgbench_${process.pid}`;
+  await admin(async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${database}`);
+    await client.query(`CREATE DATABASE ${database}`);
+  });
+  const url = databaseUrl(database);
+  await preparePgbench(name, url);
   const dir = mkdtempSync(join(tmpdir(), 'coffer-pgbench-'));
   const script = join(dir, `${name}.sql`);
-  writeFileSync(script, name === 'batched' ? BATCHED_TRANSFER : TRANSFER[name]);
+  writeFileSync(script, name === 'batched' ? BATCHED_TRANSFER : name === 'batched-records' ? BATCHED_RECORDS : TRANSFER[name]);
   const target = new URL(url);
   const output = execFileSync(
     'pgbench',
     ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), '--max-tries=20', '-f', script,
       '-h', target.hostname, '-p', target.port || '5432', '-U', decodeURIComponent(target.username || 'postgres'), database],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    // Coffer's tables live in its schema (DATABASE_SCHEMA's default); pgbench's own in public.
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PGOPTIONS: `-c search_path=${DEFAULT_SCHEMA},public` } },
   );
   rmSync(dir, { recursive: true, force: true });
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
@@ -153,7 +196,7 @@ async function pgbench(name: 'uniform' | 'hot' | 'batched', clients = pgbenchCli
   if (!match) throw new Error(`could not read pgbench output:\n${output}`);
   const failed = /number of failed transactions: (\d+)/.exec(output);
   if (failed && Number(failed[1]) > 0) log(`pgbench ${name}: ${failed[1]} failed transactions`);
-  return Number(match[1]) * (name === 'batched' ? BATCH_TRANSFERS : 1);
+  return Number(match[1]) * (name === 'uniform' || name === 'hot' ? 1 : BATCH_TRANSFERS);
 }
 
 /** The bearer token of the server under load (auth on), for funding and for wrk. */
@@ -578,6 +621,8 @@ const pgbenchBatched = withPgbench ? await pgbench('batched') : NaN;
 // are compared with the higher of the two.
 if (withPgbench) log(`pgbench batched at ${BATCHED_FEW_CLIENTS} clients`);
 const pgbenchBatchedFew = withPgbench ? await pgbench('batched', BATCHED_FEW_CLIENTS) : NaN;
+if (withPgbench) log(`pgbench batched with Coffer's records at ${BATCHED_FEW_CLIENTS} clients`);
+const pgbenchRecords = withPgbench ? await pgbench('batched-records', BATCHED_FEW_CLIENTS) : NaN;
 const rows: Row[] = [];
 /** Runs a server's scenarios and keeps its rows in the table. */
 const pushed = async (running: Promise<Row[]>): Promise<Row[]> => {
@@ -627,7 +672,7 @@ const result: BenchResult = {
   connections,
   bulkConnections: BULK_CONNECTIONS,
   pgbenchClients,
-  pgbench: { uniform: pgbenchUniform, hot: pgbenchHot, batched: pgbenchBatched, batchedFew: pgbenchBatchedFew, batchedFewClients: BATCHED_FEW_CLIENTS },
+  pgbench: { uniform: pgbenchUniform, hot: pgbenchHot, batched: pgbenchBatched, batchedFew: pgbenchBatchedFew, batchedFewClients: BATCHED_FEW_CLIENTS, records: pgbenchRecords },
   rows,
 };
 if (only) {
