@@ -106,6 +106,9 @@ export function renderChart(result: BenchResult): string {
     { label: 'pgbench uniform', value: result.pgbench.uniform, color: '#8a8a8a' },
     { label: 'pgbench hot', value: result.pgbench.hot, color: '#b5b5b5' },
     ...(batchedLimit(result) !== null ? [{ label: 'pgbench batched (100/tx)', value: batchedLimit(result)!, color: '#6a6a6a' }] : []),
+    ...(result.pgbench.records !== undefined && !Number.isNaN(result.pgbench.records)
+      ? [{ label: "pgbench batched, Coffer's records", value: result.pgbench.records, color: '#7a7a7a' }]
+      : []),
     ...result.rows.map((row) => ({
       label: `coffer ${row.backend} ${row.scenario}${row.auth ? ' +auth' : ''}`,
       value: row.operationsPerSecond,
