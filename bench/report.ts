@@ -34,7 +34,7 @@ export interface BenchResult {
     /** At a few clients (batchedFewClients), where batches wait less on each other's row locks. */
     readonly batchedFew?: number;
     readonly batchedFewClients?: number;
-    /** Batched at batchedFewClients, writing Coffer's records for each debit on its schema (bench/run.ts `BATCHED_RECORDS`): debits per second. */
+    /** The records' limit: batched at batchedFewClients, writing Coffer's records for each debit on its schema (bench/run.ts `recordsScript`), in debits per second. */
     readonly records?: number;
   };
   readonly rows: readonly Row[];
@@ -44,6 +44,12 @@ export interface BenchResult {
 export function batchedLimit(result: BenchResult): number | null {
   const figures = [result.pgbench.batched, result.pgbench.batchedFew].filter((value): value is number => value !== undefined && !Number.isNaN(value));
   return figures.length > 0 ? Math.max(...figures) : null;
+}
+
+/** The records' limit (bench/run.ts `recordsScript`), when the run measured it. */
+export function recordsLimit(result: BenchResult): number | null {
+  const records = result.pgbench.records;
+  return typeof records === 'number' && Number.isFinite(records) ? records : null;
 }
 
 /** The pgbench figure a Coffer scenario is compared with, if any. */
@@ -69,23 +75,26 @@ export function renderTable(result: BenchResult): string {
         ? `; batched, 100 transfers per transaction: **${Math.round(result.pgbench.batched)} transfers/s** at ${result.pgbenchClients} clients` +
           (result.pgbench.batchedFew !== undefined ? `, **${Math.round(result.pgbench.batchedFew)} transfers/s** at ${result.pgbench.batchedFewClients} clients` : '') +
           ` (the batched-SQL limit: the higher)` +
-          (result.pgbench.records !== undefined && !Number.isNaN(result.pgbench.records)
-            ? `; batched with Coffer's records for each debit (its schema: transaction, posting, key with outcome, event, volumes), **${Math.round(result.pgbench.records)} debits/s** at ${result.pgbench.batchedFewClients} clients (the records' floor, ${Math.round((100 * result.pgbench.records) / batchedLimit(result)!) / 100}× the limit)`
+          (recordsLimit(result) !== null && batchedLimit(result) !== null
+            ? `; the same batches writing Coffer's records for each debit (its schema: transaction, posting, key with outcome, event, volume), **${Math.round(recordsLimit(result)!)} debits/s** at ${result.pgbench.batchedFewClients} clients (the records' limit, ${Math.round((100 * recordsLimit(result)!) / batchedLimit(result)!) / 100}× the batched-SQL limit)`
             : '') +
           '.'
         : '.'),
     '',
-    "Ratios: single debits against the one-per-commit loop, bulk rows against the batched-SQL limit (and the records' floor).",
+    `Ratios: single debits against the one-per-commit loop, bulk rows against the batched-SQL limit${recordsLimit(result) !== null ? " (and the records' limit)" : ''}.`,
     '',
     '| backend | scenario | ops/s | vs pgbench | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU µs/request | PostgreSQL CPU µs/request |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of result.rows) {
     const base = baseline(result, row);
-    const records = row.scenario.startsWith('bulk-') ? result.pgbench.records : undefined;
-    const ratio =
-      (base ? `${Math.round((100 * row.operationsPerSecond) / base) / 100}×` : '') +
-      (records !== undefined && !Number.isNaN(records) ? ` (${Math.round((100 * row.operationsPerSecond) / records) / 100}× the records' floor)` : '');
+    const records = row.scenario.startsWith('bulk-') ? recordsLimit(result) : null;
+    const ratio = [
+      base ? `${Math.round((100 * row.operationsPerSecond) / base) / 100}×` : '',
+      records !== null ? `(${Math.round((100 * row.operationsPerSecond) / records) / 100}× the records' limit)` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
     lines.push(
       `| ${row.backend} | ${row.scenario}${row.auth ? ' +auth' : ''} | ${row.operationsPerSecond} | ${ratio} | ${row.latencyP50Ms} | ${row.latencyP99Ms} | ${row.errors} | ${row.peakRssMiB} | ` +
         `${row.serverCpuMicrosPerRequest} | ${row.postgresCpuMicrosPerRequest ?? ''} |`,
@@ -106,9 +115,7 @@ export function renderChart(result: BenchResult): string {
     { label: 'pgbench uniform', value: result.pgbench.uniform, color: '#8a8a8a' },
     { label: 'pgbench hot', value: result.pgbench.hot, color: '#b5b5b5' },
     ...(batchedLimit(result) !== null ? [{ label: 'pgbench batched (100/tx)', value: batchedLimit(result)!, color: '#6a6a6a' }] : []),
-    ...(result.pgbench.records !== undefined && !Number.isNaN(result.pgbench.records)
-      ? [{ label: "pgbench batched, Coffer's records", value: result.pgbench.records, color: '#7a7a7a' }]
-      : []),
+    ...(recordsLimit(result) !== null ? [{ label: "pgbench batched, Coffer's records", value: recordsLimit(result)!, color: '#c08a3e' }] : []),
     ...result.rows.map((row) => ({
       label: `coffer ${row.backend} ${row.scenario}${row.auth ? ' +auth' : ''}`,
       value: row.operationsPerSecond,

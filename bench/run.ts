@@ -3,7 +3,8 @@
  *
  * 1. Baseline: pgbench running a bare transfer (BEGIN; 2 UPDATEs; 1 INSERT; COMMIT) with as
  *    many clients as Coffer gets connections, uniform over 1,000 accounts and all on one hot
- *    account; and the batched-SQL limit, 100 transfers per transaction over the same accounts.
+ *    account; the batched-SQL limit, 100 transfers per transaction over the same accounts;
+ *    and the records' limit, the same batches writing Coffer's rows for each debit (below).
  * 2. Coffer on the same server, over HTTP, loaded by wrk (bench/load.lua, its own process)
  *    on 64 keep-alive connections, every mutation keyed: immediate debits uniform over 1,000
  *    wallets and on one hot wallet, bulk requests of 100 keyed debits (not atomic, atomic),
@@ -123,38 +124,80 @@ END;
 `;
 
 /**
- * The batched floor of Coffer's own records: what PostgreSQL itself commits when a client
- * batches BATCH_TRANSFERS keyed debits per transaction and writes, for each, the rows any
- * implementation of a keyed, evented debit must keep — no HTTP, no server, no claim before
- * the write, no reads beyond the locks. It runs on Coffer's own schema (its migrations: the
- * same tables, indexes and checks) in Coffer's schema name: the wallets' volume rows are
- * locked in address order, then one data-modifying statement writes each debit's
- * transaction, its posting to `world`, its Idempotency-Key with its outcome (204, inserted
- * once), its `wallet.debited` event (the API's payload, about 450 bytes, and its cause) at
- * the next feed positions, and the summed volume changes. Compare the bulk rows with it to
- * see how far Coffer's own work is from the least its records cost.
+ * The records' limit: the batched-SQL limit's transactions (BATCH_TRANSFERS per transaction,
+ * the same random, overlapping choice of 1,000 wallets, the rows locked in order first), but
+ * each transfer is a keyed debit that writes the rows Coffer keeps for one, on Coffer's own
+ * schema (its migrations: the same tables, indexes and checks) — and nothing else: no HTTP,
+ * no server, no claim of the key before the write (the key is inserted once, with its
+ * outcome), no reads but the row locks. Per debit: its transaction, its posting to `world`,
+ * its Idempotency-Key with its 204 outcome, its `wallet.debited` event (the API's payload,
+ * about 450 bytes, with its cause) at the next feed positions, and its wallet's volume.
+ * Keys and event ids are ordered, as the bench's keys and Coffer's UUIDv7 event ids are;
+ * strings Coffer computes in Node (fingerprints, request ids) are constants here, so the
+ * database does no work for them. Compare the bulk rows with it to see how far Coffer is from
+ * what its own records cost PostgreSQL.
  */
-const wallet = (offset: number) => `'00000000-0000-4000-8000-' || lpad(to_hex(${account(offset)}), 12, '0')`;
-const BATCHED_RECORDS = `\\set seed random(1, 1000000000)
+const WALLET_ID_PREFIX = '00000000-0000-4000-8000-';
+/** The id of a bench wallet `n` (1..WALLETS), as SQL. */
+const benchWalletSql = (n: string) => `'${WALLET_ID_PREFIX}' || lpad(to_hex(${n}), 12, '0')`;
+const S = DEFAULT_SCHEMA;
+/** An ordered 36-character id from one of the script's sequences, as SQL. */
+const orderedId = (sequence: string) => `lpad(to_hex(nextval('${S}.${sequence}')), 36, '0')`;
+/**
+ * Knobs for experiments on the records' limit (the defaults are the reported figure):
+ * RECORDS_BATCH debits per transaction (100); RECORDS_WALLETS=disjoint gives each pgbench
+ * client its own share of the wallets, so that batches never wait for each other's rows
+ * (default `overlapping`, as the batched-SQL limit and Coffer's bulk requests choose them);
+ * RECORDS_LEAVE_OUT=event,key writes the debits without those rows, to see what each costs;
+ * RECORDS_EVENT_INDEXES=few keeps only the events' primary key and unique position, to see
+ * what their other indexes (by id, by ledger and position, the GIN by wallet) cost.
+ */
+const RECORDS_BATCH = Number(process.env.RECORDS_BATCH || BATCH_TRANSFERS);
+const RECORDS_WALLETS = process.env.RECORDS_WALLETS || 'overlapping';
+const RECORDS_LEAVE_OUT = new Set((process.env.RECORDS_LEAVE_OUT ?? '').split(',').filter(Boolean));
+if (!Number.isInteger(RECORDS_BATCH) || RECORDS_BATCH < 1) throw new Error(`RECORDS_BATCH must be a whole number, at least 1, got ${process.env.RECORDS_BATCH}`);
+if (!['overlapping', 'disjoint'].includes(RECORDS_WALLETS)) throw new Error(`RECORDS_WALLETS must be overlapping or disjoint, got ${RECORDS_WALLETS}`);
+for (const part of RECORDS_LEAVE_OUT) if (!['event', 'key'].includes(part)) throw new Error(`RECORDS_LEAVE_OUT takes event and key, got ${part}`);
+const RECORDS_EVENT_INDEXES = process.env.RECORDS_EVENT_INDEXES || 'all';
+if (!['all', 'few'].includes(RECORDS_EVENT_INDEXES)) throw new Error(`RECORDS_EVENT_INDEXES must be all or few, got ${RECORDS_EVENT_INDEXES}`);
+
+/** The records' limit's script for `clients` pgbench clients (see above). */
+function recordsScript(clients: number): string {
+  const n = RECORDS_BATCH;
+  const share = Math.floor(WALLETS / clients);
+  // Disjoint: client c (pgbench numbers them from 0) takes wallets c·share+1 .. (c+1)·share.
+  const walletNumber =
+    RECORDS_WALLETS === 'disjoint' ? `1 + (:client_id % ${clients}) * ${share} + ((hashint8(:seed::bigint * 1000 + g)::bigint % ${share}) + ${share}) % ${share}` : account(0);
+  const key = RECORDS_LEAVE_OUT.has('key')
+    ? ''
+    : `, k AS (INSERT INTO ${S}.idempotency_keys (ledger, key, operation, fingerprint, status, created_at) SELECT 'coffer', key, 'debitWallet', '${'f'.repeat(64)}', 204, now() FROM ids)`;
+  const event = RECORDS_LEAVE_OUT.has('event')
+    ? ''
+    : `, top AS (UPDATE ${S}.event_feed_top SET position = position + ${n} WHERE singleton RETURNING position - ${n} AS base), e AS (INSERT INTO ${S}.events (ledger, id, type, occurred_at, wallet_ids, data, cause, position) SELECT 'coffer', ${orderedId('bench_event_ids')}, 'wallet.debited', now(), ARRAY[wallet], jsonb_build_object('amount', jsonb_build_object('asset', 'USD/2', 'amount', 1), 'walletID', wallet, 'destination', jsonb_build_object('type', 'ACCOUNT', 'identifier', 'world'), 'transaction', jsonb_build_object('id', id, 'ledger', 'coffer', 'metadata', '{}'::jsonb, 'postings', jsonb_build_array(jsonb_build_object('asset', 'USD/2', 'amount', 1, 'source', address, 'destination', 'world')), 'reverted', false, 'timestamp', at, 'insertedAt', at)), jsonb_build_object('clientId', null, 'requestId', '${'0'.repeat(36)}', 'idempotencyKey', key), (SELECT base FROM top) + g FROM ids)`;
+  return `\\set seed random(1, 1000000000)
 BEGIN;
-SELECT count(*) FROM (SELECT 1 FROM volumes WHERE ledger = 'coffer' AND asset = 'USD/2' AND address IN (SELECT 'wallets:' || ${wallet(0)} || ':main' FROM generate_series(1, ${BATCH_TRANSFERS}) g) ORDER BY address FOR UPDATE) locked;
-WITH d AS MATERIALIZED (SELECT g, ${wallet(0)} AS wallet, gen_random_uuid()::text AS key, to_jsonb(now()) AS at FROM generate_series(1, ${BATCH_TRANSFERS}) g), ids AS MATERIALIZED (SELECT g, wallet, 'wallets:' || wallet || ':main' AS address, key, at, nextval('transaction_ids') AS id FROM d ORDER BY g), t AS (INSERT INTO transactions (ledger, id, timestamp, metadata, inserted_at) SELECT 'coffer', id, now(), '{}', now() FROM ids), p AS (INSERT INTO postings (ledger, transaction_id, position, source, destination, asset, amount) SELECT 'coffer', id, 0, address, 'world', 'USD/2', 1 FROM ids), k AS (INSERT INTO idempotency_keys (ledger, key, operation, fingerprint, status, created_at) SELECT 'coffer', key, 'debitWallet', md5(key) || md5(address), 204, now() FROM ids), top AS (UPDATE event_feed_top SET position = position + ${BATCH_TRANSFERS} WHERE singleton RETURNING position - ${BATCH_TRANSFERS} AS base), e AS (INSERT INTO events (ledger, id, type, occurred_at, wallet_ids, data, cause, position) SELECT 'coffer', gen_random_uuid()::text, 'wallet.debited', now(), ARRAY[wallet], jsonb_build_object('amount', jsonb_build_object('asset', 'USD/2', 'amount', 1), 'walletID', wallet, 'destination', jsonb_build_object('type', 'ACCOUNT', 'identifier', 'world'), 'transaction', jsonb_build_object('id', id, 'ledger', 'coffer', 'metadata', '{}'::jsonb, 'postings', jsonb_build_array(jsonb_build_object('asset', 'USD/2', 'amount', 1, 'source', address, 'destination', 'world')), 'reverted', false, 'timestamp', at, 'insertedAt', at)), jsonb_build_object('clientId', null, 'requestId', gen_random_uuid()::text, 'idempotencyKey', key), (SELECT base FROM top) + g FROM ids) UPDATE volumes AS v SET output = v.output + m.n FROM (SELECT address, count(*) AS n FROM ids GROUP BY address) m WHERE v.ledger = 'coffer' AND v.address = m.address AND v.asset = 'USD/2';
+SELECT count(*) FROM (SELECT 1 FROM ${S}.volumes WHERE ledger = 'coffer' AND asset = 'USD/2' AND address IN (SELECT 'wallets:' || ${benchWalletSql(walletNumber)} || ':main' FROM generate_series(1, ${n}) g) ORDER BY address FOR UPDATE) locked;
+WITH d AS MATERIALIZED (SELECT g, ${benchWalletSql(walletNumber)} AS wallet, 'bench-' || lpad(nextval('${S}.bench_keys')::text, 12, '0') AS key, to_jsonb(now()) AS at FROM generate_series(1, ${n}) g), ids AS MATERIALIZED (SELECT g, wallet, 'wallets:' || wallet || ':main' AS address, key, at, nextval('${S}.transaction_ids') AS id FROM d ORDER BY g), t AS (INSERT INTO ${S}.transactions (ledger, id, timestamp, metadata, inserted_at) SELECT 'coffer', id, now(), '{}', now() FROM ids), p AS (INSERT INTO ${S}.postings (ledger, transaction_id, position, source, destination, asset, amount) SELECT 'coffer', id, 0, address, 'world', 'USD/2', 1 FROM ids)${key}${event} UPDATE ${S}.volumes AS v SET output = v.output + m.n FROM (SELECT address, count(*) AS n FROM ids GROUP BY address) m WHERE v.ledger = 'coffer' AND v.address = m.address AND v.asset = 'USD/2';
 END;
 `;
+}
 
 type PgbenchScript = 'uniform' | 'hot' | 'batched' | 'batched-records';
+const SCRIPTS: Record<Exclude<PgbenchScript, 'batched-records'>, string> = { ...TRANSFER, batched: BATCHED_TRANSFER };
 
-/** A fresh database for `name`, with its tables and 1,000 funded accounts (Coffer's schema for `batched-records`). */
+/** Fills the fresh database at `url` for `name`: its tables and 1,000 funded accounts (Coffer's schema for `batched-records`). */
 async function preparePgbench(name: PgbenchScript, url: string): Promise<void> {
   if (name === 'batched-records') {
-    const db = openPostgres({ url, poolSize: 1 } as Parameters<typeof openPostgres>[0]);
+    const db = openPostgres({ url, poolSize: 1, statementTimeoutMs: 0 });
     try {
       await migrate(db);
       await db.query(
-        `INSERT INTO accounts (ledger, address, wallet_id) SELECT 'coffer', 'wallets:' || w || ':main', w FROM (SELECT '00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0') AS w FROM generate_series(1, ${WALLETS}) i) x;
+        `INSERT INTO accounts (ledger, address, wallet_id) SELECT 'coffer', 'wallets:' || w || ':main', w FROM (SELECT ${benchWalletSql('i')} AS w FROM generate_series(1, ${WALLETS}) i) x;
          INSERT INTO volumes (ledger, address, asset, input) SELECT 'coffer', address, 'USD/2', 1000000000000 FROM accounts WHERE ledger = 'coffer';
-         ANALYZE`,
+         CREATE SEQUENCE bench_keys; CREATE SEQUENCE bench_event_ids`,
       );
+      if (RECORDS_EVENT_INDEXES === 'few') await db.query('DROP INDEX events_by_id, events_feed, events_by_wallet');
+      await db.query('VACUUM ANALYZE');
     } finally {
       await db.close();
     }
@@ -181,22 +224,27 @@ async function pgbench(name: PgbenchScript, clients = pgbenchClients): Promise<n
   await preparePgbench(name, url);
   const dir = mkdtempSync(join(tmpdir(), 'coffer-pgbench-'));
   const script = join(dir, `${name}.sql`);
-  writeFileSync(script, name === 'batched' ? BATCHED_TRANSFER : name === 'batched-records' ? BATCHED_RECORDS : TRANSFER[name]);
+  writeFileSync(script, name === 'batched-records' ? recordsScript(clients) : SCRIPTS[name]);
   const target = new URL(url);
+  const before = machineTicks();
   const output = execFileSync(
     'pgbench',
     ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), '--max-tries=20', '-f', script,
       '-h', target.hostname, '-p', target.port || '5432', '-U', decodeURIComponent(target.username || 'postgres'), database],
-    // Coffer's tables live in its schema (DATABASE_SCHEMA's default); pgbench's own in public.
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PGOPTIONS: `-c search_path=${DEFAULT_SCHEMA},public` } },
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  const after = machineTicks();
   rmSync(dir, { recursive: true, force: true });
   await admin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(output);
   if (!match) throw new Error(`could not read pgbench output:\n${output}`);
   const failed = /number of failed transactions: (\d+)/.exec(output);
   if (failed && Number(failed[1]) > 0) log(`pgbench ${name}: ${failed[1]} failed transactions`);
-  return Number(match[1]) * (name === 'uniform' || name === 'hot' ? 1 : BATCH_TRANSFERS);
+  const perSecond = Number(match[1]) * (name === 'uniform' || name === 'hot' ? 1 : name === 'batched-records' ? RECORDS_BATCH : BATCH_TRANSFERS);
+  // Whether the run was CPU-bound, as for Coffer's rows (pgbench's own process included).
+  const all = after.busy - before.busy + (after.idle - before.idle);
+  log(`pgbench ${name} at ${clients} clients: ${Math.round(perSecond)}/s, the machine ${Math.round((100 * (after.busy - before.busy)) / Math.max(all, 1))} % busy (steal ${Math.round((100 * (after.steal - before.steal)) / Math.max(all, 1))} %)`);
+  return perSecond;
 }
 
 /** The bearer token of the server under load (auth on), for funding and for wrk. */
