@@ -42,14 +42,18 @@ export interface BenchResult {
 
 /** The batched-SQL limit: the higher of pgbench's batched figures (at Coffer's concurrency and at a few clients). */
 export function batchedLimit(result: BenchResult): number | null {
-  const figures = [result.pgbench.batched, result.pgbench.batchedFew].filter((value): value is number => value !== undefined && !Number.isNaN(value));
+  const figures = [measured(result.pgbench.batched), measured(result.pgbench.batchedFew)].filter((value): value is number => value !== null);
   return figures.length > 0 ? Math.max(...figures) : null;
+}
+
+/** A figure the run measured (JSON keeps an unmeasured NaN as null), or null. */
+function measured(value: number | null | undefined): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
 /** The records' limit (bench/run.ts `recordsScript`), when the run measured it. */
 export function recordsLimit(result: BenchResult): number | null {
-  const records = result.pgbench.records;
-  return typeof records === 'number' && Number.isFinite(records) ? records : null;
+  return measured(result.pgbench.records);
 }
 
 /** The pgbench figure a Coffer scenario is compared with, if any. */
@@ -69,20 +73,26 @@ export function renderTable(result: BenchResult): string {
       (result.bulkConnections !== undefined ? `, the bulk rows at ${result.bulkConnections}` : '') +
       `, pgbench at ${result.pgbenchClients} clients.`,
     '',
-    `pgbench bare transfer (BEGIN; 2 UPDATE; INSERT; COMMIT): uniform over 1,000 accounts **${Math.round(result.pgbench.uniform)} tps**, ` +
-      `one hot account **${Math.round(result.pgbench.hot)} tps**` +
-      (result.pgbench.batched !== undefined
-        ? `; batched, 100 transfers per transaction: **${Math.round(result.pgbench.batched)} transfers/s** at ${result.pgbenchClients} clients` +
-          (result.pgbench.batchedFew !== undefined ? `, **${Math.round(result.pgbench.batchedFew)} transfers/s** at ${result.pgbench.batchedFewClients} clients` : '') +
-          ` (the batched-SQL limit: the higher)` +
-          (recordsLimit(result) !== null && batchedLimit(result) !== null
-            ? `; the same batches writing Coffer's records for each debit (its schema: transaction, posting, key with outcome, event, volume), **${Math.round(recordsLimit(result)!)} debits/s** at ${result.pgbench.batchedFewClients} clients (the records' limit, ${Math.round((100 * recordsLimit(result)!) / batchedLimit(result)!) / 100}× the batched-SQL limit)`
-            : '') +
-          '.'
-        : '.'),
+    measured(result.pgbench.uniform) === null
+      ? 'pgbench was not run (BENCH_ONLY without `pgbench`): no ratios.'
+      : `pgbench bare transfer (BEGIN; 2 UPDATE; INSERT; COMMIT): uniform over 1,000 accounts **${Math.round(result.pgbench.uniform)} tps**, ` +
+        `one hot account **${Math.round(result.pgbench.hot)} tps**` +
+        (batchedLimit(result) !== null
+          ? `; batched, 100 transfers per transaction: **${Math.round(result.pgbench.batched!)} transfers/s** at ${result.pgbenchClients} clients` +
+            (measured(result.pgbench.batchedFew) !== null ? `, **${Math.round(result.pgbench.batchedFew!)} transfers/s** at ${result.pgbench.batchedFewClients} clients` : '') +
+            ` (the batched-SQL limit: the higher)` +
+            (recordsLimit(result) !== null
+              ? `; the same batches writing Coffer's records for each debit (its schema: transaction, posting, key with outcome, event, volume), **${Math.round(recordsLimit(result)!)} debits/s** at ${result.pgbench.batchedFewClients} clients (the records' limit, ${Math.round((100 * recordsLimit(result)!) / batchedLimit(result)!) / 100}× the batched-SQL limit)`
+              : '')
+          : '') +
+        '.',
     '',
-    `Ratios: single debits against the one-per-commit loop, bulk rows against the batched-SQL limit${recordsLimit(result) !== null ? " (and the records' limit)" : ''}.`,
-    '',
+    ...(measured(result.pgbench.uniform) === null
+      ? []
+      : [
+          `Ratios: single debits against the one-per-commit loop${batchedLimit(result) !== null ? `, bulk rows against the batched-SQL limit${recordsLimit(result) !== null ? " (and the records' limit)" : ''}` : ''}.`,
+          '',
+        ]),
     '| backend | scenario | ops/s | vs pgbench | p50 ms | p99 ms | errors | server peak RSS MiB | server CPU µs/request | PostgreSQL CPU µs/request |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];

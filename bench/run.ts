@@ -146,11 +146,13 @@ const orderedId = (sequence: string) => `lpad(to_hex(nextval('${S}.${sequence}')
 /**
  * Knobs for experiments on the records' limit (the defaults are the reported figure):
  * RECORDS_BATCH debits per transaction (100); RECORDS_WALLETS=disjoint gives each pgbench
- * client its own share of the wallets, so that batches never wait for each other's rows
- * (default `overlapping`, as the batched-SQL limit and Coffer's bulk requests choose them);
+ * client its own share of the wallets, so that batches never wait for each other's wallet
+ * rows (they still queue on `event_feed_top`'s one row unless RECORDS_LEAVE_OUT has `event`;
+ * default `overlapping`, as the batched-SQL limit and Coffer's bulk requests choose them);
  * RECORDS_LEAVE_OUT=event,key writes the debits without those rows, to see what each costs;
  * RECORDS_EVENT_INDEXES=few keeps only the events' primary key and unique position, to see
- * what their other indexes (by id, by ledger and position, the GIN by wallet) cost.
+ * what their other indexes (by id, by ledger and position, the GIN by wallet) cost. A run
+ * with any of them set is an experiment: it needs BENCH_ONLY, so no published result holds it.
  */
 const RECORDS_BATCH = Number(process.env.RECORDS_BATCH || BATCH_TRANSFERS);
 const RECORDS_WALLETS = process.env.RECORDS_WALLETS || 'overlapping';
@@ -160,11 +162,18 @@ if (!['overlapping', 'disjoint'].includes(RECORDS_WALLETS)) throw new Error(`REC
 for (const part of RECORDS_LEAVE_OUT) if (!['event', 'key'].includes(part)) throw new Error(`RECORDS_LEAVE_OUT takes event and key, got ${part}`);
 const RECORDS_EVENT_INDEXES = process.env.RECORDS_EVENT_INDEXES || 'all';
 if (!['all', 'few'].includes(RECORDS_EVENT_INDEXES)) throw new Error(`RECORDS_EVENT_INDEXES must be all or few, got ${RECORDS_EVENT_INDEXES}`);
+/** The knobs as set, for the log line; empty when the records' limit is measured as published. */
+const RECORDS_SETTINGS = ['RECORDS_BATCH', 'RECORDS_WALLETS', 'RECORDS_LEAVE_OUT', 'RECORDS_EVENT_INDEXES']
+  .filter((name) => process.env[name])
+  .map((name) => `${name}=${process.env[name]}`)
+  .join(' ');
+if (RECORDS_SETTINGS !== '' && !process.env.BENCH_ONLY) throw new Error(`${RECORDS_SETTINGS}: the RECORDS_* settings are for experiments, with BENCH_ONLY (a full run publishes the default records' limit)`);
 
 /** The records' limit's script for `clients` pgbench clients (see above). */
 function recordsScript(clients: number): string {
   const n = RECORDS_BATCH;
   const share = Math.floor(WALLETS / clients);
+  if (RECORDS_WALLETS === 'disjoint' && share === 0) throw new Error(`RECORDS_WALLETS=disjoint needs at most ${WALLETS} clients, got ${clients}`);
   // Disjoint: client c (pgbench numbers them from 0) takes wallets c·share+1 .. (c+1)·share.
   const walletNumber =
     RECORDS_WALLETS === 'disjoint' ? `1 + (:client_id % ${clients}) * ${share} + ((hashint8(:seed::bigint * 1000 + g)::bigint % ${share}) + ${share}) % ${share}` : account(0);
@@ -213,7 +222,7 @@ async function preparePgbench(name: PgbenchScript, url: string): Promise<void> {
   await client.end();
 }
 
-/** pgbench's transactions per second for a script; for the batched ones, transfers (debits) per second (BATCH_TRANSFERS per transaction). */
+/** pgbench's transactions per second for a script; for the batched ones, transfers (debits) per second (BATCH_TRANSFERS per transaction; RECORDS_BATCH for batched-records). */
 async function pgbench(name: PgbenchScript, clients = pgbenchClients): Promise<number> {
   const database = `bench_pgbench_${process.pid}`;
   await admin(async (client) => {
@@ -669,7 +678,7 @@ const pgbenchBatched = withPgbench ? await pgbench('batched') : NaN;
 // are compared with the higher of the two.
 if (withPgbench) log(`pgbench batched at ${BATCHED_FEW_CLIENTS} clients`);
 const pgbenchBatchedFew = withPgbench ? await pgbench('batched', BATCHED_FEW_CLIENTS) : NaN;
-if (withPgbench) log(`pgbench batched with Coffer's records at ${BATCHED_FEW_CLIENTS} clients`);
+if (withPgbench) log(`pgbench batched with Coffer's records at ${BATCHED_FEW_CLIENTS} clients${RECORDS_SETTINGS === '' ? '' : `, ${RECORDS_SETTINGS}`}`);
 const pgbenchRecords = withPgbench ? await pgbench('batched-records', BATCHED_FEW_CLIENTS) : NaN;
 const rows: Row[] = [];
 /** Runs a server's scenarios and keeps its rows in the table. */
