@@ -237,11 +237,18 @@ suite(
 
 /**
  * A clock that stands still while a test sets up, then moves one microsecond at every reading
- * (every batch of the committer, every claim of the sweeper), so the race below crosses each
- * hold's expiry instant while confirms and expiries are in flight.
+ * (every batch of the committer, every claim of the sweeper), so the race below crosses hold
+ * expiry instants while confirms and expiries are in flight. The test also raises it before
+ * each confirm it sends, and caps it below the latest expiry while the race runs, so how far it
+ * moves does not rest on how many readings a machine's speed allows: the first hold confirmed
+ * can never be due, and the last can only be expired.
  */
-const racing = { now: instantFromDate(new Date()), tick: 0n };
-const racingClock = () => (racing.now += racing.tick);
+const racing = { now: instantFromDate(new Date()), tick: 0n, cap: undefined as bigint | undefined };
+const racingClock = () => {
+  const next = racing.now + racing.tick;
+  racing.now = racing.cap !== undefined && next > racing.cap ? racing.cap : next;
+  return racing.now;
+};
 
 suite(
   'hold expiry: a confirm racing the sweeper at the expiry instant',
@@ -256,6 +263,10 @@ suite(
         const expiresAt = formatInstant(start + 10n + 2n * BigInt(i));
         holds.push((await hold(h(), w, 100n, { expiresAt, destination: { type: 'WALLET', identifier: merchant } })).id);
       }
+      // Hold i expires at start + 10 + 2i; the clock stays below the last (start + 68) while
+      // confirms are in flight, and before the k-th confirm (hold 29 − k) it is at least
+      // start + 2k, so the last sent (hold 0, due at start + 10) goes at start + 58 or later.
+      racing.cap = start + 66n;
       racing.tick = 1n;
       let confirming = true;
       const sweeps = (async () => {
@@ -270,13 +281,15 @@ suite(
       // Latest expiry first: the first confirms come well before their hold's instant, the
       // last well after it, those between at about the instant.
       const answers: Promise<Awaited<ReturnType<Harness['post']>>>[] = [];
-      for (const id of [...holds].reverse()) {
+      for (const [k, id] of [...holds].reverse().entries()) {
+        if (racing.now < start + 2n * BigInt(k)) racing.now = start + 2n * BigInt(k);
         answers.push(h().post(`/holds/${id}/confirm`, {}));
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
       const answered = (await Promise.all(answers)).reverse();
       confirming = false;
       racing.tick = 0n;
+      racing.cap = undefined;
       racing.now += 1_000_000n;
       const expired = (await sweeps) + (await h().app.holdSweeper.sweep());
       let confirmed = 0;
@@ -294,6 +307,8 @@ suite(
       t.diagnostic(`${confirmed} confirmed, ${expired} expired`);
       assert.equal(confirmed + expired, 30, `each hold settled once: ${confirmed} confirmed + ${expired} expired`);
       assert.ok(confirmed > 0 && expired > 0, 'the race crossed the expiry instants: both outcomes happened');
+      assert.equal(answered[29]!.status, 204, 'the latest-expiring hold, confirmed first and never due in the race, is confirmed');
+      assert.equal((await holdView(h(), holds[0]!)).status, 'expired', 'the earliest-expiring hold, confirmed last past its instant, is expired');
       assert.equal(await mainBalance(h(), merchant), BigInt(confirmed) * 100n);
       assert.equal(await mainBalance(h(), w), BigInt(expired) * 100n);
     });
