@@ -34,7 +34,9 @@ const MONITOR_SETTINGS: Record<string, number> = {
   // (20 s), after which a primary cut off from the monitor and its standby demotes itself:
   // otherwise two primaries may run for a moment (neither can acknowledge a commit without
   // the synchronous standby, but still). The test kills the whole node, keeper included.
-  'pgautofailover.primary_demote_timeout': 1_000, // 30000 ms
+  // 5 s, not 1 like the rest: the window without a primary must outlast the test's checks
+  // of it (20 answers 503, then each server's health and a write) on a slow machine.
+  'pgautofailover.primary_demote_timeout': 5_000, // 30000 ms
 };
 
 export interface AutoFailoverFormation {
