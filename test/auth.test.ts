@@ -366,6 +366,7 @@ for (const backend of backends()) {
         const refused = await other.inject({ method: 'GET', url: '/wallets', headers: bearer(token) });
         assert.equal(refused.statusCode, 401, `the other process, once its cached standing lapsed: ${refused.body}`);
         assert.equal(JSON.parse(refused.body).errorCode, 'UNAUTHORIZED');
+        assert.match(JSON.parse(refused.body).errorMessage, /revoked/, 'refused for the revocation, not for the token (it lives an hour)');
         expectError(await requestToken(h, { grant_type: 'client_credentials', client_id: client.clientId, client_secret: client.clientSecret }), 401, 'UNAUTHORIZED');
       } finally {
         await other.close();

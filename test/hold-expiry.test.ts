@@ -267,32 +267,38 @@ suite(
       // Hold i expires at start + 10 + 2i; the clock stays below the last (start + 68) while
       // confirms are in flight, and before the k-th confirm (hold 29 − k) it is at least
       // start + 2k, so the last sent (hold 0, due at start + 10) goes at start + 58 or later.
-      racing.cap = start + 66n;
-      racing.tick = 1n;
       let confirming = true;
-      const sweeps = (async () => {
-        let expired = 0;
-        while (confirming) {
-          expired += await h().app.holdSweeper.sweep();
-          // PGlite answers without I/O: give the timers below their turn.
-          await new Promise((resolve) => setTimeout(resolve, 0));
+      let answered: Awaited<ReturnType<Harness['post']>>[];
+      let sweeps: Promise<number> | undefined;
+      try {
+        racing.cap = start + 66n;
+        racing.tick = 1n;
+        sweeps = (async () => {
+          let expired = 0;
+          while (confirming) {
+            expired += await h().app.holdSweeper.sweep();
+            // PGlite answers without I/O: give the timers below their turn.
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
+          return expired;
+        })();
+        // Latest expiry first: the first confirms come well before their hold's instant, the
+        // last well after it, those between at about the instant.
+        const answers: Promise<Awaited<ReturnType<Harness['post']>>>[] = [];
+        for (const [k, id] of [...holds].reverse().entries()) {
+          if (racing.now < start + 2n * BigInt(k)) racing.now = start + 2n * BigInt(k);
+          answers.push(h().post(`/holds/${id}/confirm`, {}));
+          await new Promise((resolve) => setTimeout(resolve, 1));
         }
-        return expired;
-      })();
-      // Latest expiry first: the first confirms come well before their hold's instant, the
-      // last well after it, those between at about the instant.
-      const answers: Promise<Awaited<ReturnType<Harness['post']>>>[] = [];
-      for (const [k, id] of [...holds].reverse().entries()) {
-        if (racing.now < start + 2n * BigInt(k)) racing.now = start + 2n * BigInt(k);
-        answers.push(h().post(`/holds/${id}/confirm`, {}));
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        answered = (await Promise.all(answers)).reverse();
+      } finally {
+        // Reset even if the race threw: the next suite (PostgreSQL after PGlite) shares `racing`.
+        confirming = false;
+        racing.tick = 0n;
+        racing.cap = undefined;
       }
-      const answered = (await Promise.all(answers)).reverse();
-      confirming = false;
-      racing.tick = 0n;
-      racing.cap = undefined;
       racing.now += 1_000_000n;
-      const expired = (await sweeps) + (await h().app.holdSweeper.sweep());
+      const expired = (await sweeps!) + (await h().app.holdSweeper.sweep());
       let confirmed = 0;
       for (const [index, answer] of answered.entries()) {
         const view = await holdView(h(), holds[index]!);
