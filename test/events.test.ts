@@ -546,16 +546,24 @@ if (process.env.TEST_DATABASE_URL) {
           { action: 'CREDIT_WALLET', data: { walletID: b, amount: { asset: 'USD/2', amount: 1 } } },
         ],
       });
-      await new Promise((resolve) => setTimeout(resolve, 300)); // the bulk reaches B's row and waits
-      const started = Date.now();
+      let bulkAnswered = false;
+      void bulk.then(() => (bulkAnswered = true));
+      // Until the bulk waits on the blocker's lock (a loaded machine may take a while to get it
+      // there). Within a transaction pg_stat_activity holds still: its snapshot is cleared each time.
+      for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
+        await blocker.query('SELECT pg_stat_clear_snapshot()');
+        const { rows } = await blocker.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_blocking_pids(pid) @> ARRAY[pg_backend_pid()]');
+        if (rows[0]!.n > 0) break;
+        assert.ok(Date.now() < deadline, 'the bulk never waited on the lock');
+      }
+      // The credit is answered while the bulk still waits and the blocker still holds B's row:
+      // had it needed a lock the bulk holds, it could not be answered before the COMMIT below.
       assert.equal((await post(`/wallets/${c}/credit`, { amount: { asset: 'USD/2', amount: 1 } })).status, 204);
-      const took = Date.now() - started;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(bulkAnswered, false, 'the bulk was still waiting when the unrelated credit went through');
       await blocker.query('COMMIT');
       const answer = await bulk;
       assert.equal(answer.status, 200);
       assert.deepEqual((answer.body!.data as { status: bigint }[]).map((item) => Number(item.status)), [204, 204, 204]);
-      assert.ok(took < 1_000, `the unrelated credit did not wait for the bulk (${took} ms)`);
       const events = await listEvents(db, 'l', start, {}, 100);
       assert.deepEqual(
         events.map((e) => e.type),
@@ -578,20 +586,32 @@ if (process.env.TEST_DATABASE_URL) {
     const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
     const dbs = [openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 }), openPostgres({ url: fresh.url, poolSize: 4, statementTimeoutMs: 30_000 })];
     await migrate(dbs[0]!);
-    // The watchers read when the test says: A's long poll can then be woken only by A's read (or by its own poll timer, 1 s).
-    const [a, b] = dbs.map((db) => buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null } })) as [FastifyInstance, FastifyInstance];
+    // The watchers read when the test says, and a long poll re-reads the feed on its own only
+    // after a minute: A's long poll can then be woken only by A's read of the feed's top,
+    // however long the steps take on a slow machine.
+    const [a, b] = dbs.map((db) =>
+      buildApp({ db, ledger: 'l', limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, feedPollMs: 60_000, webhooks: { intervalMs: null } }),
+    ) as [FastifyInstance, FastifyInstance];
     try {
       await Promise.all([a.ready(), b.ready()]);
       assert.equal(await a.feedWatcher.check(), 0n, 'A has seen the feed empty');
-      const started = Date.now();
-      const polling = a.inject({ method: 'GET', url: '/events?after=0&wait=10' });
+      let answered = false;
+      const polling = a.inject({ method: 'GET', url: '/events?after=0&wait=30' }).then((response) => {
+        answered = true;
+        return response;
+      });
       await new Promise((resolve) => setTimeout(resolve, 100));
       const created = (parseLossless((await b.inject({ method: 'POST', url: '/wallets', payload: '{}', headers: { 'content-type': 'application/json' } })).body) as ParsedJson).data.id;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(answered, false, "B's commit alone does not wake A's long poll");
+      const read = Date.now();
       assert.equal(await a.feedWatcher.check(), 1n, "A's read sees B's event on top of the feed…");
-      const answer = (parseLossless((await polling).body) as ParsedJson).cursor;
-      const elapsed = Date.now() - started;
+      const response = await polling;
+      const elapsed = Date.now() - read;
+      assert.equal(response.statusCode, 200);
+      const answer = (parseLossless(response.body) as ParsedJson).cursor;
       assert.deepEqual(answer.data.map((e: Event) => [e.type, e.data.wallet.id]), [['wallet.created', created]]);
-      assert.ok(elapsed < 950, `…and it wakes A's long poll, before the poll's own 1 s re-read (${elapsed} ms)`);
+      assert.ok(elapsed < 10_000, `…and it wakes A's long poll, long before its 30 s wait or its own re-read a minute on (${elapsed} ms after the read)`);
     } finally {
       await Promise.all([a.close(), b.close()]);
       await Promise.all(dbs.map((db) => db.close()));

@@ -18,10 +18,12 @@ export interface FeedQuery {
   readonly limit: number;
   /** Long poll: how long to wait for a first event when there is none yet, in ms (0 = answer at once). */
   readonly waitMs: number;
+  /** The longest the long poll sleeps between two reads (absent = FEED_POLL_MS). */
+  readonly pollMs?: number;
 }
 
 /** The longest a long poll sleeps between two reads, whatever it hears: a bound on any missed bell. */
-const FEED_POLL_MS = 1_000;
+export const FEED_POLL_MS = 1_000;
 
 /** One listener, from the moment `listen()` made it: woken by the next numbering after that. */
 export interface Listener {
@@ -36,17 +38,18 @@ export type Waiter = () => Listener;
 
 /**
  * A page of the feed and its high-water mark; with `waitMs`, waits for a first event that
- * passes the filter (read again whenever the feed moved on, and at least every FEED_POLL_MS).
+ * passes the filter (read again whenever the feed moved on, and at least every `pollMs`).
  */
 export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, listen: Waiter, now: () => number = Date.now): Promise<FeedPage> {
   const deadline = now() + query.waitMs;
+  const pollMs = query.pollMs ?? FEED_POLL_MS;
   for (;;) {
     const listener = listen();
     try {
       const page = await readFeedPage(db, ledger, query.after, query.filter, query.limit);
       const left = deadline - now();
       if (page.events.length > 0 || left <= 0) return page;
-      await listener.wait(Math.min(left, FEED_POLL_MS));
+      await listener.wait(Math.min(left, pollMs));
     } finally {
       listener.close();
     }

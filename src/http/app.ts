@@ -16,7 +16,7 @@ import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createCommitter, type BatchFailure, type Committer } from '../committer/committer.ts';
 import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
 import { startFeedWatcher, type FeedWatcher } from '../events/watcher.ts';
-import { createWaiter } from '../events/feed.ts';
+import { createWaiter, FEED_POLL_MS } from '../events/feed.ts';
 import { eventRoutes } from './routes/events.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { startNatsPublisher, type NatsPublisher } from '../events/nats.ts';
@@ -67,6 +67,11 @@ export interface AppOptions {
    * run `app.feedWatcher.check()`).
    */
   readonly feedWatchIntervalMs?: number | null;
+  /**
+   * The longest a long poll of `GET /events` sleeps between two reads of the feed, whatever
+   * wakes it (events/feed.ts); absent = FEED_POLL_MS. Tests lengthen it to show what wakes a poll.
+   */
+  readonly feedPollMs?: number;
   /** Webhook settings (absent = the defaults of src/config.ts), and the delivery loop's pause: null = no loop (tests run turns with `app.webhooks.run()`). */
   readonly webhooks?: Partial<WebhookSettings> & { readonly intervalMs?: number | null };
   /** NATS JetStream (NATS_URL): absent = off; `intervalMs` null = no loop (tests run turns with `app.nats.run()`). */
@@ -426,6 +431,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
     feedWaiter: feed.listen,
+    feedPollMs: options.feedPollMs ?? FEED_POLL_MS,
     // One count for the process: the route is served at / and under /api/wallets.
     bulkInFlight: new InFlightLimit('bulk', options.bulkConcurrency ?? loadConfig({}).bulkConcurrency),
   };

@@ -19,6 +19,8 @@ export interface RouteDeps {
   readonly holdTtl: bigint | null;
   /** Wakes the feed's long polls when new events are in the feed (events/feed.ts). */
   readonly feedWaiter: Waiter;
+  /** The longest a long poll of the feed sleeps between two reads (events/feed.ts). */
+  readonly feedPollMs: number;
   /** BULK_CONCURRENCY: the POST /bulk requests in flight in this process (in-flight-limit.ts). */
   readonly bulkInFlight: InFlightLimit;
 }

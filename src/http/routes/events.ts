@@ -80,7 +80,7 @@ export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const after = page.after ?? (first(request.query, 'cursor') ? undefined : afterPosition(request.query)) ?? '0';
     if (page.before !== undefined) throw new ClientError('VALIDATION', 'the feed is read forward only: pass a `next` cursor or `after`');
     const waitMs = waitSeconds(request.query) * 1000;
-    const feed = await readFeed(deps.query.db, deps.ledger, { after: BigInt(after), filter: page.filter, limit: page.pageSize + 1, waitMs }, deps.feedWaiter);
+    const feed = await readFeed(deps.query.db, deps.ledger, { after: BigInt(after), filter: page.filter, limit: page.pageSize + 1, waitMs, pollMs: deps.feedPollMs }, deps.feedWaiter);
     const hasMore = feed.events.length > page.pageSize;
     const items = feed.events.slice(0, page.pageSize);
     // `next` resumes after the last position this read looked at: the last event of a full
