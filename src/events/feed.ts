@@ -18,11 +18,11 @@ export interface FeedQuery {
   readonly limit: number;
   /** Long poll: how long to wait for a first event when there is none yet, in ms (0 = answer at once). */
   readonly waitMs: number;
-  /** The longest the long poll sleeps between two reads (absent = FEED_POLL_MS). */
-  readonly pollMs?: number;
+  /** The longest the long poll sleeps between two reads, whatever it hears: a bound on any missed bell. */
+  readonly pollMs: number;
 }
 
-/** The longest a long poll sleeps between two reads, whatever it hears: a bound on any missed bell. */
+/** The default `pollMs` of a long poll (buildApp's `feedPollMs`). */
 export const FEED_POLL_MS = 1_000;
 
 /** One listener, from the moment `listen()` made it: woken by the next numbering after that. */
@@ -42,14 +42,13 @@ export type Waiter = () => Listener;
  */
 export async function readFeed(db: Queryable, ledger: string, query: FeedQuery, listen: Waiter, now: () => number = Date.now): Promise<FeedPage> {
   const deadline = now() + query.waitMs;
-  const pollMs = query.pollMs ?? FEED_POLL_MS;
   for (;;) {
     const listener = listen();
     try {
       const page = await readFeedPage(db, ledger, query.after, query.filter, query.limit);
       const left = deadline - now();
       if (page.events.length > 0 || left <= 0) return page;
-      await listener.wait(Math.min(left, pollMs));
+      await listener.wait(Math.min(left, query.pollMs));
     } finally {
       listener.close();
     }

@@ -24,7 +24,7 @@ import { DEFAULT_WEBHOOK_SETTINGS, startWebhookWorker, type WebhookSettings, typ
 import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox, webhookDeliveries, watchDeliveries, natsPublished } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
-import { ClientError } from '../domain/errors.ts';
+import { assert, ClientError } from '../domain/errors.ts';
 import { buildOpenApi } from './openapi.ts';
 import type { OperationId } from './operations.ts';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id.ts';
@@ -409,6 +409,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
         options.batch?.onBatchFailed?.(reason);
       },
   });
+  const feedPollMs = options.feedPollMs ?? FEED_POLL_MS;
+  assert(Number.isFinite(feedPollMs) && feedPollMs > 0, `feedPollMs must be a positive number of milliseconds, got ${feedPollMs}`);
   const deps: RouteDeps = {
     ledger: options.ledger,
     limits: options.limits,
@@ -431,7 +433,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     query: { db: options.db, ledger: options.ledger, clock },
     holdTtl: options.holdDefaultTtlMicros ?? null,
     feedWaiter: feed.listen,
-    feedPollMs: options.feedPollMs ?? FEED_POLL_MS,
+    feedPollMs,
     // One count for the process: the route is served at / and under /api/wallets.
     bulkInFlight: new InFlightLimit('bulk', options.bulkConcurrency ?? loadConfig({}).bulkConcurrency),
   };
