@@ -18,7 +18,7 @@ import { createWaiter, readFeed } from '../src/events/feed.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { eventsStatement, listEvents, readFeedPage } from '../src/storage/events.ts';
 import { eventResponse, cursorOf } from '../src/http/response-schemas.ts';
-import { createWallet, credit, expectError, expectStatus, freshPostgresDatabase, isoIn, postgresSkipped, suite, type Harness, type ParsedJson } from './support/harness.ts';
+import { createWallet, credit, expectError, expectStatus, freshPostgresDatabase, isoIn, postgresSkipped, suite, untilBlockedBy, type Harness, type ParsedJson } from './support/harness.ts';
 
 interface Event {
   position: bigint;
@@ -550,14 +550,7 @@ if (process.env.TEST_DATABASE_URL) {
       let bulkAnswered = false;
       const answered = () => (bulkAnswered = true);
       void bulk.then(answered, answered);
-      // Until the bulk waits on the blocker's lock (a loaded machine may take a while to get it
-      // there). Within a transaction pg_stat_activity holds still: its snapshot is cleared each time.
-      for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
-        await blocker.query('SELECT pg_stat_clear_snapshot()');
-        const { rows } = await blocker.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_blocking_pids(pid) @> ARRAY[pg_backend_pid()]');
-        if (rows[0]!.n > 0) break;
-        assert.ok(Date.now() < deadline, 'the bulk never waited on the lock');
-      }
+      await untilBlockedBy(blocker, 'the bulk never waited on the lock');
       // The credit is answered while the bulk still waits and the blocker still holds B's row:
       // had it needed a lock the bulk holds, it could not be answered before the COMMIT below.
       assert.equal((await post(`/wallets/${c}/credit`, { amount: { asset: 'USD/2', amount: 1 } })).status, 204);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
+import { freshPostgresDatabase, postgresSkipped, untilBlockedBy } from './support/harness.ts';
 import { freePort, send } from './support/server-process.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -124,15 +124,8 @@ if (serverUrl) {
       await blocker.query('BEGIN');
       await blocker.query('SELECT * FROM coffer.volumes WHERE address LIKE $1 FOR UPDATE', [`wallets:${walletId}:%`]);
       const debit = send(server.url, 'POST', `/wallets/${walletId}/debit`, '{"amount":{"asset":"USD/2","amount":10}}').catch((error: Error) => error);
-      // Until the debit waits on the blocker's lock (a loaded machine may take a while to get it
-      // there). Within a transaction pg_stat_activity holds still: its snapshot is cleared each time.
       try {
-        for (const deadline = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
-          await blocker.query('SELECT pg_stat_clear_snapshot()');
-          const { rows } = await blocker.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_blocking_pids(pid) @> ARRAY[pg_backend_pid()]');
-          if (rows[0]!.n > 0) break;
-          assert.ok(Date.now() < deadline, 'the debit never waited on the lock');
-        }
+        await untilBlockedBy(blocker, 'the debit never waited on the lock');
       } catch (error) {
         server.child.kill('SIGKILL');
         await blocker.query('ROLLBACK');

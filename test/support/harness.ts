@@ -51,6 +51,20 @@ export const POSTGRES_SKIPPED = 'TEST_DATABASE_URL is not set: PostgreSQL not te
  * test, so the runner lists it with the reason and counts it in its "skipped" total. (A
  * skipped describe would be listed but not counted, and its tests not registered.)
  */
+/**
+ * Resolves once some session waits on a lock `holder` holds (a loaded machine may take a while
+ * to get it there); fails with `what` after `timeoutMs`. Within a transaction pg_stat_activity
+ * holds still: its snapshot is cleared before each look.
+ */
+export async function untilBlockedBy(holder: pg.Client, what: string, timeoutMs = 30_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; ; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    await holder.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await holder.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_blocking_pids(pid) @> ARRAY[pg_backend_pid()]');
+    if (rows[0]!.n > 0) return;
+    assert.ok(Date.now() < deadline, what);
+  }
+}
+
 export function postgresSkipped(name: string): void {
   it(name, { skip: POSTGRES_SKIPPED }, () => {});
 }
