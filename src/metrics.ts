@@ -174,7 +174,8 @@ new Gauge({
 
 export const natsPublished = new Counter({
   name: 'coffer_nats_published_total',
-  help: 'Events this process published to NATS JetStream (acknowledged)',
+  help: 'Events this process published to NATS JetStream, by how their storing was confirmed: ack="batch" (one acknowledgement proved the whole batch stored) or ack="each" (every message acknowledged)',
+  labelNames: ['ack'] as const,
   registers: [metricsRegistry],
 });
 

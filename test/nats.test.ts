@@ -14,7 +14,8 @@ import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { parseJson } from '../src/http/json.ts';
-import { streamName } from '../src/events/nats.ts';
+import { streamName, subjectOf } from '../src/events/nats.ts';
+import { natsPublished } from '../src/metrics.ts';
 import { backends, json, type ParsedJson } from './support/harness.ts';
 
 const NATS_URL = process.env.TEST_NATS_URL;
@@ -72,6 +73,86 @@ describe('nats', () => {
         assert.equal(seen[300].data.amount.amount, 300n);
         assert.equal(seen[0].type, 'wallet.created');
       } finally {
+        await jsm.streams.delete(streamName(ledger)).catch(() => {});
+        await nc.close();
+        await db.close();
+        await drop();
+      }
+    });
+
+    it(`[${backend.name}] a batch is published with one acknowledgement when that proves it whole; a message of another writer makes it fall back to every acknowledgement, and each event is still stored once, in order`, { timeout: 60_000 }, async () => {
+      const ledger = `nats-proof-${backend.name}-${Date.now()}`;
+      const { db, drop } = await backend.open();
+      const nc = await connect({ servers: NATS_URL, timeout: 5_000 });
+      const jsm = await jetstreamManager(nc);
+      const js = jetstream(nc);
+      /** Events published so far, by how their storing was confirmed (the metric's two labels). */
+      const published = async () => {
+        const values = (await natsPublished.get()).values;
+        const of = (ack: string) => values.filter((v) => v.labels.ack === ack).reduce((sum, v) => sum + v.value, 0);
+        return { batch: of('batch'), each: of('each') };
+      };
+      let app: ReturnType<typeof buildApp> | undefined;
+      try {
+        await migrate(db);
+        app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs: null } });
+        await app.ready();
+        const post = async (url: string, body: unknown) => {
+          const response = await app!.inject({ method: 'POST', url, payload: json(body), headers: { 'content-type': 'application/json' } });
+          assert.ok(response.statusCode < 300, response.body);
+          return (response.body === '' ? null : parseJson(response.body)) as ParsedJson;
+        };
+        const wallet = (await post('/wallets', {})).data.id as string;
+        const credit = async (times: number) => {
+          for (let i = 0; i < times; i++) await post(`/wallets/${wallet}/credit`, { amount: { asset: 'USD/2', amount: 1n } });
+        };
+        /** Runs the publisher; what it published, by label. */
+        const publish = async (expected: number) => {
+          const before = await published();
+          assert.equal(await app!.nats!.run(), expected);
+          const after = await published();
+          return { batch: after.batch - before.batch, each: after.each - before.each };
+        };
+
+        await credit(9);
+        assert.deepEqual(await publish(10), { batch: 0, each: 10 }, "a new publisher does not know the stream's last sequence: every message acknowledged");
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 20, each: 0 }, 'then one acknowledgement proves the batch');
+
+        // A publisher that lost its lease had already published the next batch's first five
+        // (the crash window, in order): JetStream drops ours as duplicates, the count of stored
+        // messages still adds up, and the proof holds — they are all there once.
+        await credit(20);
+        const page = (await app.inject({ method: 'GET', url: '/events?after=30&pageSize=5' })).body;
+        for (const event of (parseJson(page) as ParsedJson).cursor.data as ParsedJson[]) {
+          await js.publish(subjectOf(ledger, event.type), json(event), { msgID: event.id });
+        }
+        assert.deepEqual(await publish(20), { batch: 20, each: 0 });
+
+        // Another writer's message on the stream: the stream's last sequence is not the one the
+        // proof expects, so the batch is published again with every message acknowledged.
+        await js.publish(`coffer.${ledger}.foreign`, 'not an event');
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 0, each: 20 }, 'the proof failed: published again, every message acknowledged');
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 20, each: 0 }, 'the last acknowledgement told the sequence again');
+        await app.close();
+        app = undefined;
+
+        await jsm.consumers.add(streamName(ledger), { durable_name: 'check', ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+        const consumer = await js.consumers.get(streamName(ledger), 'check');
+        const positions: bigint[] = [];
+        const messages = await consumer.fetch({ max_messages: 200, expires: 2_000 });
+        for await (const message of messages) {
+          if (message.subject === `coffer.${ledger}.foreign`) continue;
+          const event = parseJson(message.string()) as ParsedJson;
+          assert.equal(message.headers?.get('Nats-Msg-Id'), event.id);
+          positions.push(event.position as bigint);
+        }
+        assert.deepEqual(positions, Array.from({ length: 90 }, (_, i) => BigInt(i + 1)), 'each event once, in feed order');
+        assert.equal((await jsm.streams.info(streamName(ledger))).state.messages, 91, 'the 90 events and the foreign message');
+      } finally {
+        await app?.close();
         await jsm.streams.delete(streamName(ledger)).catch(() => {});
         await nc.close();
         await db.close();

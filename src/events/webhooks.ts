@@ -211,6 +211,30 @@ export function targetProblem(url: string, allowPrivate: boolean): string | null
   return null;
 }
 
+/** A URL's parts a send needs, parsed once per URL (a few per endpoint at most; cleared if it ever grows past TARGETS_MAX). */
+interface Target {
+  readonly origin: string;
+  readonly path: string;
+  /** The host as an address or name: an IPv6 literal without its brackets. */
+  readonly host: string;
+}
+const targets = new Map<string, Target | null>();
+const TARGETS_MAX = 1_000;
+
+function targetOf(url: string): Target | null {
+  let target = targets.get(url);
+  if (target !== undefined) return target;
+  try {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, host: hostOf(parsed) };
+  } catch {
+    target = null;
+  }
+  if (targets.size >= TARGETS_MAX) targets.clear();
+  targets.set(url, target);
+  return target;
+}
+
 export interface SendResult {
   readonly statusCode: number | null;
   readonly error: string | null;
@@ -297,22 +321,17 @@ function failureText(error: Error, timeoutMs: number): string {
  * being made (a slow lookup): that request is aborted when it starts.
  */
 export function send(url: string, headers: Record<string, string>, body: string, allowPrivate: boolean, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<SendResult> {
-  let target: URL;
-  try {
-    target = new URL(url);
-  } catch {
-    return Promise.resolve({ statusCode: null, error: 'not an absolute URL', body: null, latencyMs: 0 });
-  }
-  const literal = hostOf(target);
-  if (!allowPrivate && isIP(literal) !== 0 && isPrivateAddress(literal)) {
-    return Promise.resolve({ statusCode: null, error: `${literal} is a private, loopback or link-local address`, body: null, latencyMs: 0 });
+  const target = targetOf(url);
+  if (target === null) return Promise.resolve({ statusCode: null, error: 'not an absolute URL', body: null, latencyMs: 0 });
+  if (!allowPrivate && isIP(target.host) !== 0 && isPrivateAddress(target.host)) {
+    return Promise.resolve({ statusCode: null, error: `${target.host} is a private, loopback or link-local address`, body: null, latencyMs: 0 });
   }
   // The connections' own header and body timeouts are DELIVERY_TIMEOUT_MS: no longer than that.
   return new Promise<SendResult>((resolve) => {
     const sending = new Sending(Math.min(timeoutMs, DELIVERY_TIMEOUT_MS), resolve);
     try {
       dispatcher(allowPrivate).dispatch(
-        { origin: target.origin, path: `${target.pathname}${target.search}`, method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'user-agent': 'Coffer-Webhooks' }, body },
+        { origin: target.origin, path: target.path, method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'user-agent': 'Coffer-Webhooks' }, body },
         sending,
       );
     } catch (error) {
@@ -466,6 +485,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   /** Endpoints whose last answer was a fast 2xx, when (Date.now()), and their answers' latency: a claim may take up to the pace's queueFactor times their concurrency. */
   const fast = new Map<string, { readonly at: number; readonly latencyMs: number }>();
   const sending = new Set<Promise<void>>();
+  /** Endpoint URL → why it cannot be a target, or null: worked out once per URL, not per send. */
+  const problems = new Map<string, string | null>();
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
@@ -574,7 +595,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
         'webhook-timestamp': String(timestamp),
         'webhook-signature': signatures(endpoint, delivery.eventId, timestamp, delivery.body, now),
       };
-      const problem = targetProblem(endpoint.url, settings.allowPrivate);
+      let problem = problems.get(endpoint.url);
+      if (problem === undefined) {
+        if (problems.size >= TARGETS_MAX) problems.clear();
+        problems.set(endpoint.url, (problem = targetProblem(endpoint.url, settings.allowPrivate)));
+      }
       result = problem !== null ? { statusCode: null, error: problem, body: null, latencyMs: 0 } : await send(endpoint.url, headers, delivery.body, settings.allowPrivate);
     } finally {
       releaseSlot(endpoint.id);

@@ -275,7 +275,7 @@ function startNats(app: FastifyInstance, options: AppOptions, clock: () => Insta
       ledger: options.ledger,
       clock,
       intervalMs: intervalMs ?? NATS_INTERVAL_MS,
-      onPublished: (count) => natsPublished.inc(count),
+      onPublished: (count, proven) => natsPublished.inc({ ack: proven ? 'batch' : 'each' }, count),
       onFailure: (error) => app.log.warn({ err: error }, 'publishing events to NATS failed; retrying quietly until it works again'),
       onRecovery: () => app.log.info('publishing events to NATS works again'),
     },
