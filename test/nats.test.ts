@@ -9,13 +9,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { parseJson } from '../src/http/json.ts';
 import { streamName, subjectOf } from '../src/events/nats.ts';
 import { natsPublished } from '../src/metrics.ts';
+import type { Database } from '../src/storage/database.ts';
 import { backends, json, type ParsedJson } from './support/harness.ts';
 
 const NATS_URL = process.env.TEST_NATS_URL;
@@ -80,13 +81,15 @@ describe('nats', () => {
       }
     });
 
-    it(`[${backend.name}] a batch is published with one acknowledgement when that proves it whole; a message of another writer makes it fall back to every acknowledgement, and each event is still stored once, in order`, { timeout: 60_000 }, async () => {
-      const ledger = `nats-proof-${backend.name}-${Date.now()}`;
+    /**
+     * A fresh ledger and app with NATS on (no loop: `publish` runs turns), a wallet, and the
+     * events published so far by how their storing was confirmed (the metric's two labels).
+     */
+    const withPublisher = async (name: string, body: (t: { app: ReturnType<typeof buildApp>; db: Database; js: JetStreamClient; jsm: JetStreamManager; ledger: string; wallet: string; credit: (times: number, metadata?: Record<string, string>) => Promise<void>; publish: (expected: number) => Promise<{ batch: number; each: number }> }) => Promise<void>) => {
+      const ledger = `nats-${name}-${backend.name}-${Date.now()}`;
       const { db, drop } = await backend.open();
       const nc = await connect({ servers: NATS_URL, timeout: 5_000 });
       const jsm = await jetstreamManager(nc);
-      const js = jetstream(nc);
-      /** Events published so far, by how their storing was confirmed (the metric's two labels). */
       const published = async () => {
         const values = (await natsPublished.get()).values;
         const of = (ack: string) => values.filter((v) => v.labels.ack === ack).reduce((sum, v) => sum + v.value, 0);
@@ -97,60 +100,30 @@ describe('nats', () => {
         await migrate(db);
         app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs: null } });
         await app.ready();
-        const post = async (url: string, body: unknown) => {
-          const response = await app!.inject({ method: 'POST', url, payload: json(body), headers: { 'content-type': 'application/json' } });
+        const started = app;
+        const post = async (url: string, payload: unknown) => {
+          const response = await started.inject({ method: 'POST', url, payload: json(payload), headers: { 'content-type': 'application/json' } });
           assert.ok(response.statusCode < 300, response.body);
           return (response.body === '' ? null : parseJson(response.body)) as ParsedJson;
         };
         const wallet = (await post('/wallets', {})).data.id as string;
-        const credit = async (times: number) => {
-          for (let i = 0; i < times; i++) await post(`/wallets/${wallet}/credit`, { amount: { asset: 'USD/2', amount: 1n } });
-        };
-        /** Runs the publisher; what it published, by label. */
-        const publish = async (expected: number) => {
-          const before = await published();
-          assert.equal(await app!.nats!.run(), expected);
-          const after = await published();
-          return { batch: after.batch - before.batch, each: after.each - before.each };
-        };
-
-        await credit(9);
-        assert.deepEqual(await publish(10), { batch: 0, each: 10 }, "a new publisher does not know the stream's last sequence: every message acknowledged");
-        await credit(20);
-        assert.deepEqual(await publish(20), { batch: 20, each: 0 }, 'then one acknowledgement proves the batch');
-
-        // A publisher that lost its lease had already published the next batch's first five
-        // (the crash window, in order): JetStream drops ours as duplicates, the count of stored
-        // messages still adds up, and the proof holds — they are all there once.
-        await credit(20);
-        const page = (await app.inject({ method: 'GET', url: '/events?after=30&pageSize=5' })).body;
-        for (const event of (parseJson(page) as ParsedJson).cursor.data as ParsedJson[]) {
-          await js.publish(subjectOf(ledger, event.type), json(event), { msgID: event.id });
-        }
-        assert.deepEqual(await publish(20), { batch: 20, each: 0 });
-
-        // Another writer's message on the stream: the stream's last sequence is not the one the
-        // proof expects, so the batch is published again with every message acknowledged.
-        await js.publish(`coffer.${ledger}.foreign`, 'not an event');
-        await credit(20);
-        assert.deepEqual(await publish(20), { batch: 0, each: 20 }, 'the proof failed: published again, every message acknowledged');
-        await credit(20);
-        assert.deepEqual(await publish(20), { batch: 20, each: 0 }, 'the last acknowledgement told the sequence again');
-        await app.close();
-        app = undefined;
-
-        await jsm.consumers.add(streamName(ledger), { durable_name: 'check', ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
-        const consumer = await js.consumers.get(streamName(ledger), 'check');
-        const positions: bigint[] = [];
-        const messages = await consumer.fetch({ max_messages: 200, expires: 2_000 });
-        for await (const message of messages) {
-          if (message.subject === `coffer.${ledger}.foreign`) continue;
-          const event = parseJson(message.string()) as ParsedJson;
-          assert.equal(message.headers?.get('Nats-Msg-Id'), event.id);
-          positions.push(event.position as bigint);
-        }
-        assert.deepEqual(positions, Array.from({ length: 90 }, (_, i) => BigInt(i + 1)), 'each event once, in feed order');
-        assert.equal((await jsm.streams.info(streamName(ledger))).state.messages, 91, 'the 90 events and the foreign message');
+        await body({
+          app,
+          db,
+          js: jetstream(nc),
+          jsm,
+          ledger,
+          wallet,
+          async credit(times, metadata) {
+            for (let i = 0; i < times; i++) await post(`/wallets/${wallet}/credit`, { amount: { asset: 'USD/2', amount: 1n }, ...(metadata ? { metadata } : {}) });
+          },
+          async publish(expected) {
+            const before = await published();
+            assert.equal(await started.nats!.run(), expected);
+            const after = await published();
+            return { batch: after.batch - before.batch, each: after.each - before.each };
+          },
+        });
       } finally {
         await app?.close();
         await jsm.streams.delete(streamName(ledger)).catch(() => {});
@@ -158,6 +131,89 @@ describe('nats', () => {
         await db.close();
         await drop();
       }
+    };
+
+    /** The stream's messages, foreign ones left out: each event's position, checked against its subject and message id. */
+    const positionsIn = async (js: JetStreamClient, jsm: JetStreamManager, ledger: string): Promise<bigint[]> => {
+      await jsm.consumers.add(streamName(ledger), { durable_name: 'check', ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+      const consumer = await js.consumers.get(streamName(ledger), 'check');
+      const positions: bigint[] = [];
+      for await (const message of await consumer.fetch({ max_messages: 200, expires: 2_000 })) {
+        if (message.subject === `coffer.${ledger}.foreign`) continue;
+        const event = parseJson(message.string()) as ParsedJson;
+        assert.equal(message.subject, `coffer.${ledger}.${event.type}`);
+        assert.equal(message.headers?.get('Nats-Msg-Id'), event.id);
+        positions.push(event.position as bigint);
+      }
+      return positions;
+    };
+    const upTo = (last: number) => Array.from({ length: last }, (_, i) => BigInt(i + 1));
+
+    it(`[${backend.name}] a batch is published with one acknowledgement when that proves it whole; a duplicate or another writer's message makes it fall back to every acknowledgement, and each event is still stored once, in order`, { timeout: 60_000 }, async () => {
+      await withPublisher('proof', async ({ app, js, jsm, ledger, credit, publish }) => {
+        /** A publisher that lost its lease publishes events of the next batch (with their ids, as Coffer does). */
+        const zombie = async (after: number, count: number) => {
+          const page = (await app.inject({ method: 'GET', url: `/events?after=${after}&pageSize=${count}` })).body;
+          for (const event of (parseJson(page) as ParsedJson).cursor.data as ParsedJson[]) {
+            await js.publish(subjectOf(ledger, event.type), json(event), { msgID: event.id });
+          }
+        };
+        await credit(9);
+        assert.deepEqual(await publish(10), { batch: 0, each: 10 }, "a new publisher does not know the stream's last message: every message acknowledged");
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 20, each: 0 }, 'then one acknowledgement proves the batch');
+
+        // The zombie published the next batch's first five, in order: JetStream drops ours as
+        // duplicates, and each copy sits where ours would have gone, so the proof holds.
+        await credit(20);
+        await zombie(30, 5);
+        assert.deepEqual(await publish(20), { batch: 20, each: 0 });
+
+        // The zombie published the whole next batch: the last acknowledgement is a duplicate's,
+        // which proves nothing, and does not tell the stream's last message either.
+        await credit(20);
+        await zombie(50, 20);
+        assert.deepEqual(await publish(20), { batch: 0, each: 20 });
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 0, each: 20 }, 'the last message was a duplicate: the next batch is acknowledged message by message');
+
+        // Another writer's message on the stream: the first message's expectation is not met.
+        await js.publish(`coffer.${ledger}.foreign`, 'not an event');
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 0, each: 20 }, 'the proof failed: published again, every message acknowledged');
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 20, each: 0 }, 'the last acknowledgement told the last message again');
+
+        assert.deepEqual(await positionsIn(js, jsm, ledger), upTo(130), 'each event once, in feed order');
+        assert.equal((await jsm.streams.info(streamName(ledger))).state.messages, 131, 'the 130 events and the foreign message');
+      });
+    });
+
+    it(`[${backend.name}] a message JetStream drops without a word is never taken as published, even when another writer's message makes the count add up`, { timeout: 60_000 }, async () => {
+      await withPublisher('dropped', async ({ app, db, js, jsm, ledger, credit, publish }) => {
+        await credit(9);
+        assert.deepEqual(await publish(10), { batch: 0, each: 10 });
+        await credit(20);
+        assert.deepEqual(await publish(20), { batch: 20, each: 0 });
+        // The next batch's third event is too large for the stream: JetStream drops it (a plain
+        // publish gets no answer). Another writer's message makes up the count, so a proof by
+        // the count and the last message alone would pass and lose it.
+        await jsm.streams.update(streamName(ledger), { max_msg_size: 2_048 });
+        await js.publish(`coffer.${ledger}.foreign`, 'not an event');
+        await credit(2);
+        await credit(1, { note: 'x'.repeat(3_000) });
+        await credit(17);
+        await assert.rejects(app.nats!.run(), /size/i, 'published again message by message, the large one is refused: the turn fails');
+        const stored = async () => (await db.query<{ position: bigint }>('SELECT position FROM event_publishers WHERE name = $1', [`nats:${ledger}`]))[0]!.position;
+        assert.equal(BigInt(await stored()), 30n, 'the position is not moved past the refused event');
+        // Once the stream takes it, the next turn publishes it; the others are duplicates.
+        await jsm.streams.update(streamName(ledger), { max_msg_size: -1 });
+        assert.deepEqual(await publish(20), { batch: 0, each: 20 });
+        assert.equal(BigInt(await stored()), 50n);
+        const positions = await positionsIn(js, jsm, ledger);
+        assert.equal(positions.length, 50, 'each event once');
+        assert.deepEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), upTo(50));
+      });
     });
   }
 });

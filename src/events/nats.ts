@@ -5,7 +5,8 @@
  *
  * One process publishes at a time: it holds the publisher's lease (storage/events.ts
  * `leasePublisher`), publishes the next events after the stored position, waits for
- * JetStream's acks, then stores the new position. A crash between the acks and that store
+ * JetStream's acks (one for the whole batch when it proves the batch stored:
+ * `publishProven`), then stores the new position. A crash between the acks and that store
  * makes the next publisher send those events again: JetStream drops them as duplicates of
  * their message ids (within the stream's duplicate window, set well above a lease), so a
  * consumer sees each event once, in order. A NATS or database outage only delays the loop:
@@ -96,22 +97,27 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
   let held: { readonly position: bigint; readonly until: Instant } | null = null;
 
   /**
-   * The stream's last sequence as this publisher last saw it (an ack of a message it stored),
-   * or null when it does not know it (a new publisher, or a duplicate's ack).
+   * The stream's last message as this publisher last saw it stored (an acknowledgement of a
+   * message it published, not a duplicate's), or null when it does not know it: a new
+   * publisher or connection, or a batch that was not proven.
    */
-  let streamLast: number | null = null;
+  let streamLast: { readonly seq: number; readonly id: string } | null = null;
 
   /**
-   * Publishes a batch with one acknowledgement instead of one per message, when it can prove
-   * them all stored: every message but the last is published plainly (no reply), the last
-   * with JetStream's expectations that the stream's last sequence is then `streamLast` plus
-   * the others' count and its last message id the one before — which holds only if each of
-   * them was stored, in order, with nothing else in between (one connection keeps them in
-   * order). Anything else — a message dropped, a duplicate of one stored before (a takeover),
-   * another writer, an error, a timeout — and it returns false: the caller publishes the whole
-   * batch again, every message acknowledged, and JetStream drops by its message id each one
-   * already stored. A plain publish and its ack cost the sender about a third of what a
-   * publish awaiting its own ack does (docs/events.md, NATS JetStream).
+   * Publishes a batch with one acknowledgement instead of one per message, when that proves
+   * it stored. Every message but the last is published plainly (no reply), and the last with
+   * an acknowledgement; each carries JetStream's expectations that the stream's last message
+   * is, when it arrives, the one before it in the batch, at the sequence just before its own
+   * (the first: the last one this publisher saw stored). JetStream stores a message only if
+   * its expectations hold, and a message refused or dropped — for any reason: a limit, no
+   * leader, another writer's message in between — leaves every later one's expectations
+   * unmet. So an acknowledgement of the last message that is not a duplicate proves the
+   * stream holds the whole batch right after the known message, in order. (A message already
+   * stored by a publisher that lost its lease is dropped as a duplicate of its id before its
+   * expectations are checked: the chain then holds only if that copy sits exactly where this
+   * one would have gone.) Otherwise, or on any error or timeout, it returns false and the
+   * caller publishes the whole batch again, every message acknowledged: JetStream drops by
+   * message id those already stored.
    */
   async function publishProven(nc: NatsConnection, js: JetStreamClient, events: readonly StoredEvent[], bodies: readonly string[]): Promise<boolean> {
     const known = streamLast;
@@ -121,16 +127,18 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     for (let i = 0; i < n - 1; i++) {
       const h = headers();
       h.set('Nats-Msg-Id', events[i]!.id);
+      h.set('Nats-Expected-Last-Sequence', String(known.seq + i));
+      h.set('Nats-Expected-Last-Msg-Id', i === 0 ? known.id : events[i - 1]!.id);
       nc.publish(subjectOf(ledger, events[i]!.type), bodies[i], { headers: h });
     }
     const lastEvent = events[n - 1]!;
     try {
       const ack = await js.publish(subjectOf(ledger, lastEvent.type), bodies[n - 1], {
         msgID: lastEvent.id,
-        expect: { lastSequence: known + n - 1, lastMsgID: events[n - 2]!.id },
+        expect: { lastSequence: known.seq + n - 1, lastMsgID: events[n - 2]!.id },
       });
-      if (ack.duplicate || ack.seq !== known + n) return false;
-      streamLast = ack.seq;
+      if (ack.duplicate || ack.seq !== known.seq + n) return false;
+      streamLast = { seq: ack.seq, id: lastEvent.id };
       return true;
     } catch {
       return false;
@@ -160,7 +168,7 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
       // it was a duplicate (stored earlier, so not necessarily the stream's last).
       const acks = await Promise.all(events.map((event, i) => js.publish(subjectOf(ledger, event.type), bodies[i], { msgID: event.id })));
       const lastAck = acks[acks.length - 1]!;
-      streamLast = lastAck.duplicate ? null : lastAck.seq;
+      streamLast = lastAck.duplicate ? null : { seq: lastAck.seq, id: events[events.length - 1]!.id };
     }
     const last = events[events.length - 1]!.position;
     const until = clock() + LEASE_MICROS;
