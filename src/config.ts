@@ -50,7 +50,7 @@ export const SETTINGS = {
   REDIS_URL: { default: undefined, meaning: 'redis:// URL; rate limits are shared through it; unset = per process, in memory' },
   WEBHOOK_ALLOW_PRIVATE: { default: 'false', meaning: 'true lets webhooks target private, loopback and link-local addresses (refused by default)' },
   WEBHOOK_RETRY_WINDOW: { default: '72h', meaning: 'a failing webhook delivery is retried (exponential backoff from 5s, at most 6h apart, with jitter) for this long; an endpoint failing that long is disabled' },
-  WEBHOOK_CONCURRENCY: { default: '4', meaning: 'webhook deliveries in flight at once per endpoint, per process' },
+  WEBHOOK_CONCURRENCY: { default: '8', meaning: 'webhook deliveries in flight at once per endpoint, per process' },
   WEBHOOK_SECRET_GRACE: { default: '24h', meaning: 'after a webhook secret rotation, the old secret keeps signing alongside the new one this long' },
   NATS_URL: { default: undefined, meaning: 'nats:// URL of a NATS server with JetStream: every event is published to coffer.<ledger>.<type> on the stream coffer-<ledger>; unset = off' },
   TRUST_PROXY: { default: undefined, meaning: 'proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated, or a hop count; unset = none' },

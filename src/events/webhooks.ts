@@ -59,7 +59,7 @@ export interface WebhookSettings {
 export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
   allowPrivate: false,
   retryWindowMicros: 72n * 3_600_000_000n,
-  concurrency: 4,
+  concurrency: 8,
   secretGraceMicros: 24n * 3_600_000_000n,
 };
 
