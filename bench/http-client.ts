@@ -1,7 +1,7 @@
 /**
  * What one webhook POST costs the sender and the receiver, in CPU: a keep-alive POST of an
  * event-sized JSON body to a minimal Node receiver (in a child process, answering 204), 4 at a
- * time (WEBHOOK_CONCURRENCY), REQUESTS times, with Coffer's own `send` (undici's `dispatch`
+ * time (WEBHOOK_CONCURRENCY was 4 when this was written), REQUESTS times, with Coffer's own `send` (undici's `dispatch`
  * with a handler of its own, one shared timer for the deadlines), with undici's `request` (as
  * Coffer sent before: the answer a stream read through an async iterator) with a plain
  * AbortController or a per-request `AbortSignal.timeout`, and with node:http. Prints each client's CPU per request and the receiver's. Run: `node --import tsx bench/http-client.ts` (REQUESTS, default 20,000).

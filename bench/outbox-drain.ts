@@ -56,14 +56,18 @@ async function measure(name: string, count: number, drain: () => Promise<void>):
 async function receiver(): Promise<{ url: string; received: (count: number) => Promise<void>; stop: () => void }> {
   const child = spawn(
     process.execPath,
-    ['-e', `let n = 0; const s = require('node:http').createServer((q, r) => q.resume().on('end', () => { r.writeHead(204).end(); if (++n % 500 === 0) console.log(n); })); s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));`],
+    // It tells its count every 50 ms while it changes (not per request: its own output would cost it more than answering).
+    ['-e', `let n = 0, told = 0; const s = require('node:http').createServer((q, r) => q.resume().on('end', () => { n++; r.writeHead(204).end(); })); setInterval(() => { if (n !== told) console.log(told = n); }, 50); s.listen(0, '127.0.0.1', () => console.log('port ' + s.address().port));`],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let port = 0;
   let got = 0;
   let wake = () => {};
+  let buffered = '';
   child.stdout.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) {
+    const lines = (buffered + chunk.toString()).split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines.filter(Boolean)) {
       if (line.startsWith('port ')) port = Number(line.slice(5));
       else got = Number(line);
     }

@@ -23,7 +23,7 @@
  */
 import { hostname } from 'node:os';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import { v7 as uuidv7 } from 'uuid';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
@@ -109,34 +109,36 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
    * an acknowledgement; each carries JetStream's expectations that the stream's last message
    * is, when it arrives, the one before it in the batch, at the sequence just before its own
    * (the first: the last one this publisher saw stored). JetStream stores a message only if
-   * its expectations hold, and a message refused or dropped — for any reason: a limit, no
-   * leader, another writer's message in between — leaves every later one's expectations
-   * unmet. So an acknowledgement of the last message that is not a duplicate proves the
-   * stream holds the whole batch right after the known message, in order. (A message already
-   * stored by a publisher that lost its lease is dropped as a duplicate of its id before its
-   * expectations are checked: the chain then holds only if that copy sits exactly where this
-   * one would have gone.) Otherwise, or on any error or timeout, it returns false and the
-   * caller publishes the whole batch again, every message acknowledged: JetStream drops by
-   * message id those already stored.
+   * its expectations hold, and one it does not store — refused by a limit, dropped with no
+   * leader, or refused because another writer's message came in between — leaves every later
+   * one's expectations unmet. So an acknowledgement of the last message that is not a
+   * duplicate proves the stream holds the whole batch right after the known message, in
+   * order. One gap, which only another writer on the stream's subjects can open: JetStream
+   * drops a duplicate of a stored message id before it looks at its expectations, so the link
+   * just before a copy stored by a publisher that lost its lease goes unchecked; should that
+   * copy sit where ours would have gone only because another writer's message took the place
+   * of a refused one, the refused one would be passed over. The stream `coffer-<ledger>` and
+   * its subjects are Coffer's own (docs/events.md). Otherwise, or on any error or timeout, it
+   * returns false, and the caller publishes the batch again one acknowledged message at a
+   * time: JetStream drops by message id those already stored.
    */
   async function publishProven(nc: NatsConnection, js: JetStreamClient, events: readonly StoredEvent[], bodies: readonly string[]): Promise<boolean> {
     const known = streamLast;
-    if (known === null || events.length < 2) return false;
+    if (known === null) return false;
     streamLast = null;
     const n = events.length;
+    const expected = (i: number) => ({ lastSequence: known.seq + i, lastMsgID: i === 0 ? known.id : events[i - 1]!.id });
     for (let i = 0; i < n - 1; i++) {
+      const { lastSequence, lastMsgID } = expected(i);
       const h = headers();
       h.set('Nats-Msg-Id', events[i]!.id);
-      h.set('Nats-Expected-Last-Sequence', String(known.seq + i));
-      h.set('Nats-Expected-Last-Msg-Id', i === 0 ? known.id : events[i - 1]!.id);
+      h.set('Nats-Expected-Last-Sequence', String(lastSequence));
+      h.set('Nats-Expected-Last-Msg-Id', lastMsgID);
       nc.publish(subjectOf(ledger, events[i]!.type), bodies[i], { headers: h });
     }
     const lastEvent = events[n - 1]!;
     try {
-      const ack = await js.publish(subjectOf(ledger, lastEvent.type), bodies[n - 1], {
-        msgID: lastEvent.id,
-        expect: { lastSequence: known.seq + n - 1, lastMsgID: events[n - 2]!.id },
-      });
+      const ack = await js.publish(subjectOf(ledger, lastEvent.type), bodies[n - 1], { msgID: lastEvent.id, expect: expected(n - 1) });
       if (ack.duplicate || ack.seq !== known.seq + n) return false;
       streamLast = { seq: ack.seq, id: lastEvent.id };
       return true;
@@ -163,12 +165,13 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     );
     const proven = await publishProven(nc, js, events, bodies);
     if (!proven) {
-      // Every message acknowledged: sent back to back on one connection (kept in order), then
-      // every ack awaited. The stream's last sequence is known again from the last ack, unless
-      // it was a duplicate (stored earlier, so not necessarily the stream's last).
-      const acks = await Promise.all(events.map((event, i) => js.publish(subjectOf(ledger, event.type), bodies[i], { msgID: event.id })));
-      const lastAck = acks[acks.length - 1]!;
-      streamLast = lastAck.duplicate ? null : { seq: lastAck.seq, id: events[events.length - 1]!.id };
+      // One message at a time, each acknowledged before the next is sent: a message JetStream
+      // refuses ends the turn (the position stays) before any later one is stored, so none is
+      // ever stored out of order. The stream's last message is known again from the last ack,
+      // unless it was a duplicate's (stored earlier, so not necessarily the stream's last).
+      let lastAck: PubAck | undefined;
+      for (const [i, event] of events.entries()) lastAck = await js.publish(subjectOf(ledger, event.type), bodies[i], { msgID: event.id });
+      streamLast = lastAck === undefined || lastAck.duplicate ? null : { seq: lastAck.seq, id: events[events.length - 1]!.id };
     }
     const last = events[events.length - 1]!.position;
     const until = clock() + LEASE_MICROS;

@@ -22,7 +22,11 @@ export interface LoopPace {
    * the sends of a turn's gap: a longer gap needs a larger factor.
    */
   readonly queueFactor: number;
-  /** Deliveries claimed per turn, over all endpoints: at least one endpoint's claim-ahead at the default WEBHOOK_CONCURRENCY (8 × queueFactor). */
+  /**
+   * Deliveries claimed per turn, over all endpoints: one endpoint's claim-ahead at the default
+   * WEBHOOK_CONCURRENCY (8 × queueFactor), so one fast endpoint may fill a turn's claim; a
+   * full claim starts the next turn soon, which takes the endpoints in another random order.
+   */
   readonly claimMax: number;
   /** The NATS publisher's turns that a commit wakes start at least this long after the previous one began. */
   readonly publishGapMs: number;
