@@ -62,7 +62,17 @@ async function receiver(): Promise<{ url: string; received: (count: number) => P
   );
   let port = 0;
   let got = 0;
+  let exited: number | null | undefined;
   let wake = () => {};
+  child.on('exit', (code) => {
+    exited = code;
+    wake();
+  });
+  /** Waits for the receiver's next line; fails if it has ended. */
+  const next = async () => {
+    if (exited !== undefined) throw new Error(`the receiver ended (exit code ${exited})`);
+    await new Promise<void>((resolve) => (wake = resolve));
+  };
   let buffered = '';
   child.stdout.on('data', (chunk: Buffer) => {
     const lines = (buffered + chunk.toString()).split('\n');
@@ -73,11 +83,11 @@ async function receiver(): Promise<{ url: string; received: (count: number) => P
     }
     wake();
   });
-  while (port === 0) await new Promise<void>((resolve) => (wake = resolve));
+  while (port === 0) await next();
   return {
     url: `http://127.0.0.1:${port}/hook`,
     async received(count) {
-      while (got < count) await new Promise<void>((resolve) => (wake = resolve));
+      while (got < count) await next();
     },
     stop: () => child.kill(),
   };

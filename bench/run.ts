@@ -666,7 +666,7 @@ for (const [backend, scenarios] of [
     }
     const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
     const made = deliveries.get(backend);
-    const keptUp = made && made.all > 0 ? `; webhook deliveries made while the loads ran: ${made.during} of ${made.all} (${Math.round((100 * made.during) / made.all)} %: the rest were sent after them, their work not counted in the rate)` : '';
+    const keptUp = made && made.all > 0 ? `; webhook deliveries made while the loads ran: ${made.during} of ${made.all} (${((100 * made.during) / made.all).toFixed(1)} %: the rest were sent after them, their work not counted in the rate)` : '';
     eventsRatios.push(`${backend}: debit-uniform+${eventsMode} / debit-uniform, ${eventsRounds} round${eventsRounds === 1 ? '' : 's'} summed: ${sum(on)} / ${sum(off)} ops/s = ${Math.round((100 * sum(on)) / sum(off))} %${keptUp}`);
   }
 }

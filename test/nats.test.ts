@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
@@ -21,6 +21,14 @@ import { backends, json, type ParsedJson } from './support/harness.ts';
 
 const NATS_URL = process.env.TEST_NATS_URL;
 
+/** A test's app, stream, NATS connection and database, each closed even when one before it fails (a failed test must not leave the file hanging). */
+async function closeAll(app: { close(): Promise<unknown> } | undefined, jsm: JetStreamManager | undefined, nc: NatsConnection | undefined, db: Database, ledger: string): Promise<void> {
+  await app?.close().catch(() => {});
+  await jsm?.streams.delete(streamName(ledger)).catch(() => {});
+  await nc?.close().catch(() => {});
+  await db.close().catch(() => {});
+}
+
 describe('nats', () => {
   if (!NATS_URL) {
     it('publishes every event once, in order, across a restart mid-publish', { skip: 'TEST_NATS_URL is not set: NATS not tested' }, () => {});
@@ -30,9 +38,12 @@ describe('nats', () => {
     it(`[${backend.name}] publishes every event once, in order, across a restart mid-publish; the stream is created if missing`, { timeout: 60_000 }, async () => {
       const ledger = `nats-${backend.name}-${Date.now()}`;
       const { db, drop } = await backend.open();
-      const nc = await connect({ servers: NATS_URL, timeout: 5_000 });
-      const jsm = await jetstreamManager(nc);
+      let nc: NatsConnection | undefined;
+      let jsm: JetStreamManager | undefined;
+      let app: ReturnType<typeof buildApp> | undefined;
       try {
+        nc = await connect({ servers: NATS_URL, timeout: 5_000 });
+        jsm = await jetstreamManager(nc);
         await migrate(db);
         const start = () => buildApp({ db, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs: null } });
         const post = async (app: ReturnType<typeof start>, url: string, body: unknown) => {
@@ -40,7 +51,7 @@ describe('nats', () => {
           assert.ok(response.statusCode < 300, response.body);
           return (response.body === '' ? null : parseJson(response.body)) as ParsedJson;
         };
-        let app = start();
+        app = start();
         await app.ready();
         const wallet = (await post(app, '/wallets', {})).data.id as string;
         for (let i = 0; i < 300; i++) await post(app, `/wallets/${wallet}/credit`, { amount: { asset: 'USD/2', amount: BigInt(i + 1) } });
@@ -54,6 +65,7 @@ describe('nats', () => {
         for (let i = 0; i < 20; i++) await post(app, `/wallets/${wallet}/credit`, { amount: { asset: 'USD/2', amount: 1n } });
         assert.equal(await app.nats!.run(), 120, 'the 100 again, then the 20 new ones');
         await app.close();
+        app = undefined;
 
         const js = jetstream(nc);
         const info = await jsm.streams.info(streamName(ledger));
@@ -74,9 +86,7 @@ describe('nats', () => {
         assert.equal(seen[300].data.amount.amount, 300n);
         assert.equal(seen[0].type, 'wallet.created');
       } finally {
-        await jsm.streams.delete(streamName(ledger)).catch(() => {});
-        await nc.close();
-        await db.close();
+        await closeAll(app, jsm, nc, db, ledger);
         await drop();
       }
     });
@@ -88,8 +98,8 @@ describe('nats', () => {
     const withPublisher = async (name: string, body: (t: { app: ReturnType<typeof buildApp>; db: Database; js: JetStreamClient; jsm: JetStreamManager; ledger: string; wallet: string; credit: (times: number, metadata?: Record<string, string>) => Promise<void>; publish: (expected: number) => Promise<{ batch: number; each: number }> }) => Promise<void>) => {
       const ledger = `nats-${name}-${backend.name}-${Date.now()}`;
       const { db, drop } = await backend.open();
-      const nc = await connect({ servers: NATS_URL, timeout: 5_000 });
-      const jsm = await jetstreamManager(nc);
+      let nc: NatsConnection | undefined;
+      let jsm: JetStreamManager | undefined;
       const published = async () => {
         const values = (await natsPublished.get()).values;
         const of = (ack: string) => values.filter((v) => v.labels.ack === ack).reduce((sum, v) => sum + v.value, 0);
@@ -97,6 +107,8 @@ describe('nats', () => {
       };
       let app: ReturnType<typeof buildApp> | undefined;
       try {
+        nc = await connect({ servers: NATS_URL, timeout: 5_000 });
+        jsm = await jetstreamManager(nc);
         await migrate(db);
         app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs: null } });
         await app.ready();
@@ -125,10 +137,7 @@ describe('nats', () => {
           },
         });
       } finally {
-        await app?.close();
-        await jsm.streams.delete(streamName(ledger)).catch(() => {});
-        await nc.close();
-        await db.close();
+        await closeAll(app, jsm, nc, db, ledger);
         await drop();
       }
     };

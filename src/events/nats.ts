@@ -128,16 +128,16 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     streamLast = null;
     const n = events.length;
     const expected = (i: number) => ({ lastSequence: known.seq + i, lastMsgID: i === 0 ? known.id : events[i - 1]!.id });
-    for (let i = 0; i < n - 1; i++) {
-      const { lastSequence, lastMsgID } = expected(i);
-      const h = headers();
-      h.set('Nats-Msg-Id', events[i]!.id);
-      h.set('Nats-Expected-Last-Sequence', String(lastSequence));
-      h.set('Nats-Expected-Last-Msg-Id', lastMsgID);
-      nc.publish(subjectOf(ledger, events[i]!.type), bodies[i], { headers: h });
-    }
     const lastEvent = events[n - 1]!;
     try {
+      for (let i = 0; i < n - 1; i++) {
+        const { lastSequence, lastMsgID } = expected(i);
+        const h = headers();
+        h.set('Nats-Msg-Id', events[i]!.id);
+        h.set('Nats-Expected-Last-Sequence', String(lastSequence));
+        h.set('Nats-Expected-Last-Msg-Id', lastMsgID);
+        nc.publish(subjectOf(ledger, events[i]!.type), bodies[i], { headers: h });
+      }
       const ack = await js.publish(subjectOf(ledger, lastEvent.type), bodies[n - 1], { msgID: lastEvent.id, expect: expected(n - 1) });
       if (ack.duplicate || ack.seq !== known.seq + n) return false;
       streamLast = { seq: ack.seq, id: lastEvent.id };

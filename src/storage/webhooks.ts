@@ -288,7 +288,7 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
     [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
   );
   // Each endpoint's columns come with its first delivery only (the others' are null): a claim of
-  // 64 deliveries to one endpoint parses its row once, not 64 times.
+  // up to 128 deliveries to one endpoint (PGlite: 512) parses its row once, not once per delivery.
   const endpoints = new Map<string, WebhookEndpoint>();
   return rows.map((row) => {
     let endpoint = endpoints.get(row.endpoint_id);
