@@ -68,17 +68,24 @@ export function newSecret(): string {
   return `whsec_${randomBytes(24).toString('base64')}`;
 }
 
-/** Secrets decoded once into keys (a few per endpoint at most; cleared if it ever grows past KEYS_MAX). */
+/**
+ * What is worked out once per endpoint's secret or URL (a few per endpoint at most), kept in
+ * `cache`, which is emptied if it ever grows past MEMO_MAX.
+ */
+const MEMO_MAX = 1_000;
+function memo<V>(cache: Map<string, V>, key: string, compute: () => V): V {
+  if (cache.has(key)) return cache.get(key)!;
+  if (cache.size >= MEMO_MAX) cache.clear();
+  const value = compute();
+  cache.set(key, value);
+  return value;
+}
+
+/** Secrets decoded once into keys. */
 const keys = new Map<string, KeyObject>();
-const KEYS_MAX = 1_000;
 
 export function sign(secret: string, id: string, timestamp: number, body: string): string {
-  let key = keys.get(secret);
-  if (key === undefined) {
-    if (keys.size >= KEYS_MAX) keys.clear();
-    key = createSecretKey(Buffer.from(secret.replace(/^whsec_/, ''), 'base64'));
-    keys.set(secret, key);
-  }
+  const key = memo(keys, secret, () => createSecretKey(Buffer.from(secret.replace(/^whsec_/, ''), 'base64')));
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }
 
@@ -211,7 +218,7 @@ export function targetProblem(url: string, allowPrivate: boolean): string | null
   return null;
 }
 
-/** A URL's parts a send needs, parsed once per URL (a few per endpoint at most; cleared if it ever grows past TARGETS_MAX). */
+/** A URL's parts a send needs, parsed once per URL. */
 interface Target {
   readonly origin: string;
   readonly path: string;
@@ -219,20 +226,16 @@ interface Target {
   readonly host: string;
 }
 const targets = new Map<string, Target | null>();
-const TARGETS_MAX = 1_000;
 
 function targetOf(url: string): Target | null {
-  let target = targets.get(url);
-  if (target !== undefined) return target;
-  try {
-    const parsed = new URL(url);
-    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, host: hostOf(parsed) };
-  } catch {
-    target = null;
-  }
-  if (targets.size >= TARGETS_MAX) targets.clear();
-  targets.set(url, target);
-  return target;
+  return memo(targets, url, () => {
+    try {
+      const parsed = new URL(url);
+      return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, host: hostOf(parsed) };
+    } catch {
+      return null;
+    }
+  });
 }
 
 export interface SendResult {
@@ -595,11 +598,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
         'webhook-timestamp': String(timestamp),
         'webhook-signature': signatures(endpoint, delivery.eventId, timestamp, delivery.body, now),
       };
-      let problem = problems.get(endpoint.url);
-      if (problem === undefined) {
-        if (problems.size >= TARGETS_MAX) problems.clear();
-        problems.set(endpoint.url, (problem = targetProblem(endpoint.url, settings.allowPrivate)));
-      }
+      const problem = memo(problems, endpoint.url, () => targetProblem(endpoint.url, settings.allowPrivate));
       result = problem !== null ? { statusCode: null, error: problem, body: null, latencyMs: 0 } : await send(endpoint.url, headers, delivery.body, settings.allowPrivate);
     } finally {
       releaseSlot(endpoint.id);
