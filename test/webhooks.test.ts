@@ -18,7 +18,7 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { openPostgres, type Database, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
-import { claimDeliveries, deleteEndpoint, fanOut, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
+import { claimDeliveries, claimFresh, deleteEndpoint, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
 import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, QUEUE_AHEAD_MS, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { loopPace } from '../src/events/pace.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
@@ -406,7 +406,7 @@ suite(
       await removeAll(h());
     });
 
-    it("the loop's bookkeeping commits lazily (synchronous_commit off for its own transaction): fan-out, giving back, recording a success; a claim commits durably", async () => {
+    it("the loop's bookkeeping commits lazily (synchronous_commit off for its own transaction): giving back, recording a success; a claim, of new events or of due deliveries, commits durably", async () => {
       const endpoint = await addEndpoint(h());
       await createWallet(h());
       await createWallet(h());
@@ -420,10 +420,14 @@ suite(
           return result;
         });
       const lazily = <T>(work: (tx: Transaction) => Promise<T>) => committing('off', work);
-      assert.equal((await lazily((tx) => fanOut(tx, now, 500))).deliveries, 2);
-      // A claim is durable: sent only once its lease is on disk, a delivery cannot be claimed again while it is being sent.
-      const [first, second] = await committing('on', (tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
+      // A claim is durable, of new events or of due deliveries: sent only once its lease is on disk, a delivery cannot be made or claimed again while it is being sent.
+      const fresh = await committing('on', (tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
+      assert.equal(fresh.deliveries.length, 2);
+      const [first, second] = fresh.deliveries;
       await lazily((tx) => releaseDeliveries(tx, [first!]));
+      const again = await committing('on', (tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
+      assert.deepEqual(again.map((delivery) => delivery.id), [first!.id]);
+      await lazily((tx) => releaseDeliveries(tx, again));
       await lazily((tx) => recordDelivered(tx, [{ delivery: second!, attemptedAt: now, statusCode: 204, latencyMs: 1, error: null, responseBody: '', outcome: 'delivered', nextAttemptAt: null }]));
       // The delivered one is gone (its attempt row is its history); the one given back is due again, unleased, its claim not counted.
       const states = await h().db.query<{ id: bigint; status: string; leased: boolean; attempts: number }>('SELECT id, status, lease_until IS NOT NULL AS leased, attempts FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY id', [endpoint.id]);
@@ -441,8 +445,7 @@ suite(
       await createWallet(h());
       await createWallet(h());
       const now = h().clock.now();
-      await fanOut(h().db, now, 500);
-      const [first, second] = await claimDeliveries(h().db, now, now + 30_000_000n, 64, 4, new Map());
+      const [first, second] = (await claimFresh(h().db, now, now + 30_000_000n, 500, 64, new Map())).deliveries;
       expectStatus(await h().call({ method: 'DELETE', url: `/webhooks/${endpoint.id}` }), 204);
       const answered = { attemptedAt: now, latencyMs: 1, responseBody: '', nextAttemptAt: null };
       await recordDelivered(h().db, [{ ...answered, delivery: first!, statusCode: 204, error: null, outcome: 'delivered' }]);
@@ -775,7 +778,7 @@ suite(
       let claims = 0;
       let running = 0;
       loopDb.query = ((sql: string, params?: readonly unknown[]) => {
-        if (sql.includes('FOR NO KEY UPDATE SKIP LOCKED')) fanOuts++;
+        if (sql.includes('FOR NO KEY UPDATE OF w SKIP LOCKED')) fanOuts++;
         if (sql.includes('WITH picked AS MATERIALIZED')) claims++;
         running++;
         return query.call(loopDb, sql, params).finally(() => running--);
@@ -828,10 +831,9 @@ if (process.env.TEST_DATABASE_URL) {
       const endpoint = await inject(apps[0]!, '/webhooks', { url: `${receiver.url}/hook` });
       const wallets = new Set<string>();
       for (let i = 0; i < 24; i++) wallets.add((await inject(apps[i % 2]!, '/wallets', {})).id);
-      await fanOut(dbs[0]!, clock.now(), 500);
       // A third process claims four deliveries and is killed: two before sending, two after
       // sending but before recording the answer (their receiver got them once already).
-      const stranded = await claimDeliveries(dbs[0]!, clock.now(), clock.now() + 30_000_000n, 4, 4, new Map());
+      const stranded = (await claimFresh(dbs[0]!, clock.now(), clock.now() + 30_000_000n, 500, 4, new Map())).deliveries;
       assert.equal(stranded.length, 4);
       for (const delivery of stranded.slice(2)) {
         const ts = Number(clock.now() / 1_000_000n);
@@ -951,8 +953,7 @@ if (process.env.TEST_DATABASE_URL) {
       const endpoint = await addEndpoint(h);
       await createWallet(h);
       const now = h.clock.now();
-      await fanOut(h.db, now, 500);
-      const [delivery] = await claimDeliveries(h.db, now, now + 30_000_000n, 64, 4, new Map());
+      const [delivery] = (await claimFresh(h.db, now, now + 30_000_000n, 500, 64, new Map())).deliveries;
       assert.ok(delivery !== undefined);
       // The record pauses right after its first statement, which locks the endpoint's row (FOR KEY SHARE).
       let paused!: () => void;

@@ -28,7 +28,7 @@ import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
-import { claimDeliveries, fanOut, recordAttempt, recordDelivered, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
+import { claimDeliveries, claimFresh, recordAttempt, recordDelivered, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
 import { loopPace } from './pace.ts';
 
 /** A receiver must answer within this. */
@@ -497,6 +497,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   /** Events may have reached the feed since the last fan-out (a commit here, or another process's seen by the watcher). */
   let fresh = true;
   let fannedOutMs = -Infinity;
+  /** Deliveries made before may be due (a route made one, or the last claim of due ones found some), and when that claim was made. */
+  let due = true;
+  let claimedDueMs = -Infinity;
   /**
    * The last fan-out found no enabled endpoint and the claim after it nothing due: until a
    * webhook route wakes the loop, or its interval finds one (an endpoint another process
@@ -630,20 +633,29 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   }
 
   async function runOnce(): Promise<number> {
-    // Fanned out only when events may have arrived since the last time (a wake-up from a
-    // commit, or the interval passed): a turn that only refills a queue, under load most of
-    // them, goes straight to its claim. Until no endpoint's batch was full: a batch that held
-    // no event a filtered endpoint wants made no delivery, yet moved its position, and the
-    // events it wants may be next (stopping at a batch that was not full, a turn ends under
-    // sustained writes too).
+    const now = clock();
+    const leaseUntil = now + LEASE_MICROS;
+    const free = allowances();
+    const taken: ClaimedDelivery[] = [];
+    // The feed's new events are fanned out, and claimed as they are made (storage
+    // `claimFresh`), only when events may have arrived since the last time (a wake-up from a
+    // commit, or the interval passed): a turn that only refills a queue goes straight to its
+    // claim. Until no endpoint's batch was full: a batch that held no event a filtered
+    // endpoint wants made no delivery, yet moved its position, and the events it wants may be
+    // next (stopping at a batch that was not full, a turn ends under sustained writes too).
     if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
       fresh = false;
       fannedOutMs = Date.now();
       let endpoints = 0;
       try {
         for (;;) {
-          const out = await fanOut(loopDb, clock(), FAN_OUT_BATCH_MAX);
+          const out = await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
           endpoints = Math.max(endpoints, out.endpoints);
+          for (const delivery of out.deliveries) {
+            const id = delivery.endpoint.id;
+            free.set(id, (free.get(id) ?? settings.concurrency) - 1);
+          }
+          taken.push(...out.deliveries);
           if (out.fullest !== FAN_OUT_BATCH_MAX) break;
         }
       } catch (error) {
@@ -652,8 +664,17 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       }
       idle = endpoints === 0;
     }
-    const now = clock();
-    const taken = await claimDeliveries(loopDb, now, now + LEASE_MICROS, claimMax, settings.concurrency, allowances());
+    // Then the deliveries made before and due now (retries, replays, tests, lapsed leases):
+    // when a route may have made one, when the last such claim found any, or once an
+    // interval. Not on every turn: under load a turn's fan-out makes what it sends, and this
+    // claim's walk past the endpoint's leased deliveries cost more than the fan-out's
+    // statement (10 µs of PostgreSQL's execution a delivery, pg_stat_statements).
+    if (taken.length < claimMax && (due || !loop || Date.now() - claimedDueMs >= options.intervalMs)) {
+      claimedDueMs = Date.now();
+      const claimed = await claimDeliveries(loopDb, now, leaseUntil, claimMax - taken.length, settings.concurrency, free);
+      due = claimed.length > 0;
+      taken.push(...claimed);
+    }
     if (taken.length > 0) idle = false;
     const sends = taken.map((delivery) => {
       const id = delivery.endpoint.id;
@@ -672,7 +693,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       return sent;
     });
     // A full claim may have left other endpoints' deliveries due: another turn soon.
-    if (loop && taken.length === claimMax) soon();
+    if (loop && taken.length >= claimMax) soon();
     // The loop does not wait for slow receivers (another turn may claim other endpoints' deliveries); `run()` does.
     if (!loop) await Promise.all(sends);
     return taken.length;
@@ -745,6 +766,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     wake() {
       idle = false;
       fresh = true;
+      due = true;
       if (loop && !stopped) soon();
     },
     async stop() {
