@@ -422,8 +422,8 @@ suite(
       const lazily = <T>(work: (tx: Transaction) => Promise<T>) => committing('off', work);
       // A claim is durable, of new events or of due deliveries: sent only once its lease is on disk, a delivery cannot be made or claimed again while it is being sent.
       const fresh = await committing('on', (tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
-      assert.equal(fresh.deliveries.length, 2);
-      const [first, second] = fresh.deliveries;
+      assert.deepEqual([fresh.leased.length, fresh.waiting], [2, 0]);
+      const [first, second] = fresh.leased;
       await lazily((tx) => releaseDeliveries(tx, [first!]));
       const again = await committing('on', (tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
       assert.deepEqual(again.map((delivery) => delivery.id), [first!.id]);
@@ -437,6 +437,10 @@ suite(
       );
       const recorded = await h().db.query<{ event_id: string; status_code: number }>('SELECT event_id, status_code FROM webhook_attempts WHERE endpoint_id = $1', [endpoint.id]);
       assert.deepEqual(recorded.map((row) => [row.event_id, Number(row.status_code)]), [[second!.eventId, 204]]);
+      // A fan-out that leases nothing (the endpoint's allowance is taken) only makes deliveries: lazily, as the rest of the bookkeeping.
+      await createWallet(h());
+      const unleased = await lazily((tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map([[endpoint.id, 0]])));
+      assert.deepEqual([unleased.leased.length, unleased.waiting], [0, 1]);
       await removeAll(h());
     });
 
@@ -445,7 +449,7 @@ suite(
       await createWallet(h());
       await createWallet(h());
       const now = h().clock.now();
-      const [first, second] = (await claimFresh(h().db, now, now + 30_000_000n, 500, 64, new Map())).deliveries;
+      const [first, second] = (await claimFresh(h().db, now, now + 30_000_000n, 500, 64, new Map())).leased;
       expectStatus(await h().call({ method: 'DELETE', url: `/webhooks/${endpoint.id}` }), 204);
       const answered = { attemptedAt: now, latencyMs: 1, responseBody: '', nextAttemptAt: null };
       await recordDelivered(h().db, [{ ...answered, delivery: first!, statusCode: 204, error: null, outcome: 'delivered' }]);
@@ -813,6 +817,70 @@ suite(
   { webhooks: { allowPrivate: true, intervalMs: 60_000 }, feedWatchIntervalMs: null },
 );
 
+suite(
+  'webhook loop with a backlog',
+  (h) => {
+    it('what a fan-out could not lease (beyond a slow endpoint\'s allowance) goes out after the commits stop, without waiting for the interval', async () => {
+      receiver.clear();
+      // Slower than a fast answer (250 ms): the endpoint's allowance is its concurrency, 2.
+      receiver.answer = () => ({ status: 204, delayMs: 300 });
+      try {
+        await addEndpoint(h());
+        // 20 commits, each waking the loop: the fan-outs lease two and leave the rest due.
+        const wallets = new Set<string>();
+        for (let i = 0; i < 20; i++) wallets.add(await createWallet(h()));
+        const stopped = Date.now();
+        while (receiver.received.length < 20 && Date.now() - stopped < 30_000) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(new Set(receiver.received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
+      } finally {
+        receiver.answer = () => ({ status: 204 });
+        await removeAll(h());
+      }
+    });
+  },
+  { webhooks: { allowPrivate: true, intervalMs: 60_000, concurrency: 2 }, feedWatchIntervalMs: null },
+);
+
+suite(
+  'webhook loop under sustained commits',
+  (h) => {
+    it('a delivery whose lease lapsed (its process died) is taken over within about an interval while every turn has new events to fan out', async () => {
+      receiver.clear();
+      try {
+        // An event from before the endpoint, and its delivery (a replay's, say) leased by a process that died before sending it.
+        await createWallet(h());
+        const [event] = await h().db.query<{ seq: bigint; id: string }>('SELECT seq, id FROM events ORDER BY position DESC LIMIT 1');
+        const endpoint = await addEndpoint(h());
+        // The loop's turns after that wake-up are over once a later event was delivered.
+        const later = await createWallet(h());
+        for (const until = Date.now() + 10_000; !receiver.received.some((r) => parseJson(r.body).data.wallet.id === later) && Date.now() < until; ) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await h().db.query(
+          `INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at, next_attempt_at, lease_until, attempts)
+           VALUES ($1, $2, 'pending', $3::timestamptz, $3::timestamptz, $3::timestamptz + interval '30 seconds', 1)`,
+          [endpoint.id, event!.seq, instantParam(h().clock.now())],
+        );
+        const stranded = { eventId: event!.id };
+        h().clock.advance(31);
+        // Commits keep waking the loop, a few at a time, so its fan-outs lease all they make
+        // and leave none due: the claim of due deliveries, which takes the lapsed lease over,
+        // runs once an interval (1 s) at least.
+        const started = Date.now();
+        while (!receiver.ids().includes(stranded.eventId) && Date.now() - started < 15_000) {
+          await createWallet(h());
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assert.ok(receiver.ids().includes(stranded.eventId), 'the lapsed lease was taken over');
+        assert.equal(receiver.ids().filter((id) => id === stranded.eventId).length, 1);
+      } finally {
+        await removeAll(h());
+      }
+    });
+  },
+  { webhooks: { allowPrivate: true, intervalMs: 1_000 }, feedWatchIntervalMs: null },
+);
+
 if (process.env.TEST_DATABASE_URL) {
   it('postgres: two processes share deliveries through leases; a dead one\'s lease lapses and the other delivers: every event at least once, duplicates with one webhook-id', { timeout: 60_000 }, async () => {
     const fresh = await freshPostgresDatabase(process.env.TEST_DATABASE_URL!);
@@ -833,7 +901,7 @@ if (process.env.TEST_DATABASE_URL) {
       for (let i = 0; i < 24; i++) wallets.add((await inject(apps[i % 2]!, '/wallets', {})).id);
       // A third process claims four deliveries and is killed: two before sending, two after
       // sending but before recording the answer (their receiver got them once already).
-      const stranded = (await claimFresh(dbs[0]!, clock.now(), clock.now() + 30_000_000n, 500, 4, new Map())).deliveries;
+      const stranded = (await claimFresh(dbs[0]!, clock.now(), clock.now() + 30_000_000n, 500, 4, new Map())).leased;
       assert.equal(stranded.length, 4);
       for (const delivery of stranded.slice(2)) {
         const ts = Number(clock.now() / 1_000_000n);
@@ -953,7 +1021,7 @@ if (process.env.TEST_DATABASE_URL) {
       const endpoint = await addEndpoint(h);
       await createWallet(h);
       const now = h.clock.now();
-      const [delivery] = (await claimFresh(h.db, now, now + 30_000_000n, 500, 64, new Map())).deliveries;
+      const [delivery] = (await claimFresh(h.db, now, now + 30_000_000n, 500, 64, new Map())).leased;
       assert.ok(delivery !== undefined);
       // The record pauses right after its first statement, which locks the endpoint's row (FOR KEY SHARE).
       let paused!: () => void;

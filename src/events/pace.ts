@@ -16,16 +16,17 @@ export interface LoopPace {
   /**
    * A process may claim ahead this many times an endpoint's concurrency while its receiver
    * answers fast (a 2xx within 250 ms): the claimed deliveries wait for a sending slot
-   * in order, so under load a claim (and the fan-out before it) is made once per that many
-   * sends, not once per send. An endpoint that answered slowly or failed, or not yet at all,
+   * in order, so under load a fan-out that leases what it makes (or a claim) is made once per
+   * that many sends, not once per send. An endpoint that answered slowly or failed, or not yet at all,
    * gets its concurrency only: a slow receiver holds few leases. One claim a turn must cover
    * the sends of a turn's gap: a longer gap needs a larger factor.
    */
   readonly queueFactor: number;
   /**
-   * Deliveries claimed per turn, over all endpoints: one endpoint's claim-ahead at the default
-   * WEBHOOK_CONCURRENCY (8 × queueFactor), so one fast endpoint may fill a turn's claim; a
-   * full claim starts the next turn soon, which takes the endpoints in another random order.
+   * Due deliveries claimed per turn, over all endpoints: one endpoint's claim-ahead at the
+   * default WEBHOOK_CONCURRENCY (8 × queueFactor), so one fast endpoint may fill a turn's
+   * claim; a full claim starts the next turn soon, which takes the endpoints in another random
+   * order. (A fan-out leases up to each endpoint's allowance, over all endpoints.)
    */
   readonly claimMax: number;
   /** The NATS publisher's turns that a commit wakes start at least this long after the previous one began. */

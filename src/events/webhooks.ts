@@ -497,11 +497,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   /** Events may have reached the feed since the last fan-out (a commit here, or another process's seen by the watcher). */
   let fresh = true;
   let fannedOutMs = -Infinity;
-  /** Deliveries made before may be due (a route made one, or the last claim of due ones found some), and when that claim was made. */
+  /** Deliveries made before may be due (a fan-out left some unleased, the last claim of due ones found some, a route made one), and when that claim was last made. */
   let due = true;
   let claimedDueMs = -Infinity;
   /**
-   * The last fan-out found no enabled endpoint and the claim after it nothing due: until a
+   * The last fan-out found no enabled endpoint and the turn claimed nothing: until a
    * webhook route wakes the loop, or its interval finds one (an endpoint another process
    * created), commits do not start turns. A server with no webhook spent a fan-out and a
    * claim (0.3 ms of PostgreSQL, `pg_stat_statements`) on every turn's worth of writes.
@@ -637,61 +637,72 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     const leaseUntil = now + LEASE_MICROS;
     const free = allowances();
     const taken: ClaimedDelivery[] = [];
-    // The feed's new events are fanned out, and claimed as they are made (storage
-    // `claimFresh`), only when events may have arrived since the last time (a wake-up from a
-    // commit, or the interval passed): a turn that only refills a queue goes straight to its
-    // claim. Until no endpoint's batch was full: a batch that held no event a filtered
-    // endpoint wants made no delivery, yet moved its position, and the events it wants may be
-    // next (stopping at a batch that was not full, a turn ends under sustained writes too).
-    if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
-      fresh = false;
-      fannedOutMs = Date.now();
-      let endpoints = 0;
-      try {
-        for (;;) {
-          const out = await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
-          endpoints = Math.max(endpoints, out.endpoints);
-          for (const delivery of out.deliveries) {
-            const id = delivery.endpoint.id;
-            free.set(id, (free.get(id) ?? settings.concurrency) - 1);
-          }
-          taken.push(...out.deliveries);
-          if (out.fullest !== FAN_OUT_BATCH_MAX) break;
-        }
-      } catch (error) {
-        fresh = true;
-        throw error;
+    const take = (deliveries: readonly ClaimedDelivery[]) => {
+      for (const delivery of deliveries) {
+        const id = delivery.endpoint.id;
+        free.set(id, (free.get(id) ?? settings.concurrency) - 1);
+        taken.push(delivery);
       }
-      idle = endpoints === 0;
+    };
+    const sends: Promise<void>[] = [];
+    try {
+      // First the deliveries made before and due now, oldest first (a backlog a fan-out left
+      // unleased, retries, replays, tests, lapsed leases): when some may be due (a fan-out left
+      // some, the last such claim found some, a route may have made one), and once an
+      // interval. Not on every turn: under load a turn's fan-out leases what it sends, and
+      // this claim's walk past the endpoint's leased deliveries cost 10 µs of PostgreSQL's
+      // execution a delivery (pg_stat_statements).
+      if (due || !loop || Date.now() - claimedDueMs >= options.intervalMs) {
+        claimedDueMs = Date.now();
+        due = false;
+        const dueNow = await claimDeliveries(loopDb, now, leaseUntil, claimMax, settings.concurrency, free);
+        if (dueNow.length > 0) due = true;
+        take(dueNow);
+      }
+      // Then the feed's new events, fanned out and, as far as each endpoint's allowance goes,
+      // claimed as they are made (storage `claimFresh`): only when events may have arrived
+      // since the last time (a wake-up from a commit, or the interval passed). Until no
+      // endpoint's batch was full: a batch that held no event a filtered endpoint wants made
+      // no delivery, yet moved its position, and the events it wants may be next (stopping at
+      // a batch that was not full, a turn ends under sustained writes too).
+      if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
+        fresh = false;
+        fannedOutMs = Date.now();
+        let endpoints = 0;
+        try {
+          for (;;) {
+            const out = await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
+            endpoints = Math.max(endpoints, out.endpoints);
+            take(out.leased);
+            if (out.waiting > 0) due = true;
+            if (out.fullest !== FAN_OUT_BATCH_MAX) break;
+          }
+        } catch (error) {
+          fresh = true;
+          throw error;
+        }
+        idle = endpoints === 0;
+      }
+    } finally {
+      // What this turn leased is sent even when a later statement of the turn failed.
+      if (taken.length > 0) idle = false;
+      for (const delivery of taken) {
+        const id = delivery.endpoint.id;
+        claimed.set(id, (claimed.get(id) ?? 0) + 1);
+        const sent = deliver(delivery)
+          .catch((error) => options.onFailure?.(error))
+          .finally(() => {
+            const left = (claimed.get(id) ?? 1) - 1;
+            if (left === 0) claimed.delete(id);
+            else claimed.set(id, left);
+            sending.delete(sent);
+            // Its queue is running dry: a turn soon, to lease more of this endpoint's deliveries.
+            if (loop && !stopped && left < settings.concurrency) soon();
+          });
+        sending.add(sent);
+        sends.push(sent);
+      }
     }
-    // Then the deliveries made before and due now (retries, replays, tests, lapsed leases):
-    // when a route may have made one, when the last such claim found any, or once an
-    // interval. Not on every turn: under load a turn's fan-out makes what it sends, and this
-    // claim's walk past the endpoint's leased deliveries cost more than the fan-out's
-    // statement (10 µs of PostgreSQL's execution a delivery, pg_stat_statements).
-    if (taken.length < claimMax && (due || !loop || Date.now() - claimedDueMs >= options.intervalMs)) {
-      claimedDueMs = Date.now();
-      const claimed = await claimDeliveries(loopDb, now, leaseUntil, claimMax - taken.length, settings.concurrency, free);
-      due = claimed.length > 0;
-      taken.push(...claimed);
-    }
-    if (taken.length > 0) idle = false;
-    const sends = taken.map((delivery) => {
-      const id = delivery.endpoint.id;
-      claimed.set(id, (claimed.get(id) ?? 0) + 1);
-      const sent = deliver(delivery)
-        .catch((error) => options.onFailure?.(error))
-        .finally(() => {
-          const left = (claimed.get(id) ?? 1) - 1;
-          if (left === 0) claimed.delete(id);
-          else claimed.set(id, left);
-          sending.delete(sent);
-          // Its queue is running dry: claim more of this endpoint's due deliveries.
-          if (loop && !stopped && left < settings.concurrency) soon();
-        });
-      sending.add(sent);
-      return sent;
-    });
     // A full claim may have left other endpoints' deliveries due: another turn soon.
     if (loop && taken.length >= claimMax) soon();
     // The loop does not wait for slow receivers (another turn may claim other endpoints' deliveries); `run()` does.

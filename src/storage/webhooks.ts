@@ -15,15 +15,16 @@ import { writeEvents } from './events.ts';
 import { instantColumn, instantParam, tsText } from './sql.ts';
 
 /**
- * Part of the delivery loop's bookkeeping (leases given back, successes recorded)
+ * Part of the delivery loop's bookkeeping (a fan-out that leased nothing, leases given back,
+ * successes recorded)
  * commits without waiting for its WAL to reach the disk (or a synchronous standby):
  * `synchronous_commit` off for that one transaction, set by the statement itself (a CTE of
  * this name that the statement reads). A crash or a failover can lose the newest of these
- * commits, and losing one only makes the loop do it again: a lease given back lapsing
- * instead, a delivered event sent again later (with the same `webhook-id`: at least once,
- * as always). A claim stays durable, and so does a fan-out, which claims what it makes
- * (`claimFresh`): a delivery is sent only once its lease, and everything before it in the
- * WAL (its event), is on disk
+ * commits, and losing one only makes the loop do it again: deliveries fanned out again, a
+ * lease given back lapsing instead, a delivered event sent again later (with the same
+ * `webhook-id`: at least once, as always). A claim stays durable, and so does a fan-out that
+ * leased what it made (`claimFresh`): a delivery is sent only once its lease, and everything
+ * before it in the WAL (its fan-out, its event), is on disk
  * and on the standby, so a lost lease can never let a second process send it while the
  * first still is. A success is recorded only after its 2xx, and PostgreSQL flushes the WAL
  * in order, so no other commit becomes less durable. (PGlite has no WAL writer: its lazy
@@ -158,43 +159,45 @@ export async function rotateSecret(db: Queryable, ledger: string, id: string, se
 }
 
 export interface FreshClaim {
-  /** The deliveries made, each already claimed (leased until the claim's `leaseUntil`). */
-  readonly deliveries: ClaimedDelivery[];
-  /** The most events looked at for one endpoint: when it is the limit, that endpoint may have more it can take. */
+  /** The deliveries made and leased (until the claim's `leaseUntil`), to send now. */
+  readonly leased: ClaimedDelivery[];
+  /** Deliveries made but left unleased, beyond an endpoint's allowance: due now, for `claimDeliveries`. */
+  readonly waiting: number;
+  /** The most events looked at for one endpoint: when it is the limit, that endpoint may have more. */
   readonly fullest: number;
-  /** Enabled endpoints, every one of them (those another process held locked too), as `FanOut.endpoints`. */
+  /**
+   * Enabled endpoints, every one of them: those another process, a PATCH or a rotation held
+   * locked (which this fan-out passed by) too, so that none of them makes the loop idle.
+   */
   readonly endpoints: number;
 }
 
 /**
- * Fans the feed out into deliveries and claims them, in one statement. For every enabled
- * endpoint not being fanned out by another process (`SKIP LOCKED`): the next `limit` events
- * after its `feed_position`, of which it takes as many of those it wants (its `eventTypes`)
- * as `free` allows it (endpoint id → deliveries this process may still take; `perEndpoint`
- * for an endpoint `free` does not name); a delivery for each, written already leased until
- * `leaseUntil` with its first attempt counted, as `claimDeliveries` leases, and returned
- * with its body; and the position moved past what it took and past the events it does not
- * want up to the next one it does, in the same statement, so a crash leaves both or
- * neither. What the allowance left stays in the feed for a later turn. An endpoint has more
- * to take when its batch was full: the caller repeats while `fullest` is the limit, since a
- * batch with no event the endpoint wants made no delivery but still moved it, and the events
- * it wants may be next. The endpoint rows are locked `FOR NO KEY UPDATE` (only
- * `feed_position` changes): a record of an attempt (`FOR KEY SHARE`) does not make this pass
- * the endpoint by; a delete does.
+ * Fans the feed out into deliveries, and claims those the process can send now, in one
+ * statement. For every enabled endpoint not being fanned out by another process (`SKIP
+ * LOCKED`): the next `limit` events after its `feed_position`, a delivery for each it wants,
+ * and the position moved past every event looked at — those its `eventTypes` leave out too —
+ * so a crash leaves both or neither. Of the deliveries it makes, an endpoint's first ones, as
+ * many as `free` allows it (endpoint id → deliveries this process may still take;
+ * `perEndpoint` for an endpoint `free` does not name), are written already leased until
+ * `leaseUntil` with their first attempt counted, as `claimDeliveries` leases, and returned
+ * with their bodies; the rest are written due now and unleased, for `claimDeliveries`. An
+ * endpoint is caught up when its batch was not full: the caller repeats while `fullest` is
+ * the limit, since a batch with no event the endpoint wants made no delivery but still moved
+ * it, and the events it wants may be next. The endpoint rows are locked `FOR NO KEY UPDATE`
+ * (only `feed_position` changes): a record of an attempt (`FOR KEY SHARE`) does not make a
+ * fan-out pass the endpoint by; a delete does.
  *
- * Made already leased, a delivery is written once and deleted once (`recordDelivered`).
- * Fanned out and then claimed, it was written, locked and written again, and the feed read
- * twice: under the events bench 16 + 37 µs of PostgreSQL's execution a delivery
- * (`pg_stat_statements`, 2026-12-03). A retry, a replay, a test delivery and a lapsed lease
- * are claimed by `claimDeliveries`.
- *
- * It commits durably, as a claim does (see LAZY_COMMIT): a delivery is sent only once its
- * lease is on disk, so a lost commit cannot let a second process make and send it again
- * while the first still is.
+ * Made already leased, a delivery is written once and deleted once (`recordDelivered`);
+ * fanned out and then claimed, it was written, locked and written again, and the feed was
+ * read twice (under the events bench, 16 + 37 µs of PostgreSQL's execution a delivery,
+ * `pg_stat_statements`, 2026-12-03). It commits durably when it leased any delivery, as a
+ * claim does (LAZY_COMMIT: a delivery is sent only once its lease is on disk), and lazily
+ * when it only made deliveries or moved positions, as a fan-out did.
  */
 export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<FreshClaim> {
   const rows = await db.query<
-    { fullest: bigint; endpoints: bigint } & Partial<EndpointRow> & { delivery_id: bigint | null; event_id: string | null; body: string | null; endpoint_id: string | null }
+    { fullest: bigint; endpoints: bigint; waiting: bigint; lazy: string } & Partial<EndpointRow> & { delivery_id: bigint | null; event_id: string | null; body: string | null; endpoint_id: string | null }
   >(
     `WITH ep AS MATERIALIZED (
        SELECT w.id, w.ledger, w.event_types, w.feed_position, coalesce(f.free, $4) AS allow
@@ -205,43 +208,46 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
          count(*) FILTER (WHERE e.wanted) OVER (PARTITION BY ep.id ORDER BY e.position) AS nth
        FROM ep CROSS JOIN LATERAL (
          SELECT seq, position, cardinality(ep.event_types) = 0 OR type = ANY(ep.event_types) AS wanted FROM events e
-         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position
-         LIMIT CASE WHEN cardinality(ep.event_types) = 0 THEN least($3, ep.allow) ELSE $3 END
+         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position LIMIT $3
        ) AS e
-     ), taken AS MATERIALIZED (
-       SELECT endpoint_id, seq, position, wanted FROM ev WHERE nth <= allow
      ), ins AS (
        INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at, next_attempt_at, lease_until, attempts)
-       SELECT endpoint_id, seq, 'pending', $1, $1, $2, 1 FROM taken WHERE wanted
+       SELECT endpoint_id, seq, 'pending', $1, $1, CASE WHEN nth <= allow THEN $2::timestamptz END, CASE WHEN nth <= allow THEN 1 ELSE 0 END
+       FROM ev WHERE wanted
        ORDER BY endpoint_id, position
-       RETURNING id, endpoint_id, event_seq
+       RETURNING id, endpoint_id, event_seq, lease_until
      ), moved AS (
        UPDATE webhook_endpoints AS w SET feed_position = m.last
-       FROM (SELECT endpoint_id, max(position) AS last FROM taken GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
+       FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
+     ), lazy AS (
+       SELECT set_config('synchronous_commit', 'off', true) AS off WHERE NOT EXISTS (SELECT 1 FROM ins WHERE lease_until IS NOT NULL)
      ), made AS (
        SELECT i.id AS delivery_id, e.id AS event_id,
          json_build_object('position', e.position, 'id', e.id, 'type', e.type, 'occurredAt', ${tsText('e.occurred_at')},
            'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text AS body,
          i.endpoint_id, w.*
-       FROM (SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS nth FROM ins) AS i
+       FROM (SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS nth FROM ins WHERE lease_until IS NOT NULL) AS i
        JOIN events e ON e.seq = i.event_seq
        LEFT JOIN LATERAL (SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = i.endpoint_id AND i.nth = 1) AS w ON true
      )
-     SELECT (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM taken GROUP BY endpoint_id) AS per) AS fullest,
-       (SELECT count(*) FROM webhook_endpoints WHERE enabled) AS endpoints, made.*
+     SELECT (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM ev GROUP BY endpoint_id) AS per) AS fullest,
+       (SELECT count(*) FROM webhook_endpoints WHERE enabled) AS endpoints,
+       (SELECT count(*) FROM ins WHERE lease_until IS NULL) AS waiting, (SELECT off FROM lazy) AS lazy, made.*
      FROM (SELECT 1) AS one LEFT JOIN made ON true
      ORDER BY made.delivery_id`,
     [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
   );
+  // Each endpoint's columns come with its first delivery only (see claimDeliveries).
   const endpoints = new Map<string, WebhookEndpoint>();
-  const deliveries: ClaimedDelivery[] = [];
+  const leased: ClaimedDelivery[] = [];
   for (const row of rows) {
     if (row.delivery_id === null || row.endpoint_id === null) continue;
     let endpoint = endpoints.get(row.endpoint_id);
     if (endpoint === undefined) endpoints.set(row.endpoint_id, (endpoint = endpointOf(row as EndpointRow)));
-    deliveries.push({ id: BigInt(row.delivery_id), attempts: 1, createdAt: now, endpoint, leaseUntil, eventId: row.event_id!, body: row.body! });
+    leased.push({ id: BigInt(row.delivery_id), attempts: 1, createdAt: now, endpoint, leaseUntil, eventId: row.event_id!, body: row.body! });
   }
-  return { deliveries, fullest: Number(rows[0]?.fullest ?? 0), endpoints: Number(rows[0]?.endpoints ?? 0) };
+  const first = rows[0];
+  return { leased, waiting: Number(first?.waiting ?? 0), fullest: Number(first?.fullest ?? 0), endpoints: Number(first?.endpoints ?? 0) };
 }
 
 /** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */
