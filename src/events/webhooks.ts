@@ -645,6 +645,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       }
     };
     const sends: Promise<void>[] = [];
+    let failed = false;
+    let failure: unknown;
     try {
       // First the deliveries made before and due now, oldest first (a backlog a fan-out left
       // unleased, retries, replays, tests, lapsed leases): when some may be due (a fan-out left
@@ -652,11 +654,22 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       // interval. Not on every turn: under load a turn's fan-out leases what it sends, and
       // this claim's walk past the endpoint's leased deliveries cost 10 µs of PostgreSQL's
       // execution a delivery (pg_stat_statements).
+      let claimFull = false;
       if (due || !loop || Date.now() - claimedDueMs >= options.intervalMs) {
         claimedDueMs = Date.now();
+        // Some stay due when an endpoint's allowance was taken (its slots busy): this claim
+        // could not take its due ones, and the turn its sends' end starts must claim them.
+        const keep = due && [...free.values()].some((left) => left <= 0);
         due = false;
-        const dueNow = await claimDeliveries(loopDb, now, leaseUntil, claimMax, settings.concurrency, free);
-        if (dueNow.length > 0) due = true;
+        let dueNow: ClaimedDelivery[];
+        try {
+          dueNow = await claimDeliveries(loopDb, now, leaseUntil, claimMax, settings.concurrency, free);
+        } catch (error) {
+          due = true;
+          throw error;
+        }
+        if (dueNow.length > 0 || keep) due = true;
+        claimFull = dueNow.length >= claimMax;
         take(dueNow);
       }
       // Then the feed's new events, fanned out and, as far as each endpoint's allowance goes,
@@ -671,7 +684,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
         let endpoints = 0;
         try {
           for (;;) {
-            const out = await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
+            // A full claim may have left some endpoint's older deliveries due: its new ones are
+            // made unleased behind them (leasing none), for the next turn's claim, oldest first.
+            const out = claimFull
+              ? await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, 0, new Map())
+              : await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
             endpoints = Math.max(endpoints, out.endpoints);
             take(out.leased);
             if (out.waiting > 0) due = true;
@@ -683,30 +700,33 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
         }
         idle = endpoints === 0;
       }
-    } finally {
-      // What this turn leased is sent even when a later statement of the turn failed.
-      if (taken.length > 0) idle = false;
-      for (const delivery of taken) {
-        const id = delivery.endpoint.id;
-        claimed.set(id, (claimed.get(id) ?? 0) + 1);
-        const sent = deliver(delivery)
-          .catch((error) => options.onFailure?.(error))
-          .finally(() => {
-            const left = (claimed.get(id) ?? 1) - 1;
-            if (left === 0) claimed.delete(id);
-            else claimed.set(id, left);
-            sending.delete(sent);
-            // Its queue is running dry: a turn soon, to lease more of this endpoint's deliveries.
-            if (loop && !stopped && left < settings.concurrency) soon();
-          });
-        sending.add(sent);
-        sends.push(sent);
-      }
+    } catch (error) {
+      failed = true;
+      failure = error;
     }
-    // A full claim may have left other endpoints' deliveries due: another turn soon.
+    // What this turn leased is sent even when a later statement of the turn failed.
+    if (taken.length > 0) idle = false;
+    for (const delivery of taken) {
+      const id = delivery.endpoint.id;
+      claimed.set(id, (claimed.get(id) ?? 0) + 1);
+      const sent = deliver(delivery)
+        .catch((error) => options.onFailure?.(error))
+        .finally(() => {
+          const left = (claimed.get(id) ?? 1) - 1;
+          if (left === 0) claimed.delete(id);
+          else claimed.set(id, left);
+          sending.delete(sent);
+          // Its queue is running dry: a turn soon, to lease more of this endpoint's deliveries.
+          if (loop && !stopped && left < settings.concurrency) soon();
+        });
+      sending.add(sent);
+      sends.push(sent);
+    }
+    // A full turn may have left other endpoints' deliveries due: another turn soon.
     if (loop && taken.length >= claimMax) soon();
     // The loop does not wait for slow receivers (another turn may claim other endpoints' deliveries); `run()` does.
     if (!loop) await Promise.all(sends);
+    if (failed) throw failure;
     return taken.length;
   }
 

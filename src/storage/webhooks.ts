@@ -2,11 +2,10 @@
  * Webhook endpoints, their deliveries and attempts (events/webhooks.ts sends them). A
  * delivery is one event to send to one endpoint; deliveries are fanned out from the feed
  * (positions, so in commit order and never skipping one) after each endpoint's
- * `feed_position` already leased to the process that made them (`claimFresh`), and due ones
- * (a retry, a lapsed lease) claimed with `FOR UPDATE SKIP LOCKED` and a lease, so one
- * process at a time sends a given delivery and a dead process's lease lapses for another to
- * take.
- * Times come from the caller's clock (tests move it), never from the server's `now()`.
+ * `feed_position`, as far as each endpoint's allowance goes already leased to the process
+ * that made them (`claimFresh`), and due ones (the rest, a retry, a lapsed lease) claimed with
+ * `FOR UPDATE SKIP LOCKED` and a lease, so one process at a time sends a given delivery and a
+ * dead process's lease lapses for another to take. Times come from the caller's clock (tests move it), never from the server's `now()`.
  */
 import type { Instant } from '../domain/time.ts';
 import type { OutboxEvent } from '../domain/events.ts';
@@ -16,8 +15,7 @@ import { instantColumn, instantParam, tsText } from './sql.ts';
 
 /**
  * Part of the delivery loop's bookkeeping (a fan-out that leased nothing, leases given back,
- * successes recorded)
- * commits without waiting for its WAL to reach the disk (or a synchronous standby):
+ * successes recorded) commits without waiting for its WAL to reach the disk (or a synchronous standby):
  * `synchronous_commit` off for that one transaction, set by the statement itself (a CTE of
  * this name that the statement reads). A crash or a failover can lose the newest of these
  * commits, and losing one only makes the loop do it again: deliveries fanned out again, a
@@ -190,10 +188,11 @@ export interface FreshClaim {
  *
  * Made already leased, a delivery is written once and deleted once (`recordDelivered`);
  * fanned out and then claimed, it was written, locked and written again, and the feed was
- * read twice (under the events bench, 16 + 37 µs of PostgreSQL's execution a delivery,
- * `pg_stat_statements`, 2026-12-03). It commits durably when it leased any delivery, as a
- * claim does (LAZY_COMMIT: a delivery is sent only once its lease is on disk), and lazily
- * when it only made deliveries or moved positions, as a fan-out did.
+ * read twice: under the events bench, PostgreSQL's execution per delivery was 16 µs of
+ * fan-out and 37 of claim before, 39 of this statement and 1 of claims of due deliveries after
+ * (`pg_stat_statements`, 2026-12-03; docs/events.md, Cost). It commits durably when it
+ * leased any delivery, as a claim does (LAZY_COMMIT: a delivery is sent only once its lease is
+ * on disk), and lazily when it only made deliveries or moved positions, as a fan-out did.
  */
 export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<FreshClaim> {
   const rows = await db.query<
