@@ -654,7 +654,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       // interval. Not on every turn: under load a turn's fan-out leases what it sends, and
       // this claim's walk past the endpoint's leased deliveries cost 10 µs of PostgreSQL's
       // execution a delivery (pg_stat_statements).
-      let claimFull = false;
+      let claimedDue = false;
       if (due || !loop || Date.now() - claimedDueMs >= options.intervalMs) {
         claimedDueMs = Date.now();
         // Some stay due when an endpoint's allowance was taken (its slots busy): this claim
@@ -669,7 +669,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
           throw error;
         }
         if (dueNow.length > 0 || keep) due = true;
-        claimFull = dueNow.length >= claimMax;
+        claimedDue = dueNow.length > 0;
         take(dueNow);
       }
       // Then the feed's new events, fanned out and, as far as each endpoint's allowance goes,
@@ -684,9 +684,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
         let endpoints = 0;
         try {
           for (;;) {
-            // A full claim may have left some endpoint's older deliveries due: its new ones are
-            // made unleased behind them (leasing none), for the next turn's claim, oldest first.
-            const out = claimFull
+            // After a claim that took due deliveries (a backlog), the new ones are made
+            // unleased behind them, for the next turn's claim, oldest first: one durable commit
+            // a turn, not two (on PGlite each is a flush that blocks the process), and an
+            // endpoint the claim did not reach (a full claim) keeps its order.
+            const out = claimedDue
               ? await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, 0, new Map())
               : await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
             endpoints = Math.max(endpoints, out.endpoints);
