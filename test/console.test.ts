@@ -393,10 +393,12 @@ describe('console: an operator at work', () => {
       assert.ok(reached, 'the Credit button is reachable with Tab');
       await page.keyboard.press('Enter');
       await page.getByRole('dialog').waitFor();
-      // Focus is in the dialog; Tab walks to the amount field.
-      for (let presses = 0; presses < 5; presses++) {
-        await page.keyboard.press('Tab');
+      // The dialog takes the focus once it is open (not before its first Tab, on a slow
+      // machine); from there Tab walks to the amount field.
+      await page.waitForFunction(() => document.querySelector('dialog[open]')?.contains(document.activeElement) === true);
+      for (let presses = 0; presses < 10; presses++) {
         if (await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name === 'amount')) break;
+        await page.keyboard.press('Tab');
       }
       assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name), 'amount');
       await page.keyboard.type('0.25');
