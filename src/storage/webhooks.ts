@@ -50,6 +50,10 @@ export interface WebhookEndpoint {
 const ENDPOINT_COLUMNS = `id, ledger, url, event_types, description, secret, previous_secret, ${tsText('previous_secret_until')} AS previous_secret_until,
   enabled, disabled_reason, ${tsText('created_at')} AS created_at`;
 
+/** An event as the feed shows it, built from the `events` row `e` (JSON text, exact integers): the body of its deliveries. */
+const EVENT_BODY = `json_build_object('position', e.position, 'id', e.id, 'type', e.type, 'occurredAt', ${tsText('e.occurred_at')},
+  'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text`;
+
 interface EndpointRow {
   id: string;
   ledger: string;
@@ -77,6 +81,20 @@ function endpointOf(row: EndpointRow): WebhookEndpoint {
     enabled: row.enabled,
     disabledReason: row.disabled_reason,
     createdAt: instantColumn(row.created_at),
+  };
+}
+
+/**
+ * A claim's rows carry each endpoint's columns with its first delivery only (the others' are
+ * null): a claim of up to 128 deliveries to one endpoint (PGlite: 512) parses its row once,
+ * not once per delivery. The reader returns the endpoint of any of the claim's rows, by its endpoint id.
+ */
+function endpointsOfClaim(): (endpointId: string, row: Partial<EndpointRow>) => WebhookEndpoint {
+  const seen = new Map<string, WebhookEndpoint>();
+  return (endpointId, row) => {
+    let endpoint = seen.get(endpointId);
+    if (endpoint === undefined) seen.set(endpointId, (endpoint = endpointOf(row as EndpointRow)));
+    return endpoint;
   };
 }
 
@@ -222,8 +240,7 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
        SELECT set_config('synchronous_commit', 'off', true) AS off WHERE NOT EXISTS (SELECT 1 FROM ins WHERE lease_until IS NOT NULL)
      ), made AS (
        SELECT i.id AS delivery_id, e.id AS event_id,
-         json_build_object('position', e.position, 'id', e.id, 'type', e.type, 'occurredAt', ${tsText('e.occurred_at')},
-           'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text AS body,
+         ${EVENT_BODY} AS body,
          i.endpoint_id, w.*
        FROM (SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS nth FROM ins WHERE lease_until IS NOT NULL) AS i
        JOIN events e ON e.seq = i.event_seq
@@ -236,13 +253,11 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
      ORDER BY made.delivery_id`,
     [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
   );
-  // Each endpoint's columns come with its first delivery only (see claimDeliveries).
-  const endpoints = new Map<string, WebhookEndpoint>();
+  const endpointOfRow = endpointsOfClaim();
   const leased: ClaimedDelivery[] = [];
   for (const row of rows) {
     if (row.delivery_id === null || row.endpoint_id === null) continue;
-    let endpoint = endpoints.get(row.endpoint_id);
-    if (endpoint === undefined) endpoints.set(row.endpoint_id, (endpoint = endpointOf(row as EndpointRow)));
+    const endpoint = endpointOfRow(row.endpoint_id, row);
     leased.push({ id: BigInt(row.delivery_id), attempts: 1, createdAt: now, endpoint, leaseUntil, eventId: row.event_id!, body: row.body! });
   }
   const first = rows[0];
@@ -319,8 +334,7 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
        RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_seq, d.test_event_id, d.test_body
      )
      SELECT l.id AS delivery_id, l.attempts, ${tsText('l.created_at')} AS delivery_created_at, coalesce(e.id, l.test_event_id) AS event_id,
-       CASE WHEN e.seq IS NULL THEN l.test_body ELSE json_build_object('position', e.position, 'id', e.id, 'type', e.type,
-         'occurredAt', ${tsText('e.occurred_at')}, 'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text END AS body,
+       CASE WHEN e.seq IS NULL THEN l.test_body ELSE ${EVENT_BODY} END AS body,
        l.endpoint_id, w.*
      FROM (SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS nth FROM leased) AS l
      LEFT JOIN events e ON e.seq = l.event_seq
@@ -329,14 +343,11 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
      ORDER BY l.id`,
     [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
   );
-  // Each endpoint's columns come with its first delivery only (the others' are null): a claim of
-  // up to 128 deliveries to one endpoint (PGlite: 512) parses its row once, not once per delivery.
-  const endpoints = new Map<string, WebhookEndpoint>();
-  return rows.map((row) => {
-    let endpoint = endpoints.get(row.endpoint_id);
-    if (endpoint === undefined) endpoints.set(row.endpoint_id, (endpoint = endpointOf(row)));
-    return { id: BigInt(row.delivery_id), attempts: Number(row.attempts), createdAt: instantColumn(row.delivery_created_at), endpoint, leaseUntil, eventId: row.event_id, body: row.body };
-  });
+  const endpointOfRow = endpointsOfClaim();
+  return rows.map((row) => ({
+    id: BigInt(row.delivery_id), attempts: Number(row.attempts), createdAt: instantColumn(row.delivery_created_at),
+    endpoint: endpointOfRow(row.endpoint_id, row), leaseUntil, eventId: row.event_id, body: row.body,
+  }));
 }
 
 /**
