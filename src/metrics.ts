@@ -156,7 +156,7 @@ async function readBacklog(): Promise<{ pending: number; oldestSeconds: number }
 
 new Gauge({
   name: 'coffer_webhook_deliveries_pending',
-  help: 'Webhook deliveries not yet delivered nor given up',
+  help: 'Webhook deliveries not yet delivered nor given up: those made and pending, and the events an enabled endpoint wants that still wait in the feed for a sending slot',
   registers: [metricsRegistry],
   async collect() {
     this.set((await readBacklog()).pending);
@@ -165,7 +165,7 @@ new Gauge({
 
 new Gauge({
   name: 'coffer_webhook_oldest_undelivered_age_seconds',
-  help: 'Age of the oldest webhook delivery still pending (made when its event reached the feed); 0 when none',
+  help: 'Age of the oldest webhook delivery not yet delivered nor given up: of a pending delivery, from when it was made; of an event still waiting in the feed, from when it occurred; 0 when none',
   registers: [metricsRegistry],
   async collect() {
     this.set((await readBacklog()).oldestSeconds);

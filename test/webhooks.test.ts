@@ -18,7 +18,7 @@ import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { openPostgres, type Database, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
-import { claimDeliveries, claimFresh, deleteEndpoint, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
+import { claimDeliveries, claimFresh, deleteEndpoint, deliveryBacklog, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
 import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, QUEUE_AHEAD_MS, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { loopPace } from '../src/events/pace.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
@@ -422,7 +422,7 @@ suite(
       const lazily = <T>(work: (tx: Transaction) => Promise<T>) => committing('off', work);
       // A claim is durable, of new events or of due deliveries: sent only once its lease is on disk, a delivery cannot be made or claimed again while it is being sent.
       const fresh = await committing('on', (tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
-      assert.deepEqual([fresh.leased.length, fresh.waiting], [2, 0]);
+      assert.deepEqual([fresh.leased.length, fresh.capped], [2, 0]);
       const [first, second] = fresh.leased;
       await lazily((tx) => releaseDeliveries(tx, [first!]));
       const again = await committing('on', (tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
@@ -437,10 +437,58 @@ suite(
       );
       const recorded = await h().db.query<{ event_id: string; status_code: number }>('SELECT event_id, status_code FROM webhook_attempts WHERE endpoint_id = $1', [endpoint.id]);
       assert.deepEqual(recorded.map((row) => [row.event_id, Number(row.status_code)]), [[second!.eventId, 204]]);
-      // A fan-out that leases nothing (the endpoint's allowance is taken) only makes deliveries: lazily, as the rest of the bookkeeping.
+      // A fan-out that leases nothing (the endpoint's allowance is taken) makes nothing, and commits lazily: the event waits in the feed.
       await createWallet(h());
       const unleased = await lazily((tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map([[endpoint.id, 0]])));
-      assert.deepEqual([unleased.leased.length, unleased.waiting], [0, 1]);
+      assert.deepEqual([unleased.leased.length, unleased.capped], [0, 1]);
+      const later = await committing('on', (tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
+      assert.deepEqual([later.leased.length, later.capped], [1, 0]);
+      await removeAll(h());
+    });
+
+    it('a fan-out stops at each endpoint\'s allowance: the events beyond it wait in the feed, in order, for the next fan-out (no delivery row for them); a filtered endpoint moves past what it does not want; the backlog metric counts them', async () => {
+      const top = BigInt((await h().db.query<{ position: bigint }>('SELECT position FROM event_feed_top'))[0]!.position);
+      const every = await addEndpoint(h());
+      const credits = await addEndpoint(h(), { eventTypes: ['wallet.credited'] });
+      const w = await createWallet(h());
+      for (let i = 0; i < 3; i++) await credit(h(), w, 1n);
+      const feed = (await feedEvents(h(), top)).map((event) => ({ id: String(event.id), type: String(event.type), position: BigInt(event.position) }));
+      const credited = feed.filter((event) => event.type === 'wallet.credited');
+      assert.equal(credited.length, 3);
+      assert.ok(feed.length > 3 && feed[0]!.type !== 'wallet.credited', 'the wallet\'s events come first');
+      h().clock.advance(60);
+      const now = h().clock.now();
+      const backlog = async () => {
+        const { pending, oldestSeconds } = await deliveryBacklog(h().db, now);
+        return [pending, Math.round(oldestSeconds)];
+      };
+      assert.deepEqual(await backlog(), [feed.length + 3, 60], 'every event each endpoint wants, none made a delivery yet, the oldest a minute old');
+      const leasedTo = (claim: { leased: readonly { endpoint: { id: string }; eventId: string }[] }, endpoint: { id: string }) =>
+        claim.leased.filter((delivery) => delivery.endpoint.id === endpoint.id).map((delivery) => delivery.eventId);
+      const positions = async () =>
+        new Map((await h().db.query<{ id: string; feed_position: bigint }>('SELECT id, feed_position FROM webhook_endpoints')).map((row) => [row.id, BigInt(row.feed_position)]));
+      const rows = async () => Number((await h().db.query<{ n: bigint }>('SELECT count(*) AS n FROM webhook_deliveries'))[0]!.n);
+
+      const first = await claimFresh(h().db, now, now + 30_000_000n, 500, 2, new Map());
+      assert.deepEqual(leasedTo(first, every), [feed[0]!.id, feed[1]!.id], 'its allowance, the oldest first');
+      assert.deepEqual(leasedTo(first, credits), [credited[0]!.id, credited[1]!.id], 'past the events it does not want, its allowance of those it does');
+      assert.equal(first.capped, 2);
+      assert.equal(await rows(), 4, 'a delivery row only for what was leased');
+      let at = await positions();
+      assert.deepEqual([at.get(every.id), at.get(credits.id)], [feed[1]!.position, credited[1]!.position]);
+      assert.deepEqual(await backlog(), [feed.length + 3, 60], 'the leased and the waiting, still all there');
+
+      // The first endpoint's slots are all taken: it is passed over, the other one catches up.
+      const second = await claimFresh(h().db, now, now + 30_000_000n, 500, 2, new Map([[every.id, 0]]));
+      assert.deepEqual([leasedTo(second, every), leasedTo(second, credits)], [[], [credited[2]!.id]]);
+      assert.equal(second.capped, 1);
+      at = await positions();
+      assert.deepEqual([at.get(every.id), at.get(credits.id)], [feed[1]!.position, credited[2]!.position]);
+
+      const third = await claimFresh(h().db, now, now + 30_000_000n, 500, 64, new Map());
+      assert.deepEqual([leasedTo(third, every), leasedTo(third, credits)], [feed.slice(2).map((event) => event.id), []]);
+      assert.deepEqual([third.capped, third.fullest], [0, feed.length - 2]);
+      assert.equal(await rows(), feed.length + 3);
       await removeAll(h());
     });
 
@@ -826,18 +874,35 @@ suite(
       receiver.answer = () => ({ status: 204, delayMs: 300 });
       try {
         await addEndpoint(h());
-        // 20 commits, each waking the loop: the fan-outs lease two and leave the rest due.
+        // 20 commits, each waking the loop: the fan-outs lease two and leave the rest in the feed.
         const wallets = new Set<string>();
         for (let i = 0; i < 20; i++) wallets.add(await createWallet(h()));
         // Wake-ups with no new event meanwhile (a commit another turn already fanned out, the
-        // watcher): a turn that finds the endpoint's slots all busy claims nothing, and the
-        // deliveries it could not take must still go out as the slots free.
+        // watcher): a turn that finds the endpoint's slots all busy leases nothing, and the
+        // events it could not take must still go out as the slots free.
         const stopped = Date.now();
         while (receiver.received.length < 20 && Date.now() - stopped < 30_000) {
           h().app.webhooks.kick();
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
         assert.deepEqual(new Set(receiver.received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
+      } finally {
+        receiver.answer = () => ({ status: 204 });
+        await removeAll(h());
+      }
+    });
+
+    it('the events a fan-out left in the feed (beyond a slow endpoint\'s allowance) go out as its sends end, with no commit nor wake-up after the last commit, without waiting for the interval', async () => {
+      receiver.clear();
+      receiver.answer = () => ({ status: 204, delayMs: 300 });
+      try {
+        await addEndpoint(h());
+        const wallets = new Set<string>();
+        for (let i = 0; i < 12; i++) wallets.add(await createWallet(h()));
+        const stopped = Date.now();
+        while (receiver.received.length < 12 && Date.now() - stopped < 30_000) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(new Set(receiver.received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
+        assert.equal(receiver.received.length, 12, 'each once');
       } finally {
         receiver.answer = () => ({ status: 204 });
         await removeAll(h());

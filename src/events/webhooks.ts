@@ -494,10 +494,10 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
   let failing = false;
-  /** Events may have reached the feed since the last fan-out (a commit here, or another process's seen by the watcher). */
+  /** Events may wait in the feed for a fan-out: some reached it since the last one (a commit here, or another process's seen by the watcher), or the last one stopped at an endpoint's allowance. */
   let fresh = true;
   let fannedOutMs = -Infinity;
-  /** Deliveries made before may be due (a fan-out left some unleased, the last claim of due ones found some, a route made one), and when that claim was last made. */
+  /** Deliveries made before may be due (the last claim of due ones found some, or could not take them all, or a route made one), and when that claim was last made. */
   let due = true;
   let claimedDueMs = -Infinity;
   /**
@@ -648,13 +648,11 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     let failed = false;
     let failure: unknown;
     try {
-      // First the deliveries made before and due now, oldest first (a backlog a fan-out left
-      // unleased, retries, replays, tests, lapsed leases): when some may be due (a fan-out left
-      // some, the last such claim found some, a route may have made one), and once an
-      // interval. Not on every turn: under load a turn's fan-out leases what it sends, and
-      // this claim's walk past the endpoint's leased deliveries cost 10 µs of PostgreSQL's
-      // execution a delivery (pg_stat_statements).
-      let claimedDue = false;
+      // First the deliveries made before and due now, oldest first (retries, replays, tests,
+      // lapsed leases): when some may be due (the last such claim found some, a route may have
+      // made one), and once an interval. Not on every turn: a turn's fan-out leases what it
+      // sends, and this claim's walk past the endpoint's leased deliveries cost 10 µs of
+      // PostgreSQL's execution a delivery (pg_stat_statements).
       if (due || !loop || Date.now() - claimedDueMs >= options.intervalMs) {
         claimedDueMs = Date.now();
         // Some stay due when an endpoint's allowance was taken (its slots busy): this claim
@@ -669,31 +667,26 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
           throw error;
         }
         if (dueNow.length > 0 || keep) due = true;
-        claimedDue = dueNow.length > 0;
         take(dueNow);
       }
-      // Then the feed's new events, fanned out and, as far as each endpoint's allowance goes,
-      // claimed as they are made (storage `claimFresh`): only when events may have arrived
-      // since the last time (a wake-up from a commit, or the interval passed). Until no
-      // endpoint's batch was full: a batch that held no event a filtered endpoint wants made
-      // no delivery, yet moved its position, and the events it wants may be next (stopping at
-      // a batch that was not full, a turn ends under sustained writes too).
+      // Then the feed's new events, as far as each endpoint's allowance goes (what the due
+      // claim left of it), made deliveries and leased in one statement (storage `claimFresh`);
+      // the rest wait in the feed. Only when events may be there for it: a wake-up from a
+      // commit, an endpoint left capped by its allowance (its sends' end starts the next
+      // turn), or the interval passed. Until no endpoint's batch was full: a batch that held no
+      // event a filtered endpoint wants made no delivery, yet moved its position, and the
+      // events it wants may be next (stopping at a batch that was not full, a turn ends under
+      // sustained writes too).
       if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
         fresh = false;
         fannedOutMs = Date.now();
         let endpoints = 0;
         try {
           for (;;) {
-            // After a claim that took due deliveries (a backlog), the new ones are made
-            // unleased behind them, for the next turn's claim, oldest first: one durable commit
-            // a turn, not two (on PGlite each is a flush that blocks the process), and an
-            // endpoint the claim did not reach (a full claim) keeps its order.
-            const out = claimedDue
-              ? await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, 0, new Map())
-              : await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
+            const out = await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
             endpoints = Math.max(endpoints, out.endpoints);
             take(out.leased);
-            if (out.waiting > 0) due = true;
+            if (out.capped > 0) fresh = true;
             if (out.fullest !== FAN_OUT_BATCH_MAX) break;
           }
         } catch (error) {

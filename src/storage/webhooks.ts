@@ -177,9 +177,9 @@ export async function rotateSecret(db: Queryable, ledger: string, id: string, se
 export interface FreshClaim {
   /** The deliveries made and leased (until the claim's `leaseUntil`), to send now. */
   readonly leased: ClaimedDelivery[];
-  /** Deliveries made but left unleased, beyond an endpoint's allowance: due now, for `claimDeliveries`. */
-  readonly waiting: number;
-  /** The most events looked at for one endpoint: when it is the limit, that endpoint may have more. */
+  /** Endpoints whose fan-out stopped at their allowance: events they want wait in the feed for a later fan-out. */
+  readonly capped: number;
+  /** The most events looked at for one endpoint not capped: when it is the limit, that endpoint may have more. */
   readonly fullest: number;
   /**
    * Enabled endpoints, every one of them: those another process, a PATCH or a rotation held
@@ -189,35 +189,38 @@ export interface FreshClaim {
 }
 
 /**
- * Fans the feed out into deliveries, and claims those the process can send now, in one
- * statement. For every enabled endpoint not being fanned out by another process (`SKIP
- * LOCKED`): the next `limit` events after its `feed_position`, a delivery for each it wants,
- * and the position moved past every event looked at — those its `eventTypes` leave out too —
- * so a crash leaves both or neither. Of the deliveries it makes, an endpoint's first ones, as
- * many as `free` allows it (endpoint id → deliveries this process may still take;
- * `perEndpoint` for an endpoint `free` does not name), are written already leased until
- * `leaseUntil` with their first attempt counted, as `claimDeliveries` leases, and returned
- * with their bodies; the rest are written due now and unleased, for `claimDeliveries`. An
- * endpoint is caught up when its batch was not full: the caller repeats while `fullest` is
- * the limit, since a batch with no event the endpoint wants made no delivery but still moved
- * it, and the events it wants may be next. The endpoint rows are locked `FOR NO KEY UPDATE`
- * (only `feed_position` changes): a record of an attempt (`FOR KEY SHARE`) does not make a
- * fan-out pass the endpoint by; a delete does.
+ * Fans the feed out into deliveries as far as this process can send them now, and claims
+ * them, in one statement. For every enabled endpoint not being fanned out by another process
+ * (`SKIP LOCKED`), its allowance is what `free` gives it (endpoint id → deliveries this
+ * process may still take; `perEndpoint` for an endpoint `free` does not name). Of the next
+ * `limit` events after its `feed_position`: a delivery for each it wants, up to its
+ * allowance, written already leased until `leaseUntil` with its first attempt counted (as
+ * `claimDeliveries` leases) and returned with its body; and the position moved past every
+ * event looked at up to the first wanted one beyond the allowance (those its `eventTypes`
+ * leave out too), so a crash leaves both or neither. The events beyond the allowance stay in
+ * the feed, in order, for a later fan-out (`capped`; an endpoint that wants every type reads
+ * its allowance and one more event, which shows it capped): the feed is the backlog's queue, and
+ * an event becomes a delivery row only when it is sent. (Made unleased for a later claim
+ * instead, as before, a delivery under a backlog was written, locked and written again, and
+ * its event read twice; on PGlite under the events bench, claims of those took 37 ms of each
+ * second of the thread and the fan-outs that made them 41: docs/events.md, Cost.) An
+ * endpoint is caught up when its batch was not full and it was not capped: the caller repeats
+ * while `fullest` is the limit, since a batch with no event the endpoint wants made no
+ * delivery but still moved it, and the events it wants may be next. The endpoint rows are
+ * locked `FOR NO KEY UPDATE` (only `feed_position` changes): a record of an attempt (`FOR KEY
+ * SHARE`) does not make a fan-out pass the endpoint by; a delete does.
  *
- * Made already leased, a delivery is written once and deleted once (`recordDelivered`);
- * fanned out and then claimed, it was written, locked and written again, and the feed was
- * read twice: under the events bench, PostgreSQL's execution per delivery was 16 µs of
- * fan-out and 37 of claim before, 39 of this statement and 1 of claims of due deliveries after
- * (`pg_stat_statements`, 2026-12-03; docs/events.md, Cost). It commits durably when it
- * leased any delivery, as a claim does (LAZY_COMMIT: a delivery is sent only once its lease is
- * on disk), and lazily when it only made deliveries or moved positions, as a fan-out did.
+ * Made already leased, a delivery is written once and deleted once (`recordDelivered`). It
+ * commits durably when it leased any delivery, as a claim does (LAZY_COMMIT: a delivery is
+ * sent only once its lease is on disk), and lazily when it only moved positions past events
+ * the endpoints do not want.
  */
 export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<FreshClaim> {
   const rows = await db.query<
-    { fullest: bigint; endpoints: bigint; waiting: bigint; lazy: string } & Partial<EndpointRow> & { delivery_id: bigint | null; event_id: string | null; body: string | null; endpoint_id: string | null }
+    { fullest: bigint; endpoints: bigint; capped: bigint; lazy: string } & Partial<EndpointRow> & { delivery_id: bigint | null; event_id: string | null; body: string | null; endpoint_id: string | null }
   >(
     `WITH ep AS MATERIALIZED (
-       SELECT w.id, w.ledger, w.event_types, w.feed_position, coalesce(f.free, $4) AS allow
+       SELECT w.id, w.ledger, w.event_types, w.feed_position, greatest(coalesce(f.free, $4), 0) AS allow
        FROM webhook_endpoints AS w LEFT JOIN unnest($5::text[], $6::int[]) AS f(endpoint_id, free) ON f.endpoint_id = w.id
        WHERE w.enabled ORDER BY w.id FOR NO KEY UPDATE OF w SKIP LOCKED
      ), ev AS MATERIALIZED (
@@ -225,30 +228,30 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
          count(*) FILTER (WHERE e.wanted) OVER (PARTITION BY ep.id ORDER BY e.position) AS nth
        FROM ep CROSS JOIN LATERAL (
          SELECT seq, position, cardinality(ep.event_types) = 0 OR type = ANY(ep.event_types) AS wanted FROM events e
-         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position LIMIT $3
+         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position
+         LIMIT CASE WHEN cardinality(ep.event_types) = 0 THEN least($3, ep.allow + 1) ELSE $3 END
        ) AS e
      ), ins AS (
        INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at, next_attempt_at, lease_until, attempts)
-       SELECT endpoint_id, seq, 'pending', $1, $1, CASE WHEN nth <= allow THEN $2::timestamptz END, CASE WHEN nth <= allow THEN 1 ELSE 0 END
-       FROM ev WHERE wanted
+       SELECT endpoint_id, seq, 'pending', $1, $1, $2, 1 FROM ev WHERE wanted AND nth <= allow
        ORDER BY endpoint_id, position
-       RETURNING id, endpoint_id, event_seq, lease_until
+       RETURNING id, endpoint_id, event_seq
      ), moved AS (
        UPDATE webhook_endpoints AS w SET feed_position = m.last
-       FROM (SELECT endpoint_id, max(position) AS last FROM ev GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
+       FROM (SELECT endpoint_id, max(position) AS last FROM ev WHERE nth <= allow GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
      ), lazy AS (
-       SELECT set_config('synchronous_commit', 'off', true) AS off WHERE NOT EXISTS (SELECT 1 FROM ins WHERE lease_until IS NOT NULL)
+       SELECT set_config('synchronous_commit', 'off', true) AS off WHERE NOT EXISTS (SELECT 1 FROM ins)
+     ), per AS (
+       SELECT count(*) AS looked, bool_or(nth > allow) AS capped FROM ev GROUP BY endpoint_id
      ), made AS (
-       SELECT i.id AS delivery_id, e.id AS event_id,
-         ${EVENT_BODY} AS body,
-         i.endpoint_id, w.*
-       FROM (SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS nth FROM ins WHERE lease_until IS NOT NULL) AS i
+       SELECT i.id AS delivery_id, e.id AS event_id, ${EVENT_BODY} AS body, i.endpoint_id, w.*
+       FROM (SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS nth FROM ins) AS i
        JOIN events e ON e.seq = i.event_seq
        LEFT JOIN LATERAL (SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = i.endpoint_id AND i.nth = 1) AS w ON true
      )
-     SELECT (SELECT coalesce(max(c), 0) FROM (SELECT count(*) AS c FROM ev GROUP BY endpoint_id) AS per) AS fullest,
+     SELECT (SELECT coalesce(max(looked), 0) FROM per WHERE NOT capped) AS fullest,
        (SELECT count(*) FROM webhook_endpoints WHERE enabled) AS endpoints,
-       (SELECT count(*) FROM ins WHERE lease_until IS NULL) AS waiting, (SELECT off FROM lazy) AS lazy, made.*
+       (SELECT count(*) FROM per WHERE capped) AS capped, (SELECT off FROM lazy) AS lazy, made.*
      FROM (SELECT 1) AS one LEFT JOIN made ON true
      ORDER BY made.delivery_id`,
     [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
@@ -261,7 +264,7 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
     leased.push({ id: BigInt(row.delivery_id), attempts: 1, createdAt: now, endpoint, leaseUntil, eventId: row.event_id!, body: row.body! });
   }
   const first = rows[0];
-  return { leased, waiting: Number(first?.waiting ?? 0), fullest: Number(first?.fullest ?? 0), endpoints: Number(first?.endpoints ?? 0) };
+  return { leased, capped: Number(first?.capped ?? 0), fullest: Number(first?.fullest ?? 0), endpoints: Number(first?.endpoints ?? 0) };
 }
 
 /** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */
@@ -498,11 +501,24 @@ export async function listAttempts(db: Queryable, endpointId: string, limit: num
   }));
 }
 
-/** Deliveries not yet sent (pending), and the age in seconds of the oldest at `now`. */
+/**
+ * What the endpoints still have to receive, and the age in seconds of the oldest of it at
+ * `now`: deliveries pending (made, not yet delivered nor given up; their age from when they
+ * were made), and the events an enabled endpoint wants after its `feed_position`, which wait
+ * in the feed until a fan-out leases them (`claimFresh`; their age from when they occurred).
+ * The second part reads every such event: a scrape costs in proportion to the backlog.
+ */
 export async function deliveryBacklog(db: Queryable, now: Instant): Promise<{ readonly pending: number; readonly oldestSeconds: number }> {
   const [row] = await db.query<{ n: bigint; oldest: string | null }>(
-    `SELECT count(*) AS n, extract(epoch FROM $1::timestamptz - min(created_at))::text AS oldest FROM webhook_deliveries d
-     WHERE status = 'pending' AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id)`,
+    `WITH made AS (
+       SELECT count(*) AS n, min(created_at) AS oldest FROM webhook_deliveries d
+       WHERE status = 'pending' AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id)
+     ), unmade AS (
+       SELECT count(*) AS n, min(e.occurred_at) AS oldest FROM webhook_endpoints w
+       JOIN events e ON e.ledger = w.ledger AND e.position > w.feed_position AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types))
+       WHERE w.enabled
+     )
+     SELECT made.n + unmade.n AS n, extract(epoch FROM $1::timestamptz - least(made.oldest, unmade.oldest))::text AS oldest FROM made, unmade`,
     [instantParam(now)],
   );
   return { pending: Number(row?.n ?? 0), oldestSeconds: row?.oldest ? Math.max(0, Number(row.oldest)) : 0 };
