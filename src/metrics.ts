@@ -139,7 +139,17 @@ export function watchDeliveries(db: Queryable, clock: () => Instant): () => void
   };
 }
 
-async function readBacklog(): Promise<{ pending: number; oldestSeconds: number }> {
+/** The last read of the backlog: both of its gauges are collected in one scrape, from one read (it reads every event still waiting in the feed). */
+let lastBacklog: { readonly atMs: number; readonly read: Promise<{ pending: number; oldestSeconds: number }> } | undefined;
+const BACKLOG_READ_REUSED_MS = 1_000;
+
+function readBacklog(): Promise<{ pending: number; oldestSeconds: number }> {
+  const nowMs = Date.now();
+  if (lastBacklog === undefined || nowMs - lastBacklog.atMs > BACKLOG_READ_REUSED_MS) lastBacklog = { atMs: nowMs, read: readBacklogNow() };
+  return lastBacklog.read;
+}
+
+async function readBacklogNow(): Promise<{ pending: number; oldestSeconds: number }> {
   let pending = 0;
   let oldestSeconds = 0;
   try {

@@ -446,16 +446,20 @@ suite(
       await removeAll(h());
     });
 
-    it('a fan-out stops at each endpoint\'s allowance: the events beyond it wait in the feed, in order, for the next fan-out (no delivery row for them); a filtered endpoint moves past what it does not want; the backlog metric counts them', async () => {
+    it('a fan-out stops at each endpoint\'s allowance: the events beyond it wait in the feed, in order, for the next fan-out (no delivery row for them); a filtered endpoint moves past what it does not want up to the next it does; one with no allowance is not read; the backlog metric counts them', async () => {
       const top = BigInt((await h().db.query<{ position: bigint }>('SELECT position FROM event_feed_top'))[0]!.position);
       const every = await addEndpoint(h());
       const credits = await addEndpoint(h(), { eventTypes: ['wallet.credited'] });
       const w = await createWallet(h());
-      for (let i = 0; i < 3; i++) await credit(h(), w, 1n);
+      await credit(h(), w, 1n);
+      await createWallet(h());
+      await credit(h(), w, 1n);
+      await credit(h(), w, 1n);
       const feed = (await feedEvents(h(), top)).map((event) => ({ id: String(event.id), type: String(event.type), position: BigInt(event.position) }));
       const credited = feed.filter((event) => event.type === 'wallet.credited');
       assert.equal(credited.length, 3);
-      assert.ok(feed.length > 3 && feed[0]!.type !== 'wallet.credited', 'the wallet\'s events come first');
+      const secondCredit = feed.indexOf(credited[1]!);
+      assert.ok(feed[0]!.type !== 'wallet.credited' && feed[secondCredit - 1]!.type !== 'wallet.credited', 'a wallet\'s events before the first credit and before the second');
       h().clock.advance(60);
       const now = h().clock.now();
       const backlog = async () => {
@@ -469,18 +473,22 @@ suite(
         new Map((await h().db.query<{ id: string; feed_position: bigint }>('SELECT id, feed_position FROM webhook_endpoints')).map((row) => [row.id, BigInt(row.feed_position)]));
       const rows = async () => Number((await h().db.query<{ n: bigint }>('SELECT count(*) AS n FROM webhook_deliveries'))[0]!.n);
 
-      const first = await claimFresh(h().db, now, now + 30_000_000n, 500, 2, new Map());
+      const first = await claimFresh(h().db, now, now + 30_000_000n, 500, 2, new Map([[credits.id, 1]]));
       assert.deepEqual(leasedTo(first, every), [feed[0]!.id, feed[1]!.id], 'its allowance, the oldest first');
-      assert.deepEqual(leasedTo(first, credits), [credited[0]!.id, credited[1]!.id], 'past the events it does not want, its allowance of those it does');
-      assert.equal(first.capped, 2);
-      assert.equal(await rows(), 4, 'a delivery row only for what was leased');
+      assert.deepEqual(leasedTo(first, credits), [credited[0]!.id], 'past the events it does not want, its allowance of those it does');
+      assert.deepEqual([first.capped, first.held], [2, 0]);
+      assert.equal(await rows(), 3, 'a delivery row only for what was leased');
       let at = await positions();
-      assert.deepEqual([at.get(every.id), at.get(credits.id)], [feed[1]!.position, credited[1]!.position]);
+      assert.deepEqual(
+        [at.get(every.id), at.get(credits.id)],
+        [feed[1]!.position, feed[secondCredit - 1]!.position],
+        'the filtered one moved past the events after its last delivery, up to the next one it wants',
+      );
       assert.deepEqual(await backlog(), [feed.length + 3, 60], 'the leased and the waiting, still all there');
 
-      // The first endpoint's slots are all taken: it is passed over, the other one catches up.
+      // The first endpoint's slots are all taken: it is not read, and counts as capped; the other one catches up.
       const second = await claimFresh(h().db, now, now + 30_000_000n, 500, 2, new Map([[every.id, 0]]));
-      assert.deepEqual([leasedTo(second, every), leasedTo(second, credits)], [[], [credited[2]!.id]]);
+      assert.deepEqual([leasedTo(second, every), leasedTo(second, credits)], [[], [credited[1]!.id, credited[2]!.id]]);
       assert.equal(second.capped, 1);
       at = await positions();
       assert.deepEqual([at.get(every.id), at.get(credits.id)], [feed[1]!.position, credited[2]!.position]);
@@ -902,6 +910,7 @@ suite(
         const stopped = Date.now();
         while (receiver.received.length < 12 && Date.now() - stopped < 30_000) await new Promise((resolve) => setTimeout(resolve, 20));
         assert.deepEqual(new Set(receiver.received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
+        await new Promise((resolve) => setTimeout(resolve, 700));
         assert.equal(receiver.received.length, 12, 'each once');
       } finally {
         receiver.answer = () => ({ status: 204 });

@@ -5,13 +5,16 @@
  * the endpoint's `whsec_` secret — and, during a rotation's grace period, a second
  * signature under the previous secret, space-separated.
  *
- * A loop in every process (never inside a request): it fans the feed out into deliveries,
- * claims due ones with `FOR UPDATE SKIP LOCKED` and a lease (storage/webhooks.ts), sends
- * them with a per-endpoint concurrency limit and a 10 s timeout, and records each attempt.
+ * A loop in every process (never inside a request): it fans the feed out into deliveries as
+ * far as each endpoint's sending slots allow, leasing them as it makes them (the rest wait in
+ * the feed), claims due ones (retries, replays, tests, lapsed leases) with `FOR UPDATE SKIP
+ * LOCKED` and a lease (storage/webhooks.ts), sends them with a per-endpoint concurrency limit
+ * and a 10 s timeout, and records each attempt.
  * At-least-once: a process killed mid-delivery leaves its lease to lapse and another sends
  * the delivery again, with the same `webhook-id`. Failures are retried with exponential
  * backoff and jitter until the retry window (3 days by default) has passed since the
- * delivery was made; an endpoint whose deliveries failed for the whole window is disabled,
+ * delivery was made (when it was first sent: an event waiting in the feed behind a backlog
+ * has not started its window); an endpoint whose deliveries failed for the whole window is disabled,
  * and a `webhook.disabled` event says so.
  *
  * Outbound safety: redirects are not followed (a 3xx is a failure); a target that resolves
@@ -673,10 +676,10 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       // claim left of it), made deliveries and leased in one statement (storage `claimFresh`);
       // the rest wait in the feed. Only when events may be there for it: a wake-up from a
       // commit, an endpoint left capped by its allowance (its sends' end starts the next
-      // turn), or the interval passed. Until no endpoint's batch was full: a batch that held no
-      // event a filtered endpoint wants made no delivery, yet moved its position, and the
-      // events it wants may be next (stopping at a batch that was not full, a turn ends under
-      // sustained writes too).
+      // turn), or the interval passed. Until no endpoint's batch was full (but for those it
+      // stopped at their allowance): a batch that held no event a filtered endpoint wants made
+      // no delivery, yet moved its position, and the events it wants may be next (stopping at a
+      // batch that was not full, a turn ends under sustained writes too).
       if (fresh || !loop || Date.now() - fannedOutMs >= options.intervalMs) {
         fresh = false;
         fannedOutMs = Date.now();
@@ -686,7 +689,9 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
             const out = await claimFresh(loopDb, now, leaseUntil, FAN_OUT_BATCH_MAX, settings.concurrency, free);
             endpoints = Math.max(endpoints, out.endpoints);
             take(out.leased);
-            if (out.capped > 0) fresh = true;
+            // Events wait in the feed for an endpoint this fan-out stopped at or passed by: the
+            // next turn fans out again (one passed by for a lock: a commit's turn, or the interval).
+            if (out.capped > 0 || out.held > 0) fresh = true;
             if (out.fullest !== FAN_OUT_BATCH_MAX) break;
           }
         } catch (error) {

@@ -3,7 +3,8 @@
  * delivery is one event to send to one endpoint; deliveries are fanned out from the feed
  * (positions, so in commit order and never skipping one) after each endpoint's
  * `feed_position`, as far as each endpoint's allowance goes already leased to the process
- * that made them (`claimFresh`), and due ones (the rest, a retry, a lapsed lease) claimed with
+ * that made them (`claimFresh`; the rest wait in the feed for a later fan-out), and due ones
+ * (a retry, a replay, a test, a lapsed lease) claimed with
  * `FOR UPDATE SKIP LOCKED` and a lease, so one process at a time sends a given delivery and a
  * dead process's lease lapses for another to take. Times come from the caller's clock (tests move it), never from the server's `now()`.
  */
@@ -18,7 +19,7 @@ import { instantColumn, instantParam, tsText } from './sql.ts';
  * successes recorded) commits without waiting for its WAL to reach the disk (or a synchronous standby):
  * `synchronous_commit` off for that one transaction, set by the statement itself (a CTE of
  * this name that the statement reads). A crash or a failover can lose the newest of these
- * commits, and losing one only makes the loop do it again: deliveries fanned out again, a
+ * commits, and losing one only makes the loop do it again: a position moved again past events no endpoint wants, a
  * lease given back lapsing instead, a delivered event sent again later (with the same
  * `webhook-id`: at least once, as always). A claim stays durable, and so does a fan-out that
  * leased what it made (`claimFresh`): a delivery is sent only once its lease, and everything
@@ -177,8 +178,14 @@ export async function rotateSecret(db: Queryable, ledger: string, id: string, se
 export interface FreshClaim {
   /** The deliveries made and leased (until the claim's `leaseUntil`), to send now. */
   readonly leased: ClaimedDelivery[];
-  /** Endpoints whose fan-out stopped at their allowance: events they want wait in the feed for a later fan-out. */
+  /**
+   * Endpoints whose fan-out stopped at their allowance (events they want wait in the feed for
+   * a later fan-out), or that had none (not read at all: this process's sends to them are all
+   * under way, and their end starts the turn that fans them out).
+   */
   readonly capped: number;
+  /** Enabled endpoints passed by because another session held their row (another process's fan-out, a PATCH, a rotation). */
+  readonly held: number;
   /** The most events looked at for one endpoint not capped: when it is the limit, that endpoint may have more. */
   readonly fullest: number;
   /**
@@ -199,7 +206,8 @@ export interface FreshClaim {
  * event looked at up to the first wanted one beyond the allowance (those its `eventTypes`
  * leave out too), so a crash leaves both or neither. The events beyond the allowance stay in
  * the feed, in order, for a later fan-out (`capped`; an endpoint that wants every type reads
- * its allowance and one more event, which shows it capped): the feed is the backlog's queue, and
+ * its allowance and one more event, which shows it capped; one with no allowance, nothing; one
+ * with `eventTypes` reads up to `limit` events to find those it wants): the feed is the backlog's queue, and
  * an event becomes a delivery row only when it is sent. (Made unleased for a later claim
  * instead, as before, a delivery under a backlog was written, locked and written again, and
  * its event read twice; on PGlite under the events bench, claims of those took 37 ms of each
@@ -217,7 +225,7 @@ export interface FreshClaim {
  */
 export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<FreshClaim> {
   const rows = await db.query<
-    { fullest: bigint; endpoints: bigint; capped: bigint; lazy: string } & Partial<EndpointRow> & { delivery_id: bigint | null; event_id: string | null; body: string | null; endpoint_id: string | null }
+    { fullest: bigint; endpoints: bigint; capped: bigint; held: bigint; lazy: string } & Partial<EndpointRow> & { delivery_id: bigint | null; event_id: string | null; body: string | null; endpoint_id: string | null }
   >(
     `WITH ep AS MATERIALIZED (
        SELECT w.id, w.ledger, w.event_types, w.feed_position, greatest(coalesce(f.free, $4), 0) AS allow
@@ -229,7 +237,7 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
        FROM ep CROSS JOIN LATERAL (
          SELECT seq, position, cardinality(ep.event_types) = 0 OR type = ANY(ep.event_types) AS wanted FROM events e
          WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position
-         LIMIT CASE WHEN cardinality(ep.event_types) = 0 THEN least($3, ep.allow + 1) ELSE $3 END
+         LIMIT CASE WHEN ep.allow = 0 THEN 0 WHEN cardinality(ep.event_types) = 0 THEN least($3, ep.allow + 1) ELSE $3 END
        ) AS e
      ), ins AS (
        INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at, next_attempt_at, lease_until, attempts)
@@ -251,7 +259,9 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
      )
      SELECT (SELECT coalesce(max(looked), 0) FROM per WHERE NOT capped) AS fullest,
        (SELECT count(*) FROM webhook_endpoints WHERE enabled) AS endpoints,
-       (SELECT count(*) FROM per WHERE capped) AS capped, (SELECT off FROM lazy) AS lazy, made.*
+       (SELECT count(*) FROM per WHERE capped) + (SELECT count(*) FROM ep WHERE allow = 0) AS capped,
+       (SELECT count(*) FROM webhook_endpoints WHERE enabled) - (SELECT count(*) FROM ep) AS held,
+       (SELECT off FROM lazy) AS lazy, made.*
      FROM (SELECT 1) AS one LEFT JOIN made ON true
      ORDER BY made.delivery_id`,
     [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
@@ -264,7 +274,7 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
     leased.push({ id: BigInt(row.delivery_id), attempts: 1, createdAt: now, endpoint, leaseUntil, eventId: row.event_id!, body: row.body! });
   }
   const first = rows[0];
-  return { leased, capped: Number(first?.capped ?? 0), fullest: Number(first?.fullest ?? 0), endpoints: Number(first?.endpoints ?? 0) };
+  return { leased, capped: Number(first?.capped ?? 0), held: Number(first?.held ?? 0), fullest: Number(first?.fullest ?? 0), endpoints: Number(first?.endpoints ?? 0) };
 }
 
 /** `POST /webhooks/{id}/replay`: the endpoint's events after a position or since an instant, sent again. */
