@@ -13,8 +13,8 @@
  * At-least-once: a process killed mid-delivery leaves its lease to lapse and another sends
  * the delivery again, with the same `webhook-id`. Failures are retried with exponential
  * backoff and jitter until the retry window (3 days by default) has passed since the
- * delivery was made (when it was first sent: an event waiting in the feed behind a backlog
- * has not started its window); an endpoint whose deliveries failed for the whole window is disabled,
+ * delivery was made (a new event's when it was first leased, so an event waiting in the feed
+ * behind a backlog has not started its window; a replay's or a test's when it was queued); an endpoint whose deliveries failed for the whole window is disabled,
  * and a `webhook.disabled` event says so.
  *
  * Outbound safety: redirects are not followed (a 3xx is a failure); a target that resolves
@@ -497,7 +497,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
   let timer: NodeJS.Timeout | undefined;
   let turn: Promise<number> | undefined;
   let failing = false;
-  /** Events may wait in the feed for a fan-out: some reached it since the last one (a commit here, or another process's seen by the watcher), or the last one stopped at an endpoint's allowance. */
+  /** Events may wait in the feed for a fan-out: some reached it since the last one (a commit here, or another process's seen by the watcher), or the last one stopped at an endpoint's allowance, found it with none, or passed it by for another session's lock. */
   let fresh = true;
   let fannedOutMs = -Infinity;
   /** Deliveries made before may be due (the last claim of due ones found some, or could not take them all, or a route made one), and when that claim was last made. */

@@ -207,8 +207,9 @@ export interface FreshClaim {
  * leave out too), so a crash leaves both or neither. The events beyond the allowance stay in
  * the feed, in order, for a later fan-out (`capped`; an endpoint that wants every type reads
  * its allowance and one more event, which shows it capped; one with no allowance, nothing; one
- * with `eventTypes` reads up to `limit` events to find those it wants): the feed is the backlog's queue, and
- * an event becomes a delivery row only when it is sent. (Made unleased for a later claim
+ * with `eventTypes`, up to the first wanted event beyond its allowance — `stop`, found among the
+ * next `limit` events by their types alone — or `limit` events when there is none): the feed
+ * is the backlog's queue, and an event becomes a delivery row only when a process leases it. (Made unleased for a later claim
  * instead, as before, a delivery under a backlog was written, locked and written again, and
  * its event read twice; on PGlite under the events bench, claims of those took 37 ms of each
  * second of the thread and the fan-outs that made them 41: docs/events.md, Cost.) An
@@ -235,8 +236,15 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
        SELECT ep.id AS endpoint_id, ep.allow, e.seq, e.position, e.wanted,
          count(*) FILTER (WHERE e.wanted) OVER (PARTITION BY ep.id ORDER BY e.position) AS nth
        FROM ep CROSS JOIN LATERAL (
+         SELECT CASE WHEN ep.allow > 0 AND cardinality(ep.event_types) > 0 THEN (
+           SELECT s.position FROM (
+             SELECT position, type FROM events WHERE ledger = ep.ledger AND position IS NOT NULL AND position > ep.feed_position ORDER BY position LIMIT $3
+           ) AS s WHERE s.type = ANY(ep.event_types) ORDER BY s.position OFFSET ep.allow LIMIT 1
+         ) END AS stop
+       ) AS b CROSS JOIN LATERAL (
          SELECT seq, position, cardinality(ep.event_types) = 0 OR type = ANY(ep.event_types) AS wanted FROM events e
-         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position ORDER BY e.position
+         WHERE e.ledger = ep.ledger AND e.position IS NOT NULL AND e.position > ep.feed_position AND (b.stop IS NULL OR e.position <= b.stop)
+         ORDER BY e.position
          LIMIT CASE WHEN ep.allow = 0 THEN 0 WHEN cardinality(ep.event_types) = 0 THEN least($3, ep.allow + 1) ELSE $3 END
        ) AS e
      ), ins AS (
@@ -249,6 +257,8 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
        FROM (SELECT endpoint_id, max(position) AS last FROM ev WHERE nth <= allow GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
      ), lazy AS (
        SELECT set_config('synchronous_commit', 'off', true) AS off WHERE NOT EXISTS (SELECT 1 FROM ins)
+     ), enabled AS (
+       SELECT count(*) AS n FROM webhook_endpoints WHERE enabled
      ), per AS (
        SELECT count(*) AS looked, bool_or(nth > allow) AS capped FROM ev GROUP BY endpoint_id
      ), made AS (
@@ -258,9 +268,9 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
        LEFT JOIN LATERAL (SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = i.endpoint_id AND i.nth = 1) AS w ON true
      )
      SELECT (SELECT coalesce(max(looked), 0) FROM per WHERE NOT capped) AS fullest,
-       (SELECT count(*) FROM webhook_endpoints WHERE enabled) AS endpoints,
+       (SELECT n FROM enabled) AS endpoints,
        (SELECT count(*) FROM per WHERE capped) + (SELECT count(*) FROM ep WHERE allow = 0) AS capped,
-       (SELECT count(*) FROM webhook_endpoints WHERE enabled) - (SELECT count(*) FROM ep) AS held,
+       (SELECT n FROM enabled) - (SELECT count(*) FROM ep) AS held,
        (SELECT off FROM lazy) AS lazy, made.*
      FROM (SELECT 1) AS one LEFT JOIN made ON true
      ORDER BY made.delivery_id`,
