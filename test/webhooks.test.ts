@@ -120,6 +120,32 @@ async function removeAll(h: Harness): Promise<void> {
   receiver.answer = () => ({ status: 204 });
 }
 
+/**
+ * A receiver slower than a fast answer (250 ms: the endpoint's allowance is its concurrency),
+ * `commits` wallets created, then `meanwhile` every 20 ms until the receiver has had as many
+ * deliveries (or 30 s): the wallets, what it received, and how many it had 700 ms later.
+ */
+async function behindSlowReceiver(h: Harness, commits: number, meanwhile: () => void): Promise<{ wallets: Set<string>; received: Received[]; settled: number }> {
+  receiver.clear();
+  receiver.answer = () => ({ status: 204, delayMs: 300 });
+  try {
+    await addEndpoint(h);
+    const wallets = new Set<string>();
+    for (let i = 0; i < commits; i++) wallets.add(await createWallet(h));
+    const stopped = Date.now();
+    while (receiver.received.length < commits && Date.now() - stopped < 30_000) {
+      meanwhile();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const received = [...receiver.received];
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    return { wallets, received, settled: receiver.received.length };
+  } finally {
+    receiver.answer = () => ({ status: 204 });
+    await removeAll(h);
+  }
+}
+
 /** Addresses and whether a webhook may reach them with WEBHOOK_ALLOW_PRIVATE off (true = refused). */
 const ADDRESS_TABLE: readonly (readonly [string, boolean])[] = [
   // IPv4 outside the public internet.
@@ -877,45 +903,18 @@ suite(
   'webhook loop with a backlog',
   (h) => {
     it('what a fan-out could not lease (beyond a slow endpoint\'s allowance) goes out after the commits stop, without waiting for the interval', async () => {
-      receiver.clear();
-      // Slower than a fast answer (250 ms): the endpoint's allowance is its concurrency, 2.
-      receiver.answer = () => ({ status: 204, delayMs: 300 });
-      try {
-        await addEndpoint(h());
-        // 20 commits, each waking the loop: the fan-outs lease two and leave the rest in the feed.
-        const wallets = new Set<string>();
-        for (let i = 0; i < 20; i++) wallets.add(await createWallet(h()));
-        // Wake-ups with no new event meanwhile (a commit another turn already fanned out, the
-        // watcher): a turn that finds the endpoint's slots all busy leases nothing, and the
-        // events it could not take must still go out as the slots free.
-        const stopped = Date.now();
-        while (receiver.received.length < 20 && Date.now() - stopped < 30_000) {
-          h().app.webhooks.kick();
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        assert.deepEqual(new Set(receiver.received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
-      } finally {
-        receiver.answer = () => ({ status: 204 });
-        await removeAll(h());
-      }
+      // 20 commits, each waking the loop: the fan-outs lease two and leave the rest in the feed.
+      // Wake-ups with no new event meanwhile (a commit another turn already fanned out, the
+      // watcher): a turn that finds the endpoint's slots all busy leases nothing, and the
+      // events it could not take must still go out as the slots free.
+      const { wallets, received } = await behindSlowReceiver(h(), 20, () => h().app.webhooks.kick());
+      assert.deepEqual(new Set(received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
     });
 
     it('the events a fan-out left in the feed (beyond a slow endpoint\'s allowance) go out as its sends end, with no commit nor wake-up after the last commit, without waiting for the interval', async () => {
-      receiver.clear();
-      receiver.answer = () => ({ status: 204, delayMs: 300 });
-      try {
-        await addEndpoint(h());
-        const wallets = new Set<string>();
-        for (let i = 0; i < 12; i++) wallets.add(await createWallet(h()));
-        const stopped = Date.now();
-        while (receiver.received.length < 12 && Date.now() - stopped < 30_000) await new Promise((resolve) => setTimeout(resolve, 20));
-        assert.deepEqual(new Set(receiver.received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
-        await new Promise((resolve) => setTimeout(resolve, 700));
-        assert.equal(receiver.received.length, 12, 'each once');
-      } finally {
-        receiver.answer = () => ({ status: 204 });
-        await removeAll(h());
-      }
+      const { wallets, received, settled } = await behindSlowReceiver(h(), 12, () => {});
+      assert.deepEqual(new Set(received.map((r) => parseJson(r.body).data.wallet.id)), wallets, 'every event sent, and the interval (a minute) never passed');
+      assert.equal(settled, 12, 'each once');
     });
   },
   { webhooks: { allowPrivate: true, intervalMs: 60_000, concurrency: 2 }, feedWatchIntervalMs: null },
