@@ -225,5 +225,81 @@ describe('nats', () => {
         assert.deepEqual(await positionsIn(js, jsm, ledger), upTo(50), 'each event once, in feed order');
       });
     });
+
+    it(`[${backend.name}] the loop stores a batch's position with its next turn's read, one statement a turn; a position another process took over is never written over, and its old holder publishes no more`, { timeout: 60_000 }, async () => {
+      const ledger = `nats-loop-${backend.name}-${Date.now()}`;
+      const { db, drop } = await backend.open();
+      let nc: NatsConnection | undefined;
+      let jsm: JetStreamManager | undefined;
+      let app: ReturnType<typeof buildApp> | undefined;
+      try {
+        nc = await connect({ servers: NATS_URL, timeout: 5_000 });
+        jsm = await jetstreamManager(nc);
+        await migrate(db);
+        // The publisher's statements, told apart by what they write: a read that stores the
+        // last batch's position, and a store on its own.
+        const statements = { readAndStore: 0, storeAlone: 0 };
+        const counted: Database = new Proxy(db, {
+          get(target, key) {
+            if (key !== 'query') return Reflect.get(target, key, target);
+            return (sql: string, params?: readonly unknown[]) => {
+              if (/UPDATE event_publishers/.test(sql)) statements[/FROM events/.test(sql) ? 'readAndStore' : 'storeAlone']++;
+              return target.query(sql, params);
+            };
+          },
+        });
+        app = buildApp({ db: counted, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs: 100 } });
+        await app.ready();
+        const started = app;
+        const post = async (url: string, payload: unknown) => {
+          const response = await started.inject({ method: 'POST', url, payload: json(payload), headers: { 'content-type': 'application/json' } });
+          assert.ok(response.statusCode < 300, response.body);
+          return (response.body === '' ? null : parseJson(response.body)) as ParsedJson;
+        };
+        const wallet = (await post('/wallets', {})).data.id as string;
+        const credit = async (times: number) => {
+          for (let i = 0; i < times; i++) await post(`/wallets/${wallet}/credit`, { amount: { asset: 'USD/2', amount: 1n } });
+        };
+        const stored = async () => {
+          const [row] = await db.query<{ position: bigint; owner: string }>('SELECT position, owner FROM event_publishers WHERE name = $1', [`nats:${ledger}`]);
+          return { position: BigInt(row?.position ?? -1), owner: row?.owner };
+        };
+        const messages = async () => (await jsm!.streams.info(streamName(ledger))).state.messages;
+        const until = async (what: string, done: () => Promise<boolean>) => {
+          for (const started = Date.now(); !(await done()); ) {
+            assert.ok(Date.now() - started < 10_000, `timed out waiting until ${what}`);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        };
+
+        await credit(40);
+        await until('the 41 events are published and their position stored', async () => (await stored()).position === 41n);
+        assert.equal(await messages(), 41);
+        assert.ok(statements.readAndStore >= 1, 'positions were stored by the reads');
+        assert.equal(statements.storeAlone, 0, 'no turn of the loop stored a position on its own');
+
+        // Another process takes the publisher over (as it would once this one's lease ran out),
+        // a little behind: its position must stay as it set it.
+        await db.query(`UPDATE event_publishers SET owner = 'another-process', position = 39, lease_until = now() + interval '1 hour' WHERE name = $1`, [`nats:${ledger}`]);
+        await credit(5);
+        // The old holder does not know yet: its next turn may publish some of these five
+        // (JetStream would drop them as duplicates of the new holder's); the read after that
+        // turn finds the lease lost, and it publishes nothing more.
+        await until('the old holder publishes a batch after the takeover', async () => (await messages()) > 41);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const published = await messages();
+        assert.ok(published <= 46);
+        await credit(5);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        assert.equal(await messages(), published, 'the old holder, once it found the lease lost, published nothing more');
+        assert.deepEqual(await stored(), { position: 39n, owner: 'another-process' }, 'the deferred store did not write over the new holder');
+        await app.close();
+        app = undefined;
+        assert.deepEqual(await stored(), { position: 39n, owner: 'another-process' }, 'nor did the store at stop');
+      } finally {
+        await closeAll(app, jsm, nc, db, ledger);
+        await drop();
+      }
+    });
   }
 });
