@@ -7,8 +7,8 @@
  * `leasePublisher`), publishes the next events after the stored position, waits for
  * JetStream's acks (one for the whole batch when it proves the batch stored:
  * `publishProven`), then stores the new position — with the next turn's read of the feed, in
-the same statement (`readAdvancing`), or on its own when an explicit `run()` or `stop()`
-ends or the lease is taken again. A crash between the acks and that store
+ * the same statement (`readAdvancing`), or on its own when an explicit `run()` or `stop()`
+ * ends or the lease is taken again. A crash between the acks and that store
  * makes the next publisher send those events again: JetStream drops them as duplicates of
  * their message ids (within the stream's duplicate window, set well above a lease), so a
  * consumer sees each event once, in order. A NATS or database outage only delays the loop:
