@@ -6,9 +6,7 @@
  * One process publishes at a time: it holds the publisher's lease (storage/events.ts
  * `leasePublisher`), publishes the next events after the stored position, waits for
  * JetStream's acks (one for the whole batch when it proves the batch stored:
- * `publishProven`), then stores the new position — with the next turn's read of the feed, in
- * the same statement (`readAdvancing`), or on its own when an explicit `run()` or `stop()`
- * ends or the lease is taken again. A crash between the acks and that store
+ * `publishProven`), then stores the new position. A crash between the acks and that store
  * makes the next publisher send those events again: JetStream drops them as duplicates of
  * their message ids (within the stream's duplicate window, set well above a lease), so a
  * consumer sees each event once, in order. A NATS or database outage only delays the loop:
@@ -19,9 +17,8 @@
  * commit during a turn is published by the turn the next commit or the interval starts), and
  * a turn writes as little as it can:
  * the lease is taken again only once half of it has run (the position it stores in the
- * meantime renews it), the position is stored by the next turn's read (one statement a
- * turn, not two; with no load, the interval's turn stores it), and it is not flushed to disk
- * at its commit. A position lost in a crash is a position from a moment earlier: the
+ * meantime renews it), and the stored position is not flushed to disk at its commit
+ * (`advancePublisher`). A position lost in a crash is a position from a moment earlier: the
  * next publisher resends those events, which JetStream drops as duplicates, as above.
  */
 import { hostname } from 'node:os';
@@ -30,7 +27,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type PubAck } from '
 import { v7 as uuidv7 } from 'uuid';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
-import { advancePublisher, leasePublisher, readAdvancing, type PublisherAdvance, type StoredEvent } from '../storage/events.ts';
+import { advancePublisher, leasePublisher, listEvents, type StoredEvent } from '../storage/events.ts';
 import { loopPace } from './pace.ts';
 
 /** Events published per turn; the turn goes on while it finds this many. */
@@ -96,23 +93,8 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     return connection;
   }
 
-  /** The lease this process holds: its position and its end (as `pending` will store them, if it is set). */
+  /** The lease this process holds as it last stored it: its position and its end. */
   let held: { readonly position: bigint; readonly until: Instant } | null = null;
-  /**
-   * The position of the batch published last, not stored yet: the loop's next read stores it
-   * (`readAdvancing`), so that a turn under load makes one statement, not a read and a
-   * store. A lease taken again, an explicit `run()` and `stop()` store it first.
-   */
-  let pending: PublisherAdvance | null = null;
-
-  /** Stores the pending position; a lease lost meanwhile is asked for again next turn. */
-  async function storePending(): Promise<void> {
-    const advance = pending;
-    if (advance === null) return;
-    const stored = await advancePublisher(db, name, owner, advance.position, advance.until);
-    pending = null;
-    if (!stored) held = null;
-  }
 
   /**
    * The stream's last message as this publisher last saw it stored (an acknowledgement of a
@@ -165,20 +147,16 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     }
   }
 
-  /** One batch: lease (when half of it has run), read (storing the last batch's position), publish in order, wait for the acks. */
+  /** One batch: lease (when half of it has run), read, publish in order, wait for the acks, store the position. */
   async function publishOnce(): Promise<number> {
     const now = clock();
     if (held === null || held.until - now < LEASE_MICROS / 2n) {
-      await storePending();
       const position = await leasePublisher(db, name, ledger, owner, now, now + LEASE_MICROS);
       held = position === null ? null : { position, until: now + LEASE_MICROS };
     }
     if (held === null) return 0; // another process publishes
-    const read = await readAdvancing(db, ledger, held.position, NATS_BATCH_MAX, pending);
-    pending = null;
-    // Lost the lease meanwhile (it ran out: another process took it): ask for it again next turn.
-    if (!read.advanced) held = null;
-    const { events } = read;
+    const position = held.position;
+    const events = await listEvents(db, ledger, position, {}, NATS_BATCH_MAX);
     if (events.length === 0) return 0;
     const { nc, js } = await connected();
     const bodies = events.map(
@@ -197,8 +175,8 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     }
     const last = events[events.length - 1]!.position;
     const until = clock() + LEASE_MICROS;
-    pending = { name, owner, position: last, until };
-    held = { position: last, until };
+    // Lost the lease meanwhile (it ran out: another process took it): ask for it again next turn.
+    held = (await advancePublisher(db, name, owner, last, until)) ? { position: last, until } : null;
     options.onPublished?.(events.length, proven);
     return events.length;
   }
@@ -212,14 +190,9 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     }
   }
 
-  /** A turn after the one in progress; `store`: and then the position of what it published. */
-  const runTurn = (store: boolean): Promise<number> => {
+  const run = (): Promise<number> => {
     const previous = turn ?? Promise.resolve(0);
-    const next = previous.catch(() => 0).then(async () => {
-      const published = await runOnce();
-      if (store) await storePending();
-      return published;
-    });
+    const next = previous.catch(() => 0).then(runOnce);
     turn = next;
     return next;
   };
@@ -228,7 +201,7 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
     timer = undefined;
     lastTurnMs = Date.now();
     try {
-      await runTurn(false);
+      await run();
       if (failing) options.onRecovery?.();
       failing = false;
     } catch (error) {
@@ -250,7 +223,7 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
 
   if (loop) schedule(0);
   return {
-    run: () => runTurn(true),
+    run,
     kick() {
       // Waiting for the interval: a turn as soon as the gap since the last one allows, if that
       // is sooner. During a turn a kick does nothing: the next commit's kick, or the interval,
@@ -263,7 +236,6 @@ export function startNatsPublisher(options: NatsOptions, loop = true): NatsPubli
       stopped = true;
       clearTimeout(timer);
       await turn?.catch(() => 0);
-      await storePending().catch(() => {});
       await connection?.nc.close().catch(() => {});
     },
   };

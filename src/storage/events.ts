@@ -227,37 +227,6 @@ export async function leasePublisher(db: Queryable, name: string, ledger: string
   return row ? BigInt(row.position) : null;
 }
 
-/** A publisher's position to store: `owner` moves publisher `name` to `position` and renews its lease until `until`. */
-export interface PublisherAdvance {
-  readonly name: string;
-  readonly owner: string;
-  readonly position: bigint;
-  readonly until: Instant;
-}
-
-/**
- * The next events of a ledger after `after` in feed order, at most `limit`, read by the
- * statement that first stores the position of the batch published before (`advance`, as
- * `advancePublisher` stores it, lazily), so that a publisher's turn under load makes one
- * statement, not two. `advanced` is false when `owner` no longer held the lease: the events
- * read are then not its to publish. With no `advance`, a plain read (`advanced` true).
- */
-export async function readAdvancing(db: Queryable, ledger: string, after: bigint, limit: number, advance: PublisherAdvance | null): Promise<{ readonly advanced: boolean; readonly events: StoredEvent[] }> {
-  if (advance === null) return { advanced: true, events: await listEvents(db, ledger, after, {}, limit) };
-  const rows = await db.query<{ advanced: boolean } & { [K in keyof EventRow]: EventRow[K] | null }>(
-    `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)), moved AS (
-       UPDATE event_publishers SET position = $6, lease_until = $7
-       WHERE name = $4 AND owner = $5 AND position < $6 AND (SELECT count(*) FROM lazy) = 1 RETURNING name
-     ), page AS (
-       SELECT ${EVENT_COLUMNS} FROM events WHERE ledger = $1 AND position IS NOT NULL AND position > $2::bigint ORDER BY position LIMIT $3
-     )
-     SELECT EXISTS (SELECT 1 FROM moved) AS advanced, page.* FROM (SELECT 1) AS one LEFT JOIN page ON true ORDER BY page.position`,
-    [ledger, after.toString(), limit, advance.name, advance.owner, advance.position.toString(), instantParam(advance.until)],
-  );
-  const advanced = rows[0]?.advanced === true;
-  return { advanced, events: advanced ? rows.filter((row): row is typeof row & EventRow => row.position !== null).map(storedEvent) : [] };
-}
-
 /**
  * Moves publisher `name` to `position` and renews its lease until `until`, if `owner` still
  * holds it; false when it lost the lease. The commit is not waited on to reach the disk
