@@ -49,7 +49,9 @@ export const SETTINGS = {
   AUTH_TOKEN_RATE_LIMIT: { default: '30', meaning: 'token requests per minute per client address (brute-force guard)' },
   REDIS_URL: { default: undefined, meaning: 'redis:// URL; rate limits are shared through it; unset = per process, in memory' },
   WEBHOOK_ALLOW_PRIVATE: { default: 'false', meaning: 'true lets webhooks target private, loopback and link-local addresses (refused by default)' },
-  WEBHOOK_RETRY_WINDOW: { default: '72h', meaning: 'a failing webhook delivery is retried (exponential backoff from 5s, at most 6h apart, with jitter) for this long; an endpoint failing that long is disabled' },
+  WEBHOOK_RETRY_WINDOW: { default: '72h', meaning: 'a failing webhook delivery is retried (exponential backoff with jitter: WEBHOOK_RETRY_FIRST, then doubling up to WEBHOOK_RETRY_MAX_DELAY) for this long; an endpoint failing that long is disabled' },
+  WEBHOOK_RETRY_FIRST: { default: '5s', meaning: 'the delay before the first retry of a failed webhook delivery; each next one doubles (±20 % jitter)' },
+  WEBHOOK_RETRY_MAX_DELAY: { default: '6h', meaning: 'the longest delay between two attempts at a webhook delivery (at least WEBHOOK_RETRY_FIRST)' },
   WEBHOOK_CONCURRENCY: { default: '8', meaning: 'webhook deliveries in flight at once per endpoint, per process' },
   WEBHOOK_SECRET_GRACE: { default: '24h', meaning: 'after a webhook secret rotation, the old secret keeps signing alongside the new one this long' },
   NATS_URL: { default: undefined, meaning: 'nats:// URL of a NATS server with JetStream: every event is published to coffer.<ledger>.<type> on the stream coffer-<ledger>; unset = off' },
@@ -201,6 +203,8 @@ function readTrustProxy(env: Env): false | number | string {
 export interface WebhookConfig {
   readonly allowPrivate: boolean;
   readonly retryWindowMicros: bigint;
+  readonly backoffFirstMicros: bigint;
+  readonly backoffMaxMicros: bigint;
   readonly concurrency: number;
   readonly secretGraceMicros: bigint;
 }
@@ -215,9 +219,16 @@ function duration(env: Env, name: SettingName): bigint {
 function readWebhooks(env: Env): WebhookConfig {
   const allow = text(env, 'WEBHOOK_ALLOW_PRIVATE') ?? '';
   if (allow !== 'true' && allow !== 'false') throw new ConfigError(`WEBHOOK_ALLOW_PRIVATE must be true or false, got ${JSON.stringify(allow)}`);
+  const backoffFirstMicros = duration(env, 'WEBHOOK_RETRY_FIRST');
+  const backoffMaxMicros = duration(env, 'WEBHOOK_RETRY_MAX_DELAY');
+  if (backoffMaxMicros < backoffFirstMicros) {
+    throw new ConfigError(`WEBHOOK_RETRY_MAX_DELAY (${text(env, 'WEBHOOK_RETRY_MAX_DELAY') ?? ''}) must not be shorter than WEBHOOK_RETRY_FIRST (${text(env, 'WEBHOOK_RETRY_FIRST') ?? ''})`);
+  }
   return Object.freeze({
     allowPrivate: allow === 'true',
     retryWindowMicros: duration(env, 'WEBHOOK_RETRY_WINDOW'),
+    backoffFirstMicros,
+    backoffMaxMicros,
     concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 1, 256),
     secretGraceMicros: duration(env, 'WEBHOOK_SECRET_GRACE'),
   });

@@ -107,7 +107,7 @@ export function watchOutbox(db: Queryable): () => void {
 
 new Gauge({
   name: 'coffer_events_publisher_lag',
-  help: "Outbox lag: how far a publisher (NATS) trails its ledger's newest event, in feed positions (its events not yet published; an event is in the feed, GET /events, from its commit on)",
+  help: "Outbox lag: how far a publisher (NATS: nats:<ledger>; each enabled webhook endpoint: webhook:<id>) trails its ledger's newest event, in feed positions (its events not yet published or made into deliveries; an event is in the feed, GET /events, from its commit on)",
   labelNames: ['publisher'] as const,
   registers: [metricsRegistry],
   async collect() {
@@ -122,9 +122,16 @@ new Gauge({
   },
 });
 
-export const webhookDeliveries = new Counter({
+export const webhookAttempts = new Counter({
   name: 'coffer_webhook_attempts_total',
   help: 'Webhook delivery attempts by outcome: delivered (a 2xx), retry (failed, retried later), failed (failed, retry window over: given up)',
+  labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+export const webhookDeliveries = new Counter({
+  name: 'coffer_webhook_deliveries_total',
+  help: 'Webhook deliveries ended, by outcome: delivered (an attempt answered 2xx) or failed (given up once the retry window was over); those still being retried are in coffer_webhook_deliveries_pending',
   labelNames: ['outcome'] as const,
   registers: [metricsRegistry],
 });

@@ -66,6 +66,9 @@ describe('config', () => {
     assert.equal(config.databaseSchema, undefined, 'unset: coffer, or public for an install from before the setting (storage/open.ts)');
     assert.equal(loadConfig({ DATABASE_SCHEMA: 'coffer_eu' }).databaseSchema, 'coffer_eu');
     assert.equal(loadConfig({ DATABASE_URL: 'postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write' }).databaseUrl, 'postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write');
+    assert.deepEqual([config.webhooks.backoffFirstMicros, config.webhooks.backoffMaxMicros], [5_000_000n, 6n * 3_600_000_000n], 'the retry schedule by default');
+    const schedule = loadConfig({ WEBHOOK_RETRY_FIRST: '30s', WEBHOOK_RETRY_MAX_DELAY: '30m', WEBHOOK_RETRY_WINDOW: '7d' }).webhooks;
+    assert.deepEqual([schedule.backoffFirstMicros, schedule.backoffMaxMicros, schedule.retryWindowMicros], [30_000_000n, 1_800_000_000n, 7n * 86_400_000_000n]);
   });
 
   it('a bad value fails with a message that names the variable', () => {
@@ -97,6 +100,11 @@ describe('config', () => {
       [{ BULK_CONCURRENCY: '0' }, /^BULK_CONCURRENCY must be an integer from 1 to 1000, got "0"$/],
       [{ BULK_CONCURRENCY: 'four' }, /^BULK_CONCURRENCY /],
       [{ BULK_CONCURRENCY: '1001' }, /^BULK_CONCURRENCY /],
+      [{ WEBHOOK_RETRY_FIRST: '0s' }, /^WEBHOOK_RETRY_FIRST must be a positive duration/],
+      [{ WEBHOOK_RETRY_FIRST: 'soon' }, /^WEBHOOK_RETRY_FIRST /],
+      [{ WEBHOOK_RETRY_MAX_DELAY: '-1h' }, /^WEBHOOK_RETRY_MAX_DELAY must be a positive duration/],
+      [{ WEBHOOK_RETRY_FIRST: '2h', WEBHOOK_RETRY_MAX_DELAY: '1h' }, /^WEBHOOK_RETRY_MAX_DELAY \(1h\) must not be shorter than WEBHOOK_RETRY_FIRST \(2h\)$/],
+      [{ WEBHOOK_RETRY_FIRST: '7h' }, /^WEBHOOK_RETRY_MAX_DELAY \(6h\) must not be shorter than WEBHOOK_RETRY_FIRST \(7h\)$/],
     ];
     for (const [env, message] of bad) {
       assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));

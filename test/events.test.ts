@@ -165,6 +165,13 @@ suite('events', (h) => {
     assert.deepEqual(second.data.map((e: Event) => e.position), [4n, 5n, 6n]);
     const resumed = expectStatus(await h().get('/events?after=3&pageSize=3'), 200).body.cursor;
     assert.deepEqual(resumed.data, second.data);
+    // `after=` takes the cursor too (a page's `next`), as `cursor=` does: its page size and filter with it.
+    const byAfter = expectStatus(await h().get(`/events?after=${first.next}&pageSize=50`), 200).body.cursor;
+    assert.deepEqual(byAfter, second);
+    const filtered = expectStatus(await h().get(`/events?type=wallet.credited&walletID=${a}&pageSize=2`), 200).body.cursor;
+    const filteredNext = expectStatus(await h().get(`/events?after=${filtered.next}`), 200).body.cursor;
+    assert.deepEqual(filteredNext, expectStatus(await h().get(`/events?cursor=${filtered.next}`), 200).body.cursor);
+    assert.deepEqual(filteredNext.data.map((e: Event) => [e.type, e.data.walletID]), [['wallet.credited', a], ['wallet.credited', a]]);
     const last = everything[everything.length - 1]!.position;
     const end = expectStatus(await h().get(`/events?after=${last}`), 200).body.cursor;
     assert.deepEqual(end, { pageSize: 15n, hasMore: false, data: [] }, 'nothing after the last: no next, the consumer keeps its position');
@@ -228,6 +235,9 @@ suite('events', (h) => {
     expectError(await h().get('/events?type=wallet.exploded'), 400, 'VALIDATION', /type/);
     expectError(await h().get('/events?after=-1'), 400, 'VALIDATION', /after/);
     expectError(await h().get('/events?after=abc'), 400, 'VALIDATION', /after/);
+    expectError(await h().get(`/events?after=${'9'.repeat(40)}`), 400, 'VALIDATION', /after/);
+    expectError(await h().get(`/events?after=${Buffer.from('{"s":2,"f":{},"a":"-1"}').toString('base64url')}`), 400, 'VALIDATION', /after/);
+    expectError(await h().get('/events?after=a.b'), 400, 'VALIDATION', /after/);
     expectError(await h().get('/events?wait=31'), 400, 'VALIDATION', /wait/);
     expectError(await h().get('/events?wait=1.5'), 400, 'VALIDATION', /wait/);
     expectError(await h().get('/events?cursor=nope'), 400, 'VALIDATION', /cursor/);

@@ -18,6 +18,7 @@ import { errorResponse } from '../src/http/response-schemas.ts';
 import { tokenErrorResponse } from '../src/http/auth-schemas.ts';
 import { buildSchemas } from '../src/http/schemas.ts';
 import { ERROR_CODES, type ErrorCode } from '../src/domain/errors.ts';
+import { EVENT_TYPES } from '../src/domain/events.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
 import { VERSION } from '../src/http/routes/system.ts';
 import { backends, isoIn, startHarness, suite, type Harness, type Request, type Response } from './support/harness.ts';
@@ -57,6 +58,18 @@ describe('openapi: the document', () => {
       assert.ok(target !== undefined, `$ref #/${ref} resolves`);
     }
     assert.doesNotThrow(() => validator.resolveRefs());
+  });
+
+  it('the webhooks section: every event type and the test delivery, each with its schema and the three Standard Webhooks headers, required', () => {
+    const webhooks = object(documentJson().webhooks, 'webhooks');
+    assert.deepEqual(Object.keys(webhooks).sort(), [...EVENT_TYPES, 'webhook.test'].sort());
+    for (const [type, entry] of Object.entries(webhooks)) {
+      const post = object(object(entry, type).post, `${type}.post`);
+      const headers = (post.parameters as JsonObject[]).filter((p) => p.in === 'header');
+      assert.deepEqual(headers.map((p) => [p.name, p.required]), [['webhook-id', true], ['webhook-timestamp', true], ['webhook-signature', true]], type);
+      const schema = object(object(object(object(post.requestBody, type).content, type)['application/json'], type).schema, type);
+      assert.equal(schema.$ref, type === 'webhook.test' ? '#/components/schemas/WebhookTestEvent' : `#/components/schemas/Event.${type}`);
+    }
   });
 
   it('amount bounds are exact integers in the served text (2^128 − 1, not a float)', () => {

@@ -21,6 +21,7 @@ import { instantParam } from '../src/storage/sql.ts';
 import { claimDeliveries, claimFresh, deleteEndpoint, deliveryBacklog, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
 import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, QUEUE_AHEAD_MS, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { loopPace } from '../src/events/pace.ts';
+import { webhookTestEvent } from '../src/http/response-schemas.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
 import { startServer, type ServerProcess } from './support/server-process.ts';
 import { backends, Clock, createWallet, credit, expectError, expectStatus, freshPostgresDatabase, json, postgresSkipped, startHarness, suite, type Harness, type ParsedJson } from './support/harness.ts';
@@ -261,6 +262,10 @@ it('outbound safety, unit: private, loopback and link-local targets refused unle
   assert.equal(backoff(2, () => 0.5), 10_000_000n);
   assert.equal(backoff(3, () => 0), 16_000_000n, '-20 %');
   assert.equal(backoff(50, () => 1), 6n * 3_600_000_000n * 12n / 10n, 'capped at 6 h, +20 %');
+  // WEBHOOK_RETRY_FIRST and WEBHOOK_RETRY_MAX_DELAY set the schedule.
+  assert.equal(backoff(1, () => 0.5, 60_000_000n, 300_000_000n), 60_000_000n);
+  assert.equal(backoff(3, () => 0.5, 60_000_000n, 300_000_000n), 240_000_000n);
+  assert.equal(backoff(4, () => 0.5, 60_000_000n, 300_000_000n), 300_000_000n, 'capped at the longest delay');
 });
 
 it('a send is bounded as a whole: a receiver that never answers, or sends its headers and then stalls its body, is cut off at the deadline and the connection let go', async () => {
@@ -624,12 +629,26 @@ suite(
       await removeAll(h());
     });
 
-    it('a receiver down for hours, then back: retried with backoff on the clock, every attempt recorded, then the backlog arrives with the same webhook-ids', async () => {
+    it('a receiver down for hours, then back: retried with backoff on the clock, every attempt recorded, then the backlog arrives with the same webhook-ids; the metrics count attempts and ended deliveries by outcome, and the endpoint\'s outbox lag', async () => {
       const endpoint = await addEndpoint(h());
+      const sample = async (name: string, labels: string) => {
+        const text = expectStatus(await h().get('/metrics'), 200).text;
+        const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+        return line === undefined ? 0 : Number(line.split(' ')[1]);
+      };
+      const counters = async () => ({
+        attemptsRetry: await sample('coffer_webhook_attempts_total', '{outcome="retry"}'),
+        attemptsDelivered: await sample('coffer_webhook_attempts_total', '{outcome="delivered"}'),
+        delivered: await sample('coffer_webhook_deliveries_total', '{outcome="delivered"}'),
+        failed: await sample('coffer_webhook_deliveries_total', '{outcome="failed"}'),
+      });
+      const before = await counters();
       receiver.answer = () => ({ status: 503 });
       const w = await createWallet(h());
       for (let i = 0; i < 3; i++) await credit(h(), w, 1n);
+      assert.equal(await sample('coffer_events_publisher_lag', `{publisher="webhook:${endpoint.id}"}`), 4, 'four events not yet made into deliveries');
       await deliver(h());
+      assert.equal(await sample('coffer_events_publisher_lag', `{publisher="webhook:${endpoint.id}"}`), 0);
       const firstIds = receiver.ids();
       assert.equal(firstIds.length, 4);
       // Five hours down: every run after the clock moves retries what is due, nothing more.
@@ -641,11 +660,18 @@ suite(
       assert.ok(attempts.length >= 4 * 5, `retried: ${attempts.length} attempts`);
       assert.ok(attempts.every((a: ParsedJson) => a.statusCode === 503n && /503/.test(a.error) && a.nextAttemptAt !== null));
       assert.ok(attempts.every((a: ParsedJson) => a.responseBody.length === 1024), 'stored response bodies are truncated');
+      const down = await counters();
+      assert.equal(down.attemptsRetry - before.attemptsRetry, attempts.length, 'every failed attempt counted as a retry');
+      assert.deepEqual([down.delivered, down.failed, down.attemptsDelivered], [before.delivered, before.failed, before.attemptsDelivered], 'no delivery ended yet');
       receiver.answer = () => ({ status: 200 });
       receiver.clear();
       h().clock.advance(7 * 3600);
       await h().app.webhooks.run();
       assert.deepEqual(receiver.ids().sort(), [...firstIds].sort(), 'the backlog, each with its own webhook-id again');
+      const back = await counters();
+      assert.equal(back.delivered - before.delivered, 4, 'four deliveries ended delivered');
+      assert.equal(back.attemptsDelivered - before.attemptsDelivered, 4);
+      assert.equal(back.failed, before.failed);
       receiver.clear();
       h().clock.advance(24 * 3600);
       await h().app.webhooks.run();
@@ -654,8 +680,10 @@ suite(
       await removeAll(h());
     });
 
-    it('failing for the whole retry window: the endpoint is disabled and a webhook.disabled event says so; re-enabling resumes', async () => {
+    it('failing for the whole retry window: the endpoint is disabled and a webhook.disabled event says so (the delivery counted as failed); re-enabling resumes', async () => {
       const endpoint = await addEndpoint(h());
+      const failedDeliveries = async () => Number(/^coffer_webhook_deliveries_total\{outcome="failed"\} (\d+)/m.exec(expectStatus(await h().get('/metrics'), 200).text)?.[1] ?? 0);
+      const failedBefore = await failedDeliveries();
       receiver.answer = () => ({ status: 500 });
       const start = (await feedEvents(h())).length;
       await createWallet(h());
@@ -669,6 +697,7 @@ suite(
       assert.match(shown.disabledReason, /retry window/);
       const attempts = expectStatus(await h().get(`/webhooks/${endpoint.id}/attempts?pageSize=100`), 200).body.data;
       assert.equal(attempts[0].nextAttemptAt, null, 'the last attempt: given up');
+      assert.equal(await failedDeliveries(), failedBefore + 1, 'the one delivery ended as failed');
       const disabled = (await feedEvents(h())).slice(start).filter((e: ParsedJson) => e.type === 'webhook.disabled');
       assert.equal(disabled.length, 1);
       assert.equal(disabled[0].data.webhook.id, endpoint.id);
@@ -738,6 +767,7 @@ suite(
       assert.ok(tested, 'the test event arrived');
       assert.ok(signedBy(endpoint.secret, tested));
       assert.equal(parseJson(tested.body).type, 'webhook.test');
+      assert.doesNotThrow(() => webhookTestEvent.parse(JSON.parse(tested.body)), 'the body is what the OpenAPI document\'s webhooks section says a test delivery is');
       const created = (await feedEvents(h())).find((e: ParsedJson) => e.data.wallet?.id === w);
       receiver.clear();
       const replayed = expectStatus(await h().post(`/webhooks/${endpoint.id}/replay`, { after: created.position - 1n }), 202).body.data;
@@ -897,6 +927,36 @@ suite(
     });
   },
   { webhooks: { allowPrivate: true, intervalMs: 60_000 }, feedWatchIntervalMs: null },
+);
+
+suite(
+  'webhook retry schedule',
+  (h) => {
+    it('WEBHOOK_RETRY_FIRST and WEBHOOK_RETRY_MAX_DELAY set the schedule: the first retry about a minute later, the next ones doubling up to two minutes', async () => {
+      const endpoint = await addEndpoint(h());
+      receiver.clear();
+      receiver.answer = () => ({ status: 500 });
+      await createWallet(h());
+      await deliver(h());
+      const delays: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const [last] = expectStatus(await h().get(`/webhooks/${endpoint.id}/attempts?pageSize=1`), 200).body.data;
+        delays.push((Date.parse(last.nextAttemptAt) - Date.parse(last.attemptedAt)) / 1000);
+        h().clock.advance(Math.ceil(delays[i]! * 0.5));
+        await deliver(h());
+        assert.equal(receiver.received.length, i + 1, 'not sent again before its time');
+        h().clock.advance(Math.ceil(delays[i]! * 0.5) + 1);
+        await deliver(h());
+        assert.equal(receiver.received.length, i + 2, 'sent again once due');
+      }
+      const [first, second, ...capped] = delays;
+      assert.ok(first! >= 48 && first! <= 72, `first retry after ${first} s: 60 s ± 20 %`);
+      assert.ok(second! >= 96 && second! <= 144, `second after ${second} s: 120 s ± 20 %`);
+      assert.ok(capped.every((d) => d >= 96 && d <= 144), `then capped at 120 s ± 20 %: ${capped.join(', ')}`);
+      await removeAll(h());
+    });
+  },
+  { webhooks: { allowPrivate: true, intervalMs: null, backoffFirstMicros: 60_000_000n, backoffMaxMicros: 120_000_000n }, feedWatchIntervalMs: null },
 );
 
 suite(

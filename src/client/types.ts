@@ -259,7 +259,7 @@ export interface CofferEvent {
 }
 
 export interface ListEventsQuery extends PageQuery {
-  /** Events after this position (0 = from the first). Ignored with `cursor`. */
+  /** Events after this position (0 = from the first), or after a page's `next` cursor (as `cursor` takes it). Ignored with `cursor`. */
   after?: bigint | number | string;
   type?: EventType | EventType[];
   walletID?: string;

@@ -40,7 +40,7 @@ export const DELIVERY_TIMEOUT_MS = 10_000;
 export const RESPONSE_BODY_MAX = 1_024;
 /** An answer is read this far at most (the rest would hold a sending slot for nothing). */
 const RESPONSE_READ_MAX = 64 * 1_024;
-/** The first retry's delay; each next one doubles, up to BACKOFF_MAX_MICROS, ±20 % jitter. */
+/** The first retry's delay by default (WEBHOOK_RETRY_FIRST); each next one doubles, up to WEBHOOK_RETRY_MAX_DELAY (6 h by default), ±20 % jitter. */
 const BACKOFF_FIRST_MICROS = 5_000_000n;
 const BACKOFF_MAX_MICROS = 6n * 3_600_000_000n;
 /** Events an endpoint's fan-out looks at per statement (a turn repeats it until caught up). */
@@ -53,6 +53,10 @@ export interface WebhookSettings {
   readonly allowPrivate: boolean;
   /** WEBHOOK_RETRY_WINDOW: how long a delivery is retried, from when it was made. */
   readonly retryWindowMicros: bigint;
+  /** WEBHOOK_RETRY_FIRST: the delay before the first retry; each next one doubles. */
+  readonly backoffFirstMicros: bigint;
+  /** WEBHOOK_RETRY_MAX_DELAY: the longest delay between two attempts. */
+  readonly backoffMaxMicros: bigint;
   /** WEBHOOK_CONCURRENCY: deliveries in flight at once per endpoint, per process. */
   readonly concurrency: number;
   /** WEBHOOK_SECRET_GRACE: how long the previous secret keeps signing after a rotation. */
@@ -62,6 +66,8 @@ export interface WebhookSettings {
 export const DEFAULT_WEBHOOK_SETTINGS: WebhookSettings = {
   allowPrivate: false,
   retryWindowMicros: 72n * 3_600_000_000n,
+  backoffFirstMicros: BACKOFF_FIRST_MICROS,
+  backoffMaxMicros: BACKOFF_MAX_MICROS,
   concurrency: 8,
   secretGraceMicros: 24n * 3_600_000_000n,
 };
@@ -421,11 +427,11 @@ export function storableText(chunks: readonly Buffer[]): string {
   return Buffer.concat(chunks).subarray(0, RESPONSE_BODY_MAX).toString('utf8').replace(/\0/g, '\uFFFD');
 }
 
-/** The delay before attempt `attempts + 1`: doubling from 5 s, at most 6 h, ±20 % jitter. */
-export function backoff(attempts: number, random: () => number = Math.random): bigint {
-  let delay = BACKOFF_FIRST_MICROS;
-  for (let i = 1; i < attempts && delay < BACKOFF_MAX_MICROS; i++) delay *= 2n;
-  if (delay > BACKOFF_MAX_MICROS) delay = BACKOFF_MAX_MICROS;
+/** The delay before attempt `attempts + 1`: doubling from `first` (5 s), at most `max` (6 h), ±20 % jitter. */
+export function backoff(attempts: number, random: () => number = Math.random, first = BACKOFF_FIRST_MICROS, max = BACKOFF_MAX_MICROS): bigint {
+  let delay = first;
+  for (let i = 1; i < attempts && delay < max; i++) delay *= 2n;
+  if (delay > max) delay = max;
   const jitter = BigInt(Math.round((0.8 + 0.4 * random()) * 1000));
   return (delay * jitter) / 1000n;
 }
@@ -618,7 +624,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       fast.set(endpoint.id, { at: Date.now(), latencyMs });
     } else fast.delete(endpoint.id);
     const attemptedAt = clock();
-    const next = attemptedAt + backoff(delivery.attempts);
+    const next = attemptedAt + backoff(delivery.attempts, Math.random, settings.backoffFirstMicros, settings.backoffMaxMicros);
     const outcome = ok ? 'delivered' : next - delivery.createdAt > settings.retryWindowMicros ? 'failed' : 'retry';
     const record: AttemptRecord = {
       delivery,

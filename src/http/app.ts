@@ -21,7 +21,7 @@ import { eventRoutes } from './routes/events.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { startNatsPublisher, type NatsPublisher } from '../events/nats.ts';
 import { DEFAULT_WEBHOOK_SETTINGS, startWebhookWorker, type WebhookSettings, type WebhookWorker } from '../events/webhooks.ts';
-import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox, webhookDeliveries, watchDeliveries, natsPublished } from '../metrics.ts';
+import { httpRequestDuration, httpRequests, watchPool, commitBatchFailures, commitBatchSize, eventsPositioned, watchOutbox, webhookAttempts, webhookDeliveries, watchDeliveries, natsPublished } from '../metrics.ts';
 import { errorReply, replyForConnectionError, replyForError } from './errors.ts';
 import { parseJson, unstorableText } from './json.ts';
 import { assert, ClientError } from '../domain/errors.ts';
@@ -247,7 +247,10 @@ function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => I
       clock,
       settings,
       intervalMs: intervalMs ?? WEBHOOK_INTERVAL_MS,
-      onAttempt: (outcome) => webhookDeliveries.inc({ outcome }),
+      onAttempt: (outcome) => {
+        webhookAttempts.inc({ outcome });
+        if (outcome !== 'retry') webhookDeliveries.inc({ outcome });
+      },
       onFailure: (error) => app.log.warn({ err: error }, 'webhook deliveries failed; retrying quietly until they work again'),
       onRecovery: () => app.log.info('webhook deliveries work again'),
     },

@@ -24,6 +24,7 @@ import {
   dataOf,
   errorResponse,
   EVENT_SCHEMAS,
+  webhookTestEvent,
   eventResponse,
   expandedHoldResponse,
   healthResponse,
@@ -92,6 +93,7 @@ export function components(schemas: Schemas) {
     GetHoldResponse: dataOf(expandedHoldResponse),
     GetTransactionsResponse: cursorOf(transactionResponse),
     ...EVENT_SCHEMAS,
+    WebhookTestEvent: webhookTestEvent,
     Event: eventResponse,
     GetEventsResponse: cursorOf(eventResponse),
     BulkRequest: schemas.bulk,
@@ -250,7 +252,12 @@ const QUERY_PARAMETERS: Record<QueryName, Json> = {
   },
   walletID: { name: 'walletID', in: 'query', description: 'Only those of this wallet', schema: { type: 'string', maxLength: ID_LENGTH_MAX } },
   status: { name: 'status', in: 'query', description: 'Only holds with this status now', schema: { type: 'string', enum: [...HOLD_STATUSES] } },
-  after: { name: 'after', in: 'query', description: 'Events after this position (an event\'s `position`); 0 or absent = from the first', schema: { type: 'integer', minimum: 0 } },
+  after: {
+    name: 'after',
+    in: 'query',
+    description: 'Events after this position (an event\'s `position`; 0 or absent = from the first), or after a cursor (a page\'s `next`, as `cursor` takes it, its filter and page size with it)',
+    schema: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 4096 }] },
+  },
   type: {
     name: 'type',
     in: 'query',
@@ -271,20 +278,43 @@ const QUERY_PARAMETERS: Record<QueryName, Json> = {
  * OpenAPI 3.1 `webhooks`: one entry per event type, the body Coffer sends (and `GET /events`
  * lists) for it, with the Standard Webhooks headers.
  */
+/** The headers of every delivery, per Standard Webhooks. */
+const WEBHOOK_DELIVERY_HEADERS: Json[] = [
+  {
+    name: 'webhook-id',
+    in: 'header',
+    required: true,
+    description: 'The event id (UUIDv7): the same on every retry and replay of the event, so a receiver deduplicates with it',
+    schema: { type: 'string' },
+  },
+  { name: 'webhook-timestamp', in: 'header', required: true, description: 'When this attempt was signed, in seconds since the Unix epoch', schema: { type: 'string', pattern: '^[0-9]+$' } },
+  {
+    name: 'webhook-signature',
+    in: 'header',
+    required: true,
+    description:
+      '`v1,` and the base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<body>` under the endpoint\'s secret (the bytes after `whsec_`, base64-decoded); during a rotation\'s grace period a second one, under the previous secret, space-separated',
+    schema: { type: 'string', pattern: '^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$' },
+  },
+];
+
 function webhooks(): Record<string, Json> {
-  return Object.fromEntries(
-    EVENT_TYPES.map((type) => [
-      type,
-      {
-        post: {
-          summary: `${type}`,
-          description: 'An event as the feed lists it. Deliveries follow Standard Webhooks: `webhook-id` (the event id), `webhook-timestamp`, `webhook-signature`.',
-          requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/Event.${type}` } } } },
-          responses: { '2XX': { description: 'Received; any other answer is retried' } },
-        },
+  const delivery = (type: string, description: string, schema: string): [string, Json] => [
+    type,
+    {
+      post: {
+        summary: type,
+        description: `${description} Deliveries follow Standard Webhooks: \`webhook-id\` (the event id), \`webhook-timestamp\`, \`webhook-signature\`.`,
+        parameters: WEBHOOK_DELIVERY_HEADERS,
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } } },
+        responses: { '2XX': { description: 'Received (within 10 s); any other answer, or none in time, is retried' } },
       },
-    ]),
-  );
+    },
+  ];
+  return Object.fromEntries([
+    ...EVENT_TYPES.map((type) => delivery(type, 'An event as the feed lists it.', `Event.${type}`)),
+    delivery('webhook.test', 'What `POST /webhooks/{id}/test` sends: an event of its own, in no feed.', 'WebhookTestEvent'),
+  ]);
 }
 
 const HEADERS: Record<string, Json> = {

@@ -189,6 +189,18 @@ export function eventOf<Type extends EventTypeName>(type: Type) {
 
 export const EVENT_TYPE_NAMES = Object.keys(EVENT_DATA) as EventTypeName[];
 
+/** What `POST /webhooks/{id}/test` sends: an event of its own, in no feed (so with no `position`). */
+export const webhookTestEvent = z
+  .strictObject({
+    id: uuid.meta({ description: 'UUIDv7; the `webhook-id` of the delivery, and the `eventId` the route answered with' }),
+    type: z.literal('webhook.test'),
+    occurredAt: dateTime,
+    ledger: z.string(),
+    data: z.strictObject({ webhook: z.strictObject({ id: z.string(), url: z.string() }) }),
+    cause: eventCause,
+  })
+  .meta({ description: 'A test delivery (POST /webhooks/{id}/test): not in the feed, no position' });
+
 type EventSchema<Type extends EventTypeName> = ReturnType<typeof eventOf<Type>>;
 
 /** Every event type's schema, named as the document's components (`Event.wallet.created`, …). */

@@ -18,7 +18,7 @@ import { stringify } from 'lossless-json';
 import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Queryable, Transaction } from './database.ts';
-import { instantParam, tsText } from './sql.ts';
+import { instantParam, TRIMMED_FRACTION, tsText } from './sql.ts';
 import type { Instant } from '../domain/time.ts';
 
 function json(value: unknown): string {
@@ -148,7 +148,7 @@ type EventRow = { position: bigint; id: string; type: string; occurred_at: strin
 const EVENT_COLUMNS = `position, id, type, ${tsText('occurred_at')} AS occurred_at, ledger, data::text AS data, cause::text AS cause`;
 
 function storedEvent(row: EventRow): StoredEvent {
-  return { position: BigInt(row.position), id: row.id, type: row.type, occurredAt: row.occurred_at, ledger: row.ledger, data: row.data, cause: row.cause };
+  return { position: BigInt(row.position), id: row.id, type: row.type, occurredAt: row.occurred_at.replace(TRIMMED_FRACTION, 'Z'), ledger: row.ledger, data: row.data, cause: row.cause };
 }
 
 /** The WHERE clause of a feed read (`$1` ledger, `$2` after), its filter's parameters appended to `params`. */
@@ -201,13 +201,19 @@ export async function readFeedPage(q: Queryable, ledger: string, after: bigint, 
 }
 
 /**
- * How far each publisher (event_publishers) trails its ledger's newest event, in feed
- * positions: its events not yet published, plus any other ledger's events between them.
+ * How far each publisher trails its ledger's newest event, in feed positions: its events not
+ * yet published, plus any other ledger's events between them. The publishers are NATS's
+ * (event_publishers, `nats:<ledger>`) and every enabled webhook endpoint (`webhook:<id>`,
+ * from its `feed_position`: the events not yet made into deliveries, those its `eventTypes`
+ * leave out counted too until a fan-out passes them).
  */
 export async function publisherLag(q: Queryable): Promise<{ readonly name: string; readonly events: number }[]> {
   const rows = await q.query<{ name: string; events: bigint }>(
     `SELECT p.name, greatest(coalesce((SELECT max(e.position) FROM events e WHERE e.ledger = p.ledger AND e.position IS NOT NULL), 0) - p.position, 0) AS events
-     FROM event_publishers AS p ORDER BY p.name`,
+     FROM (
+       SELECT name, ledger, position FROM event_publishers
+       UNION ALL SELECT 'webhook:' || id, ledger, feed_position FROM webhook_endpoints WHERE enabled
+     ) AS p ORDER BY p.name`,
   );
   return rows.map((row) => ({ name: row.name, events: Number(row.events) }));
 }

@@ -12,6 +12,18 @@ export function tsText(column: string): string {
   return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }
 
+/**
+ * A timestamptz column as the API writes instants (`formatInstant`): RFC 3339 in UTC with
+ * the fraction's trailing zeros trimmed (`…:53.851Z`, `…:53Z`). `TRIMMED_FRACTION` trims
+ * `tsText` the same way in JavaScript.
+ */
+export function tsTextTrimmed(column: string): string {
+  return `regexp_replace(${tsText(column)}, '\\.?0+Z$', 'Z')`;
+}
+
+/** Trims `tsText`'s fraction as `tsTextTrimmed` does: `text.replace(TRIMMED_FRACTION, 'Z')`. */
+export const TRIMMED_FRACTION = /\.?0+Z$/;
+
 export function instantParam(instant: Instant): string {
   return formatInstantFixed(instant);
 }

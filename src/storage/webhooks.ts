@@ -12,7 +12,7 @@ import type { Instant } from '../domain/time.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Database, Queryable } from './database.ts';
 import { writeEvents } from './events.ts';
-import { instantColumn, instantParam, tsText } from './sql.ts';
+import { instantColumn, instantParam, tsText, tsTextTrimmed } from './sql.ts';
 
 /**
  * Part of the delivery loop's bookkeeping (a fan-out that leased nothing, leases given back,
@@ -52,7 +52,7 @@ const ENDPOINT_COLUMNS = `id, ledger, url, event_types, description, secret, pre
   enabled, disabled_reason, ${tsText('created_at')} AS created_at`;
 
 /** An event as the feed shows it, built from the `events` row `e` (JSON text, exact integers): the body of its deliveries. */
-const EVENT_BODY = `json_build_object('position', e.position, 'id', e.id, 'type', e.type, 'occurredAt', ${tsText('e.occurred_at')},
+const EVENT_BODY = `json_build_object('position', e.position, 'id', e.id, 'type', e.type, 'occurredAt', ${tsTextTrimmed('e.occurred_at')},
   'ledger', e.ledger, 'data', e.data, 'cause', e.cause)::text`;
 
 interface EndpointRow {

@@ -40,12 +40,22 @@ function typesFilter(query: QueryString): EventType[] | undefined {
   return [...new Set(values)] as EventType[];
 }
 
-/** `after=`: a position (an event's `position`), the feed's plain resume point. */
-function afterPosition(query: QueryString): string | undefined {
+const AFTER_PROBLEM = 'after must be an event position (a non-negative integer) or a cursor this server issued (a page\'s `next`)';
+
+/**
+ * The query as a page of the feed reads it. `after=` takes a position (an event's `position`,
+ * the feed's plain resume point) or a cursor (a page's `next`, as `cursor=` takes it: its
+ * filter and page size then apply, and `type=`, `walletID=` and `pageSize=` are not read).
+ * With `cursor=` too, `cursor=` wins and `after=` is not read.
+ */
+function feedQuery(query: QueryString): { readonly query: QueryString; readonly after?: string; readonly afterCursor: boolean } {
   const value = first(query, 'after');
-  if (value === undefined || value === '') return undefined;
-  if (!SEQUENCE_KEY.test(value)) throw new ClientError('VALIDATION', `after must be an event position (a non-negative integer), got ${JSON.stringify(value.slice(0, 32))}`);
-  return value;
+  const cursor = first(query, 'cursor');
+  if (cursor !== undefined && cursor !== '') return { query, afterCursor: false };
+  if (value === undefined || value === '') return { query, afterCursor: false };
+  if (SEQUENCE_KEY.test(value)) return { query, after: value, afterCursor: false };
+  if (/^\d+$/.test(value) || !/^[A-Za-z0-9_-]{1,4096}$/.test(value)) throw new ClientError('VALIDATION', `${AFTER_PROBLEM}, got ${JSON.stringify(value.slice(0, 32))}`);
+  return { query: { ...query, cursor: value }, afterCursor: true };
 }
 
 /** `wait=`: seconds to wait for a first event when there is none (0–30). */
@@ -72,12 +82,19 @@ function eventView(event: StoredEvent) {
 
 export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
   route<{ Querystring: QueryString }>(app, 'getEvents', async (request, reply) => {
-    const page = parsePageQuery(request.query, eventFilter, SEQUENCE_KEY, () => {
-      const types = typesFilter(request.query);
-      const walletId = optionalId(request.query, 'walletID');
-      return { ...(types ? { types } : {}), ...(walletId !== undefined ? { walletId } : {}) };
-    });
-    const after = page.after ?? (first(request.query, 'cursor') ? undefined : afterPosition(request.query)) ?? '0';
+    const asked = feedQuery(request.query);
+    let page: ReturnType<typeof parsePageQuery<EventFilter>>;
+    try {
+      page = parsePageQuery(asked.query, eventFilter, SEQUENCE_KEY, () => {
+        const types = typesFilter(request.query);
+        const walletId = optionalId(request.query, 'walletID');
+        return { ...(types ? { types } : {}), ...(walletId !== undefined ? { walletId } : {}) };
+      });
+    } catch (error) {
+      if (asked.afterCursor && error instanceof ClientError) throw new ClientError('VALIDATION', `${AFTER_PROBLEM}, got ${JSON.stringify(first(request.query, 'after')!.slice(0, 32))}`);
+      throw error;
+    }
+    const after = page.after ?? asked.after ?? '0';
     if (page.before !== undefined) throw new ClientError('VALIDATION', 'the feed is read forward only: pass a `next` cursor or `after`');
     const waitMs = waitSeconds(request.query) * 1000;
     const feed = await readFeed(deps.query.db, deps.ledger, { after: BigInt(after), filter: page.filter, limit: page.pageSize + 1, waitMs, pollMs: deps.feedPollMs }, deps.feedWaiter);
