@@ -166,12 +166,23 @@ suite('events', (h) => {
     const resumed = expectStatus(await h().get('/events?after=3&pageSize=3'), 200).body.cursor;
     assert.deepEqual(resumed.data, second.data);
     // `after=` takes the cursor too (a page's `next`), as `cursor=` does: its page size and filter with it.
-    const byAfter = expectStatus(await h().get(`/events?after=${first.next}&pageSize=50`), 200).body.cursor;
-    assert.deepEqual(byAfter, second);
+    assert.deepEqual(expectStatus(await h().get(`/events?after=${first.next}`), 200).body.cursor, second);
+    assert.deepEqual(expectStatus(await h().get(`/events?after=${first.next}&pageSize=3`), 200).body.cursor, second, 'the same page size beside it');
+    expectError(await h().get(`/events?after=${first.next}&pageSize=50`), 400, 'VALIDATION', /after is a cursor/);
     const filtered = expectStatus(await h().get(`/events?type=wallet.credited&walletID=${a}&pageSize=2`), 200).body.cursor;
     const filteredNext = expectStatus(await h().get(`/events?after=${filtered.next}`), 200).body.cursor;
     assert.deepEqual(filteredNext, expectStatus(await h().get(`/events?cursor=${filtered.next}`), 200).body.cursor);
     assert.deepEqual(filteredNext.data.map((e: Event) => [e.type, e.data.walletID]), [['wallet.credited', a], ['wallet.credited', a]]);
+    // The query it started with beside it, as a client resuming sends it: the same page. A different filter: refused, not ignored.
+    assert.deepEqual(expectStatus(await h().get(`/events?after=${filtered.next}&type=wallet.credited&walletID=${a}&pageSize=2`), 200).body.cursor, filteredNext);
+    expectError(await h().get(`/events?after=${filtered.next}&type=wallet.debited`), 400, 'VALIDATION', /after is a cursor/);
+    expectError(await h().get(`/events?after=${filtered.next}&walletID=${b}`), 400, 'VALIDATION', /after is a cursor/);
+    expectError(await h().get(`/events?after=${filtered.next}&type=nope`), 400, 'VALIDATION', /type/);
+    // occurredAt is written as the API writes instants: the fraction's trailing zeros trimmed, as in the transaction's timestamp.
+    for (const e of filteredNext.data) {
+      assert.match(e.occurredAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,5}[1-9])?Z$/);
+      assert.equal(e.occurredAt, e.data.transaction.timestamp);
+    }
     const last = everything[everything.length - 1]!.position;
     const end = expectStatus(await h().get(`/events?after=${last}`), 200).body.cursor;
     assert.deepEqual(end, { pageSize: 15n, hasMore: false, data: [] }, 'nothing after the last: no next, the consumer keeps its position');

@@ -442,8 +442,12 @@ export interface WebhookWorkerOptions {
   readonly settings: WebhookSettings;
   /** Pause between turns. */
   readonly intervalMs: number;
-  /** Told of every attempt's outcome (metrics). */
-  readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'failed') => void;
+  /**
+   * Told of every attempt's outcome (metrics), and whether its record set the delivery's state
+   * (`ended` for a delivered or failed one: false when its lease had lapsed to another process,
+   * whose own record counts, or its endpoint was deleted).
+   */
+  readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'failed', recorded: boolean) => void;
   readonly onFailure?: (error: unknown) => void;
   readonly onRecovery?: () => void;
 }
@@ -516,7 +520,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
    * claim (0.3 ms of PostgreSQL, `pg_stat_statements`) on every turn's worth of writes.
    */
   let idle = false;
-  let answered: { readonly record: AttemptRecord; readonly done: (error?: unknown) => void }[] = [];
+  let answered: { readonly record: AttemptRecord; readonly done: (error: unknown, ended: boolean) => void }[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
   /**
    * The record of successes in flight: one at a time. A record waits for its endpoints' rows
@@ -527,10 +531,10 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
    */
   let recording = false;
 
-  /** Successes answered within a turn's gap of each other are recorded together (storage `recordDelivered`). */
-  function recordSuccess(record: AttemptRecord): Promise<void> {
+  /** Successes answered within a turn's gap of each other are recorded together (storage `recordDelivered`); true when this one's record ended its delivery. */
+  function recordSuccess(record: AttemptRecord): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      answered.push({ record, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      answered.push({ record, done: (error, ended) => (error === undefined ? resolve(ended) : reject(error)) });
       if (answered.length >= claimMax) flush();
       else flushTimer ??= setTimeout(flush, turnGapMs);
     });
@@ -549,8 +553,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       taken.map((t) => t.record),
     )
       .then(
-        () => taken.forEach((t) => t.done()),
-        (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'))),
+        (ended) => taken.forEach((t) => t.done(undefined, ended.has(t.record.delivery.id))),
+        (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'), false)),
       )
       .finally(() => {
         recording = false;
@@ -636,9 +640,8 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       outcome,
       nextAttemptAt: outcome === 'retry' ? next : null,
     };
-    if (ok) await recordSuccess(record);
-    else await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt));
-    options.onAttempt?.(outcome);
+    const recorded = ok ? await recordSuccess(record) : (await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt))).recorded;
+    options.onAttempt?.(outcome, recorded);
   }
 
   async function runOnce(): Promise<number> {

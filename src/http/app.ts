@@ -247,9 +247,10 @@ function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => I
       clock,
       settings,
       intervalMs: intervalMs ?? WEBHOOK_INTERVAL_MS,
-      onAttempt: (outcome) => {
+      onAttempt: (outcome, recorded) => {
         webhookAttempts.inc({ outcome });
-        if (outcome !== 'retry') webhookDeliveries.inc({ outcome });
+        // A delivery ends once: counted by the record that ended it, not by one whose lease had lapsed.
+        if (outcome !== 'retry' && recorded) webhookDeliveries.inc({ outcome });
       },
       onFailure: (error) => app.log.warn({ err: error }, 'webhook deliveries failed; retrying quietly until they work again'),
       onRecovery: () => app.log.info('webhook deliveries work again'),

@@ -255,8 +255,8 @@ const QUERY_PARAMETERS: Record<QueryName, Json> = {
   after: {
     name: 'after',
     in: 'query',
-    description: 'Events after this position (an event\'s `position`; 0 or absent = from the first), or after a cursor (a page\'s `next`, as `cursor` takes it, its filter and page size with it)',
-    schema: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 4096 }] },
+    description: 'Events after this position (an event\'s `position`; 0 or absent = from the first), or after a cursor (a page\'s `next`, as `cursor` takes it, its filter and page size with it: `type`, `walletID` and `pageSize` beside it must match them or be left out)',
+    schema: { anyOf: [{ type: 'integer', minimum: 0, maximum: 999_999_999_999_999_999n }, { type: 'string', pattern: '^(?![0-9]+$)[A-Za-z0-9_-]{1,4096}$' }] },
   },
   type: {
     name: 'type',
@@ -274,10 +274,6 @@ const QUERY_PARAMETERS: Record<QueryName, Json> = {
   },
 };
 
-/**
- * OpenAPI 3.1 `webhooks`: one entry per event type, the body Coffer sends (and `GET /events`
- * lists) for it, with the Standard Webhooks headers.
- */
 /** The headers of every delivery, per Standard Webhooks. */
 const WEBHOOK_DELIVERY_HEADERS: Json[] = [
   {
@@ -298,6 +294,10 @@ const WEBHOOK_DELIVERY_HEADERS: Json[] = [
   },
 ];
 
+/**
+ * OpenAPI 3.1 `webhooks`: one entry per event type, the body Coffer sends (and `GET /events`
+ * lists) for it, and one for the test delivery, with the Standard Webhooks headers.
+ */
 function webhooks(): Record<string, Json> {
   const delivery = (type: string, description: string, schema: string): [string, Json] => [
     type,

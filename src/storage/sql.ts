@@ -18,7 +18,7 @@ export function tsText(column: string): string {
  * `tsText` the same way in JavaScript.
  */
 export function tsTextTrimmed(column: string): string {
-  return `regexp_replace(${tsText(column)}, '\\.?0+Z$', 'Z')`;
+  return `rtrim(rtrim(to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z'`;
 }
 
 /** Trims `tsText`'s fraction as `tsTextTrimmed` does: `text.replace(TRIMMED_FRACTION, 'Z')`. */

@@ -404,15 +404,22 @@ export interface AttemptRecord {
 /**
  * Records an attempt and its delivery's new state, in one transaction. A delivery given up
  * disables its endpoint when no attempt at it succeeded for `window` (the whole retry
- * window), and says so with a `webhook.disabled` event in the same transaction.
+ * window), and says so with a `webhook.disabled` event in the same transaction. `recorded`:
+ * the delivery's state was this record's to set (its claim still held the lease, its
+ * endpoint still exists); `disabled`: the endpoint was disabled.
  */
-export async function recordAttempt(db: Database, record: AttemptRecord, windowMicros: bigint, disabledEvent: (endpoint: WebhookEndpoint) => OutboxEvent): Promise<boolean> {
+export async function recordAttempt(
+  db: Database,
+  record: AttemptRecord,
+  windowMicros: bigint,
+  disabledEvent: (endpoint: WebhookEndpoint) => OutboxEvent,
+): Promise<{ readonly recorded: boolean; readonly disabled: boolean }> {
   return db.transaction(async (tx) => {
     const { delivery } = record;
     // The endpoint's row first, then the delivery's: the order deleteEndpoint takes them in
     // (the other way round, the two deadlocked). An endpoint deleted meanwhile keeps nothing.
     const [endpoint] = await tx.query('SELECT id FROM webhook_endpoints WHERE id = $1 FOR KEY SHARE', [delivery.endpoint.id]);
-    if (endpoint === undefined) return false;
+    if (endpoint === undefined) return { recorded: false, disabled: false };
     await tx.query(
       `INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, error, response_body, next_attempt_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -435,7 +442,7 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
        WHERE id = $1 AND lease_until = $4 RETURNING id`,
       [delivery.id.toString(), record.outcome === 'retry' ? 'pending' : record.outcome, record.nextAttemptAt === null ? null : instantParam(record.nextAttemptAt), instantParam(delivery.leaseUntil)],
     );
-    if (record.outcome !== 'failed' || updated.length === 0) return false;
+    if (record.outcome !== 'failed' || updated.length === 0) return { recorded: updated.length > 0, disabled: false };
     const disabled = await tx.query(
       `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3
        WHERE id = $1 AND enabled AND NOT EXISTS (
@@ -443,9 +450,9 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
        ) RETURNING id`,
       [delivery.endpoint.id, instantParam(record.attemptedAt - windowMicros), 'every delivery failed for the whole retry window'],
     );
-    if (disabled.length === 0) return false;
+    if (disabled.length === 0) return { recorded: true, disabled: false };
     writeEvents(tx, delivery.endpoint.ledger, [disabledEvent(delivery.endpoint)]);
-    return true;
+    return { recorded: true, disabled: true };
   });
 }
 
@@ -461,11 +468,12 @@ export async function recordAttempt(db: Database, record: AttemptRecord, windowM
  * Their endpoints' rows are locked (`FOR KEY SHARE`) before any delivery's, the order
  * deleteEndpoint takes them in, and a deleted endpoint gets no row.
  * Failures go through `recordAttempt`, which commits durably: it may disable the endpoint
- * and write an event to the feed, which must not be seen before it is on disk.
+ * and write an event to the feed, which must not be seen before it is on disk. Returns the
+ * deliveries it ended: those whose claim still held the lease, of an endpoint that still exists.
  */
-export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<void> {
-  if (records.length === 0) return;
-  await db.query(
+export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<ReadonlySet<bigint>> {
+  if (records.length === 0) return new Set();
+  const rows = await db.query<{ id: bigint }>(
     `WITH ${LAZY_COMMIT}, ep AS MATERIALIZED (
        SELECT id FROM webhook_endpoints WHERE id = ANY ($1::text[]) ORDER BY id FOR KEY SHARE
      ), a AS (
@@ -477,7 +485,8 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
      )
      DELETE FROM webhook_deliveries AS d
      USING unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until)
-     WHERE d.id = x.id AND d.lease_until = x.lease_until AND d.endpoint_id IN (SELECT id FROM ep) AND (SELECT off FROM lazy) IS NOT NULL`,
+     WHERE d.id = x.id AND d.lease_until = x.lease_until AND d.endpoint_id IN (SELECT id FROM ep) AND (SELECT off FROM lazy) IS NOT NULL
+     RETURNING d.id`,
     [
       records.map((r) => r.delivery.endpoint.id),
       records.map((r) => r.delivery.id.toString()),
@@ -489,6 +498,7 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
       records.map((r) => instantParam(r.delivery.leaseUntil)),
     ],
   );
+  return new Set(rows.map((row) => BigInt(row.id)));
 }
 
 export interface Attempt {

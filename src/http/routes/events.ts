@@ -11,7 +11,7 @@ import type { StoredEvent } from '../../storage/events.ts';
 import { sendJson } from '../command.ts';
 import type { RouteDeps } from '../deps.ts';
 import { parseJson } from '../json.ts';
-import { encodeCursor, first, optionalId, parsePageQuery, SEQUENCE_KEY, type QueryString } from '../query.ts';
+import { encodeCursor, first, optionalId, parsePageQuery, parsePageSize, SEQUENCE_KEY, type QueryString } from '../query.ts';
 import { route } from '../operations.ts';
 
 /** The longest long poll, in seconds. */
@@ -80,20 +80,39 @@ function eventView(event: StoredEvent) {
   };
 }
 
+/**
+ * A cursor given as `after=` carries its own filter and page size: `type=`, `walletID=` and
+ * `pageSize=` beside it must say the same (a client resuming with the query it started
+ * with), or be left out; a different one would be silently ignored, so it is refused.
+ */
+function sameAsCursor(query: QueryString, given: EventFilter, page: { readonly filter: EventFilter; readonly pageSize: number }): void {
+  const types = (filter: EventFilter) => [...(filter.types ?? [])].sort().join(',');
+  const pageSize = first(query, 'pageSize');
+  const differs =
+    (given.types !== undefined && types(given) !== types(page.filter)) ||
+    (given.walletId !== undefined && given.walletId !== page.filter.walletId) ||
+    (pageSize !== undefined && pageSize !== '' && parsePageSize(pageSize) !== page.pageSize);
+  if (differs) {
+    throw new ClientError('VALIDATION', 'after is a cursor, which carries its own filter and page size: type, walletID and pageSize beside it must be the same, or left out');
+  }
+}
+
 export function eventRoutes(app: FastifyInstance, deps: RouteDeps): void {
   route<{ Querystring: QueryString }>(app, 'getEvents', async (request, reply) => {
     const asked = feedQuery(request.query);
+    const queryFilter = (): EventFilter => {
+      const types = typesFilter(request.query);
+      const walletId = optionalId(request.query, 'walletID');
+      return { ...(types ? { types } : {}), ...(walletId !== undefined ? { walletId } : {}) };
+    };
     let page: ReturnType<typeof parsePageQuery<EventFilter>>;
     try {
-      page = parsePageQuery(asked.query, eventFilter, SEQUENCE_KEY, () => {
-        const types = typesFilter(request.query);
-        const walletId = optionalId(request.query, 'walletID');
-        return { ...(types ? { types } : {}), ...(walletId !== undefined ? { walletId } : {}) };
-      });
+      page = parsePageQuery(asked.query, eventFilter, SEQUENCE_KEY, queryFilter);
     } catch (error) {
       if (asked.afterCursor && error instanceof ClientError) throw new ClientError('VALIDATION', `${AFTER_PROBLEM}, got ${JSON.stringify(first(request.query, 'after')!.slice(0, 32))}`);
       throw error;
     }
+    if (asked.afterCursor) sameAsCursor(request.query, queryFilter(), page);
     const after = page.after ?? asked.after ?? '0';
     if (page.before !== undefined) throw new ClientError('VALIDATION', 'the feed is read forward only: pass a `next` cursor or `after`');
     const waitMs = waitSeconds(request.query) * 1000;
