@@ -553,7 +553,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       taken.map((t) => t.record),
     )
       .then(
-        (ended) => taken.forEach((t) => t.done(undefined, ended.has(t.record.delivery.id))),
+        (ended) => taken.forEach((t, index) => t.done(undefined, ended.has(index))),
         (error: unknown) => taken.forEach((t) => t.done(error ?? new Error('recording the attempts failed'), false)),
       )
       .finally(() => {

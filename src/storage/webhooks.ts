@@ -468,12 +468,14 @@ export async function recordAttempt(
  * Their endpoints' rows are locked (`FOR KEY SHARE`) before any delivery's, the order
  * deleteEndpoint takes them in, and a deleted endpoint gets no row.
  * Failures go through `recordAttempt`, which commits durably: it may disable the endpoint
- * and write an event to the feed, which must not be seen before it is on disk. Returns the
- * deliveries it ended: those whose claim still held the lease, of an endpoint that still exists.
+ * and write an event to the feed, which must not be seen before it is on disk. Returns which
+ * of `records` (their indexes) ended their delivery: those whose claim still held the lease,
+ * of an endpoint that still exists (of two records of one delivery, a stale claim's and a
+ * newer one's, only the newer).
  */
-export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<ReadonlySet<bigint>> {
+export async function recordDelivered(db: Queryable, records: readonly AttemptRecord[]): Promise<ReadonlySet<number>> {
   if (records.length === 0) return new Set();
-  const rows = await db.query<{ id: bigint }>(
+  const rows = await db.query<{ n: bigint }>(
     `WITH ${LAZY_COMMIT}, ep AS MATERIALIZED (
        SELECT id FROM webhook_endpoints WHERE id = ANY ($1::text[]) ORDER BY id FOR KEY SHARE
      ), a AS (
@@ -484,9 +486,9 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
        WHERE x.endpoint_id IN (SELECT id FROM ep)
      )
      DELETE FROM webhook_deliveries AS d
-     USING unnest($2::bigint[], $8::timestamptz[]) AS x(id, lease_until)
+     USING unnest($2::bigint[], $8::timestamptz[]) WITH ORDINALITY AS x(id, lease_until, n)
      WHERE d.id = x.id AND d.lease_until = x.lease_until AND d.endpoint_id IN (SELECT id FROM ep) AND (SELECT off FROM lazy) IS NOT NULL
-     RETURNING d.id`,
+     RETURNING x.n`,
     [
       records.map((r) => r.delivery.endpoint.id),
       records.map((r) => r.delivery.id.toString()),
@@ -498,7 +500,7 @@ export async function recordDelivered(db: Queryable, records: readonly AttemptRe
       records.map((r) => instantParam(r.delivery.leaseUntil)),
     ],
   );
-  return new Set(rows.map((row) => BigInt(row.id)));
+  return new Set(rows.map((row) => Number(row.n) - 1));
 }
 
 export interface Attempt {

@@ -45,8 +45,8 @@ const AFTER_PROBLEM = 'after must be an event position (a non-negative integer) 
 /**
  * The query as a page of the feed reads it. `after=` takes a position (an event's `position`,
  * the feed's plain resume point) or a cursor (a page's `next`, as `cursor=` takes it: its
- * filter and page size then apply, and `type=`, `walletID=` and `pageSize=` are not read).
- * With `cursor=` too, `cursor=` wins and `after=` is not read.
+ * filter and page size then apply, and `type=`, `walletID=` and `pageSize=` beside it must
+ * match them: `sameAsCursor`). With `cursor=` too, `cursor=` wins and `after=` is not read.
  */
 function feedQuery(query: QueryString): { readonly query: QueryString; readonly after?: string; readonly afterCursor: boolean } {
   const value = first(query, 'after');
@@ -88,12 +88,13 @@ function eventView(event: StoredEvent) {
 function sameAsCursor(query: QueryString, given: EventFilter, page: { readonly filter: EventFilter; readonly pageSize: number }): void {
   const types = (filter: EventFilter) => [...(filter.types ?? [])].sort().join(',');
   const pageSize = first(query, 'pageSize');
-  const differs =
-    (given.types !== undefined && types(given) !== types(page.filter)) ||
-    (given.walletId !== undefined && given.walletId !== page.filter.walletId) ||
-    (pageSize !== undefined && pageSize !== '' && parsePageSize(pageSize) !== page.pageSize);
-  if (differs) {
-    throw new ClientError('VALIDATION', 'after is a cursor, which carries its own filter and page size: type, walletID and pageSize beside it must be the same, or left out');
+  const differing = [
+    given.types !== undefined && types(given) !== types(page.filter) ? `type ${types(given)}, the cursor's ${types(page.filter) || '(every type)'}` : null,
+    given.walletId !== undefined && given.walletId !== page.filter.walletId ? `walletID ${given.walletId}, the cursor's ${page.filter.walletId ?? '(every wallet)'}` : null,
+    pageSize !== undefined && pageSize !== '' && parsePageSize(pageSize) !== page.pageSize ? `pageSize ${pageSize}, the cursor's ${page.pageSize}` : null,
+  ].filter((text) => text !== null);
+  if (differing.length > 0) {
+    throw new ClientError('VALIDATION', `after is a cursor, which carries its own filter and page size: type, walletID and pageSize beside it must be the same, or left out (${differing.join('; ')})`);
   }
 }
 
