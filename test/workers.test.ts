@@ -4,6 +4,7 @@
  * the supervisor exits 0. Without DATABASE_URL, or with a bad count, it refuses to start (2).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { freshPostgresDatabase, postgresSkipped } from './support/harness.ts';
@@ -76,6 +77,27 @@ describe('coffer serve --workers', () => {
         server.child.kill('SIGTERM');
         assert.equal(await exited, 0, 'the workers asked to stop all stopped cleanly');
         assert.deepEqual(now.filter(isAlive), [], 'no worker left behind');
+      } finally {
+        await fresh.drop();
+      }
+    });
+
+    it('--workers 2 on PostgreSQL: SIGTERM while the workers are still starting stops them all too, and the supervisor exits 0', { timeout: 120_000 }, async () => {
+      const fresh = await freshPostgresDatabase(serverUrl);
+      try {
+        const supervisor = spawn(process.execPath, SERVE.concat('--workers', '2'), { env: { ...process.env, DATABASE_URL: fresh.url, PORT: '0', HOST: '127.0.0.1' }, stdio: 'ignore' });
+        const exited = new Promise<number | null>((resolve) => supervisor.once('exit', (code) => resolve(code)));
+        // As soon as both workers are forked, before they serve.
+        let workers: number[] = [];
+        for (const deadline = Date.now() + 30_000; workers.length < 2 && Date.now() < deadline; ) {
+          workers = children(supervisor.pid!);
+          if (workers.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        assert.equal(workers.length, 2, 'both workers forked');
+        supervisor.kill('SIGTERM');
+        assert.equal(await exited, 0, 'the supervisor passed the stop on and exited when its workers had');
+        for (const deadline = Date.now() + 5_000; workers.some(isAlive) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(workers.filter(isAlive), [], 'no worker left behind');
       } finally {
         await fresh.drop();
       }

@@ -52,6 +52,8 @@ function line(msg: string, extra: Record<string, unknown> = {}): void {
 
 async function supervise(count: number, shutdownMs: number): Promise<void> {
   let stopping = false;
+  /** The signal a stop passed to the workers. */
+  let stopSignal: NodeJS.Signals | undefined;
   const live = new Set<Worker>();
   let delayMs = 0;
   const fork = () => {
@@ -62,7 +64,9 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
       live.delete(worker);
       // Here, not in cluster's 'exit' (which comes after this one): the last worker to stop
       // ends the supervisor in this handler, and its code must count.
-      if (stopping) exitCodes.push(code ?? 1);
+      // A worker ended by the stop signal itself (still starting, its own handler not yet
+      // installed) stopped as asked.
+      if (stopping) exitCodes.push(code ?? (signal !== null && signal === stopSignal ? 0 : 1));
       if (stopping) {
         if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
         return;
@@ -77,19 +81,40 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
     });
     return worker;
   };
-  const exitCodes: number[] = [];
-  // The supervisor's own exit code tells how the workers stopped when asked to, not how
-  // replaced ones ended before.
   // The supervisor's exit code tells how the workers it asked to stop ended (each pushes its
   // code above), not how replaced ones ended before.
+  const exitCodes: number[] = [];
+  const stop = (signal: NodeJS.Signals) => () => {
+    if (stopping) {
+      for (const worker of live) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    stopping = true;
+    stopSignal = signal;
+    // No worker alive (one is waiting for its delayed replacement): nothing to wait for.
+    if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
+    for (const worker of live) worker.process.kill(signal);
+    // Each worker ends itself by SHUTDOWN_TIMEOUT_MS; a stuck one is killed just after.
+    setTimeout(() => {
+      for (const worker of live) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, shutdownMs + 1_000).unref();
+  };
+  // Before the first fork: a stop asked for while the workers start is passed to them too
+  // (installed after start-up, it once left the supervisor to the signal's default action,
+  // which ended it alone and left its workers running).
+  process.on('SIGTERM', stop('SIGTERM'));
+  process.on('SIGINT', stop('SIGINT'));
   // Start-up: every worker must come up; the first that cannot ends the whole start with its
-  // exit code (2: a setting, 3: the database), as a single server would.
+  // exit code (2: a setting, 3: the database), as a single server would — unless it ended
+  // because a stop was asked for meanwhile.
   const started = Array.from({ length: count }, () => fork());
   await Promise.all(
     started.map(
       (worker) =>
         new Promise<void>((resolve) => {
           const failed = (code: number | null) => {
+            if (stopping) return;
             stopping = true;
             for (const other of live) other.process.kill('SIGKILL');
             process.exit(code ?? 1);
@@ -103,21 +128,4 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
     ),
   );
   line(`coffer is serving with ${count} workers`, { workers: started.map((w) => w.process.pid) });
-  const stop = (signal: NodeJS.Signals) => () => {
-    if (stopping) {
-      for (const worker of live) worker.process.kill('SIGKILL');
-      process.exit(1);
-    }
-    stopping = true;
-    // No worker alive (one is waiting for its delayed replacement): nothing to wait for.
-    if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
-    for (const worker of live) worker.process.kill(signal);
-    // Each worker ends itself by SHUTDOWN_TIMEOUT_MS; a stuck one is killed just after.
-    setTimeout(() => {
-      for (const worker of live) worker.process.kill('SIGKILL');
-      process.exit(1);
-    }, shutdownMs + 1_000).unref();
-  };
-  process.on('SIGTERM', stop('SIGTERM'));
-  process.on('SIGINT', stop('SIGINT'));
 }
