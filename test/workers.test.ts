@@ -90,7 +90,7 @@ describe('coffer serve --workers', () => {
         // As soon as both workers are forked, before they serve.
         let workers: number[] = [];
         for (const deadline = Date.now() + 30_000; workers.length < 2 && Date.now() < deadline; ) {
-          workers = children(supervisor.pid!);
+          workers = children(supervisor.pid!).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('serve'));
           if (workers.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
         }
         assert.equal(workers.length, 2, 'both workers forked');

@@ -6,7 +6,8 @@
  * ran a while, with a growing delay while replacements keep dying young (`restartDelayMs`:
  * a database that refuses every new process must not turn into a fork loop); SIGTERM or SIGINT is passed to
  * every worker, each stops as a single server does, and the supervisor exits when they have
- * (0 when all stopped cleanly). The embedded database cannot be shared: one data folder is
+ * (0 when all stopped cleanly) — during start-up too; a second signal kills the workers and
+ * exits 1. The embedded database cannot be shared: one data folder is
  * held by one process, so --workers needs DATABASE_URL.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -58,15 +59,18 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
   let delayMs = 0;
   const fork = () => {
     const worker = cluster.fork();
+    let listened = false;
+    worker.once('listening', () => (listened = true));
     const startedAt = Date.now();
     live.add(worker);
     worker.once('exit', (code, signal) => {
       live.delete(worker);
       // Here, not in cluster's 'exit' (which comes after this one): the last worker to stop
       // ends the supervisor in this handler, and its code must count.
-      // A worker ended by the stop signal itself (still starting, its own handler not yet
-      // installed) stopped as asked.
-      if (stopping) exitCodes.push(code ?? (signal !== null && signal === stopSignal ? 0 : 1));
+      // A worker ended by the stop signal itself before it ever listened (still starting, its
+      // own handler not yet installed) stopped as asked: it had no connection to lose. One that
+      // listened and was ended by a signal (a second one, say) did not stop cleanly.
+      if (stopping) exitCodes.push(code ?? (!listened && signal !== null && signal === stopSignal ? 0 : 1));
       if (stopping) {
         if (live.size === 0) process.exit(exitCodes.every((c) => c === 0) ? 0 : 1);
         return;
@@ -101,8 +105,8 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
     }, shutdownMs + 1_000).unref();
   };
   // Before the first fork: a stop asked for while the workers start is passed to them too
-  // (installed after start-up, it once left the supervisor to the signal's default action,
-  // which ended it alone and left its workers running).
+  // (installed after start-up, it once left the supervisor to the signal's default action: it
+  // ended by the signal, and its workers only with its IPC channel, not by a clean stop).
   process.on('SIGTERM', stop('SIGTERM'));
   process.on('SIGINT', stop('SIGINT'));
   // Start-up: every worker must come up; the first that cannot ends the whole start with its
@@ -127,5 +131,5 @@ async function supervise(count: number, shutdownMs: number): Promise<void> {
         }),
     ),
   );
-  line(`coffer is serving with ${count} workers`, { workers: started.map((w) => w.process.pid) });
+  if (!stopping) line(`coffer is serving with ${count} workers`, { workers: started.map((w) => w.process.pid) });
 }
