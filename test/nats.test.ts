@@ -92,10 +92,11 @@ describe('nats', () => {
     });
 
     /**
-     * A fresh ledger and app with NATS on (no loop: `publish` runs turns), a wallet, and the
-     * events published so far by how their storing was confirmed (the metric's two labels).
+     * A fresh ledger and app with NATS on, a wallet, and the events published so far by how
+     * their storing was confirmed (the metric's two labels). No loop unless `intervalMs` is
+     * given: `publish` runs turns.
      */
-    const withPublisher = async (name: string, body: (t: { app: ReturnType<typeof buildApp>; db: Database; js: JetStreamClient; jsm: JetStreamManager; ledger: string; wallet: string; credit: (times: number, metadata?: Record<string, string>) => Promise<void>; publish: (expected: number) => Promise<{ batch: number; each: number }> }) => Promise<void>) => {
+    const withPublisher = async (name: string, body: (t: { app: ReturnType<typeof buildApp>; db: Database; js: JetStreamClient; jsm: JetStreamManager; ledger: string; wallet: string; credit: (times: number, metadata?: Record<string, string>) => Promise<void>; publish: (expected: number) => Promise<{ batch: number; each: number }> }) => Promise<void>, intervalMs: number | null = null) => {
       const ledger = `nats-${name}-${backend.name}-${Date.now()}`;
       const { db, drop } = await backend.open();
       let nc: NatsConnection | undefined;
@@ -110,7 +111,7 @@ describe('nats', () => {
         nc = await connect({ servers: NATS_URL, timeout: 5_000 });
         jsm = await jetstreamManager(nc);
         await migrate(db);
-        app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs: null } });
+        app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs } });
         await app.ready();
         const started = app;
         const post = async (url: string, payload: unknown) => {
@@ -227,63 +228,44 @@ describe('nats', () => {
     });
 
     it(`[${backend.name}] a publisher that lost its lease to another process never writes over that process's position, and publishes nothing more once it has found out`, { timeout: 60_000 }, async () => {
-      const ledger = `nats-takeover-${backend.name}-${Date.now()}`;
-      const { db, drop } = await backend.open();
-      let nc: NatsConnection | undefined;
-      let jsm: JetStreamManager | undefined;
-      let app: ReturnType<typeof buildApp> | undefined;
-      try {
-        nc = await connect({ servers: NATS_URL, timeout: 5_000 });
-        jsm = await jetstreamManager(nc);
-        await migrate(db);
-        app = buildApp({ db, ledger, limits: DEFAULT_LIMITS, holdSweepIntervalMs: null, feedWatchIntervalMs: null, webhooks: { intervalMs: null }, nats: { url: NATS_URL, intervalMs: 100 } });
-        await app.ready();
-        const started = app;
-        const post = async (url: string, payload: unknown) => {
-          const response = await started.inject({ method: 'POST', url, payload: json(payload), headers: { 'content-type': 'application/json' } });
-          assert.ok(response.statusCode < 300, response.body);
-          return (response.body === '' ? null : parseJson(response.body)) as ParsedJson;
-        };
-        const wallet = (await post('/wallets', {})).data.id as string;
-        const credit = async (times: number) => {
-          for (let i = 0; i < times; i++) await post(`/wallets/${wallet}/credit`, { amount: { asset: 'USD/2', amount: 1n } });
-        };
-        const stored = async () => {
-          const [row] = await db.query<{ position: bigint; owner: string }>('SELECT position, owner FROM event_publishers WHERE name = $1', [`nats:${ledger}`]);
-          return { position: BigInt(row?.position ?? -1), owner: row?.owner };
-        };
-        const messages = async () => (await jsm!.streams.info(streamName(ledger))).state.messages;
-        const until = async (what: string, done: () => Promise<boolean>) => {
-          for (const started = Date.now(); !(await done()); ) {
-            assert.ok(Date.now() - started < 10_000, `timed out waiting until ${what}`);
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
-        };
+      await withPublisher(
+        'takeover',
+        async ({ db, jsm, ledger, credit }) => {
+          const stored = async () => {
+            const [row] = await db.query<{ position: bigint; owner: string }>('SELECT position, owner FROM event_publishers WHERE name = $1', [`nats:${ledger}`]);
+            return { position: BigInt(row?.position ?? -1), owner: row?.owner };
+          };
+          const messages = async () => (await jsm.streams.info(streamName(ledger))).state.messages;
+          const until = async (what: string, done: () => Promise<boolean>) => {
+            for (const started = Date.now(); !(await done()); ) {
+              assert.ok(Date.now() - started < 10_000, `timed out waiting until ${what}`);
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+          };
 
-        await credit(40);
-        await until('the 41 events are published and their position stored', async () => (await stored()).position === 41n);
-        assert.equal(await messages(), 41);
+          await credit(40);
+          await until('the 41 events are published and their position stored', async () => (await stored()).position === 41n);
+          assert.equal(await messages(), 41);
 
-        // Another process takes the publisher over (as it would once this one's lease ran out),
-        // a little behind: its position must stay as it set it.
-        await db.query(`UPDATE event_publishers SET owner = 'another-process', position = 39, lease_until = now() + interval '1 hour' WHERE name = $1`, [`nats:${ledger}`]);
-        await credit(5);
-        // The old holder does not know yet (its lease has not run out by its own clock): its next
-        // turn publishes what has come in of these five (JetStream would drop them as duplicates
-        // of the new holder's), then finds the lease lost as it stores their position, and
-        // publishes nothing more.
-        await until('the old holder publishes a batch after the takeover', async () => (await messages()) > 41);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const published = await messages();
-        assert.ok(published <= 46, `${published} messages`);
-        await credit(5);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        assert.equal(await messages(), published, 'the old holder, once it found the lease lost, published nothing more');
-        assert.deepEqual(await stored(), { position: 39n, owner: 'another-process' }, 'the old holder did not write over the position of the new one');
-      } finally {
-        await closeAll(app, jsm, nc, db, ledger);
-        await drop();
-      }
+          // Another process takes the publisher over (as it would once this one's lease ran out),
+          // a little behind: its position must stay as it set it.
+          await db.query(`UPDATE event_publishers SET owner = 'another-process', position = 39, lease_until = now() + interval '1 hour' WHERE name = $1`, [`nats:${ledger}`]);
+          await credit(5);
+          // The old holder does not know yet (its lease has not run out by its own clock): its next
+          // turn publishes what has come in of these five (JetStream would drop them as duplicates
+          // of the new holder's), then finds the lease lost as it stores their position, and
+          // publishes nothing more.
+          await until('the old holder publishes a batch after the takeover', async () => (await messages()) > 41);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          const published = await messages();
+          assert.ok(published <= 46, `${published} messages`);
+          await credit(5);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          assert.equal(await messages(), published, 'the old holder, once it found the lease lost, published nothing more');
+          assert.deepEqual(await stored(), { position: 39n, owner: 'another-process' }, 'the old holder did not write over the position of the new one');
+        },
+        100,
+      );
     });
   }
 });

@@ -18,8 +18,8 @@ import { stringify } from 'lossless-json';
 import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Queryable, Transaction } from './database.ts';
-import { instantParam, TRIMMED_FRACTION, tsText } from './sql.ts';
-import type { Instant } from '../domain/time.ts';
+import { instantColumn, instantParam, tsText } from './sql.ts';
+import { formatInstant, type Instant } from '../domain/time.ts';
 
 function json(value: unknown): string {
   return stringify(value) ?? 'null';
@@ -148,7 +148,7 @@ type EventRow = { position: bigint; id: string; type: string; occurred_at: strin
 const EVENT_COLUMNS = `position, id, type, ${tsText('occurred_at')} AS occurred_at, ledger, data::text AS data, cause::text AS cause`;
 
 function storedEvent(row: EventRow): StoredEvent {
-  return { position: BigInt(row.position), id: row.id, type: row.type, occurredAt: row.occurred_at.replace(TRIMMED_FRACTION, 'Z'), ledger: row.ledger, data: row.data, cause: row.cause };
+  return { position: BigInt(row.position), id: row.id, type: row.type, occurredAt: formatInstant(instantColumn(row.occurred_at)), ledger: row.ledger, data: row.data, cause: row.cause };
 }
 
 /** The WHERE clause of a feed read (`$1` ledger, `$2` after), its filter's parameters appended to `params`. */

@@ -14,15 +14,11 @@ export function tsText(column: string): string {
 
 /**
  * A timestamptz column as the API writes instants (`formatInstant`): RFC 3339 in UTC with
- * the fraction's trailing zeros trimmed (`…:53.851Z`, `…:53Z`). `TRIMMED_FRACTION` trims
- * `tsText` the same way in JavaScript.
+ * the fraction's trailing zeros trimmed (`…:53.851Z`, `…:53Z`), for text built in SQL.
  */
 export function tsTextTrimmed(column: string): string {
   return `rtrim(rtrim(to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z'`;
 }
-
-/** Trims `tsText`'s fraction as `tsTextTrimmed` does: `text.replace(TRIMMED_FRACTION, 'Z')`. */
-export const TRIMMED_FRACTION = /\.?0+Z$/;
 
 export function instantParam(instant: Instant): string {
   return formatInstantFixed(instant);
