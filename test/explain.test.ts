@@ -319,17 +319,16 @@ if (!process.env.TEST_DATABASE_URL) {
         await backgroundClient.end();
       }
       assert.ok(seen.size >= 30, `statements recorded: ${seen.size}`);
-      // The loop's fan-out, claim, confirmation of leases and record of successes went through the background pool.
-      for (const needle of ['INSERT INTO webhook_deliveries (endpoint_id, event_seq', ', picked AS MATERIALIZED', 'SET lease_until = x.lease_until', 'DELETE FROM webhook_deliveries AS d', 'attempts = d.attempts - 1']) {
+      // The loop's fan-out, claim and record of successes went through the background pool.
+      for (const needle of ['INSERT INTO webhook_deliveries (endpoint_id, event_seq', 'WITH picked AS MATERIALIZED', 'DELETE FROM webhook_deliveries AS d', 'attempts = d.attempts - 1']) {
         assert.ok([...seen.values()].some((r) => r.background && r.sql.includes(needle)), `the background pool sent ${needle}`);
       }
       assert.equal(customOnly, 1);
       assert.equal(explained.force_generic_plan + customOnly, explained.auto, 'every other statement explained as a generic plan too');
-      // The webhook loop ran each of its statements: fan-out, claim, confirmation of leases, success and failure records, the feed's reads.
+      // The webhook loop ran each of its statements: fan-out, claim, success and failure records, the feed's reads.
       for (const needle of [
         'INSERT INTO webhook_deliveries (endpoint_id, event_seq',
-        ', picked AS MATERIALIZED',
-        'SET lease_until = x.lease_until',
+        'WITH picked AS MATERIALIZED',
         'DELETE FROM webhook_deliveries AS d',
         'INSERT INTO webhook_attempts (endpoint_id, delivery_id, event_id, attempted_at, status_code, latency_ms, error',
         'min(created_at)',

@@ -15,12 +15,11 @@ import { after, before, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { buildApp } from '../src/http/app.ts';
 import { DEFAULT_LIMITS } from '../src/domain/limits.ts';
-import { openPostgres, type Database, type Queryable, type Transaction } from '../src/storage/database.ts';
-import { CommitWatch } from '../src/committer/commit-watch.ts';
+import { openPostgres, type Database, type Transaction } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrations.ts';
 import { instantParam } from '../src/storage/sql.ts';
-import { claimDeliveries, claimFresh, confirmLeases, deleteEndpoint, deliveryBacklog, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
-import { backoff, DEFAULT_WEBHOOK_SETTINGS, disabledEvent, FAN_OUT_BATCH_MAX, startWebhookWorker, isPrivateAddress, QUEUE_AHEAD_MS, send, sign, targetProblem } from '../src/events/webhooks.ts';
+import { claimDeliveries, claimFresh, deleteEndpoint, deliveryBacklog, recordAttempt, recordDelivered, releaseDeliveries } from '../src/storage/webhooks.ts';
+import { backoff, disabledEvent, FAN_OUT_BATCH_MAX, isPrivateAddress, QUEUE_AHEAD_MS, send, sign, targetProblem } from '../src/events/webhooks.ts';
 import { loopPace } from '../src/events/pace.ts';
 import { webhookTestEvent } from '../src/http/response-schemas.ts';
 import { parseJson as parseLossless } from '../src/http/json.ts';
@@ -444,7 +443,7 @@ suite(
       await removeAll(h());
     });
 
-    it("the loop's writes commit lazily (synchronous_commit off for their own transaction): a claim of new events or of due deliveries, giving back, recording a success; confirming leases commits durably and returns those still held", async () => {
+    it("the loop's bookkeeping commits lazily (synchronous_commit off for its own transaction): giving back, recording a success; a claim, of new events or of due deliveries, commits durably", async () => {
       const endpoint = await addEndpoint(h());
       await createWallet(h());
       await createWallet(h());
@@ -458,16 +457,13 @@ suite(
           return result;
         });
       const lazily = <T>(work: (tx: Transaction) => Promise<T>) => committing('off', work);
-      // A claim is lazy, of new events or of due deliveries: the loop sends what it leased only once a later durable commit covered it (a ledger commit, or confirmLeases).
-      const fresh = await lazily((tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
+      // A claim is durable, of new events or of due deliveries: sent only once its lease is on disk, a delivery cannot be made or claimed again while it is being sent.
+      const fresh = await committing('on', (tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
       assert.deepEqual([fresh.leased.length, fresh.capped], [2, 0]);
       const [first, second] = fresh.leased;
       await lazily((tx) => releaseDeliveries(tx, [first!]));
-      const again = await lazily((tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
+      const again = await committing('on', (tx) => claimDeliveries(tx, now, now + 30_000_000n, 64, 4, new Map()));
       assert.deepEqual(again.map((delivery) => delivery.id), [first!.id]);
-      // Confirming leases rewrites them in a durable commit; a lease that is no longer the claim's (given back, lapsed and taken) is not returned.
-      assert.deepEqual([...(await committing('on', (tx) => confirmLeases(tx, [...again, second!])))].sort(), [first!.id, second!.id].sort());
-      assert.deepEqual([...(await committing('on', (tx) => confirmLeases(tx, [{ ...second!, leaseUntil: now + 1n }])))], [], 'a lease the claim no longer holds is not confirmed');
       await lazily((tx) => releaseDeliveries(tx, again));
       const success = { delivery: second!, attemptedAt: now, statusCode: 204, latencyMs: 1, error: null, responseBody: '', outcome: 'delivered', nextAttemptAt: null } as const;
       assert.deepEqual([...(await lazily((tx) => recordDelivered(tx, [success])))], [0], 'the record ended the delivery it held');
@@ -481,82 +477,12 @@ suite(
       assert.deepEqual(recorded.map((row) => [row.event_id, Number(row.status_code)]), [[second!.eventId, 204]]);
       // The same success recorded again, its delivery gone (as after another process's record of it): it ends nothing (the metric counts a delivery once).
       assert.equal((await recordDelivered(h().db, [success])).size, 0);
-      // A fan-out that leases nothing (the endpoint's allowance is taken) makes nothing: the event waits in the feed.
+      // A fan-out that leases nothing (the endpoint's allowance is taken) makes nothing, and commits lazily: the event waits in the feed.
       await createWallet(h());
       const unleased = await lazily((tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map([[endpoint.id, 0]])));
       assert.deepEqual([unleased.leased.length, unleased.capped], [0, 1]);
-      const later = await lazily((tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
+      const later = await committing('on', (tx) => claimFresh(tx, now, now + 30_000_000n, 500, 4, new Map()));
       assert.deepEqual([later.leased.length, later.capped], [1, 0]);
-      await removeAll(h());
-    });
-
-    it('a turn sends what it leased only once a durable commit covered the leases: a ledger commit begun after them, or its own confirmation when the committer is idle or none comes in time', async () => {
-      await addEndpoint(h());
-      /** The loop's statements, in order, with the moment each one's answer came back. */
-      const log: { sql: string; at: number }[] = [];
-      const record = (target: Queryable): Queryable => ({
-        query: async <Row>(sql: string, params?: readonly unknown[]) => {
-          const rows = await target.query<Row>(sql, params);
-          log.push({ sql, at: Date.now() });
-          return rows;
-        },
-        exec: (sql: string) => target.exec(sql),
-      });
-      const recorded = new Proxy(h().db, {
-        get: (target, property) => (property === 'query' ? record(target).query : property === 'background' ? (target.background ? record(target.background) : undefined) : Reflect.get(target, property)),
-      });
-      const commits = new CommitWatch();
-      const worker = startWebhookWorker({ db: recorded, clock: h().clock.now, settings: { ...DEFAULT_WEBHOOK_SETTINGS, allowPrivate: true }, intervalMs: 60_000, commits }, false);
-      const confirmed = () => log.filter((entry) => /UPDATE webhook_deliveries AS d SET lease_until = x.lease_until/.test(entry.sql));
-      const claimedAt = () => log.find((entry) => /INSERT INTO webhook_deliveries/.test(entry.sql))!.at;
-      try {
-        // The committer idle: no ledger commit may come, so the turn confirms its leases itself, then sends.
-        receiver.clear();
-        await createWallet(h());
-        await worker.run();
-        assert.equal(receiver.received.length, 1);
-        assert.equal(confirmed().length, 1, 'the leases were confirmed');
-        assert.ok(confirmed()[0]!.at <= receiver.received[0]!.at, 'before the send');
-
-        // The committer at work: a ledger commit begun after the claim returned, 50 ms later, covers the
-        // leases; the turn sends after it, without a confirmation of its own.
-        log.length = 0;
-        receiver.clear();
-        await createWallet(h());
-        commits.working(1);
-        let committedAt = 0;
-        const covering = (async () => {
-          while (!log.some((entry) => /INSERT INTO webhook_deliveries/.test(entry.sql))) await new Promise((resolve) => setTimeout(resolve, 1));
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          const ticket = commits.begin();
-          committedAt = Date.now();
-          commits.end(ticket, true);
-        })();
-        await worker.run();
-        await covering;
-        assert.equal(receiver.received.length, 1);
-        assert.deepEqual(confirmed(), [], 'no confirmation of its own');
-        assert.ok(receiver.received[0]!.at >= committedAt, 'sent only after the covering commit returned');
-
-        // The committer at work, but its commit begun before the claim, and then none: the turn waits, then confirms itself.
-        log.length = 0;
-        receiver.clear();
-        await createWallet(h());
-        const early = commits.begin();
-        const ending = (async () => {
-          while (!log.some((entry) => /INSERT INTO webhook_deliveries/.test(entry.sql))) await new Promise((resolve) => setTimeout(resolve, 1));
-          commits.end(early, true);
-        })();
-        await worker.run();
-        await ending;
-        assert.equal(receiver.received.length, 1);
-        assert.equal(confirmed().length, 1, 'a commit begun before the claim does not cover it');
-        assert.ok(confirmed()[0]!.at - claimedAt() >= 90, `confirmed ${confirmed()[0]!.at - claimedAt()} ms after the claim: it waited for a ledger commit first`);
-        assert.ok(confirmed()[0]!.at <= receiver.received[0]!.at);
-        commits.working(-1);
-      } finally {
-        await worker.stop();
-      }
       await removeAll(h());
     });
 
@@ -1001,7 +927,7 @@ suite(
       let running = 0;
       loopDb.query = ((sql: string, params?: readonly unknown[]) => {
         if (sql.includes('FOR NO KEY UPDATE OF w SKIP LOCKED')) fanOuts++;
-        if (sql.includes(', picked AS MATERIALIZED')) claims++;
+        if (sql.includes('WITH picked AS MATERIALIZED')) claims++;
         running++;
         return query.call(loopDb, sql, params).finally(() => running--);
       }) as Database['query'];

@@ -40,7 +40,6 @@ import { fingerprint } from '../idempotency/fingerprint.ts';
 import { provenRolledBack, type Database } from '../storage/database.ts';
 import { batchConflict } from '../storage/effects.ts';
 import type { WalletCommand } from './command.ts';
-import type { CommitWatch } from './commit-watch.ts';
 import { commitBatch, type BatchAnswers, type Entry, type Outcome, type RunResult } from './commit-batch.ts';
 
 export type { Outcome, RunResult } from './commit-batch.ts';
@@ -101,8 +100,6 @@ export interface CommitterOptions {
   readonly onBatch?: (size: number, events: number) => void;
   /** Told why a batch's transaction failed (metrics); see the rule above for what follows. */
   readonly onBatchFailed?: (reason: BatchFailure) => void;
-  /** Told of every commit begun and ended, for lazy writers waiting for one to make theirs durable. */
-  readonly watch?: CommitWatch;
 }
 
 const UNKNOWN_UNKEYED =
@@ -129,19 +126,9 @@ export function createCommitter(options: CommitterOptions) {
   const queue: Entry[] = [];
   let committers = 0;
 
-  /**
-   * Runs one batch in its own transaction; the answer for every entry once it committed. One
-   * that wrote events committed durably (it wrote WAL and waited for its flush): the watch is told.
-   */
-  async function commit(batch: readonly Entry[]): Promise<BatchAnswers> {
-    const ticket = options.watch?.begin() ?? 0;
-    let answers: BatchAnswers | undefined;
-    try {
-      answers = await db.transaction(async (tx) => commitBatch(tx, ledger, clock(), batch));
-      return answers;
-    } finally {
-      options.watch?.end(ticket, answers !== undefined && answers.events > 0);
-    }
+  /** Runs one batch in its own transaction; the answer for every entry once it committed. */
+  function commit(batch: readonly Entry[]): Promise<BatchAnswers> {
+    return db.transaction(async (tx) => commitBatch(tx, ledger, clock(), batch));
   }
 
   /** Commits a batch and answers its callers; on failure, recovers by the rule above. */
@@ -198,7 +185,6 @@ export function createCommitter(options: CommitterOptions) {
 
   async function drainQueue(): Promise<void> {
     committers++;
-    options.watch?.working(1);
     try {
       for (;;) {
         // Let requests already being parsed reach the queue first. PGlite runs queries on this
@@ -211,7 +197,6 @@ export function createCommitter(options: CommitterOptions) {
       }
     } finally {
       committers--;
-      options.watch?.working(-1);
     }
   }
 

@@ -31,8 +31,7 @@ import { assert } from '../domain/errors.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
 import type { Database } from '../storage/database.ts';
-import type { CommitWatch } from '../committer/commit-watch.ts';
-import { claimDeliveries, claimFresh, confirmLeases, recordAttempt, recordDelivered, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
+import { claimDeliveries, claimFresh, recordAttempt, recordDelivered, releaseDeliveries, type AttemptRecord, type ClaimedDelivery, type WebhookEndpoint } from '../storage/webhooks.ts';
 import { loopPace } from './pace.ts';
 
 /** A receiver must answer within this. */
@@ -451,8 +450,6 @@ export interface WebhookWorkerOptions {
   readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'failed', recorded: boolean) => void;
   readonly onFailure?: (error: unknown) => void;
   readonly onRecovery?: () => void;
-  /** The ledger's commits in this process: a turn's lazily committed leases are durable once one begun after them has returned. Absent, the loop makes them durable itself. */
-  readonly commits?: CommitWatch;
 }
 
 export interface WebhookWorker {
@@ -479,12 +476,6 @@ export const QUEUE_AHEAD_MS = 2_000;
  * DELIVERY_TIMEOUT_MS) and its record end well within the lease. Otherwise it is given back.
  */
 const SEND_MARGIN_MICROS = BigInt(DELIVERY_TIMEOUT_MS) * 1_000n + 10_000_000n;
-/**
- * How long a turn's leases wait for a commit of the ledger's to make them durable, when the
- * committer is at work, before the loop makes them durable itself (`confirmLeases`): under
- * load a ledger commit returns every few milliseconds.
- */
-const DURABLE_WAIT_MS = 100;
 
 export function disabledEvent(endpoint: WebhookEndpoint, now: Instant): OutboxEvent {
   return {
@@ -653,14 +644,6 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
     options.onAttempt?.(outcome, recorded);
   }
 
-  /** Of a turn's leases, committed lazily, those durable and still held once a durable commit covered them: see the turn. */
-  async function durable(taken: readonly ClaimedDelivery[]): Promise<ReadonlySet<ClaimedDelivery>> {
-    const commits = options.commits;
-    if (commits !== undefined && (await commits.durableAfter(commits.mark(), DURABLE_WAIT_MS))) return new Set(taken);
-    const held = await confirmLeases(loopDb, taken);
-    return new Set(taken.filter((delivery) => held.has(delivery.id)));
-  }
-
   async function runOnce(): Promise<number> {
     const now = clock();
     const leaseUntil = now + LEASE_MICROS;
@@ -730,23 +713,12 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       failed = true;
       failure = error;
     }
-    // What this turn leased is sent even when a later statement of the turn failed, once its
-    // leases are durable (storage LAZY_COMMIT): a commit of the ledger's begun after them has
-    // returned, or the loop's own. The next turn does not wait for that (its own leases wait
-    // for their own commit). If it fails, nothing is sent: the leases lapse.
+    // What this turn leased is sent even when a later statement of the turn failed.
     if (taken.length > 0) idle = false;
-    const ready =
-      taken.length === 0
-        ? Promise.resolve(new Set<ClaimedDelivery>())
-        : durable(taken).catch((error: unknown) => {
-            options.onFailure?.(error);
-            return new Set<ClaimedDelivery>();
-          });
     for (const delivery of taken) {
       const id = delivery.endpoint.id;
       claimed.set(id, (claimed.get(id) ?? 0) + 1);
-      const sent = ready
-        .then((sendable) => (sendable.has(delivery) ? deliver(delivery) : undefined))
+      const sent = deliver(delivery)
         .catch((error) => options.onFailure?.(error))
         .finally(() => {
           const left = (claimed.get(id) ?? 1) - 1;

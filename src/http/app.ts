@@ -14,7 +14,6 @@ import type { Limits } from '../domain/limits.ts';
 import { BODY_BYTES_MAX } from '../domain/limits.ts';
 import { instantFromDate, type Instant } from '../domain/time.ts';
 import { createCommitter, type BatchFailure, type Committer } from '../committer/committer.ts';
-import { CommitWatch } from '../committer/commit-watch.ts';
 import { startHoldSweeper, type HoldSweeper } from '../wallets/hold-sweeper.ts';
 import { startFeedWatcher, type FeedWatcher } from '../events/watcher.ts';
 import { createWaiter, FEED_POLL_MS } from '../events/feed.ts';
@@ -239,7 +238,7 @@ function startSweeper(app: FastifyInstance, options: AppOptions, run: Committer,
 }
 
 /** Starts the webhook delivery loop (events/webhooks.ts); it stops before the app closes, like the sweeper. */
-function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => Instant, commits: CommitWatch): { worker: WebhookWorker; settings: WebhookSettings } {
+function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => Instant): { worker: WebhookWorker; settings: WebhookSettings } {
   const settings: WebhookSettings = { ...DEFAULT_WEBHOOK_SETTINGS, ...options.webhooks };
   const intervalMs = options.webhooks?.intervalMs === undefined ? WEBHOOK_INTERVAL_MS : options.webhooks.intervalMs;
   const worker = startWebhookWorker(
@@ -255,7 +254,6 @@ function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => I
       },
       onFailure: (error) => app.log.warn({ err: error }, 'webhook deliveries failed; retrying quietly until they work again'),
       onRecovery: () => app.log.info('webhook deliveries work again'),
-      commits,
     },
     intervalMs !== null,
   );
@@ -383,9 +381,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addHook('onClose', async () => auth.close());
   authHook(app, auth);
   const feed = createWaiter();
-  // The ledger's commits, which make the delivery loop's lazily committed leases durable (committer/commit-watch.ts).
-  const commits = new CommitWatch();
-  const webhooks = startWebhooks(app, options, clock, commits);
+  const webhooks = startWebhooks(app, options, clock);
   const nats = startNats(app, options, clock);
   const notifyPositioned = () => {
     feed.notify();
@@ -407,7 +403,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
       batchSizeMax: options.batch?.sizeMax,
       batchWaitMs: options.batch?.waitMs,
       batchConcurrency: options.batch?.concurrency,
-      watch: commits,
       onBatch: (size, events) => {
         commitBatchSize.observe(size);
         committed(events);

@@ -15,22 +15,21 @@ import { writeEvents } from './events.ts';
 import { instantColumn, instantParam, tsText, tsTextTrimmed } from './sql.ts';
 
 /**
- * The delivery loop's writes (fan-outs, claims, leases given back, successes recorded) commit
- * without waiting for their WAL to reach the disk (or a synchronous standby):
+ * Part of the delivery loop's bookkeeping (a fan-out that leased nothing, leases given back,
+ * successes recorded) commits without waiting for its WAL to reach the disk (or a synchronous standby):
  * `synchronous_commit` off for that one transaction, set by the statement itself (a CTE of
  * this name that the statement reads). A crash or a failover can lose the newest of these
- * commits, and losing one only makes the loop do it again: a position moved again past
- * events no endpoint wants, a lease given back lapsing instead, a delivered event sent again
- * later (with the same `webhook-id`: at least once, as always). A lease, though, must be on
- * disk and on the standby before its delivery is sent, or a lost lease could let a second
- * process send it while the first still is: the loop sends what a turn leased only once a
- * later commit that waited for its flush has returned (PostgreSQL flushes the WAL in order,
- * so that flush covered the lease) — one of the ledger's own commits, which come every few
- * milliseconds under load (committer/commit-watch.ts), or, with none under way or none in
- * time, `confirmLeases`. A success is recorded only after its 2xx. (PGlite has no WAL
- * writer: its lazy commits reach the disk with the next durable one, the same rule.) Each of
+ * commits, and losing one only makes the loop do it again: a position moved again past events no endpoint wants, a
+ * lease given back lapsing instead, a delivered event sent again later (with the same
+ * `webhook-id`: at least once, as always). A claim stays durable, and so does a fan-out that
+ * leased what it made (`claimFresh`): a delivery is sent only once its lease, and everything
+ * before it in the WAL (its fan-out, its event), is on disk
+ * and on the standby, so a lost lease can never let a second process send it while the
+ * first still is. A success is recorded only after its 2xx, and PostgreSQL flushes the WAL
+ * in order, so no other commit becomes less durable. (PGlite has no WAL writer: its lazy
+ * commits reach the disk with the next durable one, a ledger commit or a claim.) Each of
  * these commits would otherwise wait for a flush of its own (PGlite: a blocking fsync of the
- * process) beside the ledger's, and the ledger's commits for it.
+ * process) beside the ledger's.
  */
 const LAZY_COMMIT = `lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS off)`;
 
@@ -221,8 +220,9 @@ export interface FreshClaim {
  * SHARE`) does not make a fan-out pass the endpoint by; a delete does.
  *
  * Made already leased, a delivery is written once and deleted once (`recordDelivered`). It
- * commits lazily, as a claim does: what it leased is sent only once a later durable commit
- * has covered it (LAZY_COMMIT).
+ * commits durably when it leased any delivery, as a claim does (LAZY_COMMIT: a delivery is
+ * sent only once its lease is on disk), and lazily when it only moved positions past events
+ * the endpoints do not want.
  */
 export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<FreshClaim> {
   const rows = await db.query<
@@ -255,7 +255,9 @@ export async function claimFresh(db: Queryable, now: Instant, leaseUntil: Instan
      ), moved AS (
        UPDATE webhook_endpoints AS w SET feed_position = m.last
        FROM (SELECT endpoint_id, max(position) AS last FROM ev WHERE nth <= allow GROUP BY endpoint_id) AS m WHERE w.id = m.endpoint_id
-     ), ${LAZY_COMMIT}, enabled AS (
+     ), lazy AS (
+       SELECT set_config('synchronous_commit', 'off', true) AS off WHERE NOT EXISTS (SELECT 1 FROM ins)
+     ), enabled AS (
        SELECT count(*) AS n FROM webhook_endpoints WHERE enabled
      ), per AS (
        SELECT count(*) AS looked, bool_or(nth > allow) AS capped FROM ev GROUP BY endpoint_id
@@ -336,12 +338,10 @@ export interface ClaimedDelivery {
  * delivery fell further behind the more it lagged.) The leased ids are an array the UPDATE
  * looks up by primary key: joined with the picked rows instead, it was planned as a hash join
  * over a scan of every delivery (test/webhooks.test.ts counts the buffers a claim touches).
- * It commits lazily: what it leased is sent only once a later durable commit has covered it
- * (LAZY_COMMIT).
  */
 export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: Instant, limit: number, perEndpoint: number, free: ReadonlyMap<string, number>): Promise<ClaimedDelivery[]> {
   const rows = await db.query<EndpointRow & { delivery_id: bigint; attempts: number; delivery_created_at: string; event_id: string; body: string; endpoint_id: string }>(
-    `WITH ${LAZY_COMMIT}, picked AS MATERIALIZED (
+    `WITH picked AS MATERIALIZED (
        SELECT d.id FROM (SELECT * FROM webhook_endpoints WHERE enabled ORDER BY random()) AS w
        LEFT JOIN unnest($5::text[], $6::int[]) AS f(endpoint_id, free) ON f.endpoint_id = w.id
        CROSS JOIN LATERAL (
@@ -362,7 +362,7 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
      FROM (SELECT *, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS nth FROM leased) AS l
      LEFT JOIN events e ON e.seq = l.event_seq
      LEFT JOIN LATERAL (SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints w WHERE w.id = l.endpoint_id AND l.nth = 1) AS w ON true
-     WHERE EXISTS (SELECT 1 FROM webhook_endpoints x WHERE x.id = l.endpoint_id) AND (SELECT off FROM lazy) IS NOT NULL
+     WHERE EXISTS (SELECT 1 FROM webhook_endpoints x WHERE x.id = l.endpoint_id)
      ORDER BY l.id`,
     [instantParam(now), instantParam(leaseUntil), limit, perEndpoint, [...free.keys()], [...free.values()]],
   );
@@ -371,23 +371,6 @@ export async function claimDeliveries(db: Queryable, now: Instant, leaseUntil: I
     id: BigInt(row.delivery_id), attempts: Number(row.attempts), createdAt: instantColumn(row.delivery_created_at),
     endpoint: endpointOfRow(row.endpoint_id, row), leaseUntil, eventId: row.event_id, body: row.body,
   }));
-}
-
-/**
- * Makes a turn's leases durable when no commit of the ledger's did (LAZY_COMMIT): rewrites
- * them unchanged, in a commit that waits for its flush, which covers the lazy commits before
- * it. Returns the ids of those still leased as claimed (a delivery whose endpoint was deleted
- * meanwhile is gone).
- */
-export async function confirmLeases(db: Queryable, deliveries: readonly ClaimedDelivery[]): Promise<ReadonlySet<bigint>> {
-  if (deliveries.length === 0) return new Set();
-  const rows = await db.query<{ id: bigint }>(
-    `UPDATE webhook_deliveries AS d SET lease_until = x.lease_until
-     FROM unnest($1::bigint[], $2::timestamptz[]) AS x(id, lease_until)
-     WHERE d.id = x.id AND d.lease_until = x.lease_until RETURNING d.id`,
-    [deliveries.map((d) => d.id.toString()), deliveries.map((d) => instantParam(d.leaseUntil))],
-  );
-  return new Set(rows.map((row) => BigInt(row.id)));
 }
 
 /**
