@@ -29,7 +29,10 @@
  * sent and its answer lost, the outcome is unknown and nothing is guessed: a keyed command
  * resolves it through its key's claim (the stored outcome if the batch committed, a first
  * execution if it did not), an unkeyed one is answered `unknown` (503): only the client
- * can decide, and a retry with an Idempotency-Key is safe. Nothing after COMMIT can throw
+ * can decide, and a retry with an Idempotency-Key is safe. A COMMIT answered with the warning
+ * that its wait for the synchronous standby was cancelled (`CommitNotReplicated`) committed on
+ * the primary only: every command of the batch is answered `unknown`, keyed ones too, without
+ * reading their keys, since that would acknowledge what a failover may lose. Nothing after COMMIT can throw
  * into this path: answers are settled before the metrics hooks run, and the hooks' own
  * failures are swallowed.
  */
@@ -37,7 +40,7 @@ import type { Result } from '../domain/errors.ts';
 import type { Principal } from '../domain/principal.ts';
 import type { Instant } from '../domain/time.ts';
 import { fingerprint } from '../idempotency/fingerprint.ts';
-import { provenRolledBack, type Database } from '../storage/database.ts';
+import { CommitNotReplicated, provenRolledBack, type Database } from '../storage/database.ts';
 import { batchConflict } from '../storage/effects.ts';
 import type { WalletCommand } from './command.ts';
 import { commitBatch, type BatchAnswers, type Entry, type Outcome, type RunResult } from './commit-batch.ts';
@@ -109,6 +112,11 @@ const UNKNOWN_KEYED =
   'the database connection was lost while committing and its outcome could not be read yet; ' +
   'retry with the same Idempotency-Key: it is applied at most once';
 
+const NOT_REPLICATED =
+  'the database committed this request but stopped waiting for its synchronous standby to confirm the copy ' +
+  '(the wait was cancelled): it may be lost if the database fails over now, so it is not acknowledged. ' +
+  'Check before repeating it; a request sent with an Idempotency-Key is safe to retry';
+
 /** Runs a metrics hook; its failure must never reach the committer's failure handling. */
 function report(hook: (() => void) | undefined): void {
   try {
@@ -156,6 +164,8 @@ export function createCommitter(options: CommitterOptions) {
   /** Whether a command may run again after `error`, by the rule above. */
   function mayRetry(entry: Entry, error: unknown): boolean {
     if (provenRolledBack(error)) return batchConflict(error) !== undefined;
+    // Its key's claim would find the stored outcome and acknowledge what the standby may lack.
+    if (error instanceof CommitNotReplicated) return false;
     return entry.key !== undefined;
   }
 
@@ -180,6 +190,7 @@ export function createCommitter(options: CommitterOptions) {
       }
     }
     if (provenRolledBack(error)) entry.reject(error);
+    else if (error instanceof CommitNotReplicated) entry.resolve({ kind: 'unknown', message: NOT_REPLICATED });
     else entry.resolve({ kind: 'unknown', message: entry.key === undefined ? UNKNOWN_UNKEYED : UNKNOWN_KEYED });
   }
 

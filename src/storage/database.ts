@@ -53,6 +53,32 @@ export class CommitOutcomeUnknown extends Error {
 }
 
 /**
+ * Thrown by `transaction` when the server answered COMMIT, but with a warning that it stopped
+ * waiting for the synchronous standby (someone cancelled the session's statement, e.g.
+ * `pg_cancel_backend`): the transaction committed on the primary — and is visible there from
+ * now on — yet may not be on the standby, so a failover can lose it. It is not acknowledged as
+ * a success. `statement_timeout` never gets here: PostgreSQL stops the statement's timer
+ * before it commits, so a COMMIT waits for a silent standby as long as it takes
+ * (test/sync-standby.test.ts).
+ */
+export class CommitNotReplicated extends CommitOutcomeUnknown {
+  constructor(notice: unknown) {
+    super(notice);
+    this.message = `the database committed but stopped waiting for its synchronous standby: ${(notice as Error | undefined)?.message ?? String(notice)}`;
+    this.name = 'CommitNotReplicated';
+  }
+}
+
+/**
+ * The SQLSTATE of the warning PostgreSQL sends with a COMMIT whose wait for the synchronous
+ * standby was cancelled ("canceling wait for synchronous replication due to user request …
+ * committed locally, but might not have been replicated"): the generic warning, 01000. It is
+ * the one warning a COMMIT of Coffer's can carry (no deferred triggers, no deprecated syntax),
+ * and matching its code rather than its text works whatever the server's `lc_messages`.
+ */
+const SYNC_WAIT_CANCELLED = '01000';
+
+/**
  * Failures of `transaction` that prove nothing committed: the server answered a statement
  * sent before COMMIT with an error (or answered COMMIT itself with one), or the failure came
  * before COMMIT was sent at all. Only these may be retried by running the work again. Every
@@ -459,9 +485,15 @@ async function inTransaction<T>(client: pg.PoolClient, begin: string, body: (tx:
       },
     };
     const result = await body(tx);
+    let notReplicated: unknown;
+    // Only COMMIT's own notices: they arrive before its answer, so they are in by the time it resolves.
+    const onNotice = (notice: { code?: string }) => {
+      if (notice.code === SYNC_WAIT_CANCELLED) notReplicated ??= notice;
+    };
     const commit = last.then(() => {
       if (failed) return undefined;
-      return client.query('COMMIT');
+      client.on('notice', onNotice);
+      return client.query('COMMIT').finally(() => client.off('notice', onNotice));
     });
     const failure = await firstFailure();
     if (failure !== undefined) throw failure;
@@ -476,6 +508,7 @@ async function inTransaction<T>(client: pg.PoolClient, begin: string, body: (tx:
     }
     // COMMIT of a transaction that a failed statement aborted answers ROLLBACK.
     if (answer?.command !== 'COMMIT') throw markRolledBack(new Error('the transaction was rolled back'));
+    if (notReplicated !== undefined) throw new CommitNotReplicated(notReplicated);
     return result;
   } catch (bodyError) {
     if (bodyError instanceof CommitOutcomeUnknown || provenRolledBack(bodyError)) throw bodyError;

@@ -24,6 +24,10 @@ export interface ReplicatedCluster {
   killPrimary(): void;
   /** `pg_ctl promote -w`: the standby becomes a primary (with no synchronous standby of its own). */
   promoteStandby(): Promise<void>;
+  /** A fast stop of the standby: the primary's commits then wait for it. */
+  stopStandby(): Promise<void>;
+  /** The standby started again; it catches up, and the primary's waiting commits return. */
+  startStandby(): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -76,6 +80,13 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
     },
     async promoteStandby() {
       await pg('pg_ctl', ['-D', standby, '-w', '-t', '60', 'promote']);
+    },
+    async stopStandby() {
+      await pg('pg_ctl', ['-D', standby, '-m', 'fast', '-w', '-t', '60', 'stop']);
+      running.delete(standby);
+    },
+    async startStandby() {
+      await start(standby, standbyPort, '-c hot_standby=on');
     },
     async destroy() {
       onExit();

@@ -1,0 +1,97 @@
+/**
+ * A synchronous standby that stops answering (test/support/pg-replication.ts: a primary whose
+ * `synchronous_standby_names` names its one standby, which the test stops). Coffer sets
+ * `statement_timeout` on its sessions (STATEMENT_TIMEOUT_MS, here the smallest allowed,
+ * 100 ms); PostgreSQL stops a statement's timer before it commits, so the timeout never cuts a
+ * COMMIT's wait for the standby short. Were it to, PostgreSQL would answer the COMMIT as a
+ * success with only a warning, and Coffer would acknowledge a write that the standby lacks.
+ *
+ * Proven here: with the standby stopped, a keyed credit is not answered for 2 s — twenty
+ * statement timeouts — and its money is not visible; once the standby is back it is answered
+ * 204 and applied once. A wait cancelled by hand (`pg_cancel_backend`, the one way left to end
+ * it early with the session alive) is answered 503 SERVICE_UNAVAILABLE, keyed or not, never
+ * 204: the commit is on the primary only. A keyed retry once the standby is back replays it,
+ * and each credit is applied exactly once.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { postgresSkipped } from './support/harness.ts';
+import { startReplicatedCluster } from './support/pg-replication.ts';
+import { send, startServer } from './support/server-process.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const USD = (amount: number) => JSON.stringify({ amount: { asset: 'USD/2', amount } });
+
+if (process.env.TEST_DATABASE_URL) {
+  describe('a silent synchronous standby [postgres, a primary and a synchronous standby]', () => {
+    it('statement_timeout never releases a COMMIT waiting for the standby (no answer, nothing visible, then 204 once it is back); a cancelled wait is a 503 keyed or not, never a success; each credit applied once', { timeout: 120_000 }, async () => {
+      const cluster = await startReplicatedCluster();
+      const admin = new pg.Client({ connectionString: cluster.primaryUrl });
+      await admin.connect();
+      const server = await startServer({ DATABASE_URL: cluster.primaryUrl, STATEMENT_TIMEOUT_MS: '100', POOL_SIZE: '4' });
+      try {
+        /** Coffer's sessions waiting in COMMIT for the standby. */
+        const waiting = async () =>
+          (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'coffer' AND wait_event = 'SyncRep'")).rows;
+        const untilWaiting = async () => {
+          const deadline = Date.now() + 30_000;
+          while ((await waiting()).length === 0) {
+            assert.ok(Date.now() < deadline, 'no Coffer session came to wait for the standby');
+            await sleep(25);
+          }
+        };
+        const created = await send(server.url, 'POST', '/wallets', '{"name":"sync-standby"}', { 'idempotency-key': 'sync-wallet' });
+        assert.equal(created.status, 201, created.text);
+        const id = (JSON.parse(created.text) as { data: { id: string } }).data.id;
+        const balance = async () => {
+          const answer = await send(server.url, 'GET', `/wallets/${id}/balances/main`);
+          assert.equal(answer.status, 200, answer.text);
+          return (JSON.parse(answer.text) as { data: { assets: Record<string, number> } }).data.assets['USD/2'] ?? 0;
+        };
+        assert.equal((await send(server.url, 'POST', `/wallets/${id}/credit`, USD(100), { 'idempotency-key': 'sync-first' })).status, 204);
+
+        // 1. The standby stops: the COMMIT waits, past any statement timeout, and nothing shows.
+        await cluster.stopStandby();
+        let settled = false;
+        const held = send(server.url, 'POST', `/wallets/${id}/credit`, USD(5), { 'idempotency-key': 'sync-held' }).finally(() => {
+          settled = true;
+        });
+        await untilWaiting();
+        await sleep(2_000);
+        assert.equal(settled, false, 'the credit was answered while its commit waited for the standby');
+        assert.equal((await waiting()).length > 0, true, 'the commit stopped waiting for the standby');
+        assert.equal(await balance(), 100, 'a commit waiting for the standby is visible');
+        await cluster.startStandby();
+        const answered = await held;
+        assert.equal(answered.status, 204, answered.text);
+        assert.equal(await balance(), 105);
+
+        // 2. A wait cancelled by hand: committed on the primary only, so not acknowledged.
+        await cluster.stopStandby();
+        for (const [key, amount] of [['sync-cancelled', 7], [undefined, 11]] as const) {
+          const pending = send(server.url, 'POST', `/wallets/${id}/credit`, USD(amount), key === undefined ? {} : { 'idempotency-key': key });
+          await untilWaiting();
+          for (const { pid } of await waiting()) await admin.query('SELECT pg_cancel_backend($1)', [pid]);
+          const answer = await pending;
+          assert.equal(answer.status, 503, `${key ?? 'unkeyed'}: ${answer.text}`);
+          const error = JSON.parse(answer.text) as { errorCode: string; errorMessage: string };
+          assert.equal(error.errorCode, 'SERVICE_UNAVAILABLE');
+          assert.match(error.errorMessage, /synchronous standby/);
+        }
+        await cluster.startStandby();
+        // The keyed one replays what committed; each credit moved money once.
+        const retried = await send(server.url, 'POST', `/wallets/${id}/credit`, USD(7), { 'idempotency-key': 'sync-cancelled' });
+        assert.equal(retried.status, 204, retried.text);
+        assert.equal(retried.replayed, true);
+        assert.equal(await balance(), 100 + 5 + 7 + 11);
+      } finally {
+        await server.kill('SIGTERM');
+        await admin.end();
+        await cluster.destroy();
+      }
+    });
+  });
+} else {
+  postgresSkipped('a silent synchronous standby [postgres, a primary and a synchronous standby]');
+}
