@@ -5,6 +5,7 @@
  */
 import type { FastifyError } from 'fastify';
 import { ClientError, type ErrorCode } from '../domain/errors.ts';
+import { CommitNotReplicated } from '../storage/database.ts';
 import { writeJson } from './json.ts';
 
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -79,6 +80,8 @@ export function replyForError(error: unknown): ErrorReply {
       return errorReply('VALIDATION', fastifyError.message);
   }
   if (isUnavailable(error)) return errorReply('SERVICE_UNAVAILABLE', 'the database is unavailable; retry later');
+  // Outside the committer (a webhook endpoint's delete): committed on the primary only, so not a success.
+  if (error instanceof CommitNotReplicated) return errorReply('SERVICE_UNAVAILABLE', `${error.message}; it may be lost if the database fails over now: check before repeating the request`);
   // 40P01 reaches here only when the retries of a lock cycle with concurrent requests ran out
   // (an atomic POST /bulk, sequence.ts): nothing was applied, and the same request may pass
   // once the others are done. Not the server's bug, so not a 500.
