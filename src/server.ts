@@ -105,23 +105,28 @@ export async function serve(config: Config): Promise<void> {
   };
   // Fire and forget: a signal listener's result is ignored, so a failed stop is logged here and
   // ends the process with 1 (as the unhandled rejection did, but through the log).
-  const stopOn = (signal: string) => () =>
-    void stop(signal).catch((error: unknown) => {
+  let stopping: Promise<void> | undefined;
+  const stopOn = (signal: string) => () => {
+    stopping = stop(signal).catch((error: unknown) => {
       app.log.error({ err: error }, 'stopping failed');
       process.exit(1);
     });
+  };
   process.once('SIGTERM', stopOn('SIGTERM'));
   process.once('SIGINT', stopOn('SIGINT'));
   try {
     await app.listen({ host: config.host, port: config.port });
+    await reportAuth(app, db, config);
+    await reportFailoverRisk(app, db, config);
   } catch (error) {
+    // A signal that came during the listen or the reports closed the app and the database
+    // under them: what failed is the stop's doing, and the stop ends the process (0 when clean).
+    if (stopping !== undefined) return stopping;
     await app.close().catch(() => {});
     await db.close().catch(() => {});
     throw listenError(error, config);
   }
-  await reportAuth(app, db, config);
-  await reportFailoverRisk(app, db, config);
-  app.log.info({ backend: db.kind, ledger: config.ledger, auth: config.auth.mode }, 'coffer is serving');
+  if (stopping === undefined) app.log.info({ backend: db.kind, ledger: config.ledger, auth: config.auth.mode }, 'coffer is serving');
 }
 
 /**
