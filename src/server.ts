@@ -116,15 +116,21 @@ export async function serve(config: Config): Promise<void> {
   process.once('SIGINT', stopOn('SIGINT'));
   try {
     await app.listen({ host: config.host, port: config.port });
-    await reportAuth(app, db, config);
-    await reportFailoverRisk(app, db, config);
   } catch (error) {
-    // A signal that came during the listen or the reports closed the app and the database
-    // under them: what failed is the stop's doing, and the stop ends the process (0 when clean).
+    // A signal that came during the listen closed the app and the database under it: what
+    // failed is the stop's doing, and the stop ends the process (0 when clean).
     if (stopping !== undefined) return stopping;
     await app.close().catch(() => {});
     await db.close().catch(() => {});
     throw listenError(error, config);
+  }
+  try {
+    await reportAuth(app, db, config);
+    await reportFailoverRisk(app, db, config);
+  } catch (error) {
+    // The same for the reports; their own failure is not a bad HOST or PORT.
+    if (stopping !== undefined) return stopping;
+    throw error;
   }
   if (stopping === undefined) app.log.info({ backend: db.kind, ledger: config.ledger, auth: config.auth.mode }, 'coffer is serving');
 }
