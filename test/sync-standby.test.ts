@@ -9,9 +9,12 @@
  * Proven here: with the standby stopped, a keyed credit is not answered for 2 s — twenty
  * statement timeouts — and its money is not visible; once the standby is back it is answered
  * 204 and applied once. A wait cancelled by hand (`pg_cancel_backend`, the one way left to end
- * it early with the session alive) is answered 503 SERVICE_UNAVAILABLE, keyed or not, never
- * 204: the commit is on the primary only. A keyed retry once the standby is back replays it,
- * and each credit is applied exactly once.
+ * it early with the session alive) is answered 503 SERVICE_UNAVAILABLE, never a success: the
+ * commit is on the primary only. So are a keyed credit, an unkeyed one, a keyed wallet
+ * creation and a webhook endpoint's creation (a single statement outside the committer), with
+ * the role set to hide warnings from its sessions (`client_min_messages = error`). A keyed
+ * retry while the standby is still away is not answered (a replay waits for the standby like
+ * a write); once it is back the retry replays, and each credit is applied exactly once.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -21,6 +24,7 @@ import { startReplicatedCluster } from './support/pg-replication.ts';
 import { send, startServer } from './support/server-process.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const MISSING = '00000000-0000-4000-8000-000000000000';
 const USD = (amount: number) => JSON.stringify({ amount: { asset: 'USD/2', amount } });
 
 if (process.env.TEST_DATABASE_URL) {
@@ -29,14 +33,18 @@ if (process.env.TEST_DATABASE_URL) {
       const cluster = await startReplicatedCluster();
       const admin = new pg.Client({ connectionString: cluster.primaryUrl });
       await admin.connect();
+      // A role that hides warnings from its sessions must not hide the cancelled wait's from Coffer.
+      await admin.query('ALTER ROLE CURRENT_USER SET client_min_messages = error');
       const server = await startServer({ DATABASE_URL: cluster.primaryUrl, STATEMENT_TIMEOUT_MS: '100', POOL_SIZE: '4' });
       try {
         /** Coffer's sessions waiting in COMMIT for the standby. */
         const waiting = async () =>
           (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'coffer' AND wait_event = 'SyncRep'")).rows;
+        let retriesSettled = 0;
         const untilWaiting = async () => {
           const deadline = Date.now() + 30_000;
           while ((await waiting()).length === 0) {
+            assert.equal(retriesSettled, 0, 'a keyed replay was answered before the standby held what it replays');
             assert.ok(Date.now() < deadline, 'no Coffer session came to wait for the standby');
             await sleep(25);
           }
@@ -67,24 +75,65 @@ if (process.env.TEST_DATABASE_URL) {
         assert.equal(answered.status, 204, answered.text);
         assert.equal(await balance(), 105);
 
-        // 2. A wait cancelled by hand: committed on the primary only, so not acknowledged.
+        // 2. A wait cancelled by hand: committed on the primary only, so not acknowledged —
+        // a ledger write keyed or not, a keyed wallet creation, and a single-statement write
+        // outside the committer (a webhook endpoint's creation) and an atomic bulk request.
         await cluster.stopStandby();
-        for (const [key, amount] of [['sync-cancelled', 7], [undefined, 11]] as const) {
-          const pending = send(server.url, 'POST', `/wallets/${id}/credit`, USD(amount), key === undefined ? {} : { 'idempotency-key': key });
+        const cancelled: [string, string, string, Record<string, string>][] = [
+          ['keyed credit', `/wallets/${id}/credit`, USD(7), { 'idempotency-key': 'sync-cancelled' }],
+          ['unkeyed credit', `/wallets/${id}/credit`, USD(11), {}],
+          ['keyed wallet', '/wallets', '{"name":"sync-cancelled"}', { 'idempotency-key': 'sync-cancelled-wallet' }],
+          ['keyed credit to a missing wallet (a 404 is an outcome too)', `/wallets/${MISSING}/credit`, USD(3), { 'idempotency-key': 'sync-cancelled-missing' }],
+          ['webhook endpoint', '/webhooks', '{"url":"https://receiver.example/hooks"}', {}],
+          [
+            'atomic bulk',
+            '/bulk',
+            JSON.stringify({ atomic: true, operations: [{ action: 'CREDIT_WALLET', ik: 'sync-bulk-1', data: { walletID: id, amount: { asset: 'USD/2', amount: 13 } } }] }),
+            {},
+          ],
+        ];
+        for (const [what, path, body, headers] of cancelled) {
+          const pending = send(server.url, 'POST', path, body, headers);
           await untilWaiting();
           for (const { pid } of await waiting()) await admin.query('SELECT pg_cancel_backend($1)', [pid]);
           const answer = await pending;
-          assert.equal(answer.status, 503, `${key ?? 'unkeyed'}: ${answer.text}`);
+          assert.equal(answer.status, 503, `${what}: ${answer.text}`);
           const error = JSON.parse(answer.text) as { errorCode: string; errorMessage: string };
           assert.equal(error.errorCode, 'SERVICE_UNAVAILABLE');
           assert.match(error.errorMessage, /synchronous standby/);
         }
+        // What a cancelled wait committed is on the primary at once (PostgreSQL's own rule),
+        // though it was answered 503.
+        assert.equal(await balance(), 100 + 5 + 7 + 11 + 13);
+
+        // 3. Keyed retries while the standby is still away: a replay waits for the standby
+        // like a write, or it would acknowledge what only the primary has. The 404's replay
+        // goes first, in a batch of its own: it finds no row to lock but its key's. (A
+        // wallet's or a credit's batch also locks the wallet's rows.)
+        const retry = (path: string, body: string, key: string) => {
+          const sent = send(server.url, 'POST', path, body, { 'idempotency-key': key });
+          sent.then(
+            () => retriesSettled++,
+            () => retriesSettled++,
+          );
+          return sent;
+        };
+        const missingRetry = retry(`/wallets/${MISSING}/credit`, USD(3), 'sync-cancelled-missing');
+        await untilWaiting();
+        const walletRetry = retry('/wallets', '{"name":"sync-cancelled"}', 'sync-cancelled-wallet');
+        const creditRetry = retry(`/wallets/${id}/credit`, USD(7), 'sync-cancelled');
+        await sleep(1_000);
+        assert.equal(retriesSettled, 0, 'a keyed replay was answered before the standby held what it replays');
         await cluster.startStandby();
-        // The keyed one replays what committed; each credit moved money once.
-        const retried = await send(server.url, 'POST', `/wallets/${id}/credit`, USD(7), { 'idempotency-key': 'sync-cancelled' });
-        assert.equal(retried.status, 204, retried.text);
-        assert.equal(retried.replayed, true);
-        assert.equal(await balance(), 100 + 5 + 7 + 11);
+        const [missing, credit, wallet] = await Promise.all([missingRetry, creditRetry, walletRetry]);
+        assert.equal(missing!.status, 404, missing!.text);
+        assert.equal(missing!.replayed, true);
+        assert.equal(credit!.status, 204, credit!.text);
+        assert.equal(credit!.replayed, true);
+        assert.equal(wallet!.status, 201, wallet!.text);
+        assert.equal(wallet!.replayed, true);
+        // Each credit moved money once.
+        assert.equal(await balance(), 100 + 5 + 7 + 11 + 13);
       } finally {
         await server.kill('SIGTERM');
         await admin.end();

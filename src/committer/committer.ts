@@ -32,7 +32,11 @@
  * can decide, and a retry with an Idempotency-Key is safe. A COMMIT answered with the warning
  * that its wait for the synchronous standby was cancelled (`CommitNotReplicated`) committed on
  * the primary only: every command of the batch is answered `unknown`, keyed ones too, without
- * reading their keys, since that would acknowledge what a failover may lose. Nothing after COMMIT can throw
+ * reading their keys, since that would acknowledge what a failover may lose. A later retry
+ * with the key — or the claim's retry after a session killed in that wait (its connection
+ * lost: an unknown outcome) — replays only once the standby holds the outcome: the replay's
+ * transaction locks the key's row, so its COMMIT waits for the standby like a write
+ * (storage/idempotency-keys.ts). Nothing after COMMIT can throw
  * into this path: answers are settled before the metrics hooks run, and the hooks' own
  * failures are swallowed.
  */

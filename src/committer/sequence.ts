@@ -30,7 +30,7 @@
  */
 import { emptyReads } from '../domain/batch.ts';
 import type { Instant } from '../domain/time.ts';
-import { provenRolledBack, type Database } from '../storage/database.ts';
+import { CommitNotReplicated, provenRolledBack, type Database } from '../storage/database.ts';
 import { batchConflict } from '../storage/effects.ts';
 import { moveStagedEvents, prepareStaging } from '../storage/events.ts';
 import { commitBatch, type Entry, type RunResult } from './commit-batch.ts';
@@ -55,7 +55,8 @@ export type AtomicResult =
   /** At least one command was refused; the transaction was rolled back. Each answer is what the command answered inside it. */
   | { readonly kind: 'rolledBack'; readonly answers: readonly RunResult[] }
   /** COMMIT was sent and not answered: nobody knows whether it applied. */
-  | { readonly kind: 'unknown' };
+  /** COMMIT's outcome is unknown; `notReplicated`: it committed on the primary, but its wait for the synchronous standby was cancelled. */
+  | { readonly kind: 'unknown'; readonly notReplicated: boolean };
 
 /** True when an answer refuses its command: an error status (stored or new) or a key conflict. */
 export function refusedAnswer(answer: RunResult): boolean {
@@ -133,7 +134,7 @@ export async function runAtomic(db: Database, ledger: string, clock: () => Insta
       return { kind: 'committed', answers, events };
     } catch (error) {
       if (error instanceof SequenceRefused) return { kind: 'rolledBack', answers: error.answers };
-      if (!provenRolledBack(error)) return { kind: 'unknown' };
+      if (!provenRolledBack(error)) return { kind: 'unknown', notReplicated: error instanceof CommitNotReplicated };
       if (batchConflict(error) === undefined || attempt >= ATOMIC_ATTEMPTS_MAX) throw error;
     }
   }

@@ -356,7 +356,9 @@ export function openPostgres(options: PostgresOptions): Database {
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     connectionTimeoutMillis: 5_000,
     // The schema is a validated identifier (config.ts): lower case, no quoting needed.
-    options: `${session} -c search_path=${schema}`,
+    // Warnings always reach Coffer, whatever the role or database sets: the one that says a
+    // COMMIT's wait for the synchronous standby was cancelled decides its answer (below).
+    options: `${session} -c search_path=${schema} -c client_min_messages=warning`,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID) return (text: string) => BigInt(text);
@@ -390,7 +392,8 @@ export function openPostgres(options: PostgresOptions): Database {
     kind: 'postgres',
     schema,
     async query<Row>(sql: string, params?: readonly unknown[]) {
-      return onPrimary(async (pool) => (await pool.query(statement(sql, params, !WRITES.test(sql)))).rows as Row[]);
+      if (!WRITES.test(sql)) return onPrimary(async (pool) => (await pool.query(statement(sql, params))).rows as Row[]);
+      return onPrimary(async (pool) => (await writeAlone(await checkOut(pool), statement(sql, params, false))).rows as Row[]);
     },
     async exec(sql: string) {
       await onPrimary((pool) => pool.query(sql));
@@ -430,6 +433,38 @@ export function openPostgres(options: PostgresOptions): Database {
       await Promise.all([primary.end(), backgroundPrimary.end()]);
     },
   };
+}
+
+/**
+ * A statement that writes, run on its own (it commits as it ends) on a checked-out connection,
+ * which is watched like a COMMIT: a warning that its wait for the synchronous standby was
+ * cancelled makes it a `CommitNotReplicated`, not a success. A failure releases the connection
+ * to be discarded, as `pool.query` does.
+ */
+async function writeAlone(client: pg.PoolClient, config: pg.QueryConfig): Promise<pg.QueryResult> {
+  let notReplicated: unknown;
+  let failure: Error | undefined;
+  const onNotice = (notice: { code?: string }) => {
+    if (notice.code === SYNC_WAIT_CANCELLED) notReplicated ??= notice;
+  };
+  const onError = (error: Error) => {
+    failure ??= error;
+  };
+  client.on('notice', onNotice);
+  client.on('error', onError);
+  try {
+    const result = await client.query(config);
+    if (notReplicated !== undefined) throw new CommitNotReplicated(notReplicated);
+    return result;
+  } catch (error) {
+    failure ??= error as Error;
+    throw error;
+  } finally {
+    client.off('notice', onNotice);
+    client.off('error', onError);
+    // A warned statement committed all the same: its connection is sound.
+    client.release(failure instanceof CommitNotReplicated ? undefined : failure);
+  }
 }
 
 /**

@@ -26,12 +26,19 @@ export interface KeyClaim {
  * The outcomes stored under keys a batch could not claim. Claims are INSERTs made in key
  * order (storage/snapshot.ts); one that conflicted with a concurrent holder of the key waited
  * until that holder committed, so its outcome is visible to this later statement.
+ *
+ * The rows are locked (`FOR KEY SHARE`, which only a purge's DELETE waits for) so that the
+ * transaction writes WAL and its COMMIT waits for the synchronous standby like any write: a
+ * replay then is not answered before the standby holds what it replays. Without it a batch of
+ * replays alone committed nothing and answered at once — after a COMMIT whose wait for the
+ * standby was cancelled (answered 503) or whose session was killed in that wait, a retry with
+ * the same key would have acknowledged an outcome only the primary had (test/sync-standby.test.ts).
  */
 export async function storedOutcomes(tx: Queryable, ledger: string, keys: readonly string[]): Promise<Map<string, StoredOutcome>> {
   const stored = new Map<string, StoredOutcome>();
   if (keys.length === 0) return stored;
   const rows = await tx.query<{ key: string; operation: string; fingerprint: string; status: number | null; response: string | null }>(
-    'SELECT key, operation, fingerprint, status, response FROM idempotency_keys WHERE ledger = $1 AND key = ANY($2::text[])',
+    'SELECT key, operation, fingerprint, status, response FROM idempotency_keys WHERE ledger = $1 AND key = ANY($2::text[]) FOR KEY SHARE',
     [ledger, keys],
   );
   for (const row of rows) {

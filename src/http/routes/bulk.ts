@@ -231,7 +231,10 @@ async function answerAtomic(
     const keyed = items.every((item) => item.key !== undefined);
     const unknown = errorReply(
       'SERVICE_UNAVAILABLE',
-      'the database connection was lost while committing: this atomic request may or may not have been applied. ' +
+      (result.notReplicated
+        ? 'the database committed this atomic request but stopped waiting for its synchronous standby to confirm the copy ' +
+          '(the wait was cancelled): it may be lost if the database fails over now, so it is not acknowledged. '
+        : 'the database connection was lost while committing: this atomic request may or may not have been applied. ') +
         (keyed
           ? 'Retry with the same Idempotency-Key (or the same ik on every operation): it is applied at most once'
           : 'Check before repeating it; a request sent with an Idempotency-Key (or an ik on every operation) is safe to retry'),
