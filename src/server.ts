@@ -118,8 +118,12 @@ export async function serve(config: Config): Promise<void> {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     // A signal that came during the listen closed the app and the database under it: what
-    // failed is the stop's doing, and the stop ends the process (0 when clean).
-    if (stopping !== undefined) return stopping;
+    // failed is most likely the stop's doing, and the stop ends the process (0 when clean).
+    // Logged all the same, in case it was a real fault (a port taken) that the stop hid.
+    if (stopping !== undefined) {
+      app.log.warn({ err: error }, 'the listener failed to start while stopping');
+      return stopping;
+    }
     await app.close().catch(() => {});
     await db.close().catch(() => {});
     throw listenError(error, config);
@@ -129,7 +133,10 @@ export async function serve(config: Config): Promise<void> {
     await reportFailoverRisk(app, db, config);
   } catch (error) {
     // The same for the reports; their own failure is not a bad HOST or PORT.
-    if (stopping !== undefined) return stopping;
+    if (stopping !== undefined) {
+      app.log.warn({ err: error }, 'the start-up reports failed while stopping');
+      return stopping;
+    }
     throw error;
   }
   if (stopping === undefined) app.log.info({ backend: db.kind, ledger: config.ledger, auth: config.auth.mode }, 'coffer is serving');
