@@ -17,6 +17,8 @@
  * a write); once it is back the retry replays, and each credit is applied exactly once.
  */
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { postgresSkipped } from './support/harness.ts';
@@ -24,6 +26,21 @@ import { startReplicatedCluster } from './support/pg-replication.ts';
 import { send, startServer } from './support/server-process.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A webhook receiver that answers 200 and keeps what it got. */
+async function startReceiver(): Promise<{ url: string; received: string[]; server: Server }> {
+  const received: string[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      received.push(body);
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, received, server };
+}
+
 const MISSING = '00000000-0000-4000-8000-000000000000';
 const USD = (amount: number) => JSON.stringify({ amount: { asset: 'USD/2', amount } });
 
@@ -35,16 +52,19 @@ if (process.env.TEST_DATABASE_URL) {
       await admin.connect();
       // A role that hides warnings from its sessions must not hide the cancelled wait's from Coffer.
       await admin.query('ALTER ROLE CURRENT_USER SET client_min_messages = error');
-      const server = await startServer({ DATABASE_URL: cluster.primaryUrl, STATEMENT_TIMEOUT_MS: '100', POOL_SIZE: '4' });
+      const receiver = await startReceiver();
+      const server = await startServer({ DATABASE_URL: cluster.primaryUrl, STATEMENT_TIMEOUT_MS: '100', POOL_SIZE: '8', BATCH_CONCURRENCY: '4', WEBHOOK_ALLOW_PRIVATE: 'true' });
       try {
         /** Coffer's sessions waiting in COMMIT for the standby. */
-        const waiting = async () =>
-          (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'coffer' AND wait_event = 'SyncRep'")).rows;
+        const waiting = async (pool = 'coffer') =>
+          (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event = 'SyncRep'", [pool])).rows;
         let retriesSettled = 0;
-        const untilWaiting = async () => {
+        let watchingRetries = false;
+        const untilWaiting = async (sessions = 1) => {
           const deadline = Date.now() + 30_000;
-          while ((await waiting()).length === 0) {
-            assert.equal(retriesSettled, 0, 'a keyed replay was answered before the standby held what it replays');
+          while ((await waiting()).length < sessions) {
+            // Section 3's retries must stay unanswered while others come to wait.
+            if (watchingRetries) assert.equal(retriesSettled, 0, 'a keyed replay was answered before the standby held what it replays');
             assert.ok(Date.now() < deadline, 'no Coffer session came to wait for the standby');
             await sleep(25);
           }
@@ -107,35 +127,84 @@ if (process.env.TEST_DATABASE_URL) {
         assert.equal(await balance(), 100 + 5 + 7 + 11 + 13);
 
         // 3. Keyed retries while the standby is still away: a replay waits for the standby
-        // like a write, or it would acknowledge what only the primary has. The 404's replay
-        // goes first, in a batch of its own: it finds no row to lock but its key's. (A
-        // wallet's or a credit's batch also locks the wallet's rows.)
-        const retry = (path: string, body: string, key: string) => {
-          const sent = send(server.url, 'POST', path, body, { 'idempotency-key': key });
+        // like a write, or it would acknowledge what only the primary has. Each goes in a
+        // batch of its own (BATCH_CONCURRENCY=4), and the first locks no row but its key's (a
+        // 404's replay); the wallet's and the credit's also lock the wallet's rows. Among them an
+        // atomic bulk request that replays the credit and is rolled back (its debit refused):
+        // its transaction commits nothing, so it is answered only once a commit has waited.
+        const retry = (path: string, body: string, headers: Record<string, string>) => {
+          const sent = send(server.url, 'POST', path, body, headers);
           sent.then(
             () => retriesSettled++,
             () => retriesSettled++,
           );
           return sent;
         };
-        const missingRetry = retry(`/wallets/${MISSING}/credit`, USD(3), 'sync-cancelled-missing');
-        await untilWaiting();
-        const walletRetry = retry('/wallets', '{"name":"sync-cancelled"}', 'sync-cancelled-wallet');
-        const creditRetry = retry(`/wallets/${id}/credit`, USD(7), 'sync-cancelled');
+        watchingRetries = true;
+        const missingRetry = retry(`/wallets/${MISSING}/credit`, USD(3), { 'idempotency-key': 'sync-cancelled-missing' });
+        await untilWaiting(1);
+        const walletRetry = retry('/wallets', '{"name":"sync-cancelled"}', { 'idempotency-key': 'sync-cancelled-wallet' });
+        await untilWaiting(2);
+        const refusedBulk = retry(
+          '/bulk',
+          JSON.stringify({
+            atomic: true,
+            operations: [
+              { action: 'CREDIT_WALLET', ik: 'sync-cancelled', data: { walletID: id, amount: { asset: 'USD/2', amount: 7 } } },
+              { action: 'DEBIT_WALLET', data: { walletID: id, amount: { asset: 'USD/2', amount: 1_000_000 } } },
+            ],
+          }),
+          {},
+        );
+        await untilWaiting(3);
+        // After the bulk request: a waiting credit keeps its balance rows locked.
+        const creditRetry = retry(`/wallets/${id}/credit`, USD(7), { 'idempotency-key': 'sync-cancelled' });
+        await untilWaiting(4);
         await sleep(1_000);
         assert.equal(retriesSettled, 0, 'a keyed replay was answered before the standby held what it replays');
+        watchingRetries = false;
         await cluster.startStandby();
-        const [missing, credit, wallet] = await Promise.all([missingRetry, creditRetry, walletRetry]);
+        const [missing, credit, wallet, bulk] = await Promise.all([missingRetry, creditRetry, walletRetry, refusedBulk]);
         assert.equal(missing!.status, 404, missing!.text);
         assert.equal(missing!.replayed, true);
         assert.equal(credit!.status, 204, credit!.text);
         assert.equal(credit!.replayed, true);
         assert.equal(wallet!.status, 201, wallet!.text);
         assert.equal(wallet!.replayed, true);
+        assert.equal(bulk!.status, 200, bulk!.text);
+        const items = (JSON.parse(bulk!.text) as { data: { status: number; errorCode?: string }[] }).data;
+        assert.deepEqual(
+          items.map((item) => [item.status, item.errorCode]),
+          [
+            [204, undefined],
+            [400, 'INSUFFICIENT_FUND'],
+          ],
+        );
         // Each credit moved money once.
         assert.equal(await balance(), 100 + 5 + 7 + 11 + 13);
+
+        // 4. The webhook loop: a fan-out that leased a delivery of an event only the primary
+        // has (its credit's wait cancelled) and whose own wait is cancelled too sends nothing.
+        const endpoint = await send(server.url, 'POST', '/webhooks', JSON.stringify({ url: receiver.url }));
+        assert.equal(endpoint.status, 201, endpoint.text);
+        await cluster.stopStandby();
+        const unacknowledged = send(server.url, 'POST', `/wallets/${id}/credit`, USD(17));
+        await untilWaiting(1);
+        for (const { pid } of await waiting()) await admin.query('SELECT pg_cancel_backend($1)', [pid]);
+        assert.equal((await unacknowledged).status, 503);
+        const fanOutDeadline = Date.now() + 30_000;
+        let fanOut: { pid: number }[] = [];
+        while ((fanOut = await waiting('coffer-background')).length === 0) {
+          assert.ok(Date.now() < fanOutDeadline, 'no fan-out came to wait for the standby');
+          await sleep(25);
+        }
+        for (const { pid } of fanOut) await admin.query('SELECT pg_cancel_backend($1)', [pid]);
+        await sleep(1_500);
+        assert.deepEqual(receiver.received, [], 'a delivery was sent of a fan-out whose commit the standby may lack');
+        await cluster.startStandby();
       } finally {
         await server.kill('SIGTERM');
+        receiver.server.close();
         await admin.end();
         await cluster.destroy();
       }

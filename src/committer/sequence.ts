@@ -30,7 +30,8 @@
  */
 import { emptyReads } from '../domain/batch.ts';
 import type { Instant } from '../domain/time.ts';
-import { CommitNotReplicated, provenRolledBack, type Database } from '../storage/database.ts';
+import { CommitNotReplicated, CommitOutcomeUnknown, provenRolledBack, type Database } from '../storage/database.ts';
+import { awaitKeysReplicated } from '../storage/idempotency-keys.ts';
 import { batchConflict } from '../storage/effects.ts';
 import { moveStagedEvents, prepareStaging } from '../storage/events.ts';
 import { commitBatch, type Entry, type RunResult } from './commit-batch.ts';
@@ -54,7 +55,6 @@ export type AtomicResult =
   | { readonly kind: 'committed'; readonly answers: readonly RunResult[]; /** Outbox events the transaction wrote. */ readonly events: number }
   /** At least one command was refused; the transaction was rolled back. Each answer is what the command answered inside it. */
   | { readonly kind: 'rolledBack'; readonly answers: readonly RunResult[] }
-  /** COMMIT was sent and not answered: nobody knows whether it applied. */
   /** COMMIT's outcome is unknown; `notReplicated`: it committed on the primary, but its wait for the synchronous standby was cancelled. */
   | { readonly kind: 'unknown'; readonly notReplicated: boolean };
 
@@ -133,11 +133,30 @@ export async function runAtomic(db: Database, ledger: string, clock: () => Insta
       });
       return { kind: 'committed', answers, events };
     } catch (error) {
-      if (error instanceof SequenceRefused) return { kind: 'rolledBack', answers: error.answers };
+      if (error instanceof SequenceRefused) return rolledBack(db, ledger, entries, error.answers);
       if (!provenRolledBack(error)) return { kind: 'unknown', notReplicated: error instanceof CommitNotReplicated };
       if (batchConflict(error) === undefined || attempt >= ATOMIC_ATTEMPTS_MAX) throw error;
     }
   }
+}
+
+/**
+ * A rolled-back sequence's answer. Its transaction committed nothing, so it never waited for
+ * the synchronous standby: the outcomes it replayed, and the keys it found taken, may be on
+ * the primary only (a COMMIT whose wait was cancelled, answered 503). They are answered once a
+ * transaction locking their keys has committed, as a committed batch's replays are; if that
+ * commit's wait is cancelled in turn, or its answer lost, the request's outcome is unknown.
+ */
+async function rolledBack(db: Database, ledger: string, entries: readonly Entry[], answers: readonly RunResult[]): Promise<AtomicResult> {
+  const keys = entries.filter((entry, i) => entry.key !== undefined && (answers[i]!.kind === 'replayed' || answers[i]!.kind === 'conflict')).map((entry) => entry.key!);
+  if (keys.length === 0) return { kind: 'rolledBack', answers };
+  try {
+    await db.transaction((tx) => awaitKeysReplicated(tx, ledger, keys));
+  } catch (error) {
+    if (error instanceof CommitOutcomeUnknown) return { kind: 'unknown', notReplicated: error instanceof CommitNotReplicated };
+    throw error;
+  }
+  return { kind: 'rolledBack', answers };
 }
 
 /** A command of a non-atomic sequence that failed (a 5xx: its transaction proved it rolled back), with why. */

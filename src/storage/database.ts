@@ -422,8 +422,12 @@ export function openPostgres(options: PostgresOptions): Database {
       };
     },
     background: {
+      // Its writes are watched like the main pool's: a fan-out whose wait for the standby was
+      // cancelled throws, so the loop sends nothing it leased (the leases lapse, and a later
+      // claim, whose COMMIT waits for the standby, sends them).
       async query<Row>(sql: string, params?: readonly unknown[]) {
-        return onPrimary(async (pool) => (await pool.query(statement(sql, params))).rows as Row[], backgroundPrimary);
+        if (!WRITES.test(sql)) return onPrimary(async (pool) => (await pool.query(statement(sql, params))).rows as Row[], backgroundPrimary);
+        return onPrimary(async (pool) => (await writeAlone(await checkOut(pool), statement(sql, params))).rows as Row[], backgroundPrimary);
       },
       async exec(sql: string) {
         await onPrimary((pool) => pool.query(sql), backgroundPrimary);

@@ -14,7 +14,7 @@
 import type { BatchWrites, JournalWrites } from '../domain/batch.ts';
 import type { Transaction } from './database.ts';
 import { instantParam } from './sql.ts';
-import { outcomesParams, outcomesUpsert, storeOutcomes } from './idempotency-keys.ts';
+import { KeyPurged, outcomesParams, outcomesUpsert, storeOutcomes } from './idempotency-keys.ts';
 import { eventsInsert, eventsParams, writeEvents, type EventsTarget } from './events.ts';
 import type { OutboxEvent } from '../domain/events.ts';
 import type { Instant } from '../domain/time.ts';
@@ -28,11 +28,13 @@ const DEADLOCK_DETECTED = '40P01';
 
 /**
  * Why a batch's transaction failed, when it met a concurrent one and must be retried: a
- * writer took a unique value this batch assumed free ('unique'), or PostgreSQL broke a lock
+ * writer took a unique value this batch assumed free ('unique'; also a key the retention purge
+ * deleted between its claim and the read of its outcome, `KeyPurged`), or PostgreSQL broke a lock
  * cycle ('deadlock'; see `Reads.locksUnknown` for why that needs two concurrent first uses
  * of one volume row). Undefined for any other failure.
  */
 export function batchConflict(error: unknown): 'unique' | 'deadlock' | undefined {
+  if (error instanceof KeyPurged) return 'unique';
   const code = (error as { code?: unknown } | null)?.code;
   if (code === UNIQUE_VIOLATION) return 'unique';
   if (code === DEADLOCK_DETECTED) return 'deadlock';

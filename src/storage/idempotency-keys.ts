@@ -45,8 +45,32 @@ export async function storedOutcomes(tx: Queryable, ledger: string, keys: readon
     if (row.status === null) throw new Error(`idempotency key ${row.key} is claimed without an outcome`);
     stored.set(row.key, { operation: row.operation, fingerprint: row.fingerprint, status: Number(row.status), response: row.response });
   }
-  if (stored.size !== keys.length) throw new Error('an idempotency claim conflicted with a row that is gone');
+  if (stored.size !== keys.length) throw new KeyPurged();
   return stored;
+}
+
+/**
+ * A key whose claim conflicted was gone by the time its outcome was read: the retention purge
+ * deleted it in between (its row lock made the read wait for the DELETE, then skip the row).
+ * The batch rolls back and is retried (`batchConflict`); the retry's claim takes the key anew,
+ * as any use of a key past its retention does.
+ */
+export class KeyPurged extends Error {
+  constructor() {
+    super('an idempotency claim conflicted with a key that the retention purge deleted meanwhile');
+    this.name = 'KeyPurged';
+  }
+}
+
+/**
+ * Locks the rows of `keys` (`FOR KEY SHARE`, as `storedOutcomes`) in a transaction of their own:
+ * committed, it waited for the synchronous standby, which then holds their outcomes. An atomic
+ * sequence that was rolled back runs it before answering with outcomes it replayed or keys it
+ * found taken, since its own transaction committed nothing (committer/sequence.ts).
+ */
+export async function awaitKeysReplicated(tx: Queryable, ledger: string, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  await tx.query('SELECT 1 FROM idempotency_keys WHERE ledger = $1 AND key = ANY($2::text[]) ORDER BY key FOR KEY SHARE', [ledger, keys]);
 }
 
 /**
@@ -81,11 +105,16 @@ export function storeOutcomes(tx: Transaction, ledger: string, outcomes: readonl
   tx.defer(outcomesUpsert(2), [ledger, ...outcomesParams(outcomes, claimedAt)], outcomes.length);
 }
 
-/** Deletes at most `limit` keys created before `cutoff`; returns how many went. */
+/**
+ * Deletes at most `limit` keys created before `cutoff`; returns how many went. Rows a replay
+ * has locked (`storedOutcomes`) are passed by, to go in a later round: the purge never waits
+ * for a replay — which may wait for the synchronous standby — so it neither holds its other
+ * rows locked meanwhile nor deadlocks with a batch locking several keys in key order.
+ */
 export async function purgeKeys(q: Queryable, cutoff: Instant, limit: number): Promise<number> {
   const rows = await q.query(
     `DELETE FROM idempotency_keys WHERE ctid IN (
-       SELECT ctid FROM idempotency_keys WHERE created_at < $1::timestamptz LIMIT $2
+       SELECT ctid FROM idempotency_keys WHERE created_at < $1::timestamptz LIMIT $2 FOR UPDATE SKIP LOCKED
      ) RETURNING 1`,
     [instantParam(cutoff), limit],
   );
