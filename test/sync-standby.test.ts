@@ -12,9 +12,11 @@
  * it early with the session alive) is answered 503 SERVICE_UNAVAILABLE, never a success: the
  * commit is on the primary only. So are a keyed credit, an unkeyed one, a keyed wallet
  * creation and a webhook endpoint's creation (a single statement outside the committer), with
- * the role set to hide warnings from its sessions (`client_min_messages = error`). A keyed
- * retry while the standby is still away is not answered (a replay waits for the standby like
- * a write); once it is back the retry replays, and each credit is applied exactly once.
+ * the role set to hide warnings from its sessions (`client_min_messages = error`). Keyed
+ * retries while the standby is still away are not answered — a replay waits for the standby
+ * like a write, and so does a rolled-back atomic bulk request that replayed one; once it is
+ * back they replay, and each credit is applied exactly once. A webhook fan-out whose own wait
+ * is cancelled sends nothing it leased.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
