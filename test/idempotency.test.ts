@@ -1,8 +1,23 @@
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { describe, it } from 'node:test';
 import { v5 as uuidv5 } from 'uuid';
 import { purgeExpiredKeys } from '../src/idempotency/retention.ts';
-import { createBalance, createWallet, credit, expectError, expectStatus, isoIn, mainBalance, suite, type Harness, type Request, type Response } from './support/harness.ts';
+import {
+  backends,
+  createBalance,
+  createWallet,
+  credit,
+  expectError,
+  expectStatus,
+  isoIn,
+  mainBalance,
+  postgresSkipped,
+  startHarness,
+  suite,
+  type Harness,
+  type Request,
+  type Response,
+} from './support/harness.ts';
 
 let counter = 0;
 function key(label: string): string {
@@ -209,3 +224,32 @@ suite('idempotency', (h) => {
     assert.equal(await mainBalance(h(), id), 10n);
   });
 });
+
+if (process.env.TEST_DATABASE_URL) {
+  describe('retention beside a replay [postgres]', () => {
+    it('the purge passes by a key a replay holds locked (no wait), deletes the others, and takes that key in a later round', async () => {
+      const h = await startHarness(backends().find((backend) => backend.name === 'postgres')!);
+      try {
+        const held = key('purge-held');
+        const other = key('purge-other');
+        const id = await createWallet(h);
+        for (const k of [held, other]) expectStatus(await h.post(`/wallets/${id}/credit`, { amount: { asset: 'USD/2', amount: 1n } }, { 'idempotency-key': k }), 204);
+        h.clock.advance(73 * 3600);
+        const retention = 72n * 3_600_000_000n;
+        await h.db.transaction(async (tx) => {
+          // What a replay's read of its stored outcome takes (storage/idempotency-keys.ts).
+          const locked = await tx.query("SELECT 1 FROM idempotency_keys WHERE key LIKE '%' || $1 FOR KEY SHARE", [held]);
+          assert.equal(locked.length, 1);
+          const started = Date.now();
+          assert.equal(await purgeExpiredKeys(h.db, retention, h.clock.now()), 1, 'the other key is purged; the locked one is not');
+          assert.ok(Date.now() - started < 5_000, 'the purge waited for the replay');
+        });
+        assert.equal(await purgeExpiredKeys(h.db, retention, h.clock.now()), 1, 'a later round takes the key once it is free');
+      } finally {
+        await h.close();
+      }
+    });
+  });
+} else {
+  postgresSkipped('retention beside a replay [postgres]');
+}

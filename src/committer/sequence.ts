@@ -56,7 +56,12 @@ export type AtomicResult =
   /** At least one command was refused; the transaction was rolled back. Each answer is what the command answered inside it. */
   | { readonly kind: 'rolledBack'; readonly answers: readonly RunResult[] }
   /** COMMIT's outcome is unknown; `notReplicated`: it committed on the primary, but its wait for the synchronous standby was cancelled. */
-  | { readonly kind: 'unknown'; readonly notReplicated: boolean };
+  | {
+      readonly kind: 'unknown';
+      readonly notReplicated: boolean;
+      /** The sequence was refused and rolled back, but the outcomes it replays could not be confirmed on the standby (`rolledBack` below). */
+      readonly rolledBack?: boolean;
+    };
 
 /** True when an answer refuses its command: an error status (stored or new) or a key conflict. */
 export function refusedAnswer(answer: RunResult): boolean {
@@ -145,17 +150,28 @@ export async function runAtomic(db: Database, ledger: string, clock: () => Insta
  * the synchronous standby: the outcomes it replayed, and the keys it found taken, may be on
  * the primary only (a COMMIT whose wait was cancelled, answered 503). They are answered once a
  * transaction locking their keys has committed, as a committed batch's replays are; if that
- * commit's wait is cancelled in turn, or its answer lost, the request's outcome is unknown.
+ * commit's wait is cancelled in turn, or its answer lost, or a key was purged meanwhile (no
+ * row to lock: the commit need not wait), the request is answered `unknown`: nothing of it
+ * applied, but what it would replay is not confirmed.
  */
 async function rolledBack(db: Database, ledger: string, entries: readonly Entry[], answers: readonly RunResult[]): Promise<AtomicResult> {
-  const keys = entries.filter((entry, i) => entry.key !== undefined && (answers[i]!.kind === 'replayed' || answers[i]!.kind === 'conflict')).map((entry) => entry.key!);
+  // A key's first use in the sequence tells whether it was there before: a later use of a key
+  // the sequence itself claimed replays that claim, which the rollback undid.
+  const before = new Map<string, boolean>();
+  entries.forEach((entry, i) => {
+    if (entry.key !== undefined && !before.has(entry.key)) before.set(entry.key, answers[i]!.kind === 'replayed' || answers[i]!.kind === 'conflict');
+  });
+  const keys = [...before].filter(([, existed]) => existed).map(([key]) => key);
   if (keys.length === 0) return { kind: 'rolledBack', answers };
+  let locked: number;
   try {
-    await db.transaction((tx) => awaitKeysReplicated(tx, ledger, keys));
+    locked = await db.transaction((tx) => awaitKeysReplicated(tx, ledger, keys));
   } catch (error) {
-    if (error instanceof CommitOutcomeUnknown) return { kind: 'unknown', notReplicated: error instanceof CommitNotReplicated };
+    if (error instanceof CommitOutcomeUnknown) return { kind: 'unknown', notReplicated: error instanceof CommitNotReplicated, rolledBack: true };
     throw error;
   }
+  // A key the purge deleted meanwhile left nothing to lock, so the commit may not have waited.
+  if (locked < keys.length) return { kind: 'unknown', notReplicated: false, rolledBack: true };
   return { kind: 'rolledBack', answers };
 }
 

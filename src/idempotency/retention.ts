@@ -22,7 +22,10 @@ export function parseRetention(text: string): bigint | null {
 /** Rows deleted per statement, so a purge never holds locks for long. */
 export const PURGE_BATCH = 1_000;
 
-/** Deletes every record older than the retention window, batch by batch; returns the count. */
+/**
+ * Deletes the records older than the retention window, batch by batch; returns the count. A
+ * record a replay holds locked at that moment is passed by, for a later round (`purgeKeys`).
+ */
 export async function purgeExpiredKeys(db: Database, retentionMicros: bigint, now: Instant): Promise<number> {
   let total = 0;
   for (;;) {

@@ -63,14 +63,16 @@ export class KeyPurged extends Error {
 }
 
 /**
- * Locks the rows of `keys` (`FOR KEY SHARE`, as `storedOutcomes`) in a transaction of their own:
- * committed, it waited for the synchronous standby, which then holds their outcomes. An atomic
- * sequence that was rolled back runs it before answering with outcomes it replayed or keys it
- * found taken, since its own transaction committed nothing (committer/sequence.ts).
+ * Locks the rows of `keys` (`FOR KEY SHARE`, as `storedOutcomes`) and returns how many it locked:
+ * run in a transaction of its own that locked any, its COMMIT waits for the synchronous standby,
+ * which then holds their outcomes. An atomic sequence that was rolled back runs it before
+ * answering with outcomes it replayed or keys it found taken, since its own transaction
+ * committed nothing (committer/sequence.ts).
  */
-export async function awaitKeysReplicated(tx: Queryable, ledger: string, keys: readonly string[]): Promise<void> {
-  if (keys.length === 0) return;
-  await tx.query('SELECT 1 FROM idempotency_keys WHERE ledger = $1 AND key = ANY($2::text[]) ORDER BY key FOR KEY SHARE', [ledger, keys]);
+export async function awaitKeysReplicated(tx: Queryable, ledger: string, keys: readonly string[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const rows = await tx.query('SELECT 1 FROM idempotency_keys WHERE ledger = $1 AND key = ANY($2::text[]) ORDER BY key FOR KEY SHARE', [ledger, keys]);
+  return rows.length;
 }
 
 /**

@@ -231,7 +231,10 @@ async function answerAtomic(
     const keyed = items.every((item) => item.key !== undefined);
     const unknown = errorReply(
       'SERVICE_UNAVAILABLE',
-      (result.notReplicated
+      (result.rolledBack
+        ? 'nothing of this atomic request was applied (an operation was refused), but the outcomes it replays could not be confirmed ' +
+          'on the synchronous standby yet, so they are not answered. '
+        : result.notReplicated
         ? 'the database committed this atomic request but stopped waiting for its synchronous standby to confirm the copy ' +
           '(the wait was cancelled): it may be lost if the database fails over now, so it is not acknowledged. '
         : 'the database connection was lost while committing: this atomic request may or may not have been applied. ') +
