@@ -27,10 +27,11 @@ export interface KeyClaim {
  * order (storage/snapshot.ts); one that conflicted with a concurrent holder of the key waited
  * until that holder committed, so its outcome is visible to this later statement.
  *
- * The rows are locked (`FOR KEY SHARE`, which only a purge's DELETE waits for) so that the
- * transaction writes WAL and its COMMIT waits for the synchronous standby like any write: a
- * replay then is not answered before the standby holds what it replays. Without it a batch of
- * replays alone committed nothing and answered at once — after a COMMIT whose wait for the
+ * The rows are locked (`FOR KEY SHARE`: it blocks nobody but a DELETE, and the retention purge
+ * passes locked rows by) so that the transaction writes WAL and its COMMIT waits for the
+ * synchronous standby like any write: a replay then is not answered before the standby holds
+ * what it replays. Without it a replay that locked no other row (a stored 404: no wallet to
+ * lock) committed nothing and was answered at once — after a COMMIT whose wait for the
  * standby was cancelled (answered 503) or whose session was killed in that wait, a retry with
  * the same key would have acknowledged an outcome only the primary had (test/sync-standby.test.ts).
  */
