@@ -173,7 +173,7 @@ async function readBacklogNow(): Promise<{ pending: number; oldestSeconds: numbe
 
 new Gauge({
   name: 'coffer_webhook_deliveries_pending',
-  help: 'Webhook deliveries not yet delivered nor given up: those made and pending, and the events an enabled endpoint wants that still wait in the feed for a sending slot',
+  help: 'Webhook deliveries to enabled endpoints not yet delivered nor given up: those made and pending, and the events an enabled endpoint wants that still wait in the feed for a sending slot (a paused or disabled endpoint\'s are not counted)',
   registers: [metricsRegistry],
   async collect() {
     this.set((await readBacklog()).pending);
@@ -182,7 +182,7 @@ new Gauge({
 
 new Gauge({
   name: 'coffer_webhook_oldest_undelivered_age_seconds',
-  help: 'Age of the oldest webhook delivery not yet delivered nor given up: of a pending delivery, from when it was made; of an event still waiting in the feed, from when it occurred; 0 when none',
+  help: 'Age of the oldest webhook delivery to an enabled endpoint not yet delivered nor given up: of a pending delivery, from when it was made; of an event still waiting in the feed, from when it occurred; 0 when none',
   registers: [metricsRegistry],
   async collect() {
     this.set((await readBacklog()).oldestSeconds);

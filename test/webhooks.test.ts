@@ -712,10 +712,12 @@ suite(
       await removeAll(h());
     });
 
-    it('failing for the whole retry window: the endpoint is disabled and a webhook.disabled event says so (the delivery counted as failed); re-enabling resumes', async () => {
+    it('failing for the whole retry window: the endpoint is disabled and a webhook.disabled event says so (the delivery counted as failed, the event as positioned); a disabled endpoint\'s waiting deliveries are not in the backlog metrics; re-enabling resumes', async () => {
       const endpoint = await addEndpoint(h());
-      const failedDeliveries = async () => Number(/^coffer_webhook_deliveries_total\{outcome="failed"\} (\d+)/m.exec(expectStatus(await h().get('/metrics'), 200).text)?.[1] ?? 0);
+      const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(expectStatus(await h().get('/metrics'), 200).text)?.[1] ?? 0);
+      const failedDeliveries = () => metric('coffer_webhook_deliveries_total\\{outcome="failed"\\}');
       const failedBefore = await failedDeliveries();
+      const positionedBefore = await metric('coffer_events_positioned_total');
       receiver.answer = () => ({ status: 500 });
       const start = (await feedEvents(h())).length;
       await createWallet(h());
@@ -733,11 +735,21 @@ suite(
       const disabled = (await feedEvents(h())).slice(start).filter((e: ParsedJson) => e.type === 'webhook.disabled');
       assert.equal(disabled.length, 1);
       assert.equal(disabled[0].data.webhook.id, endpoint.id);
+      assert.equal(await metric('coffer_events_positioned_total'), positionedBefore + 2, 'the wallet.created and the webhook.disabled the loop wrote');
+      // A test delivery queued to the disabled endpoint waits unsent, and is not counted as a
+      // backlog (what the two backlog gauges report; a scrape reuses a read for a second, so the
+      // test reads it directly).
+      expectStatus(await h().post(`/webhooks/${endpoint.id}/test`, {}), 202);
+      h().clock.advance(60);
+      assert.deepEqual(await deliveryBacklog(h().db, h().clock.now()), { pending: 0, oldestSeconds: 0 });
       receiver.answer = () => ({ status: 200 });
       receiver.clear();
       expectStatus(await h().patch(`/webhooks/${endpoint.id}`, { enabled: true }), 200);
+      const waiting = await deliveryBacklog(h().db, h().clock.now());
+      assert.equal(waiting.pending, 2, 'enabled again: the test delivery and the webhook.disabled event wait for it');
+      assert.ok(waiting.oldestSeconds >= 60 && waiting.oldestSeconds < 70, `the oldest waited the minute the clock moved: ${waiting.oldestSeconds}`);
       await deliver(h());
-      assert.deepEqual(receiver.received.map((r) => parseJson(r.body).type), ['webhook.disabled'], 'events after it are sent again');
+      assert.deepEqual(receiver.received.map((r) => parseJson(r.body).type).sort(), ['webhook.disabled', 'webhook.test'], 'events after it are sent again, and the queued test');
       await removeAll(h());
     });
 

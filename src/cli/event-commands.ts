@@ -28,10 +28,11 @@ function countArgument(value: string): number {
   return Number(value);
 }
 
-/** What an event is about, in a few words: the wallet or hold, and the amount moved. */
+/** What an event is about, in a few words: the wallet or hold, and the amount moved; for a webhook's event, the webhook and why. */
 function summary(event: CofferEvent): string {
-  const data = event.data as { wallet?: { id: string; status?: string }; walletID?: string; hold?: { id: string; walletID: string; remaining: bigint }; amount?: { asset: string; amount: bigint }; balance?: unknown };
+  const data = event.data as { wallet?: { id: string; status?: string }; walletID?: string; hold?: { id: string; walletID: string; remaining: bigint }; amount?: { asset: string; amount: bigint }; balance?: unknown; webhook?: { id: string; url: string; reason?: string } };
   const parts: string[] = [];
+  if (data.webhook) parts.push(`webhook ${data.webhook.id} ${data.webhook.url}${data.webhook.reason ? `: ${data.webhook.reason}` : ''}`);
   if (data.wallet) parts.push(`wallet ${data.wallet.id}`);
   if (data.walletID) parts.push(`wallet ${data.walletID}`);
   if (data.hold) parts.push(`hold ${data.hold.id} remaining ${data.hold.remaining}`);

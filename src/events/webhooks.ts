@@ -220,6 +220,8 @@ export function targetProblem(url: string, allowPrivate: boolean): string | null
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return 'url must be an absolute http:// or https:// URL';
   if (parsed.username !== '' || parsed.password !== '') return 'url must not carry credentials';
+  // The URL parser takes port 0 (1–65535 are the ports a connection can reach).
+  if (parsed.port === '0') return 'url must not name port 0';
   const host = hostOf(parsed);
   if (!allowPrivate && (isIP(host) !== 0 ? isPrivateAddress(host) : host === 'localhost' || host.endsWith('.localhost'))) {
     return 'url points at a private, loopback or link-local address (set WEBHOOK_ALLOW_PRIVATE=true to allow it)';
@@ -448,6 +450,8 @@ export interface WebhookWorkerOptions {
    * whose own record counts, or its endpoint was deleted).
    */
   readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'failed', recorded: boolean) => void;
+  /** Told of events the loop wrote to the feed (a `webhook.disabled`), once committed: metrics, and the feed's readers woken. */
+  readonly onEventsWritten?: (count: number) => void;
   readonly onFailure?: (error: unknown) => void;
   readonly onRecovery?: () => void;
 }
@@ -640,7 +644,14 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       outcome,
       nextAttemptAt: outcome === 'retry' ? next : null,
     };
-    const recorded = ok ? await recordSuccess(record) : (await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt))).recorded;
+    let recorded: boolean;
+    if (ok) recorded = await recordSuccess(record);
+    else {
+      const failure = await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt));
+      // Its record wrote a `webhook.disabled` event to the feed, committed with it.
+      if (failure.disabled) options.onEventsWritten?.(1);
+      recorded = failure.recorded;
+    }
     options.onAttempt?.(outcome, recorded);
   }
 

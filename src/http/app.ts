@@ -238,7 +238,7 @@ function startSweeper(app: FastifyInstance, options: AppOptions, run: Committer,
 }
 
 /** Starts the webhook delivery loop (events/webhooks.ts); it stops before the app closes, like the sweeper. */
-function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => Instant): { worker: WebhookWorker; settings: WebhookSettings } {
+function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => Instant, eventsWritten: (count: number) => void): { worker: WebhookWorker; settings: WebhookSettings } {
   const settings: WebhookSettings = { ...DEFAULT_WEBHOOK_SETTINGS, ...options.webhooks };
   const intervalMs = options.webhooks?.intervalMs === undefined ? WEBHOOK_INTERVAL_MS : options.webhooks.intervalMs;
   const worker = startWebhookWorker(
@@ -252,6 +252,7 @@ function startWebhooks(app: FastifyInstance, options: AppOptions, clock: () => I
         // A delivery ends once: counted by the record that ended it, not by one whose lease had lapsed.
         if (outcome !== 'retry' && recorded) webhookDeliveries.inc({ outcome });
       },
+      onEventsWritten: eventsWritten,
       onFailure: (error) => app.log.warn({ err: error }, 'webhook deliveries failed; retrying quietly until they work again'),
       onRecovery: () => app.log.info('webhook deliveries work again'),
     },
@@ -381,7 +382,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addHook('onClose', async () => auth.close());
   authHook(app, auth);
   const feed = createWaiter();
-  const webhooks = startWebhooks(app, options, clock);
+  // Events the delivery loop commits (a `webhook.disabled`) are counted and announced like a batch's.
+  const webhooks = startWebhooks(app, options, clock, (events) => committed(events));
   const nats = startNats(app, options, clock);
   const notifyPositioned = () => {
     feed.notify();

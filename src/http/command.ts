@@ -40,6 +40,17 @@ export function parseBody<Schema extends z.ZodType>(schema: Schema, body: unknow
   return parsed.data;
 }
 
+/**
+ * A route that takes no body: none, or an empty JSON object. Anything else is refused, a
+ * non-empty object too — a field sent to such a route would otherwise be ignored in silence.
+ */
+export function noBody(body: unknown): void {
+  if (body === undefined) return;
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0) {
+    throw new ClientError('VALIDATION', 'this operation takes no body (or an empty JSON object)');
+  }
+}
+
 export function refusalOutcome(refusal: Refusal): Outcome {
   return errorReply(refusal.code, refusal.message);
 }

@@ -301,7 +301,7 @@ export const OPERATIONS = {
   listWebhookAttempts: {
     method: 'GET',
     path: '/webhooks/{webhookID}/attempts',
-    summary: 'Every delivery attempt to the endpoint, newest first: event, status code, latency, error, next retry',
+    summary: 'Every delivery attempt to the endpoint, the last recorded first: event, status code, latency, error, next retry',
     tag: 'webhooks',
     mount: 'api',
     scopes: ['admin'],

@@ -78,7 +78,11 @@ export function parsePageQuery<Filter>(
   if (cursor === undefined || cursor === '') return { filter: readFilter(), pageSize: parsePageSize(first(query, 'pageSize')) };
   let decoded: unknown;
   try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const bytes = Buffer.from(cursor, 'base64url');
+    // Node's decoder skips what is not base64url and ignores a stray last character: only the
+    // exact text this server encodes is a cursor (a corrupted one is refused, not read as another).
+    if (bytes.toString('base64url') !== cursor) throw new Error('not canonical base64url');
+    decoded = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new ClientError('VALIDATION', 'cursor is not a token this server issued');
   }

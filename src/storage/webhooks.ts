@@ -534,17 +534,19 @@ export async function listAttempts(db: Queryable, endpointId: string, limit: num
 }
 
 /**
- * What the endpoints still have to receive, and the age in seconds of the oldest of it at
- * `now`: deliveries pending (made, not yet delivered nor given up; their age from when they
+ * What the enabled endpoints still have to receive, and the age in seconds of the oldest of
+ * it at `now`: deliveries pending (made, not yet delivered nor given up; their age from when they
  * were made), and the events an enabled endpoint wants after its `feed_position`, which wait
  * in the feed until a fan-out leases them (`claimFresh`; their age from when they occurred).
- * The second part reads every such event: a scrape costs in proportion to the backlog.
+ * The second part reads every such event: a scrape costs in proportion to the backlog. A
+ * paused or disabled endpoint's deliveries wait, unsent, until it is enabled again: they are
+ * not counted, or an alert on the oldest age would fire for as long as it stays paused.
  */
 export async function deliveryBacklog(db: Queryable, now: Instant): Promise<{ readonly pending: number; readonly oldestSeconds: number }> {
   const [row] = await db.query<{ n: bigint; oldest: string | null }>(
     `WITH made AS (
        SELECT count(*) AS n, min(created_at) AS oldest FROM webhook_deliveries d
-       WHERE status = 'pending' AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id)
+       WHERE status = 'pending' AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id AND w.enabled)
      ), unmade AS (
        SELECT count(*) AS n, min(e.occurred_at) AS oldest FROM webhook_endpoints w
        JOIN events e ON e.ledger = w.ledger AND e.position > w.feed_position AND (cardinality(w.event_types) = 0 OR e.type = ANY(w.event_types))

@@ -15,7 +15,7 @@ import { rotateSigningKey } from '../../auth/keys.ts';
 import { listSigningKeys, type SigningKeyRecord } from '../../storage/signing-keys.ts';
 import { findClient, publicClient } from '../../storage/auth-clients.ts';
 import { createClientRequest, tokenRequest } from '../auth-schemas.ts';
-import { notFound, parseBody, sendData, sendJson } from '../command.ts';
+import { noBody, notFound, parseBody, sendData, sendJson } from '../command.ts';
 import { replyForError, STATUS_BY_CODE } from '../errors.ts';
 import { writeJson } from '../json.ts';
 import { route } from '../operations.ts';
@@ -153,12 +153,6 @@ function tokenRoutes(app: FastifyInstance, auth: Auth): void {
 }
 
 /** Admin routes take no body but must not be sent garbage either: none, or a JSON object. */
-function noBody(body: unknown): void {
-  if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body))) {
-    throw new ClientError('VALIDATION', 'this operation takes no body (or an empty JSON object)');
-  }
-}
-
 export function authRoutes(app: FastifyInstance, auth: Auth, db: Queryable, clock: () => Instant): void {
   tokenRoutes(app, auth);
 

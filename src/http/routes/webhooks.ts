@@ -22,7 +22,7 @@ import {
   type Attempt,
   type WebhookEndpoint,
 } from '../../storage/webhooks.ts';
-import { notFound, parseBody, sendData } from '../command.ts';
+import { noBody, notFound, parseBody, sendData } from '../command.ts';
 import { writeJson } from '../json.ts';
 import { first, parsePageSize, type QueryString } from '../query.ts';
 import { route } from '../operations.ts';
@@ -58,12 +58,6 @@ function attemptView(attempt: Attempt) {
 function checkTarget(url: string, settings: WebhookSettings): void {
   const problem = targetProblem(url, settings.allowPrivate);
   if (problem !== null) throw new ClientError('VALIDATION', problem);
-}
-
-function noBody(body: unknown): void {
-  if (body !== undefined && (body === null || typeof body !== 'object' || Array.isArray(body))) {
-    throw new ClientError('VALIDATION', 'this operation takes no body (or an empty JSON object)');
-  }
 }
 
 export interface WebhookRouteDeps {
