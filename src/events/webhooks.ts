@@ -645,14 +645,12 @@ export function startWebhookWorker(options: WebhookWorkerOptions, loop = true): 
       nextAttemptAt: outcome === 'retry' ? next : null,
     };
     let recorded: boolean;
+    let disabled = false;
     if (ok) recorded = await recordSuccess(record);
-    else {
-      const failure = await recordAttempt(db, record, settings.retryWindowMicros, (disabled) => disabledEvent(disabled, attemptedAt));
-      // Its record wrote a `webhook.disabled` event to the feed, committed with it.
-      if (failure.disabled) options.onEventsWritten?.(1);
-      recorded = failure.recorded;
-    }
+    else ({ recorded, disabled } = await recordAttempt(db, record, settings.retryWindowMicros, (endpoint) => disabledEvent(endpoint, attemptedAt)));
     options.onAttempt?.(outcome, recorded);
+    // Its record wrote a `webhook.disabled` event to the feed, committed with it: told after the attempt is counted.
+    if (disabled) options.onEventsWritten?.(1);
   }
 
   async function runOnce(): Promise<number> {

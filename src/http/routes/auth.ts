@@ -152,7 +152,6 @@ function tokenRoutes(app: FastifyInstance, auth: Auth): void {
   });
 }
 
-/** Admin routes take no body but must not be sent garbage either: none, or a JSON object. */
 export function authRoutes(app: FastifyInstance, auth: Auth, db: Queryable, clock: () => Instant): void {
   tokenRoutes(app, auth);
 
