@@ -10,7 +10,9 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { eventSummary } from '../src/cli/event-commands.ts';
 import { loadConfig, SETTINGS } from '../src/config.ts';
+import { disabledEvent } from '../src/events/webhooks.ts';
 import { findViolations } from '../src/storage/invariants.ts';
 import { openDatabase } from '../src/storage/open.ts';
 import { parseJson } from '../src/http/json.ts';
@@ -408,5 +410,17 @@ describe('cli', () => {
   it('coffer verify --json (server stopped, as PGlite needs): the same envelope', async () => {
     await server?.kill('SIGTERM');
     assert.deepEqual(json(await coffer(['verify', '--json'], database)), { data: { ok: true, violations: [] }, idempotencyKey: null });
+  });
+});
+
+describe('cli: events tail lines', () => {
+  it("a webhook's event names the webhook, its URL and why (the loop's own webhook.disabled event)", () => {
+    const endpoint = { id: 'wh_1', ledger: 'default', url: 'https://hooks.example.com/in', eventTypes: [], description: '', secret: 'whsec_x', previousSecret: null, previousSecretUntil: null, enabled: false, disabledReason: null, createdAt: 0n };
+    const event = disabledEvent(endpoint, 0n);
+    const line = eventSummary({ position: 1n, id: event.id, type: 'webhook.disabled', occurredAt: '1970-01-01T00:00:00Z', ledger: 'default', data: event.data as Record<string, unknown>, cause: event.cause });
+    assert.equal(line, 'webhook wh_1 https://hooks.example.com/in: every delivery failed for the whole retry window');
+    // A control character in a stored URL or reason cannot drive the terminal.
+    const sneaky = eventSummary({ position: 2n, id: event.id, type: 'webhook.disabled', occurredAt: '1970-01-01T00:00:00Z', ledger: 'default', data: { webhook: { id: 'wh_2', url: 'https://x.example/\u001b[2J' } }, cause: event.cause });
+    assert.equal(sneaky, 'webhook wh_2 https://x.example/?[2J');
   });
 });

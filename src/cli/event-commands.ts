@@ -29,7 +29,7 @@ function countArgument(value: string): number {
 }
 
 /** What an event is about, in a few words: the wallet or hold, and the amount moved; for a webhook's event, the webhook and why. */
-function summary(event: CofferEvent): string {
+export function eventSummary(event: CofferEvent): string {
   const data = event.data as { wallet?: { id: string; status?: string }; walletID?: string; hold?: { id: string; walletID: string; remaining: bigint }; amount?: { asset: string; amount: bigint }; balance?: unknown; webhook?: { id: string; url: string; reason?: string } };
   const parts: string[] = [];
   if (data.webhook) parts.push(`webhook ${data.webhook.id} ${data.webhook.url}${data.webhook.reason ? `: ${data.webhook.reason}` : ''}`);
@@ -62,7 +62,7 @@ export function eventCommands(program: Command): void {
       };
       for await (const event of coffer.events(query, { signal: stop.signal })) {
         if (json) write(stringify(event) ?? 'null');
-        else write(`${event.position}\t${event.occurredAt}\t${event.type}\t${summary(event)}`);
+        else write(`${event.position}\t${event.occurredAt}\t${event.type}\t${eventSummary(event)}`);
         if (options.count !== undefined && ++printed >= options.count) break;
       }
     });
