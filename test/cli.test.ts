@@ -419,7 +419,7 @@ describe('cli: events tail lines', () => {
     const event = disabledEvent(endpoint, 0n);
     const line = eventSummary({ position: 1n, id: event.id, type: 'webhook.disabled', occurredAt: '1970-01-01T00:00:00Z', ledger: 'default', data: event.data as Record<string, unknown>, cause: event.cause });
     assert.equal(line, 'webhook wh_1 https://hooks.example.com/in: every delivery failed for the whole retry window');
-    // A control character in a stored URL or reason cannot drive the terminal.
+    // A control character in a stored URL cannot drive the terminal.
     const sneaky = eventSummary({ position: 2n, id: event.id, type: 'webhook.disabled', occurredAt: '1970-01-01T00:00:00Z', ledger: 'default', data: { webhook: { id: 'wh_2', url: 'https://x.example/\u001b[2J' } }, cause: event.cause });
     assert.equal(sneaky, 'webhook wh_2 https://x.example/?[2J');
   });
