@@ -400,15 +400,27 @@ async function load(
 type EventsMode = 'events' | 'webhook' | 'nats';
 const eventsMode: EventsMode | undefined = ({ '1': 'events', webhook: 'webhook', nats: 'nats' } as const)[process.env.BENCH_EVENTS ?? ''];
 
+/** Whether `program` runs here (`<program> -v`). */
+function installed(program: string): boolean {
+  try {
+    execFileSync(program, ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * BENCH_RECEIVER: what answers the webhook's POSTs with 204. `node` (the default): a
- * node:http server in this process. `haproxy`: HAProxy (Debian's package, which CI installs
- * for test/proxy.test.ts) answering from its frontend once it has read the whole request — a
- * receiver that costs the two shared cores little, as one on another machine would cost
- * them nothing; it counts the requests it answered, which the bench reads from its stats
- * socket.
+ * BENCH_RECEIVER: what answers the webhook's POSTs with 204. `haproxy` (the default when
+ * HAProxy is installed: Debian's package, which CI installs for test/proxy.test.ts):
+ * HAProxy answering from its frontend once it has read the whole request — a receiver that
+ * costs the two shared cores little (13–14 µs a debit on a 2 × Intel Xeon machine), as one
+ * on another machine would cost them nothing; it counts the requests it answered, which the
+ * bench reads from its stats socket. `node` (the default without HAProxy): a node:http server
+ * in this process, whose answers cost about 33–35 µs a debit there: the ratio was 75 % with
+ * it where HAProxy gave 78–80 % (docs/events.md, Cost).
  */
-const receiverKind = process.env.BENCH_RECEIVER ?? 'node';
+const receiverKind = process.env.BENCH_RECEIVER ?? (eventsMode !== undefined && eventsMode !== 'nats' && installed('haproxy') ? 'haproxy' : 'node');
 if (!['node', 'haproxy'].includes(receiverKind)) throw new Error(`BENCH_RECEIVER must be node or haproxy, got ${receiverKind}`);
 
 interface Receiver {
@@ -667,7 +679,8 @@ for (const [backend, scenarios] of [
     const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
     const made = deliveries.get(backend);
     const keptUp = made && made.all > 0 ? `; webhook deliveries made while the loads ran: ${made.during} of ${made.all} (${((100 * made.during) / made.all).toFixed(1)} %: the rest were sent after them, their work not counted in the rate)` : '';
-    eventsRatios.push(`${backend}: debit-uniform+${eventsMode} / debit-uniform, ${eventsRounds} round${eventsRounds === 1 ? '' : 's'} summed: ${sum(on)} / ${sum(off)} ops/s = ${Math.round((100 * sum(on)) / sum(off))} %${keptUp}`);
+    const answeredBy = eventsMode === 'nats' ? '' : ` (the webhook answered by ${receiverKind === 'haproxy' ? 'HAProxy' : "a node:http server in the bench's process"}: BENCH_RECEIVER)`;
+    eventsRatios.push(`${backend}: debit-uniform+${eventsMode} / debit-uniform, ${eventsRounds} round${eventsRounds === 1 ? '' : 's'} summed: ${sum(on)} / ${sum(off)} ops/s = ${Math.round((100 * sum(on)) / sum(off))} %${answeredBy}${keptUp}`);
   }
 }
 for (const line of eventsRatios) log(line);
