@@ -342,8 +342,9 @@ async function load(
   const serverCpu = new CpuMeter(() => [pid]);
   const postgresCpu = backend === 'postgres' && isLocal ? new CpuMeter(postgresPids) : undefined;
   // The other processes on the machine, to say where the rest of its CPU went: wrk, this
-  // process (the node:http webhook receiver answers in it), haproxy (BENCH_RECEIVER=haproxy;
-  // any other haproxy on the machine is counted too) and nats-server.
+  // process (the node:http webhook receiver answers in it with BENCH_RECEIVER=node), haproxy
+  // (the webhook's receiver when it is installed; any other haproxy on the machine is counted
+  // too) and nats-server.
   const others = { wrk: new CpuMeter(() => pidsNamed('wrk')), bench: new CpuMeter(() => [process.pid]), haproxy: new CpuMeter(() => pidsNamed('haproxy')), 'nats-server': new CpuMeter(() => pidsNamed('nats-server')) };
   const machineBefore = machineTicks();
   const sampler = setInterval(() => {
