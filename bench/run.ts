@@ -581,6 +581,7 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
         const drained = (await receiver.received()) - receivedBefore - during;
         deliveriesOf(backend).during += during;
         deliveriesOf(backend).all += during + drained;
+        if (drained > 0) deliveriesOf(backend).drainMs += after;
         const perDelivery = drainSeconds.map((cpu) => Math.round((1e6 * cpu) / Math.max(drained, 1)));
         log(
           `${backend}: webhook receiver got ${during} deliveries during the load, ${drained} more in the ${(after / 1000).toFixed(1)} s after it` +
@@ -602,13 +603,15 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
 
 /**
  * Per backend, the webhook deliveries of the events loads: how many reached the receiver
- * while their load ran, of all they made. The ratio counts debits; deliveries that fall
- * behind the load do their work after it, so the summary says what share kept up.
+ * while their load ran, of all they made, and how long those left after the loads took to
+ * reach it (milliseconds, summed). The ratio counts debits; deliveries that fall behind the
+ * load do their work after it, so the summary says what share kept up, and the ratio with
+ * that time counted in.
  */
-const deliveries = new Map<string, { during: number; all: number }>();
-function deliveriesOf(backend: string): { during: number; all: number } {
+const deliveries = new Map<string, { during: number; all: number; drainMs: number }>();
+function deliveriesOf(backend: string): { during: number; all: number; drainMs: number } {
   let counts = deliveries.get(backend);
-  if (counts === undefined) deliveries.set(backend, (counts = { during: 0, all: 0 }));
+  if (counts === undefined) deliveries.set(backend, (counts = { during: 0, all: 0, drainMs: 0 }));
   return counts;
 }
 
@@ -679,7 +682,14 @@ for (const [backend, scenarios] of [
     }
     const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
     const made = deliveries.get(backend);
-    const keptUp = made && made.all > 0 ? `; webhook deliveries made while the loads ran: ${made.during} of ${made.all} (${((100 * made.during) / made.all).toFixed(1)} %: the rest were sent after them, their work not counted in the rate)` : '';
+    // With the deliveries left after each load counted in: the debits of the loads with events
+    // over the loads' time plus the time those deliveries took to reach the receiver.
+    const withDrain = made && made.drainMs > 0 ? Math.round((100 * (sum(on) * seconds)) / (eventsRounds * seconds + made.drainMs / 1000) / (sum(off) / eventsRounds)) : undefined;
+    const keptUp =
+      made && made.all > 0
+        ? `; webhook deliveries made while the loads ran: ${made.during} of ${made.all} (${((100 * made.during) / made.all).toFixed(1)} %: the rest were sent after them, their work not counted in the rate` +
+          (withDrain !== undefined ? `; counting the ${(made.drainMs / 1000).toFixed(1)} s they took after the loads as load time, ${withDrain} %)` : ')')
+        : '';
     const answeredBy = eventsMode === 'nats' ? '' : ` (the webhook answered by ${receiverKind === 'haproxy' ? 'HAProxy' : "a node:http server in the bench's process"}: BENCH_RECEIVER)`;
     eventsRatios.push(`${backend}: debit-uniform+${eventsMode} / debit-uniform, ${eventsRounds} round${eventsRounds === 1 ? '' : 's'} summed: ${sum(on)} / ${sum(off)} ops/s = ${Math.round((100 * sum(on)) / sum(off))} %${answeredBy}${keptUp}`);
   }
