@@ -579,9 +579,10 @@ async function runCoffer(backend: 'postgres' | 'pglite', scenarios: string[], au
         let drainSeconds: number[] = [];
         const after = await settled(receiver.received, 2_000, () => (drainSeconds = drainCpu.map((meter) => meter.seconds())));
         const drained = (await receiver.received()) - receivedBefore - during;
-        deliveriesOf(backend).during += during;
-        deliveriesOf(backend).all += during + drained;
-        if (drained > 0) deliveriesOf(backend).drainMs += after;
+        const counts = deliveriesOf(backend);
+        counts.during += during;
+        counts.all += during + drained;
+        if (drained > 0) counts.drainMs += after;
         const perDelivery = drainSeconds.map((cpu) => Math.round((1e6 * cpu) / Math.max(drained, 1)));
         log(
           `${backend}: webhook receiver got ${during} deliveries during the load, ${drained} more in the ${(after / 1000).toFixed(1)} s after it` +
